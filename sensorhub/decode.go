@@ -1,0 +1,371 @@
+package sensorhub
+
+import (
+	"bytes"
+	"encoding/json/jsontext"
+	json "encoding/json/v2"
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// Decoder defaults, used where a DecoderConfig field is zero.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultStation         = "default"
+	DefaultMaxFuture       = 10 * time.Minute
+)
+
+// DefaultMinTime is the earliest device time accepted by default. Backfills
+// of old data are legitimate, so the window reaches back to the Unix epoch.
+var DefaultMinTime = time.Unix(0, 0).UTC()
+
+// stationNamePattern is the wire-format rule for station ids.
+var stationNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
+
+// DecoderConfig controls how raw messages are decoded and validated. The zero
+// value is usable: every zero field takes the default its comment names.
+type DecoderConfig struct {
+	// MaxMessageBytes bounds the size of one raw message.
+	// Default DefaultMaxMessageBytes (64 KiB).
+	MaxMessageBytes int
+	// Location is the zone in which timestamps without an offset
+	// ("2024-12-01 12:00:00") are read. Default UTC.
+	Location *time.Location
+	// DefaultStation is the station of readings that name none.
+	// Default DefaultStation ("default").
+	DefaultStation string
+	// MinTime is the earliest accepted device time. Default DefaultMinTime
+	// (1970-01-01T00:00:00Z).
+	MinTime time.Time
+	// MaxFuture is how far ahead of the server clock a device time may be.
+	// Default DefaultMaxFuture (10 minutes).
+	MaxFuture time.Duration
+	// Now returns the server clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *DecoderConfig) setDefaults() {
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.DefaultStation == "" {
+		c.DefaultStation = DefaultStation
+	}
+	if c.MinTime.IsZero() {
+		c.MinTime = DefaultMinTime
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = DefaultMaxFuture
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c DecoderConfig) Validate() error {
+	var errs []error
+	if c.MaxMessageBytes < 0 {
+		errs = append(errs, fmt.Errorf("max message bytes must not be negative, got %d", c.MaxMessageBytes))
+	}
+	if c.MaxFuture < 0 {
+		errs = append(errs, fmt.Errorf("max future must not be negative, got %s", c.MaxFuture))
+	}
+	if c.DefaultStation != "" && !stationNamePattern.MatchString(c.DefaultStation) {
+		errs = append(errs, fmt.Errorf("default station %q does not match %s", c.DefaultStation, stationNamePattern))
+	}
+	return errors.Join(errs...)
+}
+
+// Input is a decoded reading before its sensor type has validated and
+// converted it: Value is in Unit as sent, and Unit is empty when the message
+// named none.
+type Input struct {
+	Station string
+	Sensor  string
+	Time    time.Time
+	Value   float64
+	Unit    string
+	ID      string
+}
+
+// wireReading is one reading as it arrives. Value and Timestamp stay raw so
+// that their errors can be told apart precisely (a string value, a number too
+// large for float64, a timestamp of either kind).
+type wireReading struct {
+	Sensor    string         `json:"sensor" validate:"required,sensor_name"`
+	Value     jsontext.Value `json:"value"`
+	Timestamp jsontext.Value `json:"timestamp"`
+	Station   string         `json:"station" validate:"omitempty,station_name"`
+	Unit      string         `json:"unit" validate:"max=32"`
+	ID        string         `json:"id" validate:"max=256"`
+}
+
+// Decoder turns raw message bytes into Inputs, enforcing the message
+// contract: size, UTF-8, no NUL, no duplicate keys, required fields, name
+// rules, finite values and the time window. It is safe for concurrent use.
+type Decoder struct {
+	cfg      DecoderConfig
+	validate *validator.Validate
+}
+
+// NewDecoder returns a Decoder for cfg, with defaults filled in.
+func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sensorhub: decoder config: %w", err)
+	}
+	cfg.setDefaults()
+	v := validator.New(validator.WithRequiredStructEnabled())
+	// Report JSON field names, not Go ones, in errors.
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		return name
+	})
+	for tag, re := range map[string]*regexp.Regexp{"sensor_name": sensorNamePattern, "station_name": stationNamePattern} {
+		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool {
+			return re.MatchString(fl.Field().String())
+		}); err != nil {
+			return nil, fmt.Errorf("sensorhub: register %s rule: %w", tag, err)
+		}
+	}
+	return &Decoder{cfg: cfg, validate: v}, nil
+}
+
+// Decode checks and decodes one raw message: a JSON object, or a JSON array
+// of objects (a batch). Any problem yields an *InputError naming the reason,
+// the offending reading's index in a batch and the field.
+func (d *Decoder) Decode(payload []byte) ([]Input, error) {
+	if err := d.checkRaw(payload); err != nil {
+		return nil, err
+	}
+	trimmed := bytes.TrimLeft(payload, " \t\r\n")
+	var wires []wireReading
+	switch {
+	case len(trimmed) == 0:
+		return nil, &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: errors.New("empty payload")}
+	case trimmed[0] == '{':
+		wires = make([]wireReading, 1)
+		if err := json.Unmarshal(payload, &wires[0]); err != nil {
+			return nil, jsonError(err, false)
+		}
+	case trimmed[0] == '[':
+		if err := json.Unmarshal(payload, &wires); err != nil {
+			return nil, jsonError(err, true)
+		}
+		if len(wires) == 0 {
+			return nil, &InputError{Reason: ReasonEmptyBatch, Index: -1, Err: errors.New("batch holds no readings")}
+		}
+	default:
+		if !jsontext.Value(payload).IsValid() {
+			return nil, &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: errors.New("payload is not JSON")}
+		}
+		return nil, &InputError{Reason: ReasonNotObject, Index: -1, Err: errors.New("payload is neither a JSON object nor an array of objects")}
+	}
+	inputs := make([]Input, len(wires))
+	for i := range wires {
+		in, err := d.convert(&wires[i])
+		if err != nil {
+			if len(wires) > 1 || trimmed[0] == '[' {
+				err.Index = i
+			}
+			return nil, err
+		}
+		inputs[i] = in
+	}
+	return inputs, nil
+}
+
+// checkRaw applies the checks that run on raw bytes, before any parsing.
+func (d *Decoder) checkRaw(payload []byte) *InputError {
+	if len(payload) > d.cfg.MaxMessageBytes {
+		return &InputError{Reason: ReasonTooLarge, Index: -1,
+			Err: fmt.Errorf("message is %d bytes, limit %d", len(payload), d.cfg.MaxMessageBytes)}
+	}
+	if i := bytes.IndexByte(payload, 0); i >= 0 {
+		return &InputError{Reason: ReasonNULByte, Index: -1, Err: fmt.Errorf("NUL byte at offset %d", i)}
+	}
+	if !utf8.Valid(payload) {
+		return &InputError{Reason: ReasonInvalidUTF8, Index: -1, Err: errors.New("message is not valid UTF-8")}
+	}
+	return nil
+}
+
+// convert validates one wire reading and turns it into an Input.
+func (d *Decoder) convert(w *wireReading) (Input, *InputError) {
+	if err := d.validate.Struct(w); err != nil {
+		return Input{}, validationError(err)
+	}
+	value, err := parseValue(w.Value)
+	if err != nil {
+		return Input{}, err
+	}
+	ts, err := d.parseTime(w.Timestamp)
+	if err != nil {
+		return Input{}, err
+	}
+	station := w.Station
+	if station == "" {
+		station = d.cfg.DefaultStation
+	}
+	return Input{Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
+}
+
+func parseValue(raw jsontext.Value) (float64, *InputError) {
+	switch raw.Kind() {
+	case 0, 'n':
+		return 0, &InputError{Reason: ReasonMissingField, Index: -1, Field: "value", Err: errors.New("value is required")}
+	case '0':
+	default:
+		return 0, &InputError{Reason: ReasonInvalidField, Index: -1, Field: "value",
+			Err: fmt.Errorf("value must be a number, got %s", raw.Kind())}
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, &InputError{Reason: ReasonValueNotFinite, Index: -1, Field: "value",
+			Err: fmt.Errorf("value %s is not a finite float64", raw)}
+	}
+	return v, nil
+}
+
+// zonelessLayouts are the accepted timestamp layouts without an offset,
+// read in DecoderConfig.Location. The first is the legacy producers' format.
+var zonelessLayouts = []string{
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+}
+
+// unixMillisThreshold separates Unix seconds from milliseconds: 1e11 seconds
+// is the year 5138, 1e11 milliseconds is 1973.
+const unixMillisThreshold = 1e11
+
+func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
+	var ts time.Time
+	switch raw.Kind() {
+	case 0, 'n':
+		return ts, &InputError{Reason: ReasonMissingField, Index: -1, Field: "timestamp", Err: errors.New("timestamp is required")}
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp", Err: err}
+		}
+		var err error
+		if ts, err = d.parseTimeString(s); err != nil {
+			return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp", Err: err}
+		}
+	case '0':
+		n, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(n, 0) {
+			return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp",
+				Err: fmt.Errorf("timestamp %s is not a Unix time", raw)}
+		}
+		ts = unixTime(n)
+	default:
+		return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp",
+			Err: fmt.Errorf("timestamp must be a string or a number, got %s", raw.Kind())}
+	}
+	now := d.cfg.Now()
+	if ts.Before(d.cfg.MinTime) || ts.After(now.Add(d.cfg.MaxFuture)) {
+		return ts, &InputError{Reason: ReasonTimestampOutOfWindow, Index: -1, Field: "timestamp",
+			Err: fmt.Errorf("%s is outside [%s, now + %s]", ts.UTC().Format(time.RFC3339Nano),
+				d.cfg.MinTime.UTC().Format(time.RFC3339), d.cfg.MaxFuture)}
+	}
+	return ts, nil
+}
+
+func (d *Decoder) parseTimeString(s string) (time.Time, error) {
+	if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return ts, nil
+	}
+	for _, layout := range zonelessLayouts {
+		if ts, err := time.ParseInLocation(layout, s, d.cfg.Location); err == nil {
+			return ts, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor \"YYYY-MM-DD HH:MM:SS[.fff]\"", s)
+}
+
+// unixTime reads n as Unix seconds, or milliseconds from unixMillisThreshold
+// on, keeping sub-second precision.
+func unixTime(n float64) time.Time {
+	if math.Abs(n) >= unixMillisThreshold {
+		n /= 1000
+	}
+	sec, frac := math.Modf(n)
+	return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC()
+}
+
+// jsonError maps an error of encoding/json/v2 to an InputError.
+func jsonError(err error, batch bool) *InputError {
+	in := &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: err}
+	var syn *jsontext.SyntacticError
+	var sem *json.SemanticError
+	switch {
+	case errors.As(err, &syn):
+		if errors.Is(syn.Err, jsontext.ErrDuplicateName) {
+			in.Reason = ReasonDuplicateKey
+		}
+		in.Index, in.Field = pointerParts(syn.JSONPointer, batch)
+	case errors.As(err, &sem):
+		in.Index, in.Field = pointerParts(sem.JSONPointer, batch)
+		switch {
+		case in.Field == "" && sem.JSONKind != '{':
+			in.Reason = ReasonNotObject
+		default:
+			in.Reason = ReasonInvalidField
+		}
+	}
+	return in
+}
+
+// pointerParts splits a JSON pointer such as /3/sensor into the batch index
+// and the top-level field name of a reading.
+func pointerParts(p jsontext.Pointer, batch bool) (index int, field string) {
+	index = -1
+	for tok := range p.Tokens() {
+		if batch && index < 0 {
+			if n, err := strconv.Atoi(tok); err == nil {
+				index = n
+				continue
+			}
+		}
+		return index, tok
+	}
+	return index, ""
+}
+
+// validationError maps the first failed struct rule to an InputError.
+func validationError(err error) *InputError {
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) || len(verrs) == 0 {
+		return &InputError{Reason: ReasonInvalidField, Index: -1, Err: err}
+	}
+	fe := verrs[0]
+	in := &InputError{Index: -1, Field: fe.Field()}
+	switch {
+	case fe.Tag() == "required":
+		in.Reason = ReasonMissingField
+		in.Err = fmt.Errorf("%s is required", fe.Field())
+	case fe.Field() == "sensor":
+		in.Reason = ReasonInvalidSensor
+		in.Err = fmt.Errorf("sensor %.80q does not match %s", fe.Value(), sensorNamePattern)
+	case fe.Field() == "station":
+		in.Reason = ReasonInvalidStation
+		in.Err = fmt.Errorf("station %.80q does not match %s", fe.Value(), stationNamePattern)
+	default:
+		in.Reason = ReasonInvalidField
+		in.Err = fmt.Errorf("%s fails rule %q", fe.Field(), fe.Tag())
+	}
+	return in
+}

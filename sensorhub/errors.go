@@ -1,0 +1,116 @@
+package sensorhub
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Reason codes name why a message was poisoned. They are written to the
+// poison stream's "reason" field and are part of the wire contract: do not
+// rename them, only add new ones.
+const (
+	ReasonTooLarge             = "too_large"
+	ReasonInvalidUTF8          = "invalid_utf8"
+	ReasonNULByte              = "nul_byte"
+	ReasonInvalidJSON          = "invalid_json"
+	ReasonDuplicateKey         = "duplicate_key"
+	ReasonNotObject            = "not_object"
+	ReasonEmptyBatch           = "empty_batch"
+	ReasonMissingField         = "missing_field"
+	ReasonInvalidField         = "invalid_field"
+	ReasonInvalidSensor        = "invalid_sensor"
+	ReasonInvalidStation       = "invalid_station"
+	ReasonInvalidTimestamp     = "invalid_timestamp"
+	ReasonTimestampOutOfWindow = "timestamp_out_of_window"
+	ReasonValueNotFinite       = "value_not_finite"
+	ReasonValueOutOfRange      = "value_out_of_range"
+	ReasonUnknownSensor        = "unknown_sensor"
+	ReasonUnknownUnit          = "unknown_unit"
+	ReasonUnsupportedEntry     = "unsupported_entry"
+	ReasonHandlerRejected      = "handler_rejected"
+	ReasonHandlerPanic         = "handler_panic"
+	ReasonDatabaseRejected     = "database_rejected"
+)
+
+// InputError reports a message that can never be processed as it is: it is
+// permanent, so the message goes to the poison queue with Reason instead of
+// being retried.
+type InputError struct {
+	// Reason is one of the Reason* codes.
+	Reason string
+	// Index is the position of the offending reading in a batch (a JSON
+	// array), or -1 for a single object or for the message as a whole.
+	Index int
+	// Field names the offending JSON field, if any.
+	Field string
+	// Err describes the problem for humans.
+	Err error
+}
+
+// Error implements error.
+func (e *InputError) Error() string {
+	msg := e.Reason
+	if e.Index >= 0 {
+		msg += fmt.Sprintf(": reading %d", e.Index)
+	}
+	if e.Field != "" {
+		msg += fmt.Sprintf(": field %q", e.Field)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the underlying error.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Permanent reports true: bad input does not get better by retrying.
+func (e *InputError) Permanent() bool { return true }
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct {
+	reason string
+	err    error
+}
+
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() error   { return e.err }
+func (e *permanentError) Permanent() bool { return true }
+
+// Permanent marks err as permanent: the message that caused it goes to the
+// poison queue instead of being retried. reason is the code written to the
+// poison stream (one of the Reason* codes, or a snake_case code of the
+// caller's own). Permanent(nil) returns nil.
+func Permanent(reason string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{reason: reason, err: err}
+}
+
+// IsPermanent reports whether any error in err's chain is marked permanent by
+// Permanent or is an *InputError. Every other error is transient: it is
+// retried with backoff and never poisoned.
+func IsPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+// ReasonOf returns the reason code of a permanent error, or "" for a
+// transient one.
+func ReasonOf(err error) string {
+	var in *InputError
+	if errors.As(err, &in) {
+		return in.Reason
+	}
+	var p *permanentError
+	if errors.As(err, &p) {
+		return p.reason
+	}
+	return ""
+}
+
+// ErrStarted is returned by Register once the hub has started: the set of
+// sensor types is fixed while messages flow.
+var ErrStarted = errors.New("sensorhub: hub already started")

@@ -1,0 +1,504 @@
+package sensorhub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+)
+
+// Wire names. They are part of the contract with producers and operators:
+// do not rename them.
+const (
+	// DefaultStream is the Redis stream readings arrive on.
+	DefaultStream = "sensor_stream"
+	// PoisonSuffix is appended to the stream name to name the poison stream.
+	PoisonSuffix = ".poison"
+)
+
+// Metadata keys set on poisoned messages; the Redis transport writes them as
+// fields of the poison stream entry. Part of the wire contract.
+const (
+	// MetadataReason holds the reason code, one of the Reason* constants.
+	MetadataReason = "reason"
+	// MetadataError holds the error for humans.
+	MetadataError = "error"
+	// MetadataEntryID holds the id of the source stream entry.
+	MetadataEntryID = "entry_id"
+	// MetadataPoisonedAt holds the time the message was poisoned, RFC 3339.
+	MetadataPoisonedAt = "poisoned_at"
+	// MetadataInvalidEntry is set by a transport that could not find a
+	// payload in what it received; its value says why. The hub poisons
+	// such messages with ReasonUnsupportedEntry.
+	MetadataInvalidEntry = "invalid_entry"
+)
+
+// Hub defaults, used where a Config field is zero.
+const (
+	DefaultHandlerTimeout  = 30 * time.Second
+	DefaultCloseTimeout    = 30 * time.Second
+	DefaultMaxRetries      = 5
+	DefaultRetryInterval   = 200 * time.Millisecond
+	DefaultMaxRetryBackoff = 5 * time.Second
+)
+
+// Config configures a Hub. Subscriber, Publisher and Sink are required; every
+// other zero field takes the default its comment names.
+type Config struct {
+	// Subscriber delivers raw messages from Stream. Required.
+	Subscriber message.Subscriber
+	// Publisher receives poisoned messages on PoisonStream. Required.
+	Publisher message.Publisher
+	// Sink stores readings. Required.
+	Sink Sink
+	// Stream is the topic readings are consumed from. Default DefaultStream.
+	Stream string
+	// PoisonStream is the topic of the poison queue. Default Stream +
+	// PoisonSuffix.
+	PoisonStream string
+	// Decoder controls decoding and validation of messages.
+	Decoder DecoderConfig
+	// HandlerTimeout bounds one attempt at processing a message.
+	// Default DefaultHandlerTimeout (30 s).
+	HandlerTimeout time.Duration
+	// MaxRetries is how often a transient error is retried in process before
+	// the message is nacked and redelivered later. Default DefaultMaxRetries.
+	MaxRetries int
+	// RetryInterval is the first backoff between retries; it doubles up to
+	// MaxRetryBackoff. Default DefaultRetryInterval (200 ms).
+	RetryInterval time.Duration
+	// MaxRetryBackoff caps the backoff. Default DefaultMaxRetryBackoff (5 s).
+	MaxRetryBackoff time.Duration
+	// CloseTimeout bounds how long Stop waits for messages in flight.
+	// Default DefaultCloseTimeout (30 s).
+	CloseTimeout time.Duration
+	// Logger receives the hub's and Watermill's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Stream == "" {
+		c.Stream = DefaultStream
+	}
+	if c.PoisonStream == "" {
+		c.PoisonStream = c.Stream + PoisonSuffix
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = DefaultHandlerTimeout
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = DefaultMaxRetries
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.MaxRetryBackoff == 0 {
+		c.MaxRetryBackoff = DefaultMaxRetryBackoff
+	}
+	if c.CloseTimeout == 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Subscriber == nil {
+		errs = append(errs, errors.New("subscriber is required"))
+	}
+	if c.Publisher == nil {
+		errs = append(errs, errors.New("publisher is required"))
+	}
+	if c.Sink == nil {
+		errs = append(errs, errors.New("sink is required"))
+	}
+	if c.Stream != "" && c.Stream == c.PoisonStream {
+		errs = append(errs, fmt.Errorf("poison stream must differ from stream %q", c.Stream))
+	}
+	for name, d := range map[string]time.Duration{"handler timeout": c.HandlerTimeout, "retry interval": c.RetryInterval,
+		"max retry backoff": c.MaxRetryBackoff, "close timeout": c.CloseTimeout} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", name, d))
+		}
+	}
+	if c.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("max retries must not be negative, got %d", c.MaxRetries))
+	}
+	errs = append(errs, c.Decoder.Validate())
+	return errors.Join(errs...)
+}
+
+// Stats counts what a hub has done since it was created.
+type Stats struct {
+	// Received counts messages taken from the subscriber, including
+	// redeliveries.
+	Received uint64
+	// Stored, Duplicates and Conflicts add up the sink's WriteResults.
+	Stored, Duplicates, Conflicts uint64
+	// Retried counts in-process retries after transient errors.
+	Retried uint64
+	// Poisoned counts messages sent to the poison queue, by reason code.
+	Poisoned map[string]uint64
+}
+
+// ErrStopped is returned by Err after the router stopped without Stop
+// being called, for example because the subscriber closed.
+var ErrStopped = errors.New("sensorhub: router stopped unexpectedly")
+
+// Hub consumes raw messages, validates and routes each reading to the
+// handler of its sensor type, and stores the result through a Sink. Register
+// sensor types before Start; a hub runs once.
+type Hub struct {
+	cfg     Config
+	decoder *Decoder
+	router  *message.Router
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	types map[string]SensorType
+	// frozen is set by Start; types is read without locking afterwards.
+	frozen atomic.Bool
+
+	stopping atomic.Bool
+	done     chan struct{}
+	err      error
+
+	received, stored, duplicates, conflicts, retried atomic.Uint64
+	poisonMu                                         sync.Mutex
+	poisoned                                         map[string]uint64
+}
+
+// New returns a hub for cfg with no sensor types registered.
+func New(cfg Config) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sensorhub: invalid config: %w", err)
+	}
+	cfg.setDefaults()
+	decoder, err := NewDecoder(cfg.Decoder)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		cfg:      cfg,
+		decoder:  decoder,
+		log:      cfg.Logger,
+		types:    make(map[string]SensorType),
+		done:     make(chan struct{}),
+		poisoned: make(map[string]uint64),
+	}
+	if h.router, err = h.newRouter(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Register adds a sensor type. It fails for an invalid definition, a name
+// already registered, or once the hub has started.
+func (h *Hub) Register(t SensorType) error {
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("sensorhub: register: %w", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.frozen.Load() {
+		return fmt.Errorf("sensorhub: register %q: %w", t.Name, ErrStarted)
+	}
+	if _, ok := h.types[t.Name]; ok {
+		return fmt.Errorf("sensorhub: register: sensor type %q already registered", t.Name)
+	}
+	h.types[t.Name] = t
+	return nil
+}
+
+// MustRegister is Register for start-up wiring: it panics on error.
+func (h *Hub) MustRegister(types ...SensorType) {
+	for _, t := range types {
+		if err := h.Register(t); err != nil {
+			panic(err)
+		}
+	}
+}
+
+// SensorTypes returns the registered type names, sorted.
+func (h *Hub) SensorTypes() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Sorted(maps.Keys(h.types))
+}
+
+// Process decodes one raw message, runs each reading through the handler of
+// its sensor type and writes the result to the sink as one batch. It is what
+// the hub does for every message it consumes, exposed for tests and for
+// transports of the caller's own. An error marked permanent (see
+// IsPermanent) means the message can never be stored.
+func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) {
+	inputs, err := h.decoder.Decode(payload)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	readings := make([]Reading, 0, len(inputs))
+	for i, in := range inputs {
+		out, err := h.handle(ctx, in)
+		if err != nil {
+			var inErr *InputError
+			if errors.As(err, &inErr) && len(inputs) > 1 {
+				inErr.Index = i
+			}
+			return WriteResult{}, err
+		}
+		readings = append(readings, out...)
+	}
+	if len(readings) == 0 {
+		return WriteResult{}, nil
+	}
+	res, err := h.cfg.Sink.Write(ctx, readings)
+	if err != nil {
+		return WriteResult{}, fmt.Errorf("sensorhub: write %d readings: %w", len(readings), err)
+	}
+	h.stored.Add(uint64(res.Stored))
+	h.duplicates.Add(uint64(res.Duplicates))
+	h.conflicts.Add(uint64(res.Conflicts))
+	return res, nil
+}
+
+// handle validates one input against its sensor type and runs its handler.
+func (h *Hub) handle(ctx context.Context, in Input) (_ []Reading, err error) {
+	t, ok := h.lookup(in.Sensor)
+	if !ok {
+		return nil, &InputError{Reason: ReasonUnknownSensor, Index: -1, Field: "sensor",
+			Err: fmt.Errorf("no handler registered for sensor type %q", in.Sensor)}
+	}
+	value, unit, err := t.normalize(in.Value, in.Unit)
+	if err != nil {
+		return nil, err
+	}
+	r := Reading{Station: in.Station, Sensor: in.Sensor, Time: in.Time, Value: value, Unit: unit, ID: in.ID}
+	if t.Handle == nil {
+		return []Reading{r}, nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = Permanent(ReasonHandlerPanic, fmt.Errorf("sensor type %q: handler panicked: %v", in.Sensor, p))
+		}
+	}()
+	out, err := t.Handle(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("sensor type %q: %w", in.Sensor, err)
+	}
+	return out.Readings, nil
+}
+
+func (h *Hub) lookup(name string) (SensorType, bool) {
+	if !h.frozen.Load() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+	}
+	if t, ok := h.types[name]; ok {
+		return t, true
+	}
+	t, ok := h.types[CatchAll]
+	return t, ok
+}
+
+// Stats returns a snapshot of the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.poisonMu.Lock()
+	poisoned := maps.Clone(h.poisoned)
+	h.poisonMu.Unlock()
+	return Stats{
+		Received:   h.received.Load(),
+		Stored:     h.stored.Load(),
+		Duplicates: h.duplicates.Load(),
+		Conflicts:  h.conflicts.Load(),
+		Retried:    h.retried.Load(),
+		Poisoned:   poisoned,
+	}
+}
+
+// Start starts consuming in the background and returns once the router runs.
+// ctx bounds only the start-up; the hub runs until Stop. Start fails if no
+// sensor type is registered.
+func (h *Hub) Start(ctx context.Context) error {
+	h.mu.Lock()
+	if h.frozen.Load() {
+		h.mu.Unlock()
+		return ErrStarted
+	}
+	if len(h.types) == 0 {
+		h.mu.Unlock()
+		return errors.New("sensorhub: start: no sensor types registered")
+	}
+	h.frozen.Store(true)
+	h.mu.Unlock()
+
+	go func() {
+		err := h.router.Run(context.WithoutCancel(ctx))
+		if err == nil && !h.stopping.Load() {
+			err = ErrStopped
+		}
+		if err != nil {
+			h.log.Error("sensorhub: router stopped", "error", err)
+		}
+		h.err = err
+		close(h.done)
+	}()
+	select {
+	case <-h.router.Running():
+		h.log.Info("sensorhub: hub started", "stream", h.cfg.Stream, "sensor_types", len(h.types))
+		return nil
+	case <-h.done:
+		return fmt.Errorf("sensorhub: start: %w", h.err)
+	case <-ctx.Done():
+		_ = h.router.Close()
+		return fmt.Errorf("sensorhub: start: %w", ctx.Err())
+	}
+}
+
+// Stop stops consuming, waits for messages in flight up to CloseTimeout or
+// until ctx ends, and closes the subscriber. Messages not finished are not
+// acked and will be redelivered.
+func (h *Hub) Stop(ctx context.Context) error {
+	h.stopping.Store(true)
+	closed := make(chan error, 1)
+	go func() { closed <- h.router.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			return fmt.Errorf("sensorhub: stop: %w", err)
+		}
+		h.log.Info("sensorhub: hub stopped")
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sensorhub: stop: %w", ctx.Err())
+	}
+}
+
+// Run starts the hub and blocks until ctx is cancelled, then stops it. It
+// returns ErrStopped (wrapped) if the router stopped by itself.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.cfg.CloseTimeout+5*time.Second)
+		defer cancel()
+		return h.Stop(stopCtx)
+	case <-h.done:
+		return h.err
+	}
+}
+
+// Done is closed when the router has stopped, by Stop or by itself.
+func (h *Hub) Done() <-chan struct{} { return h.done }
+
+// Err returns why the router stopped once Done is closed: nil after Stop,
+// ErrStopped or a router error otherwise.
+func (h *Hub) Err() error {
+	select {
+	case <-h.done:
+		return h.err
+	default:
+		return nil
+	}
+}
+
+// Check reports whether the hub is consuming, for health checks.
+func (h *Hub) Check(context.Context) error {
+	switch {
+	case !h.frozen.Load():
+		return errors.New("not started")
+	case h.Err() != nil:
+		return h.Err()
+	case !h.router.IsRunning():
+		return errors.New("router not running")
+	}
+	return nil
+}
+
+// newRouter builds the Watermill router: Recoverer → CorrelationID →
+// PoisonQueue → poison annotation → Retry → Timeout → handler.
+func (h *Hub) newRouter() (*message.Router, error) {
+	logger := watermill.NewSlogLogger(h.log)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: h.cfg.CloseTimeout}, logger)
+	if err != nil {
+		return nil, fmt.Errorf("sensorhub: new router: %w", err)
+	}
+	poison, err := middleware.PoisonQueueWithFilter(h.cfg.Publisher, h.cfg.PoisonStream, IsPermanent)
+	if err != nil {
+		return nil, fmt.Errorf("sensorhub: poison queue: %w", err)
+	}
+	retry := middleware.Retry{
+		MaxRetries:          h.cfg.MaxRetries,
+		InitialInterval:     h.cfg.RetryInterval,
+		MaxInterval:         h.cfg.MaxRetryBackoff,
+		Multiplier:          2,
+		RandomizationFactor: 0.2,
+		ResetContextOnRetry: true,
+		ShouldRetry:         func(p middleware.RetryParams) bool { return !IsPermanent(p.Err) },
+		OnRetryHook:         func(int, time.Duration) { h.retried.Add(1) },
+		Logger:              logger,
+	}
+	router.AddMiddleware(
+		middleware.Recoverer,
+		middleware.CorrelationID,
+		poison,
+		h.annotatePoisoned,
+		retry.Middleware,
+		middleware.Timeout(h.cfg.HandlerTimeout),
+	)
+	router.AddConsumerHandler("sensorhub", h.cfg.Stream, h.cfg.Subscriber, h.consume)
+	return router, nil
+}
+
+// consume is the router's handler for one message.
+func (h *Hub) consume(msg *message.Message) error {
+	h.received.Add(1)
+	if why := msg.Metadata.Get(MetadataInvalidEntry); why != "" {
+		return &InputError{Reason: ReasonUnsupportedEntry, Index: -1, Err: errors.New(why)}
+	}
+	res, err := h.Process(msg.Context(), msg.Payload)
+	if err == nil {
+		h.log.Debug("sensorhub: message processed", "message_id", msg.UUID, "entry_id", msg.Metadata.Get(MetadataEntryID),
+			"stored", res.Stored, "duplicates", res.Duplicates, "conflicts", res.Conflicts)
+	}
+	return err
+}
+
+// annotatePoisoned runs just inside the poison queue middleware: for a
+// permanent error it records the reason in the message metadata that the
+// poison queue publishes, counts it and logs it, where it is handled.
+func (h *Hub) annotatePoisoned(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		// The timeout middleware leaves a cancelled context on msg, and the
+		// poison queue publishes with msg's context.
+		ctx := msg.Context()
+		produced, err := next(msg)
+		msg.SetContext(ctx)
+		if err == nil || !IsPermanent(err) {
+			return produced, err
+		}
+		reason := ReasonOf(err)
+		msg.Metadata.Set(MetadataReason, reason)
+		msg.Metadata.Set(MetadataError, err.Error())
+		msg.Metadata.Set(MetadataPoisonedAt, time.Now().UTC().Format(time.RFC3339Nano))
+		h.poisonMu.Lock()
+		h.poisoned[reason]++
+		h.poisonMu.Unlock()
+		h.log.Warn("sensorhub: message poisoned", "reason", reason, "error", err,
+			"message_id", msg.UUID, "entry_id", msg.Metadata.Get(MetadataEntryID))
+		return produced, err
+	}
+}

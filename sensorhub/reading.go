@@ -1,0 +1,54 @@
+package sensorhub
+
+import (
+	"context"
+	"time"
+)
+
+// Reading is one validated measurement. Value is in Unit, the canonical unit
+// of the sensor type; Time is the device time (never the arrival time).
+// Station, Sensor and Time form the natural key under which a reading is
+// stored at most once.
+type Reading struct {
+	// Station identifies the source, e.g. "roof".
+	Station string
+	// Sensor is the sensor type, e.g. "temperature".
+	Sensor string
+	// Time is the device time of the measurement.
+	Time time.Time
+	// Value is the measured value in Unit.
+	Value float64
+	// Unit is a SenML unit code (RFC 8428), e.g. "Cel".
+	Unit string
+	// ID is the producer's optional idempotency key, kept for tracing.
+	ID string
+}
+
+// WriteResult counts what a Sink did with a batch of readings.
+type WriteResult struct {
+	// Stored counts readings written for the first time.
+	Stored int
+	// Duplicates counts readings already stored with the same value.
+	Duplicates int
+	// Conflicts counts readings whose natural key was already stored with
+	// another value; the first write wins.
+	Conflicts int
+}
+
+// Add returns the sum of r and o.
+func (r WriteResult) Add(o WriteResult) WriteResult {
+	return WriteResult{
+		Stored:     r.Stored + o.Stored,
+		Duplicates: r.Duplicates + o.Duplicates,
+		Conflicts:  r.Conflicts + o.Conflicts,
+	}
+}
+
+// Sink stores readings. Write stores a batch atomically: either every
+// reading of it is committed (stored or recognised as a duplicate or
+// conflict) and the returned error is nil, or nothing is. Errors marked with
+// Permanent send the message to the poison queue; all others are retried.
+// Write is called concurrently.
+type Sink interface {
+	Write(ctx context.Context, readings []Reading) (WriteResult, error)
+}

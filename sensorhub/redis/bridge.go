@@ -1,0 +1,184 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// DefaultChannel is the legacy Pub/Sub channel producers PUBLISH readings
+// to. Part of the wire contract.
+const DefaultChannel = "sensor_stream"
+
+// Bridge defaults, used where a BridgeConfig field is zero.
+const (
+	DefaultAppendAttempts = 5
+	bridgeRetryBackoff    = 100 * time.Millisecond
+	bridgeMaxBackoff      = 5 * time.Second
+)
+
+// BridgeConfig configures a Bridge. Client is required; every other zero
+// field takes the default its comment names.
+type BridgeConfig struct {
+	// Client is used both to subscribe and to append. The bridge owns the
+	// Pub/Sub connection it opens, not the client.
+	Client goredis.UniversalClient
+	// Channel is the Pub/Sub channel to subscribe to.
+	// Default DefaultChannel ("sensor_stream").
+	Channel string
+	// Stream is the stream each message is appended to.
+	// Default sensorhub.DefaultStream ("sensor_stream").
+	Stream string
+	// AppendAttempts bounds how often one message's XADD is tried before it
+	// is counted as failed. Default DefaultAppendAttempts (5).
+	AppendAttempts int
+	// Logger receives the bridge's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// BridgeStats counts what a bridge did. Pub/Sub is at most once: messages
+// published while the bridge was not subscribed are not counted anywhere.
+type BridgeStats struct {
+	// Received counts messages received on the channel.
+	Received uint64
+	// Appended counts messages appended to the stream.
+	Appended uint64
+	// Failed counts received messages that could not be appended.
+	Failed uint64
+}
+
+// Bridge forwards the legacy Pub/Sub channel to the stream: each message is
+// appended unchanged, at once, as the entry's payload field, so the rest of
+// the pipeline has one input with at-least-once delivery from there on.
+type Bridge struct {
+	cfg                        BridgeConfig
+	received, appended, failed atomic.Uint64
+
+	mu      sync.Mutex
+	pubsub  *goredis.PubSub
+	done    chan struct{}
+	stopped atomic.Bool
+}
+
+// NewBridge returns a bridge for cfg.
+func NewBridge(cfg BridgeConfig) (*Bridge, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("redis: bridge config: redis client is required")
+	}
+	if cfg.AppendAttempts < 0 {
+		return nil, fmt.Errorf("redis: bridge config: append attempts must not be negative, got %d", cfg.AppendAttempts)
+	}
+	if cfg.Channel == "" {
+		cfg.Channel = DefaultChannel
+	}
+	if cfg.Stream == "" {
+		cfg.Stream = sensorhub.DefaultStream
+	}
+	if cfg.AppendAttempts == 0 {
+		cfg.AppendAttempts = DefaultAppendAttempts
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Bridge{cfg: cfg, done: make(chan struct{})}, nil
+}
+
+// Start subscribes to the channel and returns once the subscription is
+// confirmed; messages are forwarded in the background until Stop.
+func (b *Bridge) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.pubsub != nil {
+		return errors.New("redis: bridge already started")
+	}
+	ps := b.cfg.Client.Subscribe(ctx, b.cfg.Channel)
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return fmt.Errorf("redis: bridge: subscribe %q: %w", b.cfg.Channel, err)
+	}
+	b.pubsub = ps
+	go b.forward(context.WithoutCancel(ctx), ps)
+	b.cfg.Logger.Info("redis: bridge started", "channel", b.cfg.Channel, "stream", b.cfg.Stream)
+	return nil
+}
+
+// Stop unsubscribes and waits for the message being appended, if any.
+func (b *Bridge) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	ps := b.pubsub
+	b.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	b.stopped.Store(true)
+	err := ps.Close()
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return fmt.Errorf("redis: bridge: stop: %w", ctx.Err())
+	}
+	s := b.Stats()
+	b.cfg.Logger.Info("redis: bridge stopped", "received", s.Received, "appended", s.Appended, "failed", s.Failed)
+	if err != nil {
+		return fmt.Errorf("redis: bridge: close subscription: %w", err)
+	}
+	return nil
+}
+
+// forward appends every received message until the subscription closes.
+// ReceiveMessage reconnects and resubscribes after a connection error; the
+// errors in between are backed off, never spun on.
+func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
+	defer close(b.done)
+	backoff := bridgeRetryBackoff
+	for {
+		msg, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			if b.stopped.Load() {
+				return
+			}
+			b.cfg.Logger.Warn("redis: bridge: receive failed, retrying", "channel", b.cfg.Channel, "error", err, "backoff", backoff)
+			time.Sleep(backoff)
+			backoff = min(2*backoff, bridgeMaxBackoff)
+			continue
+		}
+		backoff = bridgeRetryBackoff
+		b.received.Add(1)
+		if err := b.appendMessage(ctx, msg.Payload); err != nil {
+			b.failed.Add(1)
+			b.cfg.Logger.Error("redis: bridge: message lost", "channel", b.cfg.Channel, "stream", b.cfg.Stream,
+				"error", err, "payload_bytes", len(msg.Payload))
+			continue
+		}
+		b.appended.Add(1)
+	}
+}
+
+func (b *Bridge) appendMessage(ctx context.Context, payload string) error {
+	args := &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{"payload", payload}}
+	backoff := bridgeRetryBackoff
+	var err error
+	for attempt := 1; attempt <= b.cfg.AppendAttempts; attempt++ {
+		if err = b.cfg.Client.XAdd(ctx, args).Err(); err == nil {
+			return nil
+		}
+		if attempt < b.cfg.AppendAttempts {
+			time.Sleep(backoff)
+			backoff = min(2*backoff, bridgeMaxBackoff)
+		}
+	}
+	return fmt.Errorf("append to stream %q after %d attempts: %w", b.cfg.Stream, b.cfg.AppendAttempts, err)
+}
+
+// Stats returns a snapshot of the bridge's counters.
+func (b *Bridge) Stats() BridgeStats {
+	return BridgeStats{Received: b.received.Load(), Appended: b.appended.Load(), Failed: b.failed.Load()}
+}

@@ -1,0 +1,69 @@
+package redis
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// PayloadFields are the entry fields a message's JSON is read from, in order
+// of preference. "payload" is Watermill's layout; the others are what
+// hand-written producers use. Part of the wire contract.
+var PayloadFields = []string{"payload", "data", "body", "message"}
+
+// Unmarshaller turns any stream entry into a message and never fails: the
+// stock Watermill unmarshaller fails on foreign entries, and a failure closes
+// the subscription. Entries without a payload field get the
+// sensorhub.MetadataInvalidEntry metadata so that the hub poisons them.
+type Unmarshaller struct{}
+
+// Unmarshal implements redisstream.Unmarshaller.
+func (Unmarshaller) Unmarshal(values map[string]any) (*message.Message, error) {
+	entryID, _ := values[entryIDField].(string)
+	delete(values, entryIDField)
+
+	msg := unmarshal(values)
+	if entryID != "" {
+		msg.Metadata.Set(sensorhub.MetadataEntryID, entryID)
+	}
+	return msg, nil
+}
+
+func unmarshal(values map[string]any) *message.Message {
+	if _, ok := values[redisstream.UUIDHeaderKey]; ok {
+		// A Watermill publisher wrote it; its metadata may still be
+		// corrupt, in which case the fallback below reads the payload.
+		if msg, err := (redisstream.DefaultMarshallerUnmarshaller{}).Unmarshal(values); err == nil {
+			if msg.Metadata == nil {
+				msg.Metadata = make(message.Metadata)
+			}
+			return msg
+		}
+	}
+	for _, field := range PayloadFields {
+		if v, ok := values[field]; ok {
+			return message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint(v)))
+		}
+	}
+	// Keep what arrived, as JSON, so the poison stream shows it.
+	raw, err := json.Marshal(values)
+	if err != nil {
+		raw = []byte(fmt.Sprint(values))
+	}
+	msg := message.NewMessage(watermill.NewUUID(), raw)
+	names := slices.Sorted(maps.Keys(values))
+	msg.Metadata.Set(sensorhub.MetadataInvalidEntry, fmt.Sprintf(
+		"stream entry has no payload field (want one of %s; has %d fields: %s)",
+		strings.Join(PayloadFields, ", "), len(names), strings.Join(names, ", ")))
+	return msg
+}
+
+var _ redisstream.Unmarshaller = Unmarshaller{}

@@ -1,0 +1,105 @@
+// Package sensorhubtest helps users test their sensor types without Redis or
+// Postgres: an in-memory Sink with the natural-key semantics of the Postgres
+// sink, and Process, which runs one message through a real hub wired to it.
+package sensorhubtest
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+type key struct {
+	station, sensor string
+	ts              time.Time
+}
+
+// Sink is an in-memory sensorhub.Sink. Like the Postgres sink it stores a
+// reading once per (station, sensor, time): a repeat with the same value and
+// unit counts as a duplicate, one with another value as a conflict, and the
+// first write wins. The zero value is ready to use and safe for concurrent
+// use.
+type Sink struct {
+	mu   sync.Mutex
+	rows map[key]sensorhub.Reading
+}
+
+// Write implements sensorhub.Sink.
+func (s *Sink) Write(_ context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rows == nil {
+		s.rows = make(map[key]sensorhub.Reading)
+	}
+	var res sensorhub.WriteResult
+	for _, r := range readings {
+		k := key{r.Station, r.Sensor, r.Time.UTC()}
+		old, ok := s.rows[k]
+		switch {
+		case !ok:
+			s.rows[k] = r
+			res.Stored++
+		case old.Value == r.Value && old.Unit == r.Unit:
+			res.Duplicates++
+		default:
+			res.Conflicts++
+		}
+	}
+	return res, nil
+}
+
+// Readings returns the stored readings ordered by station, sensor and time.
+func (s *Sink) Readings() []sensorhub.Reading {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]sensorhub.Reading, 0, len(s.rows))
+	for _, r := range s.rows {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b sensorhub.Reading) int {
+		return cmp.Or(cmp.Compare(a.Station, b.Station), cmp.Compare(a.Sensor, b.Sensor), a.Time.Compare(b.Time))
+	})
+	return out
+}
+
+// NewHub returns a hub with types registered, reading from an in-memory
+// Watermill channel and storing into sink. It is not started: call Process
+// on it, or Start it and publish to the channel yourself.
+func NewHub(t testing.TB, sink sensorhub.Sink, cfg sensorhub.DecoderConfig, types ...sensorhub.SensorType) *sensorhub.Hub {
+	t.Helper()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	t.Cleanup(func() { _ = pubsub.Close() })
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Decoder: cfg})
+	if err != nil {
+		t.Fatalf("sensorhubtest: new hub: %v", err)
+	}
+	for _, typ := range types {
+		if err := hub.Register(typ); err != nil {
+			t.Fatalf("sensorhubtest: %v", err)
+		}
+	}
+	return hub
+}
+
+// Process runs one raw message through a hub with types registered and
+// returns what was stored, or the error that would poison or retry the
+// message (see sensorhub.IsPermanent and sensorhub.ReasonOf).
+func Process(t testing.TB, payload string, types ...sensorhub.SensorType) ([]sensorhub.Reading, error) {
+	t.Helper()
+	sink := &Sink{}
+	hub := NewHub(t, sink, sensorhub.DecoderConfig{}, types...)
+	if _, err := hub.Process(t.Context(), []byte(payload)); err != nil {
+		return nil, err
+	}
+	return sink.Readings(), nil
+}
+
+var _ sensorhub.Sink = (*Sink)(nil)

@@ -1,0 +1,107 @@
+package sensorhub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+)
+
+// CatchAll is the name of the sensor type that receives readings of every
+// type that has no handler of its own. Without it, such readings go to the
+// poison queue with ReasonUnknownSensor.
+const CatchAll = "*"
+
+// sensorNamePattern is the wire-format rule for sensor type names.
+var sensorNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// Conversion turns a value in another unit into the canonical unit.
+type Conversion func(float64) float64
+
+// HandleFunc turns one validated reading into what is stored. It is called
+// concurrently and must honour ctx. An error marked with Permanent poisons
+// the message; any other error is retried with backoff. A panic is recovered
+// and poisons the message with ReasonHandlerPanic.
+type HandleFunc func(ctx context.Context, r Reading) (Output, error)
+
+// Output is what a HandleFunc produces for one reading.
+type Output struct {
+	// Readings are stored in the readings table; usually the input reading
+	// itself, possibly with derived readings beside it.
+	Readings []Reading
+}
+
+// SensorType describes one sensor type: how its readings are validated,
+// converted and handled. A custom type needs only Name, Unit and, where the
+// physics bounds it, Min and Max:
+//
+//	hub.MustRegister(sensorhub.SensorType{Name: "soil_ph", Unit: "pH", Min: 0, Max: 14})
+type SensorType struct {
+	// Name is the type's wire name, matching ^[a-z][a-z0-9_]{0,63}$, or
+	// CatchAll. Producers send it in the "sensor" field; it is stored in
+	// the readings table, so it must not be renamed once in use.
+	Name string
+	// Unit is the canonical unit as a SenML code (RFC 8428), e.g. "Cel".
+	// Every stored value of this type is in this unit. Required, except for
+	// the CatchAll type, where an empty Unit keeps the message's own unit.
+	Unit string
+	// Units maps other accepted unit codes to conversions into Unit. A
+	// reading in a unit that is neither Unit nor a key here is rejected
+	// with ReasonUnknownUnit.
+	Units map[string]Conversion
+	// Min and Max bound the valid value, inclusive, in the canonical unit,
+	// after conversion. When both are zero, any finite value is valid.
+	Min, Max float64
+	// Handle turns a validated reading into the readings to store. Nil
+	// stores the reading as it is.
+	Handle HandleFunc
+}
+
+// Validate reports every problem with the type's definition at once.
+func (t SensorType) Validate() error {
+	var errs []error
+	if t.Name != CatchAll && !sensorNamePattern.MatchString(t.Name) {
+		errs = append(errs, fmt.Errorf("name %q does not match %s", t.Name, sensorNamePattern))
+	}
+	if t.Unit == "" && t.Name != CatchAll {
+		errs = append(errs, fmt.Errorf("sensor type %q: unit is required", t.Name))
+	}
+	if math.IsNaN(t.Min) || math.IsNaN(t.Max) || t.Min > t.Max {
+		errs = append(errs, fmt.Errorf("sensor type %q: invalid range [%v, %v]", t.Name, t.Min, t.Max))
+	}
+	for code, conv := range t.Units {
+		if conv == nil {
+			errs = append(errs, fmt.Errorf("sensor type %q: unit %q has no conversion", t.Name, code))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// bounded reports whether the type has a valid range.
+func (t SensorType) bounded() bool { return t.Min != 0 || t.Max != 0 }
+
+// normalize converts value from unit into the canonical unit and checks the
+// range. An empty unit means the canonical unit. Errors are *InputError with
+// Index -1; the caller sets the index.
+func (t SensorType) normalize(value float64, unit string) (float64, string, error) {
+	switch {
+	case unit == "" || unit == t.Unit:
+	case t.Units[unit] != nil:
+		value = t.Units[unit](value)
+	case t.Name == CatchAll && t.Unit == "":
+		return value, unit, nil
+	default:
+		return 0, "", &InputError{Reason: ReasonUnknownUnit, Index: -1, Field: "unit",
+			Err: fmt.Errorf("sensor type %q does not accept unit %q (canonical unit %q)", t.Name, unit, t.Unit)}
+	}
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		return 0, "", &InputError{Reason: ReasonValueNotFinite, Index: -1, Field: "value",
+			Err: fmt.Errorf("value is not finite after conversion to %q", t.Unit)}
+	}
+	if t.bounded() && (value < t.Min || value > t.Max) {
+		return 0, "", &InputError{Reason: ReasonValueOutOfRange, Index: -1, Field: "value",
+			Err: fmt.Errorf("%v %s is outside [%v, %v]", value, t.Unit, t.Min, t.Max)}
+	}
+	return value, t.Unit, nil
+}
