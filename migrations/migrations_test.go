@@ -1,0 +1,226 @@
+package migrations_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/sensorhub/sensorhub/migrations"
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+// newMigrator returns a Migrator over its own database/sql connection pool,
+// as a separate process would have.
+func newMigrator(t *testing.T, dsn string) *migrations.Migrator {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	m, err := migrations.New(migrations.Config{DB: db, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestNewRejectsNilDB(t *testing.T) {
+	t.Parallel()
+	if _, err := migrations.New(migrations.Config{}); err == nil || !strings.Contains(err.Error(), "Config.DB") {
+		t.Fatalf("New(Config{}) = %v, want an error naming Config.DB", err)
+	}
+}
+
+func TestUpStatusDown(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.NewEmpty(t)
+	m := newMigrator(t, db.URL)
+	ctx := t.Context()
+
+	st, err := m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}}; !reflect.DeepEqual(st, want) {
+		t.Fatalf("Status before Up = %+v, want %+v", st, want)
+	}
+
+	applied, err := m.Up(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 1 || applied[0].Version != 1 || applied[0].Name != "0001_readings.sql" || applied[0].Duration <= 0 {
+		t.Fatalf("Up = %+v, want 0001_readings.sql applied with its duration", applied)
+	}
+	checkReadingsTable(t, db)
+
+	st, err = m.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 1 || !st[0].Applied || time.Since(st[0].AppliedAt) > time.Minute {
+		t.Fatalf("Status after Up = %+v, want version 1 applied just now", st)
+	}
+
+	if applied, err := m.Up(ctx); err != nil || len(applied) != 0 {
+		t.Fatalf("second Up = %+v, %v; want nothing applied", applied, err)
+	}
+
+	down, err := m.Down(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if down.Version != 1 || down.Name != "0001_readings.sql" {
+		t.Fatalf("Down = %+v, want 0001_readings.sql rolled back", down)
+	}
+	var exists bool
+	if err := db.Pool.QueryRow(ctx, "SELECT to_regclass('readings') IS NOT NULL").Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Fatal("readings still exists after Down")
+	}
+	if _, err := m.Down(ctx); !errors.Is(err, migrations.ErrNothingApplied) {
+		t.Fatalf("Down with nothing applied = %v, want ErrNothingApplied", err)
+	}
+
+	if applied, err := m.Up(ctx); err != nil || len(applied) != 1 {
+		t.Fatalf("Up after Down = %+v, %v; want version 1 applied again", applied, err)
+	}
+	checkReadingsTable(t, db)
+}
+
+// checkReadingsTable checks the storage contract of DESIGN.md §3.
+func checkReadingsTable(t *testing.T, db *postgrestest.DB) {
+	t.Helper()
+	type column struct{ name, typ, nullable, def string }
+	rows, err := db.Pool.Query(t.Context(), `
+		SELECT column_name, data_type, is_nullable, coalesce(column_default, '')
+		FROM information_schema.columns
+		WHERE table_schema = $1 AND table_name = 'readings'
+		ORDER BY ordinal_position`, db.Schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []column
+	for rows.Next() {
+		var c column
+		if err := rows.Scan(&c.name, &c.typ, &c.nullable, &c.def); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []column{
+		{"station", "text", "NO", ""},
+		{"sensor", "text", "NO", ""},
+		{"ts", "timestamp with time zone", "NO", ""},
+		{"value", "double precision", "NO", ""},
+		{"unit", "text", "NO", ""},
+		{"received_at", "timestamp with time zone", "NO", "now()"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("readings columns = %+v, want %+v", got, want)
+	}
+
+	var key []string
+	err = db.Pool.QueryRow(t.Context(), `
+		SELECT array_agg(a.attname ORDER BY k.ord)
+		FROM pg_index i
+		CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+		JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+		WHERE i.indrelid = $1::regclass AND i.indisprimary`, db.Schema+".readings").Scan(&key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"station", "sensor", "ts"}; !reflect.DeepEqual(key, want) {
+		t.Errorf("readings primary key = %v, want %v", key, want)
+	}
+}
+
+func TestConcurrentUp(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.NewEmpty(t)
+
+	const processes = 8
+	results := make([][]migrations.Result, processes)
+	errs := make([]error, processes)
+	var wg sync.WaitGroup
+	for i := range processes {
+		m := newMigrator(t, db.URL)
+		wg.Go(func() { results[i], errs[i] = m.Up(t.Context()) })
+	}
+	wg.Wait()
+
+	applied := 0
+	for i := range processes {
+		if errs[i] != nil {
+			t.Errorf("Up in process %d: %v", i, errs[i])
+		}
+		applied += len(results[i])
+	}
+	if applied != 1 {
+		t.Errorf("migration applied %d times in all, want once: %+v", applied, results)
+	}
+	checkReadingsTable(t, db)
+}
+
+// TestLockIsPerSchema holds the migrations lock of one schema and checks
+// that it blocks Up there and only there. It computes the lock ID on its
+// own: the ID must stay the same across releases, or two versions migrating
+// at once would not exclude each other.
+func TestLockIsPerSchema(t *testing.T) {
+	t.Parallel()
+	locked, free := postgrestest.NewEmpty(t), postgrestest.NewEmpty(t)
+	ctx := t.Context()
+
+	h := fnv.New64a()
+	h.Write([]byte("sensorhub:migrations:" + locked.Schema))
+	conn, err := locked.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", int64(h.Sum64())); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := newMigrator(t, free.URL).Up(ctx); err != nil {
+		t.Fatalf("Up on another schema: %v", err)
+	}
+
+	waiting, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if applied, err := newMigrator(t, locked.URL).Up(waiting); err == nil {
+		t.Fatalf("Up while another process holds the lock = %+v, want it to wait until the deadline", applied)
+	}
+
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(h.Sum64())); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := newMigrator(t, locked.URL).Up(ctx); err != nil || len(applied) != 1 {
+		t.Fatalf("Up after the lock was released = %+v, %v; want version 1 applied", applied, err)
+	}
+}
+
+func TestUpWithoutSchema(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.NewEmpty(t)
+	dsn := strings.Replace(db.URL, db.Schema, db.Schema+"_missing", 1)
+	_, err := newMigrator(t, dsn).Up(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "no current schema") {
+		t.Fatalf("Up with a search_path naming no schema = %v, want a no-current-schema error", err)
+	}
+}

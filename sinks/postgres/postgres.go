@@ -1,0 +1,270 @@
+// Package postgres is the PostgreSQL sensorhub.Sink: it stores readings in
+// the table readings created by package migrations, once per natural key
+// (station, sensor, ts).
+//
+//	pool, err := pgxpool.New(ctx, "postgres://service@127.0.0.1:5432/sensorhub")
+//	...
+//	sink, err := postgres.New(postgres.Config{DB: pool})
+//	...
+//	res, err := sink.Write(ctx, readings)
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// DB is what the sink needs from PostgreSQL. *pgxpool.Pool and *pgx.Conn
+// satisfy it; a *pgx.Conn must not be shared by concurrent Writes.
+type DB interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Ping(ctx context.Context) error
+}
+
+// Config configures a Sink.
+type Config struct {
+	// DB is the database holding the readings table, usually a
+	// *pgxpool.Pool. Required; the Sink never closes it.
+	DB DB
+	// Logger receives a Warn record for every conflict: a reading whose
+	// natural key is already stored with another value or unit. nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("postgres: Config.DB is nil"))
+	}
+	return errors.Join(errs...)
+}
+
+// Sink stores readings in the table readings. It is safe for concurrent use.
+type Sink struct {
+	db     DB
+	logger *slog.Logger
+}
+
+// New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
+func New(cfg Config) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Sink{db: cfg.DB, logger: cfg.Logger}, nil
+}
+
+// Table and column names are the storage contract (DESIGN.md §3): do not
+// rename them.
+const (
+	// Times travel as timestamptz values, never as text, so the session's
+	// TimeZone cannot shift the stored instant.
+	insertReadings = `INSERT INTO readings (station, sensor, ts, value, unit)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])
+ON CONFLICT DO NOTHING
+RETURNING station, sensor, ts, value, unit`
+
+	selectReadings = `SELECT r.station, r.sensor, r.ts, r.value, r.unit
+FROM readings r
+JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
+  ON (r.station, r.sensor, r.ts) = (k.station, k.sensor, k.ts)`
+)
+
+// Write stores readings in one transaction and counts, per reading, whether
+// it was stored, a duplicate (its key is stored with the same value and
+// unit, by an earlier write or earlier in this batch) or a conflict (its key
+// is stored with another value or unit; the first write wins and the
+// conflict is logged at Warn). Empty input is a no-op.
+//
+// Errors are wrapped with context. Those that retrying cannot fix, data
+// rejected by PostgreSQL, are marked sensorhub.Permanent (see Classify);
+// all others, including context errors, are transient.
+func (s *Sink) Write(ctx context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
+	if len(readings) == 0 {
+		return sensorhub.WriteResult{}, nil
+	}
+	res, err := s.write(ctx, readings)
+	return res, Classify(err)
+}
+
+func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
+	// Concurrent writers whose batches share keys wait on each other's row
+	// locks; taking them in one order (PostgreSQL inserts in array order)
+	// keeps that from turning into a deadlock. The sort is stable so that
+	// within a batch the first of two readings with one key still wins.
+	batch := slices.Clone(readings)
+	slices.SortStableFunc(batch, func(a, b sensorhub.Reading) int { return compareKeys(keyOf(a), keyOf(b)) })
+
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return sensorhub.WriteResult{}, fmt.Errorf("postgres: begin: %w", err)
+	}
+	// After Commit, Rollback is a no-op; on every other path it is the only
+	// cleanup needed, and its error adds nothing to the one returned.
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	stations, sensors, times, values, units := columns(batch)
+	inserted, err := queryStored(ctx, tx, insertReadings, stations, sensors, times, values, units)
+	if err != nil {
+		return sensorhub.WriteResult{}, fmt.Errorf("postgres: insert readings: %w", err)
+	}
+	res := sensorhub.WriteResult{Stored: len(inserted)}
+
+	// Each inserted row accounts for the first reading that matches it;
+	// whatever is left was not inserted.
+	var rest []sensorhub.Reading
+	for _, r := range batch {
+		k := keyOf(r)
+		if v, ok := inserted[k]; ok && v.matches(r) && !v.claimed {
+			v.claimed = true
+			inserted[k] = v
+			continue
+		}
+		rest = append(rest, r)
+	}
+	// Conflicts are logged once committed, so that a failed commit, which is
+	// retried, does not report them twice.
+	var conflicts []conflict
+	if len(rest) > 0 {
+		stations, sensors, times, _, _ = columns(rest)
+		stored, err := queryStored(ctx, tx, selectReadings, stations, sensors, times)
+		if err != nil {
+			return sensorhub.WriteResult{}, fmt.Errorf("postgres: look up stored readings: %w", err)
+		}
+		for _, r := range rest {
+			v, ok := stored[keyOf(r)]
+			switch {
+			case !ok:
+				// Only a concurrent DELETE can do this; a retry stores the reading.
+				return sensorhub.WriteResult{}, fmt.Errorf("postgres: reading %s/%s at %s neither inserted nor found",
+					r.Station, r.Sensor, r.Time.UTC().Format(time.RFC3339Nano))
+			case v.matches(r):
+				res.Duplicates++
+			default:
+				res.Conflicts++
+				conflicts = append(conflicts, conflict{stored: v, dropped: r})
+			}
+		}
+	}
+
+	if err := tx.Commit(ctx); err != nil {
+		return sensorhub.WriteResult{}, fmt.Errorf("postgres: commit: %w", err)
+	}
+	for _, c := range conflicts {
+		s.logger.WarnContext(ctx, "postgres: conflicting reading dropped, the stored one wins",
+			"station", c.dropped.Station, "sensor", c.dropped.Sensor, "ts", c.dropped.Time.UTC(),
+			"stored_value", c.stored.value, "new_value", c.dropped.Value,
+			"stored_unit", c.stored.unit, "new_unit", c.dropped.Unit)
+	}
+	return res, nil
+}
+
+// Ping checks that the database answers, for health checks.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.db.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Classify marks err sensorhub.Permanent, with reason
+// sensorhub.ReasonDatabaseRejected, when PostgreSQL rejected the data:
+// SQLSTATE class 22 (data exception) or 23 (integrity constraint violation).
+// Every other error is returned unchanged and so stays transient: lost
+// connections (class 08), serialization failures and deadlocks (40),
+// exhausted resources (53), shutdowns and cancellations (57), a missing
+// table because migrations were not run, unreachable servers and context
+// errors. Classify(nil) returns nil.
+func Classify(err error) error {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	if ok && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23")) {
+		return sensorhub.Permanent(sensorhub.ReasonDatabaseRejected, err)
+	}
+	return err
+}
+
+// key is a reading's natural key. Time is in microseconds since the Unix
+// epoch, PostgreSQL's precision: pgx truncates to it when it sends a
+// time.Time, and so does time.Time.UnixMicro.
+type key struct {
+	station, sensor string
+	micros          int64
+}
+
+func keyOf(r sensorhub.Reading) key {
+	return key{station: r.Station, sensor: r.Sensor, micros: r.Time.UnixMicro()}
+}
+
+func compareKeys(a, b key) int {
+	return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), cmp.Compare(a.micros, b.micros))
+}
+
+// storedValue is what the table holds under a key.
+type storedValue struct {
+	value float64
+	unit  string
+	// claimed is set once a reading of the batch is counted as the one
+	// that inserted this row.
+	claimed bool
+}
+
+// matches reports whether r carries the stored value and unit. NaN matches
+// NaN, as in PostgreSQL's float8 equality.
+func (v storedValue) matches(r sensorhub.Reading) bool {
+	sameValue := v.value == r.Value || (math.IsNaN(v.value) && math.IsNaN(r.Value))
+	return sameValue && v.unit == r.Unit
+}
+
+// conflict is a reading dropped because its key holds another value.
+type conflict struct {
+	stored  storedValue
+	dropped sensorhub.Reading
+}
+
+// columns turns readings into the array parameters of the queries.
+func columns(readings []sensorhub.Reading) (stations, sensors []string, times []time.Time, values []float64, units []string) {
+	n := len(readings)
+	stations, sensors, times = make([]string, n), make([]string, n), make([]time.Time, n)
+	values, units = make([]float64, n), make([]string, n)
+	for i, r := range readings {
+		stations[i], sensors[i], times[i], values[i], units[i] = r.Station, r.Sensor, r.Time, r.Value, r.Unit
+	}
+	return stations, sensors, times, values, units
+}
+
+// queryStored runs a query returning (station, sensor, ts, value, unit) rows
+// and maps them by key.
+func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[key]storedValue, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[key]storedValue)
+	var (
+		r  sensorhub.Reading
+		sv storedValue
+	)
+	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit}, func() error {
+		out[keyOf(r)] = sv
+		return nil
+	})
+	return out, err
+}
+
+var _ sensorhub.Sink = (*Sink)(nil)
