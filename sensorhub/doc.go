@@ -1,0 +1,56 @@
+// Package sensorhub is the core of an embeddable event-processing framework
+// for (weather) sensor data: it decodes and validates raw messages, routes
+// each reading to the handler of its sensor type and stores the result
+// through a Sink, poisoning what can never be stored and retrying what may
+// pass.
+//
+// The package knows neither Redis nor PostgreSQL: a Hub consumes any
+// Watermill message.Subscriber, publishes poisoned messages to any
+// message.Publisher and writes to any Sink. Package sensorhub/redis and
+// package sinks/postgres provide the real ones; sensorhub/sensorhubtest an
+// in-memory kit for tests.
+//
+// # Messages
+//
+// A message is one JSON object, or a JSON array of them stored all or
+// nothing:
+//
+//	{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00", "station": "roof", "unit": "Cel"}
+//
+// The Decoder checks the raw bytes (size, UTF-8, NUL, duplicate keys), then
+// the fields, and reports every problem as an *InputError with a reason code
+// (the Reason* constants) that names what the poison queue records.
+//
+// # Sensor types
+//
+// A sensor type is a name, a canonical unit and a valid range; a reading in
+// another accepted unit is converted before the range is checked. Adding one
+// takes a few lines:
+//
+//	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink})
+//	if err != nil {
+//		return err
+//	}
+//	hub.MustRegister(sensorhub.SensorType{
+//		Name:  "soil_ph", // the "sensor" field producers send; stored, never rename it
+//		Unit:  "pH",
+//		Min:   0,
+//		Max:   14,
+//		Units: map[string]sensorhub.Conversion{"pOH": func(v float64) float64 { return 14 - v }},
+//		// Handle is optional: it may derive or drop readings.
+//		Handle: func(ctx context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
+//			return sensorhub.Output{Readings: []sensorhub.Reading{r}}, nil
+//		},
+//	})
+//	return hub.Run(ctx)
+//
+// The built-in weather types live in package handlers, one package each.
+//
+// # Errors
+//
+// A handler or sink error marked with Permanent, and every *InputError,
+// sends the message to the poison queue with its reason and acks it. Every
+// other error is transient: it is retried with exponential backoff, then
+// the message is nacked and redelivered. Nothing is acked before the sink
+// has committed it.
+package sensorhub
