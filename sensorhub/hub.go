@@ -218,6 +218,8 @@ func (h *Hub) Register(t SensorType) error {
 	if _, ok := h.types[t.Name]; ok {
 		return fmt.Errorf("sensorhub: register: sensor type %q already registered", t.Name)
 	}
+	// A copy, so that changing the caller's map cannot race with messages.
+	t.Units = maps.Clone(t.Units)
 	h.types[t.Name] = t
 	return nil
 }

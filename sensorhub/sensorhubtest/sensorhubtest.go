@@ -6,6 +6,7 @@ package sensorhubtest
 import (
 	"cmp"
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -77,7 +78,8 @@ func NewHub(t testing.TB, sink sensorhub.Sink, cfg sensorhub.DecoderConfig, type
 	t.Helper()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
 	t.Cleanup(func() { _ = pubsub.Close() })
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Decoder: cfg})
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Decoder: cfg, Logger: logger})
 	if err != nil {
 		t.Fatalf("sensorhubtest: new hub: %v", err)
 	}

@@ -52,7 +52,7 @@ var ToHectopascal = map[string]sensorhub.Conversion{
 	"kPa":  scale(10),
 	"mbar": identity,
 	"bar":  scale(1000),
-	"inHg": scale(33.8638866667),
+	"inHg": scale(25.4 * 1.33322387415), // 25.4 mm of mercury
 	"mmHg": scale(1.33322387415),
 }
 
@@ -70,11 +70,18 @@ var ToDegree = map[string]sensorhub.Conversion{
 	"°":   identity,
 }
 
-// ToMillimetre accepts inches, centimetres and metres (of rain).
+// ToMillimetre accepts inches, centimetres and metres (of rain), and litres
+// per square metre, which is the same as millimetres.
 var ToMillimetre = map[string]sensorhub.Conversion{
+	"l/m2": identity,
 	"in": scale(25.4),
 	"cm": scale(10),
 	"m":  scale(1000),
+}
+
+// ToWattPerSquareM accepts the spelling with a superscript two.
+var ToWattPerSquareM = map[string]sensorhub.Conversion{
+	"W/m²": identity,
 }
 
 // ToVolt accepts millivolts.

@@ -1,0 +1,53 @@
+// Package handlers collects the built-in weather sensor types. Each lives in
+// a package of its own under handlers/, with a README of its units and range
+// and a Name constant holding its wire name; this package only lists them.
+//
+// Register every built-in type on a hub at once:
+//
+//	hub.MustRegister(handlers.Builtin()...)
+//
+// or only those a deployment needs, from their packages:
+//
+//	hub.MustRegister(temperature.Type(), humidity.Type())
+package handlers
+
+import (
+	"github.com/sensorhub/sensorhub/sensorhub"
+
+	"github.com/sensorhub/sensorhub/handlers/battery"
+	"github.com/sensorhub/sensorhub/handlers/batterylevel"
+	"github.com/sensorhub/sensorhub/handlers/humidity"
+	"github.com/sensorhub/sensorhub/handlers/illuminance"
+	"github.com/sensorhub/sensorhub/handlers/pressure"
+	"github.com/sensorhub/sensorhub/handlers/rain"
+	"github.com/sensorhub/sensorhub/handlers/soilmoisture"
+	"github.com/sensorhub/sensorhub/handlers/solarradiation"
+	"github.com/sensorhub/sensorhub/handlers/temperature"
+	"github.com/sensorhub/sensorhub/handlers/uvindex"
+	"github.com/sensorhub/sensorhub/handlers/winddirection"
+	"github.com/sensorhub/sensorhub/handlers/windgust"
+	"github.com/sensorhub/sensorhub/handlers/windspeed"
+)
+
+// Builtin returns every built-in sensor type, always in the same order:
+// temperature, humidity, pressure, wind_speed, wind_gust, wind_direction,
+// rain, illuminance, uv_index, solar_radiation, soil_moisture, battery and
+// battery_level. New types are appended. Each call returns new values, so a
+// caller may change them without affecting other callers.
+func Builtin() []sensorhub.SensorType {
+	return []sensorhub.SensorType{
+		temperature.Type(),
+		humidity.Type(),
+		pressure.Type(),
+		windspeed.Type(),
+		windgust.Type(),
+		winddirection.Type(),
+		rain.Type(),
+		illuminance.Type(),
+		uvindex.Type(),
+		solarradiation.Type(),
+		soilmoisture.Type(),
+		battery.Type(),
+		batterylevel.Type(),
+	}
+}
