@@ -27,7 +27,7 @@ const Name = "solar_radiation"
 // above it that light reflected from the edges of clouds causes.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name: Name,
+		Name:  Name,
 		Unit:  units.WattPerSquareM,
 		Units: maps.Clone(units.ToWattPerSquareM),
 		Min:   -10,

@@ -74,9 +74,9 @@ var ToDegree = map[string]sensorhub.Conversion{
 // per square metre, which is the same as millimetres.
 var ToMillimetre = map[string]sensorhub.Conversion{
 	"l/m2": identity,
-	"in": scale(25.4),
-	"cm": scale(10),
-	"m":  scale(1000),
+	"in":   scale(25.4),
+	"cm":   scale(10),
+	"m":    scale(1000),
 }
 
 // ToWattPerSquareM accepts the spelling with a superscript two.
