@@ -1,0 +1,86 @@
+# sensorhub — the commands a developer needs. `make` lists them.
+#
+# The machines this project is built on run an older Go with GOTOOLCHAIN=local;
+# go.mod needs Go 1.27.3, which the go command fetches from the module proxy
+# when GOTOOLCHAIN names it.
+export GOTOOLCHAIN := go1.27.3
+
+BIN       := bin/sensorhub
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+
+# Local development defaults, the same as the service's own (README.md).
+DB_HOST   ?= 127.0.0.1
+DB_PORT   ?= 5432
+DB_USER   ?= service
+DB_NAME   ?= sensorhub
+PG_SUPERUSER ?= postgres
+export DB_HOST DB_PORT DB_USER DB_NAME
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/sensorhub
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sensorhub
+
+.PHONY: run
+run: build dev-db ## create the local database if missing, migrate it, run the service on :5005
+	$(BIN) migrate up
+	$(BIN) run
+
+.PHONY: migrate
+migrate: build ## apply all pending migrations
+	$(BIN) migrate up
+
+# dev-db makes a fresh local Postgres (trust auth, no `service` role, no
+# `sensorhub` database) ready for `make run`. It does nothing when DB_USER can
+# already connect to DB_NAME, e.g. on the Postgres of docker-compose.yaml.
+.PHONY: dev-db
+dev-db: ## create the role DB_USER and database DB_NAME on a local Postgres if missing
+	@if psql "host=$(DB_HOST) port=$(DB_PORT) user=$(DB_USER) dbname=$(DB_NAME) connect_timeout=5" -qAtc 'SELECT 1' >/dev/null 2>&1; then \
+		echo "dev-db: $(DB_USER)@$(DB_HOST):$(DB_PORT)/$(DB_NAME) is ready"; \
+	else \
+		echo "dev-db: creating role $(DB_USER) and database $(DB_NAME) as $(PG_SUPERUSER)"; \
+		printf '%s\n' \
+			"SELECT format('CREATE ROLE %I LOGIN', '$(DB_USER)') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(DB_USER)') \gexec" \
+			"SELECT format('CREATE DATABASE %I OWNER %I', '$(DB_NAME)', '$(DB_USER)') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$(DB_NAME)') \gexec" \
+		| psql "host=$(DB_HOST) port=$(DB_PORT) user=$(PG_SUPERUSER) dbname=postgres connect_timeout=5" -v ON_ERROR_STOP=1 -q; \
+	fi
+
+.PHONY: test
+test: ## vet, then every test with -race against the local Postgres and Redis (fails if either is down)
+	go vet ./...
+	go test -race -count=1 -timeout 15m ./...
+
+.PHONY: test-short
+test-short: ## unit tests only: no Postgres, no Redis
+	go test -short -count=1 ./...
+
+.PHONY: fuzz
+fuzz: ## fuzz the message decoder for FUZZTIME (default 60s)
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(or $(FUZZTIME),60s) ./sensorhub/
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
+	go vet ./...
+
+.PHONY: dev-up
+dev-up: ## start Postgres (:54321) and Redis (:63791) of docker-compose.yaml
+	docker compose up -d postgres redis
+
+.PHONY: dev-down
+dev-down: ## stop the docker-compose.yaml services
+	docker compose down
+
+.PHONY: docker-build
+docker-build: ## build the image sensorhub:$(VERSION)
+	docker build --build-arg VERSION=$(VERSION) -t sensorhub:$(VERSION) .
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/redis"
+)
+
+// config is the service's configuration, read from the environment only.
+// The variable names are a contract (DESIGN.md §6): add, never rename.
+type config struct {
+	databaseURL string
+	redis       *goredis.Options
+	apiAddr     string
+
+	stream, channel, group, consumer string
+	bridge                           bool
+	decoder                          sensorhub.DecoderConfig
+	handlerTimeout, shutdownTimeout  time.Duration
+	claimIdle                        time.Duration
+
+	logLevel  slog.Level
+	logFormat string
+}
+
+// env reads variables and collects one error per bad variable, so that
+// start-up names every wrong variable at once.
+type env struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (e *env) fail(name, format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (e *env) str(name, def string) string {
+	if v := e.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads name or the file named by name_FILE; setting both is an
+// error. The value is never echoed in an error.
+func (e *env) secret(name string) string {
+	v, file := e.getenv(name), e.getenv(name+"_FILE")
+	switch {
+	case file == "":
+		return v
+	case v != "":
+		e.fail(name, "set both %s and %s_FILE; set one", name, name)
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		e.fail(name+"_FILE", "%v", err)
+		return ""
+	}
+	return strings.TrimRight(string(b), "\r\n")
+}
+
+// exclusive fails for every variable of parts that is set along with the
+// variable whole (or whole_FILE), which would silently override it.
+func (e *env) exclusive(whole string, parts ...string) {
+	if e.getenv(whole) == "" && e.getenv(whole+"_FILE") == "" {
+		return
+	}
+	for _, p := range parts {
+		if e.getenv(p) != "" {
+			e.fail(p, "is ignored when %s is set; set one or the other", whole)
+		}
+	}
+}
+
+func (e *env) port(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		e.fail(name, "%q is not a port number (0-65535)", v)
+	}
+	return n
+}
+
+func (e *env) positive(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		e.fail(name, "%q is not a positive whole number", v)
+	}
+	return n
+}
+
+func (e *env) duration(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.fail(name, "%q is not a positive duration such as 30s or 5m", v)
+	}
+	return d
+}
+
+func (e *env) boolean(name string, def bool) bool {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.fail(name, "%q is not true or false", v)
+	}
+	return b
+}
+
+func (e *env) oneOf(name, def string, allowed ...string) string {
+	v := e.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	e.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+
+func (e *env) name(name, def string) string {
+	v := e.str(name, def)
+	if !namePattern.MatchString(v) {
+		e.fail(name, "%q does not match %s", v, namePattern)
+	}
+	return v
+}
+
+// loadConfig reads the configuration from getenv.
+func loadConfig(getenv func(string) string) (config, error) {
+	e := &env{getenv: getenv}
+	var c config
+
+	e.exclusive("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_SSLMODE")
+	e.exclusive("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_PASSWORD_FILE", "REDIS_DB")
+
+	c.databaseURL = e.secret("DATABASE_URL")
+	if c.databaseURL == "" {
+		user := url.User(e.str("DB_USER", "service"))
+		if pw := e.secret("DB_PASSWORD"); pw != "" {
+			user = url.UserPassword(user.Username(), pw)
+		}
+		u := url.URL{
+			Scheme: "postgres",
+			User:   user,
+			Host:   net.JoinHostPort(e.str("DB_HOST", "127.0.0.1"), strconv.Itoa(e.port("DB_PORT", 5432))),
+			Path:   "/" + e.str("DB_NAME", "sensorhub"),
+		}
+		u.RawQuery = url.Values{"sslmode": {e.oneOf("DB_SSLMODE", "prefer",
+			"disable", "allow", "prefer", "require", "verify-ca", "verify-full")}}.Encode()
+		c.databaseURL = u.String()
+	}
+
+	if _, err := pgx.ParseConfig(c.databaseURL); err != nil {
+		switch {
+		case getenv("DATABASE_URL") != "" || getenv("DATABASE_URL_FILE") != "":
+			e.fail("DATABASE_URL", "not a valid PostgreSQL URL or key=value DSN (value not shown)")
+		case len(e.errs) == 0: // else an error above already names the bad DB_* variable
+			e.fail("DB_HOST", "DB_* do not form a valid connection string")
+		}
+	}
+
+	if redisURL := e.secret("REDIS_URL"); redisURL != "" {
+		opts, err := goredis.ParseURL(redisURL)
+		if err != nil {
+			e.fail("REDIS_URL", "not a valid redis:// or rediss:// URL (value not shown)")
+		}
+		c.redis = opts
+	} else {
+		c.redis = &goredis.Options{
+			Addr:     net.JoinHostPort(e.str("REDIS_HOST", "127.0.0.1"), strconv.Itoa(e.port("REDIS_PORT", 6379))),
+			Username: e.str("REDIS_USERNAME", ""),
+			Password: e.secret("REDIS_PASSWORD"),
+		}
+		if v := getenv("REDIS_DB"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				e.fail("REDIS_DB", "%q is not a database number (0 or more)", v)
+			}
+			c.redis.DB = n
+		}
+	}
+
+	c.apiAddr = net.JoinHostPort(e.str("API_HOST", "0.0.0.0"), strconv.Itoa(e.port("API_PORT", 5005)))
+
+	c.stream = e.name("SENSORHUB_STREAM", sensorhub.DefaultStream)
+	c.channel = e.name("SENSORHUB_CHANNEL", redis.DefaultChannel)
+	c.group = e.name("SENSORHUB_GROUP", redis.DefaultGroup)
+	c.consumer = e.str("SENSORHUB_CONSUMER", "")
+	if c.consumer != "" && !namePattern.MatchString(c.consumer) {
+		e.fail("SENSORHUB_CONSUMER", "%q does not match %s", c.consumer, namePattern)
+	}
+	c.bridge = e.boolean("SENSORHUB_BRIDGE", true)
+	c.handlerTimeout = e.duration("SENSORHUB_HANDLER_TIMEOUT", sensorhub.DefaultHandlerTimeout)
+	c.shutdownTimeout = e.duration("SENSORHUB_SHUTDOWN_TIMEOUT", sensorhub.DefaultCloseTimeout)
+	c.claimIdle = e.duration("SENSORHUB_CLAIM_IDLE", redis.DefaultMaxIdleTime)
+
+	c.decoder.MaxMessageBytes = e.positive("SENSORHUB_MAX_MESSAGE_BYTES", sensorhub.DefaultMaxMessageBytes)
+	c.decoder.MaxFuture = e.duration("SENSORHUB_MAX_FUTURE", sensorhub.DefaultMaxFuture)
+	c.decoder.DefaultStation = e.str("SENSORHUB_DEFAULT_STATION", sensorhub.DefaultStation)
+	if tz := e.str("SENSORHUB_TIMEZONE", "UTC"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			e.fail("SENSORHUB_TIMEZONE", "%q is not an IANA time zone such as Europe/Berlin", tz)
+		}
+		c.decoder.Location = loc
+	}
+	if v := getenv("SENSORHUB_MIN_TIME"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			t, err = time.Parse(time.DateOnly, v)
+		}
+		if err != nil {
+			e.fail("SENSORHUB_MIN_TIME", "%q is neither RFC 3339 nor YYYY-MM-DD", v)
+		}
+		c.decoder.MinTime = t
+	}
+	if err := c.decoder.Validate(); err != nil {
+		e.fail("SENSORHUB_DEFAULT_STATION", "%v", err)
+	}
+
+	switch lvl := e.oneOf("SENSORHUB_LOG_LEVEL", "info", "debug", "info", "warn", "error"); lvl {
+	case "debug":
+		c.logLevel = slog.LevelDebug
+	case "warn":
+		c.logLevel = slog.LevelWarn
+	case "error":
+		c.logLevel = slog.LevelError
+	default:
+		c.logLevel = slog.LevelInfo
+	}
+	c.logFormat = e.oneOf("SENSORHUB_LOG_FORMAT", "text", "text", "json")
+
+	if err := errors.Join(e.errs...); err != nil {
+		return config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,111 @@
+// Command sensorhub runs the sensorhub service and its tools:
+//
+//	sensorhub [run]                      processor, legacy bridge and health server
+//	sensorhub migrate up|down|status     database schema migrations
+//	sensorhub publish [--stream|--channel] JSON
+//	sensorhub poison list|replay         inspect and replay the poison queue
+//	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
+//	sensorhub version
+//
+// Configuration comes from the environment only; see the README.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // zone names work in images without /usr/share/zoneinfo
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks errors that are the caller's: wrong arguments or
+// configuration. They exit with exitUsage.
+var errUsage = errors.New("usage")
+
+const usage = `usage: sensorhub <command> [arguments]
+
+commands:
+  run                                  run processor, Pub/Sub bridge and health server (default)
+  migrate up|down|status               apply, roll back one, or list schema migrations
+  publish [--stream|--channel] JSON    send a test reading (default: to the stream)
+  poison list [--count N] [--after ID] show poisoned messages
+  poison replay [ID...]                send poisoned messages back (all without IDs)
+  healthcheck                          exit 0 when the local /healthcheck answers 200
+  version                              print the version
+
+configuration is read from the environment; see README.md.
+`
+
+// run is main without the process: it parses args, runs one command and
+// returns the exit code, so that tests can run the whole program in process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "version" {
+		fmt.Fprintln(stdout, versionString())
+		return exitOK
+	}
+	if cmd == "help" || cmd == "-h" || cmd == "--help" {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "sensorhub: %v\n", err)
+		return exitUsage
+	}
+	logger := newLogger(cfg, stderr)
+
+	switch cmd {
+	case "run":
+		err = runService(ctx, cfg, logger)
+	case "migrate":
+		err = runMigrate(ctx, cfg, logger, args, stdout)
+	case "publish":
+		err = runPublish(ctx, cfg, args, stdout)
+	case "poison":
+		err = runPoison(ctx, cfg, args, stdout)
+	case "healthcheck":
+		err = runHealthcheck(ctx, cfg, stdout)
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "sensorhub: %v\n\n%s", err, usage)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "sensorhub %s: %v\n", cmd, err)
+		return exitFailure
+	}
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

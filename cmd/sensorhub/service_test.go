@@ -1,0 +1,518 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+// binary is the sensorhub binary built once for the tests that run it as a
+// subprocess (signals, exit codes).
+var binary string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Short() {
+		dir, err := os.MkdirTemp("", "sensorhub-bin")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		binary = filepath.Join(dir, "sensorhub")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build sensorhub: %v\n%s", err, out)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// testEnv is one test's isolated world: its own schema, stream, channel and
+// HTTP port.
+type testEnv struct {
+	vars   map[string]string
+	db     *postgrestest.DB
+	redis  *goredis.Client
+	stream string
+	api    string
+}
+
+func newTestEnv(t *testing.T) *testEnv {
+	t.Helper()
+	db := postgrestest.New(t)
+	stream := redistest.Name(t, "e2e")
+	api := freeAddr(t)
+	_, port, _ := net.SplitHostPort(api)
+	return &testEnv{
+		vars: map[string]string{
+			"DATABASE_URL":         db.URL,
+			"REDIS_URL":            redistest.URL(),
+			"SENSORHUB_STREAM":     stream,
+			"SENSORHUB_CHANNEL":    stream,
+			"SENSORHUB_CONSUMER":   "e2e",
+			"SENSORHUB_LOG_FORMAT": "json",
+			"API_HOST":             "127.0.0.1",
+			"API_PORT":             port,
+		},
+		db:     db,
+		redis:  redistest.Client(t),
+		stream: stream,
+		api:    api,
+	}
+}
+
+func (e *testEnv) getenv(k string) string { return e.vars[k] }
+
+func (e *testEnv) environ() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range e.vars {
+		env = append(env, k+"="+v)
+	}
+	return env
+}
+
+// cli runs one command in process and returns its exit code and output.
+func (e *testEnv) cli(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	code := run(t.Context(), args, e.getenv, &out, &out)
+	return code, out.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// process is a running sensorhub binary.
+type process struct {
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs the binary with args and kills it when the test ends.
+func (e *testEnv) start(t *testing.T, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Env = e.environ()
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("sensorhub output:\n%s", p.logs.String())
+		}
+	})
+	return p
+}
+
+// wait returns the exit code once the process ends, failing after timeout.
+func (p *process) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		p.done <- nil // for the cleanup
+		return p.cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		t.Fatalf("sensorhub did not exit within %s", timeout)
+		return -1
+	}
+}
+
+// health returns the status code and report of GET path.
+func (e *testEnv) health(path string) (int, map[string]any) {
+	resp, err := http.Get("http://" + e.api + path)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+// eventually polls cond every 20 ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *testEnv) waitHealthy(t *testing.T) {
+	t.Helper()
+	eventually(t, 20*time.Second, "GET /healthcheck answers 200", func() bool {
+		code, _ := e.health("/healthcheck")
+		return code == http.StatusOK
+	})
+}
+
+func (e *testEnv) rows(t *testing.T, where string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM readings "+where, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (e *testEnv) xadd(t *testing.T, payload string) string {
+	t.Helper()
+	id, err := e.redis.XAdd(t.Context(), &goredis.XAddArgs{Stream: e.stream, Values: []any{"payload", payload}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (e *testEnv) poisoned(t *testing.T) []goredis.XMessage {
+	t.Helper()
+	msgs, err := e.redis.XRange(t.Context(), e.stream+".poison", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+const legacyReading = `{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00"}`
+
+func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	// A Postgres session zone far from UTC must not shift zone-less times.
+	e.vars["DATABASE_URL"] += "&timezone=Pacific%2FAuckland"
+	e.start(t, "run")
+	e.waitHealthy(t)
+
+	code, body := e.health("/healthcheck")
+	if code != http.StatusOK || body["status"] != "ok" {
+		t.Fatalf("healthcheck = %d %v", code, body)
+	}
+
+	// The legacy path: PUBLISH on the channel, bridged to the stream.
+	if n := e.redis.Publish(t.Context(), e.stream, legacyReading).Val(); n != 1 {
+		t.Fatalf("PUBLISH reached %d subscribers, want the bridge", n)
+	}
+	eventually(t, 2*time.Second, "the published reading is stored", func() bool { return e.rows(t, "") == 1 })
+	var station, unit, ts string
+	var value float64
+	if err := e.db.Pool.QueryRow(t.Context(),
+		`SELECT station, unit, value, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM readings WHERE sensor = 'temperature'`,
+	).Scan(&station, &unit, &value, &ts); err != nil {
+		t.Fatal(err)
+	}
+	if station != "default" || unit != "Cel" || value != 14 || ts != "2024-12-01 12:00:00" {
+		t.Errorf("stored %s %s %v at %s, want default Cel 14 at 2024-12-01 12:00:00 UTC", station, unit, value, ts)
+	}
+
+	// The durable path: a hand-written XADD.
+	humidity := `{"sensor":"humidity","value":55,"timestamp":"2024-12-01T12:00:00Z","station":"roof"}`
+	e.xadd(t, humidity)
+	eventually(t, 2*time.Second, "the XADD reading is stored", func() bool {
+		return e.rows(t, "WHERE sensor = 'humidity' AND station = 'roof' AND unit = '%RH'") == 1
+	})
+
+	// Sending either again adds no row.
+	e.redis.Publish(t.Context(), e.stream, legacyReading)
+	e.xadd(t, humidity)
+
+	bad := map[string]string{
+		`{"sensor":"temperature","value":"hot"}`:                              "invalid_field",
+		`{"sensor":"warp_core","value":1,"timestamp":"2024-12-01T12:00:00Z"}`: "unknown_sensor",
+		`not json`: "invalid_json",
+	}
+	ids := map[string]string{}
+	for payload := range bad {
+		ids[e.xadd(t, payload)] = payload
+	}
+	// The service keeps storing good readings after bad ones.
+	e.xadd(t, `{"sensor":"pressure","value":29.92,"unit":"inHg","timestamp":"2024-12-01T12:00:00Z"}`)
+	eventually(t, 5*time.Second, "the pressure reading after the bad ones is stored", func() bool {
+		return e.rows(t, "WHERE sensor = 'pressure' AND unit = 'hPa' AND abs(value - 1013.21) < 0.01") == 1
+	})
+	eventually(t, 5*time.Second, "three messages poisoned", func() bool { return len(e.poisoned(t)) == 3 })
+	for _, m := range e.poisoned(t) {
+		payload, ok := ids[m.Values["entry_id"].(string)]
+		if !ok {
+			t.Errorf("poison entry names unknown source entry: %v", m.Values)
+			continue
+		}
+		if m.Values["payload"] != payload || m.Values["reason"] != bad[payload] || m.Values["error"] == "" || m.Values["poisoned_at"] == "" {
+			t.Errorf("poison entry for %q = %v, want reason %s", payload, m.Values, bad[payload])
+		}
+	}
+	if n := e.rows(t, ""); n != 3 {
+		t.Errorf("%d rows, want 3 (temperature, humidity, pressure; repeats dropped)", n)
+	}
+	eventually(t, 5*time.Second, "nothing left pending", func() bool {
+		return e.redis.XPending(t.Context(), e.stream, "sensorhub").Val().Count == 0
+	})
+}
+
+func TestSIGTERMLosesNothingAcked(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	const n = 1500
+	base := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	pipe := e.redis.Pipeline()
+	for i := range n {
+		ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
+		pipe.XAdd(t.Context(), &goredis.XAddArgs{Stream: e.stream, Values: []any{"payload",
+			fmt.Sprintf(`{"sensor":"temperature","value":%d,"timestamp":%q}`, i%50, ts)}})
+	}
+	if _, err := pipe.Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	p := e.start(t, "run")
+	eventually(t, 20*time.Second, "some readings stored", func() bool { return e.rows(t, "") >= 50 })
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, 45*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+
+	// Every entry the group acked must be stored: acked = delivered and no
+	// longer pending.
+	groups, err := e.redis.XInfoGroups(t.Context(), e.stream).Result()
+	if err != nil || len(groups) != 1 {
+		t.Fatalf("XINFO GROUPS: %v %v", groups, err)
+	}
+	delivered, err := e.redis.XRange(t.Context(), e.stream, "-", groups[0].LastDeliveredID).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, err := e.redis.XPendingExt(t.Context(), &goredis.XPendingExtArgs{Stream: e.stream, Group: "sensorhub", Start: "-", End: "+", Count: n}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := len(delivered) - len(pending)
+	if stored := e.rows(t, ""); stored < acked {
+		t.Fatalf("%d entries acked but only %d rows stored", acked, stored)
+	}
+	t.Logf("at SIGTERM: %d delivered, %d pending, %d stored", len(delivered), len(pending), e.rows(t, ""))
+
+	// A restart drains the rest. The stock subscriber takes its own pending
+	// entries back only once they are idle for SENSORHUB_CLAIM_IDLE.
+	e.vars["SENSORHUB_CLAIM_IDLE"] = "2s"
+	e.start(t, "run")
+	eventually(t, 60*time.Second, fmt.Sprintf("all %d readings stored after restart", n), func() bool { return e.rows(t, "") == n })
+}
+
+func TestTransientDatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	proxyAddr := freeAddr(t) // nothing listens yet: connection refused
+	e.vars["DATABASE_URL"] = strings.Replace(e.db.URL, "127.0.0.1:5432", proxyAddr, 1)
+	e.start(t, "run")
+	eventually(t, 20*time.Second, "the service reports postgres down", func() bool {
+		code, body := e.health("/healthcheck")
+		comps, _ := body["components"].(map[string]any)
+		pg, _ := comps["postgres"].(map[string]any)
+		return code == http.StatusServiceUnavailable && pg["status"] == "down"
+	})
+
+	e.xadd(t, legacyReading)
+	time.Sleep(3 * time.Second) // several retries against the refused port
+	if got := len(e.poisoned(t)); got != 0 {
+		t.Fatalf("%d messages poisoned during a transient outage", got)
+	}
+
+	forward(t, proxyAddr, "127.0.0.1:5432")
+	eventually(t, 30*time.Second, "the reading is stored once Postgres is reachable", func() bool { return e.rows(t, "") == 1 })
+	e.waitHealthy(t)
+	if got := len(e.poisoned(t)); got != 0 {
+		t.Fatalf("%d messages poisoned", got)
+	}
+}
+
+// forward accepts connections on addr and pipes them to target until the
+// test ends.
+func forward(t *testing.T, addr, target string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	if code, out := e.cli(t, "healthcheck"); code == 0 {
+		t.Fatalf("healthcheck passed with no server: %s", out)
+	}
+	e.start(t, "run")
+	e.waitHealthy(t)
+	code, out := e.cli(t, "healthcheck")
+	if code != 0 || !strings.Contains(out, `"status":"ok"`) {
+		t.Fatalf("healthcheck = %d %s", code, out)
+	}
+	if strings.Contains(out, e.db.URL) || strings.Contains(out, "postgres://") {
+		t.Errorf("health body exposes a connection string: %s", out)
+	}
+}
+
+func TestPublishAndPoisonCommands(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	if code, out := e.cli(t, "publish", legacyReading); code != 0 || !strings.Contains(out, "appended to stream") {
+		t.Fatalf("publish = %d %s", code, out)
+	}
+	if n := e.redis.XLen(t.Context(), e.stream).Val(); n != 1 {
+		t.Fatalf("stream has %d entries, want 1", n)
+	}
+	if code, out := e.cli(t, "publish", "--channel", legacyReading); code != 1 || !strings.Contains(out, "no subscriber") {
+		t.Fatalf("publish --channel without a subscriber = %d %s, want failure", code, out)
+	}
+	if code, _ := e.cli(t, "publish"); code != 2 {
+		t.Fatalf("publish without a message = %d, want usage error 2", code)
+	}
+
+	e.start(t, "run")
+	e.waitHealthy(t)
+	e.cli(t, "publish", `{"sensor":"temperature","value":999,"timestamp":"2024-12-01T12:00:00Z"}`)
+	eventually(t, 5*time.Second, "the out-of-range reading is poisoned", func() bool { return len(e.poisoned(t)) == 1 })
+
+	code, out := e.cli(t, "poison", "list")
+	if code != 0 || !strings.Contains(out, "value_out_of_range") || !strings.Contains(out, "1 of 1 poisoned") {
+		t.Fatalf("poison list = %d\n%s", code, out)
+	}
+	code, out = e.cli(t, "poison", "replay")
+	if code != 0 || !strings.Contains(out, "replayed 1") {
+		t.Fatalf("poison replay = %d\n%s", code, out)
+	}
+	// Still out of range: it comes back to the poison queue, never into the table.
+	eventually(t, 5*time.Second, "the replayed reading is poisoned again", func() bool { return len(e.poisoned(t)) == 1 })
+	if n := e.rows(t, "WHERE value = 999"); n != 0 {
+		t.Errorf("%d out-of-range rows stored", n)
+	}
+}
+
+func TestVersionAndUsage(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if code := run(t.Context(), []string{"version"}, envOf(nil), &out, &out); code != 0 || !strings.HasPrefix(out.String(), "sensorhub ") {
+		t.Fatalf("version = %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"frobnicate"}, envOf(nil), &out, &out); code != 2 || !strings.Contains(out.String(), "unknown command") {
+		t.Fatalf("unknown command = %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := run(t.Context(), []string{"run"}, envOf(map[string]string{"API_PORT": "x"}), &out, &out); code != 2 || !strings.Contains(out.String(), "API_PORT") {
+		t.Fatalf("bad config = %d %q", code, out.String())
+	}
+}
+
+func TestMigrateCommands(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.NewEmpty(t)
+	getenv := envOf(map[string]string{"DATABASE_URL": db.URL, "SENSORHUB_LOG_LEVEL": "warn"})
+	cli := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		return run(t.Context(), args, getenv, &out, &out), out.String()
+	}
+	tableExists := func() bool {
+		var ok bool
+		if err := db.Pool.QueryRow(t.Context(), `SELECT to_regclass('readings') IS NOT NULL`).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+
+	if code, out := cli("migrate", "status"); code != 0 || !strings.Contains(out, "pending") {
+		t.Fatalf("status before up = %d\n%s", code, out)
+	}
+	if code, out := cli("migrate", "up"); code != 0 || !strings.Contains(out, "applied 0001_readings.sql") {
+		t.Fatalf("up = %d\n%s", code, out)
+	}
+	if !tableExists() {
+		t.Fatal("no readings table after migrate up")
+	}
+	if code, out := cli("migrate", "up"); code != 0 || !strings.Contains(out, "0 migration(s) applied now") {
+		t.Fatalf("second up = %d\n%s", code, out)
+	}
+	if code, out := cli("migrate", "status"); code != 0 || !strings.Contains(out, ", 0 pending") {
+		t.Fatalf("status after up = %d\n%s", code, out)
+	}
+	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0001_readings.sql") {
+		t.Fatalf("down = %d\n%s", code, out)
+	}
+	if tableExists() {
+		t.Fatal("readings table left after migrate down")
+	}
+	if code, _ := cli("migrate", "sideways"); code != 2 {
+		t.Fatalf("unknown migrate command exit = %d, want 2", code)
+	}
+}
