@@ -97,11 +97,12 @@ func newSink(pool *pgxpool.Pool, logger *slog.Logger) (sensorhub.Sink, error) {
 // the poison publisher is closed after the hub stopped (fx stops in reverse).
 func newHubConfig(lc fx.Lifecycle, cfg config, sink sensorhub.Sink, logger *slog.Logger) (sensorhub.Config, error) {
 	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client:      goredis.NewClient(cfg.redis),
-		Group:       cfg.group,
-		Consumer:    cfg.consumer,
-		MaxIdleTime: cfg.claimIdle,
-		Logger:      logger,
+		Client:       goredis.NewClient(cfg.redis),
+		Group:        cfg.group,
+		Consumer:     cfg.consumer,
+		MaxIdleTime:  cfg.claimIdle,
+		CloseTimeout: cfg.shutdownTimeout,
+		Logger:       logger,
 	})
 	if err != nil {
 		return sensorhub.Config{}, err

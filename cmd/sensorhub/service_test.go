@@ -346,9 +346,7 @@ func TestSIGTERMLosesNothingAcked(t *testing.T) {
 	}
 	t.Logf("at SIGTERM: %d delivered, %d pending, %d stored", len(delivered), len(pending), e.rows(t, ""))
 
-	// A restart drains the rest. The stock subscriber takes its own pending
-	// entries back only once they are idle for SENSORHUB_CLAIM_IDLE.
-	e.vars["SENSORHUB_CLAIM_IDLE"] = "2s"
+	// A restart drains the rest, this consumer's pending entries first.
 	e.start(t, "run")
 	eventually(t, 60*time.Second, fmt.Sprintf("all %d readings stored after restart", n), func() bool { return e.rows(t, "") == n })
 }

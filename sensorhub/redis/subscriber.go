@@ -1,35 +1,54 @@
 package redis
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
 // DefaultGroup is the consumer group sensorhub reads the stream with. Part of
 // the wire contract: renaming it would re-read the whole stream.
 const DefaultGroup = "sensorhub"
 
+// ReasonRedeliveryLimit is the poison reason of an entry delivered more than
+// SubscriberConfig.MaxDeliveries times. Part of the wire contract.
+const ReasonRedeliveryLimit = "redelivery_limit"
+
 // Subscriber defaults, used where a SubscriberConfig field is zero.
 const (
-	DefaultMaxIdleTime     = 30 * time.Second
-	DefaultClaimInterval   = 5 * time.Second
-	DefaultNackResendSleep = time.Second
-	DefaultBlockTime       = time.Second
+	DefaultBatchSize     = 512
+	DefaultMaxInFlight   = 4096
+	DefaultBlockTime     = time.Second
+	DefaultMaxIdleTime   = 30 * time.Second
+	DefaultClaimInterval = 5 * time.Second
+	DefaultNackDelay     = time.Second
+	DefaultMaxNackDelay  = time.Minute
+	DefaultMaxDeliveries = 10
+	DefaultCloseTimeout  = 30 * time.Second
+)
+
+// Read errors are retried after a backoff between these bounds.
+const (
+	minReadBackoff = 100 * time.Millisecond
+	maxReadBackoff = 5 * time.Second
 )
 
 // SubscriberConfig configures NewSubscriber. Client is required; every other
 // zero field takes the default its comment names.
 type SubscriberConfig struct {
-	// Client is the connection the subscriber reads with. The subscriber
-	// owns it: Close closes it, so give it a client of its own.
+	// Client is the connection the subscriber reads and acks with. The
+	// subscriber owns it: Close closes it, so give it a client of its own.
 	Client goredis.UniversalClient
 	// Group is the consumer group. Default DefaultGroup ("sensorhub").
 	Group string
@@ -37,19 +56,38 @@ type SubscriberConfig struct {
 	// across restarts, so that a restarted process finds its own pending
 	// entries first. Default: the host name.
 	Consumer string
+	// BatchSize is the most entries one XREADGROUP asks for.
+	// Default DefaultBatchSize (512).
+	BatchSize int
+	// MaxInFlight bounds the entries delivered but not yet acked; reading
+	// pauses at the bound, which is what bounds memory when the sink is
+	// slow or down. Default DefaultMaxInFlight (4096).
+	MaxInFlight int
+	// BlockTime bounds one blocking read, and so how quickly Close returns.
+	// Default DefaultBlockTime (1 s).
+	BlockTime time.Duration
 	// MaxIdleTime is how long an entry may stay unacked with another
 	// consumer before this one claims it. Default DefaultMaxIdleTime (30 s).
 	MaxIdleTime time.Duration
 	// ClaimInterval is how often idle entries are looked for.
 	// Default DefaultClaimInterval (5 s).
 	ClaimInterval time.Duration
-	// NackResendSleep is the pause before a nacked message is delivered
-	// again; it keeps a failing message from spinning.
-	// Default DefaultNackResendSleep (1 s).
-	NackResendSleep time.Duration
-	// BlockTime bounds one blocking read, and so how quickly Close returns.
-	// Default DefaultBlockTime (1 s).
-	BlockTime time.Duration
+	// NackDelay is the pause before a nacked message is delivered again;
+	// it doubles with each further nack of the same entry up to
+	// MaxNackDelay, so a failing message never spins.
+	// Default DefaultNackDelay (1 s).
+	NackDelay time.Duration
+	// MaxNackDelay caps NackDelay's doubling. Default DefaultMaxNackDelay (1 min).
+	MaxNackDelay time.Duration
+	// MaxDeliveries is how often an entry is delivered before it goes to
+	// the poison stream (the stream name + sensorhub.PoisonSuffix) with
+	// reason ReasonRedeliveryLimit instead of looping for ever.
+	// Default DefaultMaxDeliveries (10).
+	MaxDeliveries int
+	// CloseTimeout bounds how long Close waits for the acks of messages
+	// already delivered; what is not acked by then stays pending and is
+	// delivered again. Default DefaultCloseTimeout (30 s).
+	CloseTimeout time.Duration
 	// Logger receives the subscriber's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -60,10 +98,16 @@ func (c SubscriberConfig) Validate() error {
 	if c.Client == nil {
 		errs = append(errs, errors.New("redis client is required"))
 	}
-	for name, d := range map[string]time.Duration{"max idle time": c.MaxIdleTime, "claim interval": c.ClaimInterval,
-		"nack resend sleep": c.NackResendSleep, "block time": c.BlockTime} {
+	for name, d := range map[string]time.Duration{"block time": c.BlockTime, "max idle time": c.MaxIdleTime,
+		"claim interval": c.ClaimInterval, "nack delay": c.NackDelay, "max nack delay": c.MaxNackDelay,
+		"close timeout": c.CloseTimeout} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", name, d))
+		}
+	}
+	for name, n := range map[string]int{"batch size": c.BatchSize, "max in flight": c.MaxInFlight, "max deliveries": c.MaxDeliveries} {
+		if n < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", name, n))
 		}
 	}
 	return errors.Join(errs...)
@@ -80,52 +124,519 @@ func (c *SubscriberConfig) setDefaults() error {
 		}
 		c.Consumer = host
 	}
-	if c.MaxIdleTime == 0 {
-		c.MaxIdleTime = DefaultMaxIdleTime
-	}
-	if c.ClaimInterval == 0 {
-		c.ClaimInterval = DefaultClaimInterval
-	}
-	if c.NackResendSleep == 0 {
-		c.NackResendSleep = DefaultNackResendSleep
-	}
-	if c.BlockTime == 0 {
-		c.BlockTime = DefaultBlockTime
-	}
+	setDefault(&c.BatchSize, DefaultBatchSize)
+	setDefault(&c.MaxInFlight, DefaultMaxInFlight)
+	setDefault(&c.MaxDeliveries, DefaultMaxDeliveries)
+	setDefault(&c.BlockTime, DefaultBlockTime)
+	setDefault(&c.MaxIdleTime, DefaultMaxIdleTime)
+	setDefault(&c.ClaimInterval, DefaultClaimInterval)
+	setDefault(&c.NackDelay, DefaultNackDelay)
+	setDefault(&c.MaxNackDelay, DefaultMaxNackDelay)
+	setDefault(&c.CloseTimeout, DefaultCloseTimeout)
+	c.BatchSize = min(c.BatchSize, c.MaxInFlight)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return nil
 }
 
-// NewSubscriber returns a Watermill subscriber that reads a stream through a
-// consumer group, creating the group (and stream) if missing, starting with
-// the entries this consumer had pending and claiming entries that other,
-// dead consumers left idle for MaxIdleTime. Every entry becomes a message,
-// whatever its layout (see Unmarshaller); each message carries its entry id
-// in the sensorhub.MetadataEntryID metadata.
-func NewSubscriber(cfg SubscriberConfig) (message.Subscriber, error) {
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// SubscriberStats counts what a subscriber did since it was created.
+type SubscriberStats struct {
+	// Delivered counts messages handed to the consumer, redeliveries too.
+	Delivered uint64
+	// Acked counts entries acknowledged in Redis.
+	Acked uint64
+	// Nacked counts messages the consumer nacked.
+	Nacked uint64
+	// Claimed counts entries taken over from idle consumers.
+	Claimed uint64
+	// Poisoned counts entries moved to the poison stream for exceeding
+	// MaxDeliveries.
+	Poisoned uint64
+	// GroupsRecreated counts consumer groups created again after Redis lost
+	// them (NOGROUP): a Redis restart without persistence, or a deleted
+	// stream. Entries Redis lost with them are not counted anywhere else.
+	GroupsRecreated uint64
+	// ReadErrors counts failed reads, each followed by a backoff.
+	ReadErrors uint64
+}
+
+// Subscriber reads a Redis stream through a consumer group with many entries
+// in flight: XREADGROUP fetches up to BatchSize entries at a time while
+// earlier ones are still being handled, up to MaxInFlight unacked, and acks
+// are gathered into one XACK per round trip. On start it first re-reads the
+// entries this consumer had pending (a crash or restart left them unacked),
+// then new ones; entries that dead consumers left idle for MaxIdleTime are
+// claimed with XAUTOCLAIM. Every entry becomes a message, whatever its
+// layout (see PayloadFields), with its entry id in the
+// sensorhub.MetadataEntryID metadata. Order is not guaranteed.
+type Subscriber struct {
+	cfg     SubscriberConfig
+	client  goredis.UniversalClient
+	closing chan struct{}
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+
+	delivered, acked, nacked, claimed, poisoned, groupsRecreated, readErrors atomic.Uint64
+}
+
+// NewSubscriber returns a subscriber for cfg.
+func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("redis: subscriber config: %w", err)
 	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("redis: subscriber config: %w", err)
 	}
-	cfg.Client.AddHook(entryIDHook{})
-	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
-		Client:                        cfg.Client,
-		Unmarshaller:                  Unmarshaller{},
-		Consumer:                      cfg.Consumer,
-		ConsumerGroup:                 cfg.Group,
-		NackResendSleep:               cfg.NackResendSleep,
-		BlockTime:                     cfg.BlockTime,
-		ClaimInterval:                 cfg.ClaimInterval,
-		MaxIdleTime:                   cfg.MaxIdleTime,
-		OldestId:                      "0",
-		DisableIndefiniteInitialBlock: true,
-	}, watermill.NewSlogLogger(cfg.Logger))
-	if err != nil {
-		return nil, fmt.Errorf("redis: new subscriber: %w", err)
-	}
-	return sub, nil
+	return &Subscriber{cfg: cfg, client: cfg.Client, closing: make(chan struct{})}, nil
 }
+
+// Stats returns a snapshot of the subscriber's counters.
+func (s *Subscriber) Stats() SubscriberStats {
+	return SubscriberStats{
+		Delivered:       s.delivered.Load(),
+		Acked:           s.acked.Load(),
+		Nacked:          s.nacked.Load(),
+		Claimed:         s.claimed.Load(),
+		Poisoned:        s.poisoned.Load(),
+		GroupsRecreated: s.groupsRecreated.Load(),
+		ReadErrors:      s.readErrors.Load(),
+	}
+}
+
+// Subscribe starts consuming stream and returns the channel messages arrive
+// on. The channel is closed when ctx ends or the subscriber closes. The
+// consumer group is created, with the stream, if missing.
+func (s *Subscriber) Subscribe(ctx context.Context, stream string) (<-chan *message.Message, error) {
+	if s.closed.Load() {
+		return nil, errors.New("redis: subscriber closed")
+	}
+	if err := s.createGroup(ctx, stream); err != nil {
+		return nil, err
+	}
+	// ctx ends delivery; drain outlives it by up to CloseTimeout, for the
+	// acks of messages in hand and for the contexts they carry.
+	drain, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
+	sub := &subscription{
+		Subscriber: s,
+		ctx:        ctx,
+		drain:      drain,
+		stream:     stream,
+		poison:     stream + sensorhub.PoisonSuffix,
+		out:        make(chan *message.Message),
+		slots:      make(chan struct{}, s.cfg.MaxInFlight),
+		acks:       make(chan string, s.cfg.MaxInFlight),
+		inFlight:   make(map[string]struct{}),
+		log:        s.cfg.Logger.With("stream", stream, "group", s.cfg.Group, "consumer", s.cfg.Consumer),
+	}
+	var workers sync.WaitGroup
+	workers.Go(sub.read)
+	workers.Go(sub.claim)
+	ackerDone := make(chan struct{})
+	go func() { defer close(ackerDone); sub.ack() }()
+
+	s.wg.Go(func() {
+		select {
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+		cancel()
+		deadline := time.AfterFunc(s.cfg.CloseTimeout, stopDrain)
+		workers.Wait()
+		sub.handlers.Wait()
+		deadline.Stop()
+		stopDrain()
+		close(sub.acks)
+		<-ackerDone
+		close(sub.out)
+	})
+	return sub.out, nil
+}
+
+// Close stops reading, waits up to CloseTimeout for the messages already
+// delivered to be acked, sends those acks and closes the client. Messages
+// not acked by then stay pending in Redis and are delivered again, to this
+// consumer first.
+func (s *Subscriber) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.closing)
+	s.wg.Wait()
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("redis: subscriber: close client: %w", err)
+	}
+	return nil
+}
+
+func (s *Subscriber) createGroup(ctx context.Context, stream string) error {
+	err := s.client.XGroupCreateMkStream(ctx, stream, s.cfg.Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("redis: create consumer group %q on %q: %w", s.cfg.Group, stream, err)
+	}
+	return nil
+}
+
+// subscription is one Subscribe call: a reader, a claimer and an acker
+// around one output channel.
+type subscription struct {
+	*Subscriber
+	// ctx ends when the subscription stops delivering.
+	ctx context.Context
+	// drain ends CloseTimeout after ctx, or once every message in hand is
+	// finished; delivered messages carry it as their context.
+	drain  context.Context
+	stream string
+	poison string
+	out    chan *message.Message
+	log    *slog.Logger
+
+	// slots holds one token per message in flight: taken before an entry
+	// is read or claimed, given back once it is acked in Redis or poisoned.
+	slots chan struct{}
+	// acks carries the ids of acked messages to the acker.
+	acks chan string
+	// handlers tracks the goroutines waiting for a message's ack or nack.
+	handlers sync.WaitGroup
+
+	mu sync.Mutex
+	// inFlight holds the ids delivered and not yet acked, so that the
+	// claimer does not deliver a second copy of an entry still in hand.
+	inFlight map[string]struct{}
+}
+
+// read delivers this consumer's pending entries, then new ones.
+func (s *subscription) read() {
+	pendingFrom := "0"
+	backoff := minReadBackoff
+	for s.ctx.Err() == nil {
+		n := s.acquire(s.cfg.BatchSize)
+		if n == 0 {
+			return
+		}
+		id := ">"
+		if pendingFrom != "" {
+			id = pendingFrom
+		}
+		streams, err := s.client.XReadGroup(s.ctx, &goredis.XReadGroupArgs{
+			Group:    s.cfg.Group,
+			Consumer: s.cfg.Consumer,
+			Streams:  []string{s.stream, id},
+			Count:    int64(n),
+			Block:    s.cfg.BlockTime,
+		}).Result()
+		if errors.Is(err, goredis.Nil) {
+			err = nil
+		}
+		if err != nil {
+			s.release(n)
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.readFailed(err, &backoff)
+			continue
+		}
+		backoff = minReadBackoff
+		var entries []goredis.XMessage
+		if len(streams) > 0 {
+			entries = streams[0].Messages
+		}
+		s.release(n - len(entries))
+		if pendingFrom != "" {
+			if len(entries) == 0 {
+				pendingFrom = "" // own backlog done: on to new entries
+			} else {
+				pendingFrom = entries[len(entries)-1].ID
+				s.log.Info("redis: redelivering entries left pending by an earlier run", "count", len(entries))
+			}
+		}
+		for _, e := range entries {
+			// Redis counts the deliveries of pending entries; re-reading
+			// them with XREADGROUP 0 does not raise the count, so check the
+			// limit only for entries it has handed out before.
+			deliveries := 1
+			if id != ">" {
+				deliveries = s.deliveryCount(e.ID) + 1
+			}
+			s.deliver(e, deliveries)
+		}
+	}
+}
+
+// readFailed handles a failed XREADGROUP: it recreates a lost group and
+// backs off otherwise.
+func (s *subscription) readFailed(err error, backoff *time.Duration) {
+	s.readErrors.Add(1)
+	if strings.HasPrefix(err.Error(), "NOGROUP") {
+		s.log.Warn("redis: consumer group lost (Redis restarted without persistence, or the stream was deleted); recreating it",
+			"error", err)
+		if cerr := s.createGroup(s.ctx, s.stream); cerr == nil {
+			s.groupsRecreated.Add(1)
+			return
+		} else {
+			err = cerr
+		}
+	}
+	s.log.Warn("redis: read failed, backing off", "error", err, "backoff", *backoff)
+	s.sleep(*backoff)
+	*backoff = min(2**backoff, maxReadBackoff)
+}
+
+// claim takes over entries that other consumers left idle, periodically.
+func (s *subscription) claim() {
+	ticker := time.NewTicker(s.cfg.ClaimInterval)
+	defer ticker.Stop()
+	start := "0-0"
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		for {
+			n := s.acquire(s.cfg.BatchSize)
+			if n == 0 {
+				return
+			}
+			entries, next, err := s.client.XAutoClaim(s.ctx, &goredis.XAutoClaimArgs{
+				Stream:   s.stream,
+				Group:    s.cfg.Group,
+				Consumer: s.cfg.Consumer,
+				MinIdle:  s.cfg.MaxIdleTime,
+				Start:    start,
+				Count:    int64(n),
+			}).Result()
+			if err != nil {
+				s.release(n)
+				if s.ctx.Err() == nil && !strings.HasPrefix(err.Error(), "NOGROUP") {
+					s.log.Warn("redis: claiming idle entries failed", "error", err)
+				}
+				break
+			}
+			delivered := 0
+			for _, e := range entries {
+				if s.holding(e.ID) {
+					continue // still being handled here; the claim only reset its idle time
+				}
+				s.claimed.Add(1)
+				s.deliver(e, s.deliveryCount(e.ID))
+				delivered++
+			}
+			s.release(n - delivered)
+			start = next
+			if start == "0-0" {
+				break // scanned the whole pending list
+			}
+		}
+	}
+}
+
+// deliveryCount asks Redis how often an entry was delivered; 1 when it
+// cannot tell.
+func (s *subscription) deliveryCount(id string) int {
+	p, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
+		Stream: s.stream, Group: s.cfg.Group, Start: id, End: id, Count: 1,
+	}).Result()
+	if err != nil || len(p) == 0 {
+		return 1
+	}
+	return int(p[0].RetryCount)
+}
+
+// deliver hands one entry to the consumer, holding one slot, and follows its
+// ack or nack. An entry past MaxDeliveries is poisoned instead.
+func (s *subscription) deliver(e goredis.XMessage, deliveries int) {
+	if deliveries > s.cfg.MaxDeliveries {
+		s.poisonEntry(e, deliveries)
+		return
+	}
+	s.mu.Lock()
+	s.inFlight[e.ID] = struct{}{}
+	s.mu.Unlock()
+	s.handlers.Go(func() { s.handle(e, deliveries) })
+}
+
+// handle delivers e, waits for its ack or nack, and redelivers after nacks.
+func (s *subscription) handle(e goredis.XMessage, deliveries int) {
+	delay := s.cfg.NackDelay
+	for {
+		msg := messageOf(e.Values)
+		msg.Metadata.Set(sensorhub.MetadataEntryID, e.ID)
+		msg.SetContext(s.drain)
+		select {
+		case s.out <- msg:
+			s.delivered.Add(1)
+		case <-s.ctx.Done():
+			return // stays pending in Redis; the next run delivers it
+		}
+		select {
+		case <-msg.Acked():
+			s.acks <- e.ID
+			return
+		case <-msg.Nacked():
+			s.nacked.Add(1)
+		case <-s.drain.Done():
+			return
+		}
+		if s.ctx.Err() != nil {
+			return // closing: redelivered by the next run
+		}
+		deliveries++
+		if deliveries > s.cfg.MaxDeliveries {
+			s.poisonEntry(e, deliveries)
+			return
+		}
+		if !s.sleep(delay) {
+			return
+		}
+		delay = min(2*delay, s.cfg.MaxNackDelay)
+	}
+}
+
+// poisonEntry moves an entry that was delivered too often to the poison
+// stream and acks it, in one MULTI/EXEC, so it is neither lost nor doubled.
+func (s *subscription) poisonEntry(e goredis.XMessage, deliveries int) {
+	msg := messageOf(e.Values)
+	text := fmt.Sprintf("%s: delivered %d times, limit %d", ReasonRedeliveryLimit, deliveries, s.cfg.MaxDeliveries)
+	backoff := minReadBackoff
+	for {
+		_, err := s.client.TxPipelined(s.ctx, func(p goredis.Pipeliner) error {
+			p.XAdd(s.ctx, &goredis.XAddArgs{Stream: s.poison, Values: []any{
+				"payload", string(msg.Payload),
+				sensorhub.MetadataReason, ReasonRedeliveryLimit,
+				sensorhub.MetadataError, text,
+				sensorhub.MetadataEntryID, e.ID,
+				sensorhub.MetadataPoisonedAt, time.Now().UTC().Format(time.RFC3339Nano),
+			}})
+			p.XAck(s.ctx, s.stream, s.cfg.Group, e.ID)
+			return nil
+		})
+		if err == nil {
+			break
+		}
+		if s.ctx.Err() != nil {
+			return // stays pending; the limit is checked again on the next delivery
+		}
+		s.log.Warn("redis: poisoning an entry failed, retrying", "entry_id", e.ID, "error", err)
+		if !s.sleep(backoff) {
+			return
+		}
+		backoff = min(2*backoff, maxReadBackoff)
+	}
+	s.poisoned.Add(1)
+	s.log.Warn("redis: entry poisoned", "reason", ReasonRedeliveryLimit, "entry_id", e.ID, "deliveries", deliveries)
+	s.done(e.ID)
+}
+
+// ack sends the ids of acked messages to Redis, as many per XACK as have
+// gathered while the previous XACK was on its way. It returns once acks is
+// closed and drained.
+func (s *subscription) ack() {
+	batch := make([]string, 0, s.cfg.BatchSize)
+	for id := range s.acks {
+		batch = append(batch[:0], id)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case id, ok := <-s.acks:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, id)
+			default:
+				break gather
+			}
+		}
+		s.xack(batch)
+	}
+}
+
+// xack acks ids, retrying while Redis is unreachable. Unacked ids stay
+// pending and are delivered again, so giving up at Close loses nothing.
+func (s *subscription) xack(ids []string) {
+	backoff := minReadBackoff
+	// The subscription's context may already be cancelled at shutdown;
+	// acks of finished work still go out then.
+	ctx := context.WithoutCancel(s.ctx)
+	for attempt := 1; ; attempt++ {
+		err := s.client.XAck(ctx, s.stream, s.cfg.Group, ids...).Err()
+		if err == nil {
+			s.acked.Add(uint64(len(ids)))
+			for _, id := range ids {
+				s.done(id)
+			}
+			return
+		}
+		if s.closed.Load() && attempt >= 3 {
+			s.log.Warn("redis: acks not sent at close; the entries will be delivered again", "count", len(ids), "error", err)
+			return
+		}
+		s.log.Warn("redis: ack failed, retrying", "count", len(ids), "error", err, "backoff", backoff)
+		time.Sleep(backoff)
+		backoff = min(2*backoff, maxReadBackoff)
+	}
+}
+
+// done forgets a finished entry and frees its slot.
+func (s *subscription) done(id string) {
+	s.mu.Lock()
+	delete(s.inFlight, id)
+	s.mu.Unlock()
+	s.release(1)
+}
+
+func (s *subscription) holding(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.inFlight[id]
+	return ok
+}
+
+// acquire takes at least one and at most n slots, waiting for the first. It
+// returns 0 once the subscription ends.
+func (s *subscription) acquire(n int) int {
+	select {
+	case s.slots <- struct{}{}:
+	case <-s.ctx.Done():
+		return 0
+	}
+	got := 1
+	for got < n {
+		select {
+		case s.slots <- struct{}{}:
+			got++
+		default:
+			return got
+		}
+	}
+	return got
+}
+
+func (s *subscription) release(n int) {
+	for range n {
+		<-s.slots
+	}
+}
+
+// sleep waits for d or the end of the subscription; it reports whether the
+// subscription is still running.
+func (s *subscription) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.ctx.Done():
+		return false
+	}
+}
+
+var _ message.Subscriber = (*Subscriber)(nil)

@@ -19,25 +19,10 @@ import (
 // hand-written producers use. Part of the wire contract.
 var PayloadFields = []string{"payload", "data", "body", "message"}
 
-// Unmarshaller turns any stream entry into a message and never fails: the
-// stock Watermill unmarshaller fails on foreign entries, and a failure closes
-// the subscription. Entries without a payload field get the
-// sensorhub.MetadataInvalidEntry metadata so that the hub poisons them.
-type Unmarshaller struct{}
-
-// Unmarshal implements redisstream.Unmarshaller.
-func (Unmarshaller) Unmarshal(values map[string]any) (*message.Message, error) {
-	entryID, _ := values[entryIDField].(string)
-	delete(values, entryIDField)
-
-	msg := unmarshal(values)
-	if entryID != "" {
-		msg.Metadata.Set(sensorhub.MetadataEntryID, entryID)
-	}
-	return msg, nil
-}
-
-func unmarshal(values map[string]any) *message.Message {
+// messageOf turns any stream entry into a message and never fails: an entry
+// without a payload field gets the sensorhub.MetadataInvalidEntry metadata,
+// so that the hub poisons it instead of the subscription failing.
+func messageOf(values map[string]any) *message.Message {
 	if _, ok := values[redisstream.UUIDHeaderKey]; ok {
 		// A Watermill publisher wrote it; its metadata may still be
 		// corrupt, in which case the fallback below reads the payload.
@@ -65,5 +50,3 @@ func unmarshal(values map[string]any) *message.Message {
 		strings.Join(PayloadFields, ", "), len(names), strings.Join(names, ", ")))
 	return msg
 }
-
-var _ redisstream.Unmarshaller = Unmarshaller{}

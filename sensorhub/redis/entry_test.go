@@ -1,0 +1,45 @@
+package redis
+
+import (
+	"testing"
+
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+func TestMessageOfEveryLayout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		values      map[string]any
+		wantPayload string
+		wantInvalid bool
+	}{
+		{name: "payload field", values: map[string]any{"payload": `{"a":1}`}, wantPayload: `{"a":1}`},
+		{name: "data field", values: map[string]any{"data": `{"a":2}`}, wantPayload: `{"a":2}`},
+		{name: "body field", values: map[string]any{"body": `{"a":3}`}, wantPayload: `{"a":3}`},
+		{name: "message field", values: map[string]any{"message": `{"a":4}`}, wantPayload: `{"a":4}`},
+		{name: "payload wins over data", values: map[string]any{"data": "x", "payload": "y"}, wantPayload: "y"},
+		{name: "watermill layout", values: map[string]any{redisstream.UUIDHeaderKey: "u-1", "payload": "p", "metadata": ""}, wantPayload: "p"},
+		{name: "watermill layout with corrupt metadata falls back", values: map[string]any{redisstream.UUIDHeaderKey: "u-1", "payload": "p", "metadata": "\xff\xff"}, wantPayload: "p"},
+		{name: "no payload field is marked invalid", values: map[string]any{"temp": "14"}, wantInvalid: true},
+		{name: "no fields at all is marked invalid", values: map[string]any{}, wantInvalid: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msg := messageOf(tt.values)
+			invalid := msg.Metadata.Get(sensorhub.MetadataInvalidEntry)
+			if got := invalid != ""; got != tt.wantInvalid {
+				t.Fatalf("invalid = %q, want invalid %v", invalid, tt.wantInvalid)
+			}
+			if !tt.wantInvalid && string(msg.Payload) != tt.wantPayload {
+				t.Errorf("payload = %q, want %q", msg.Payload, tt.wantPayload)
+			}
+			if msg.UUID == "" {
+				t.Error("message has no UUID")
+			}
+		})
+	}
+}
