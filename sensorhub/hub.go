@@ -58,8 +58,11 @@ type Config struct {
 	Subscriber message.Subscriber
 	// Publisher receives poisoned messages on PoisonStream. Required.
 	Publisher message.Publisher
-	// Sink stores readings. Required.
+	// Sink stores readings. Required. When it is a BatchWriter, the hub
+	// commits the readings of concurrent messages together (see Batcher).
 	Sink Sink
+	// Batch configures group commit for a BatchWriter sink.
+	Batch BatchConfig
 	// Stream is the topic readings are consumed from. Default DefaultStream.
 	Stream string
 	// PoisonStream is the topic of the poison queue. Default Stream +
@@ -136,7 +139,7 @@ func (c Config) Validate() error {
 	if c.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("max retries must not be negative, got %d", c.MaxRetries))
 	}
-	errs = append(errs, c.Decoder.Validate())
+	errs = append(errs, c.Decoder.Validate(), c.Batch.Validate())
 	return errors.Join(errs...)
 }
 
@@ -163,8 +166,12 @@ var ErrStopped = errors.New("sensorhub: router stopped unexpectedly")
 type Hub struct {
 	cfg     Config
 	decoder *Decoder
-	router  *message.Router
-	log     *slog.Logger
+	sink    Sink
+	batcher *Batcher // nil without group commit
+	// active counts the messages being processed, for the batcher.
+	active atomic.Int64
+	router *message.Router
+	log    *slog.Logger
 
 	mu    sync.Mutex
 	types map[string]SensorType
@@ -197,6 +204,13 @@ func New(cfg Config) (*Hub, error) {
 		types:    make(map[string]SensorType),
 		done:     make(chan struct{}),
 		poisoned: make(map[string]uint64),
+	}
+	h.sink = cfg.Sink
+	if w, ok := cfg.Sink.(BatchWriter); ok && !cfg.Batch.Disabled {
+		if h.batcher, err = NewBatcher(w, cfg.Batch, func() int { return int(h.active.Load()) }); err != nil {
+			return nil, err
+		}
+		h.sink = h.batcher
 	}
 	if h.router, err = h.newRouter(); err != nil {
 		return nil, err
@@ -265,7 +279,7 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 	if len(readings) == 0 {
 		return WriteResult{}, nil
 	}
-	res, err := h.cfg.Sink.Write(ctx, readings)
+	res, err := h.sink.Write(ctx, readings)
 	if err != nil {
 		return WriteResult{}, fmt.Errorf("sensorhub: write %d readings: %w", len(readings), err)
 	}
@@ -377,6 +391,9 @@ func (h *Hub) Stop(ctx context.Context) error {
 	go func() { closed <- h.router.Close() }()
 	select {
 	case err := <-closed:
+		if h.batcher != nil {
+			_ = h.batcher.Close()
+		}
 		if err != nil {
 			return fmt.Errorf("sensorhub: stop: %w", err)
 		}
@@ -468,6 +485,8 @@ func (h *Hub) newRouter() (*message.Router, error) {
 // consume is the router's handler for one message.
 func (h *Hub) consume(msg *message.Message) error {
 	h.received.Add(1)
+	h.active.Add(1)
+	defer h.active.Add(-1)
 	if why := msg.Metadata.Get(MetadataInvalidEntry); why != "" {
 		return &InputError{Reason: ReasonUnsupportedEntry, Index: -1, Err: errors.New(why)}
 	}

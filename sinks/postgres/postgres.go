@@ -96,24 +96,76 @@ JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
 // rejected by PostgreSQL, are marked sensorhub.Permanent (see Classify);
 // all others, including context errors, are transient.
 func (s *Sink) Write(ctx context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
-	if len(readings) == 0 {
-		return sensorhub.WriteResult{}, nil
+	res, err := s.WriteBatches(ctx, [][]sensorhub.Reading{readings})
+	if err != nil {
+		return sensorhub.WriteResult{}, err
 	}
-	res, err := s.write(ctx, readings)
-	return res, Classify(err)
+	return res[0], nil
 }
 
-func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
+// WriteBatches stores several batches in one transaction, as Write stores
+// one, and reports per batch: the group commit of sensorhub.Batcher. A
+// reading counts as a duplicate of an equal one in an earlier batch of the
+// same call.
+func (s *Sink) WriteBatches(ctx context.Context, batches [][]sensorhub.Reading) ([]sensorhub.WriteResult, error) {
+	results := make([]sensorhub.WriteResult, len(batches))
+	var all []sensorhub.Reading
+	for _, b := range batches {
+		all = append(all, b...)
+	}
+	if len(all) == 0 {
+		return results, nil
+	}
+	outcomes, err := s.write(ctx, all)
+	if err != nil {
+		return nil, Classify(err)
+	}
+	i := 0
+	for b, batch := range batches {
+		for range batch {
+			switch outcomes[i] {
+			case stored:
+				results[b].Stored++
+			case duplicate:
+				results[b].Duplicates++
+			case conflicting:
+				results[b].Conflicts++
+			}
+			i++
+		}
+	}
+	return results, nil
+}
+
+// outcome is what became of one reading.
+type outcome uint8
+
+const (
+	stored outcome = iota
+	duplicate
+	conflicting
+)
+
+// write stores readings in one transaction and returns each one's outcome,
+// in input order.
+func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) ([]outcome, error) {
 	// Concurrent writers whose batches share keys wait on each other's row
 	// locks; taking them in one order (PostgreSQL inserts in array order)
 	// keeps that from turning into a deadlock. The sort is stable so that
 	// within a batch the first of two readings with one key still wins.
-	batch := slices.Clone(readings)
-	slices.SortStableFunc(batch, func(a, b sensorhub.Reading) int { return compareKeys(keyOf(a), keyOf(b)) })
+	order := make([]int, len(readings))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return compareKeys(keyOf(readings[a]), keyOf(readings[b])) })
+	batch := make([]sensorhub.Reading, len(readings))
+	for i, o := range order {
+		batch[i] = readings[o]
+	}
 
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
-		return sensorhub.WriteResult{}, fmt.Errorf("postgres: begin: %w", err)
+		return nil, fmt.Errorf("postgres: begin: %w", err)
 	}
 	// After Commit, Rollback is a no-op; on every other path it is the only
 	// cleanup needed, and its error adds nothing to the one returned.
@@ -122,49 +174,54 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) (sensorh
 	stations, sensors, times, values, units := columns(batch)
 	inserted, err := queryStored(ctx, tx, insertReadings, stations, sensors, times, values, units)
 	if err != nil {
-		return sensorhub.WriteResult{}, fmt.Errorf("postgres: insert readings: %w", err)
+		return nil, fmt.Errorf("postgres: insert readings: %w", err)
 	}
-	res := sensorhub.WriteResult{Stored: len(inserted)}
 
 	// Each inserted row accounts for the first reading that matches it;
 	// whatever is left was not inserted.
-	var rest []sensorhub.Reading
-	for _, r := range batch {
+	outcomes := make([]outcome, len(readings))
+	var rest []int // positions in batch
+	for i, r := range batch {
 		k := keyOf(r)
 		if v, ok := inserted[k]; ok && v.matches(r) && !v.claimed {
 			v.claimed = true
 			inserted[k] = v
 			continue
 		}
-		rest = append(rest, r)
+		rest = append(rest, i)
 	}
 	// Conflicts are logged once committed, so that a failed commit, which is
 	// retried, does not report them twice.
 	var conflicts []conflict
 	if len(rest) > 0 {
-		stations, sensors, times, _, _ = columns(rest)
-		stored, err := queryStored(ctx, tx, selectReadings, stations, sensors, times)
-		if err != nil {
-			return sensorhub.WriteResult{}, fmt.Errorf("postgres: look up stored readings: %w", err)
+		restReadings := make([]sensorhub.Reading, len(rest))
+		for j, i := range rest {
+			restReadings[j] = batch[i]
 		}
-		for _, r := range rest {
-			v, ok := stored[keyOf(r)]
+		stations, sensors, times, _, _ = columns(restReadings)
+		storedRows, err := queryStored(ctx, tx, selectReadings, stations, sensors, times)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: look up stored readings: %w", err)
+		}
+		for _, i := range rest {
+			r := batch[i]
+			v, ok := storedRows[keyOf(r)]
 			switch {
 			case !ok:
 				// Only a concurrent DELETE can do this; a retry stores the reading.
-				return sensorhub.WriteResult{}, fmt.Errorf("postgres: reading %s/%s at %s neither inserted nor found",
+				return nil, fmt.Errorf("postgres: reading %s/%s at %s neither inserted nor found",
 					r.Station, r.Sensor, r.Time.UTC().Format(time.RFC3339Nano))
 			case v.matches(r):
-				res.Duplicates++
+				outcomes[order[i]] = duplicate
 			default:
-				res.Conflicts++
+				outcomes[order[i]] = conflicting
 				conflicts = append(conflicts, conflict{stored: v, dropped: r})
 			}
 		}
 	}
 
 	if err := tx.Commit(ctx); err != nil {
-		return sensorhub.WriteResult{}, fmt.Errorf("postgres: commit: %w", err)
+		return nil, fmt.Errorf("postgres: commit: %w", err)
 	}
 	for _, c := range conflicts {
 		s.logger.WarnContext(ctx, "postgres: conflicting reading dropped, the stored one wins",
@@ -172,7 +229,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) (sensorh
 			"stored_value", c.stored.value, "new_value", c.dropped.Value,
 			"stored_unit", c.stored.unit, "new_unit", c.dropped.Unit)
 	}
-	return res, nil
+	return outcomes, nil
 }
 
 // Ping checks that the database answers, for health checks.
@@ -267,4 +324,7 @@ func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[k
 	return out, err
 }
 
-var _ sensorhub.Sink = (*Sink)(nil)
+var (
+	_ sensorhub.Sink        = (*Sink)(nil)
+	_ sensorhub.BatchWriter = (*Sink)(nil)
+)

@@ -446,3 +446,33 @@ func TestPing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestWriteBatchesReportsPerBatch(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	s := newSink(t, db.Pool, nil)
+	write(t, s, reference) // already stored before the group
+
+	fresh, conflict := reference, reference
+	fresh.Station = "roof"
+	conflict.Value = 15
+	results, err := s.WriteBatches(t.Context(), [][]sensorhub.Reading{
+		{fresh},           // stored
+		{reference},       // duplicate of an earlier write
+		{fresh, conflict}, // duplicate of the first batch, conflict with the stored row
+		{},                // empty batches keep their place
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 4 {
+		t.Fatalf("%d results for 4 batches", len(results))
+	}
+	wantResult(t, results[0], 1, 0, 0)
+	wantResult(t, results[1], 0, 1, 0)
+	wantResult(t, results[2], 0, 1, 1)
+	wantResult(t, results[3], 0, 0, 0)
+	if n := countRows(t, db); n != 2 {
+		t.Errorf("%d rows, want 2", n)
+	}
+}

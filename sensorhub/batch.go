@@ -1,0 +1,237 @@
+package sensorhub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// BatchWriter is a Sink that can store the batches of several messages in
+// one transaction and still report per batch: what group commit needs.
+// WriteBatches returns one WriteResult per batch, in order, or an error for
+// all of them: like Write it commits all or nothing.
+type BatchWriter interface {
+	Sink
+	WriteBatches(ctx context.Context, batches [][]Reading) ([]WriteResult, error)
+}
+
+// Batcher defaults, used where a BatchConfig field is zero.
+const (
+	DefaultBatchMaxReadings = 5000
+	DefaultBatchMaxWait     = 5 * time.Millisecond
+	DefaultBatchWriters     = 2
+	DefaultBatchTimeout     = 30 * time.Second
+)
+
+// BatchConfig configures group commit. The zero value takes the defaults its
+// comments name.
+type BatchConfig struct {
+	// MaxReadings flushes a group once it holds this many readings.
+	// Default DefaultBatchMaxReadings (5000).
+	MaxReadings int
+	// MaxWait flushes a group this long after its first write arrived,
+	// however small it is. Default DefaultBatchMaxWait (5 ms).
+	MaxWait time.Duration
+	// Writers bounds the flushes running at once; while all are busy,
+	// groups grow. Default DefaultBatchWriters (2).
+	Writers int
+	// Timeout bounds one flush. Default DefaultBatchTimeout (30 s).
+	Timeout time.Duration
+	// Disabled makes every Write a transaction of its own.
+	Disabled bool
+}
+
+func (c *BatchConfig) setDefaults() {
+	if c.MaxReadings == 0 {
+		c.MaxReadings = DefaultBatchMaxReadings
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultBatchMaxWait
+	}
+	if c.Writers == 0 {
+		c.Writers = DefaultBatchWriters
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultBatchTimeout
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c BatchConfig) Validate() error {
+	var errs []error
+	if c.MaxReadings < 0 || c.Writers < 0 {
+		errs = append(errs, fmt.Errorf("batch max readings and writers must not be negative, got %d and %d", c.MaxReadings, c.Writers))
+	}
+	if c.MaxWait < 0 || c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("batch max wait and timeout must not be negative, got %s and %s", c.MaxWait, c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// Batcher is a Sink that commits the writes of concurrent callers together:
+// each Write waits while its readings join a group, and the group is written
+// in one transaction when it holds MaxReadings readings, when MaxWait has
+// passed since it started, or when every message in flight has joined it.
+// Then every caller returns with its own share of the result, so a message
+// is acked only once its readings are committed. A failed flush fails every
+// write in it; one with a permanent error is retried write by write, so that
+// only the culprit is poisoned.
+type Batcher struct {
+	cfg      BatchConfig
+	writer   BatchWriter
+	inFlight func() int
+	requests chan *writeRequest
+	writers  chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+type writeRequest struct {
+	readings []Reading
+	reply    chan writeReply // buffered: the flush never blocks on a caller gone
+}
+
+type writeReply struct {
+	res WriteResult
+	err error
+}
+
+// NewBatcher returns a Batcher over w. inFlight, when not nil, reports how
+// many writes may still join the current group (the hub passes the number
+// of messages being processed), letting a group flush as soon as all of them
+// arrived instead of waiting for MaxWait. Close stops it.
+func NewBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*Batcher, error) {
+	if w == nil {
+		return nil, errors.New("sensorhub: batcher: writer is required")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sensorhub: batcher: %w", err)
+	}
+	cfg.setDefaults()
+	b := &Batcher{
+		cfg:      cfg,
+		writer:   w,
+		inFlight: inFlight,
+		requests: make(chan *writeRequest),
+		writers:  make(chan struct{}, cfg.Writers),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go b.run()
+	return b, nil
+}
+
+// Write implements Sink: it waits until the group holding readings is
+// committed, or ctx ends.
+func (b *Batcher) Write(ctx context.Context, readings []Reading) (WriteResult, error) {
+	if len(readings) == 0 {
+		return WriteResult{}, nil
+	}
+	req := &writeRequest{readings: readings, reply: make(chan writeReply, 1)}
+	select {
+	case b.requests <- req:
+	case <-ctx.Done():
+		return WriteResult{}, ctx.Err()
+	case <-b.stop:
+		return WriteResult{}, errors.New("sensorhub: batcher closed")
+	}
+	select {
+	case r := <-req.reply:
+		return r.res, r.err
+	case <-ctx.Done():
+		// The flush may still commit; the message is retried and its
+		// readings then count as duplicates.
+		return WriteResult{}, ctx.Err()
+	}
+}
+
+// Close stops taking writes and waits for the flushes under way.
+func (b *Batcher) Close() error {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	<-b.done
+	return nil
+}
+
+// run gathers requests into groups and hands each to a flush.
+func (b *Batcher) run() {
+	defer close(b.done)
+	defer func() {
+		for range b.cfg.Writers {
+			b.writers <- struct{}{} // wait for the flushes under way
+		}
+	}()
+	timer := time.NewTimer(0)
+	<-timer.C
+	for {
+		var first *writeRequest
+		select {
+		case first = <-b.requests:
+		case <-b.stop:
+			return
+		}
+		group := []*writeRequest{first}
+		size := len(first.readings)
+		timer.Reset(b.cfg.MaxWait)
+	gather:
+		for size < b.cfg.MaxReadings && !b.allArrived(len(group)) {
+			select {
+			case r := <-b.requests:
+				group = append(group, r)
+				size += len(r.readings)
+			case <-timer.C:
+				break gather
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		b.writers <- struct{}{}
+		go func() {
+			defer func() { <-b.writers }()
+			b.flush(group)
+		}()
+	}
+}
+
+// allArrived reports whether no further write can join a group of n.
+func (b *Batcher) allArrived(n int) bool {
+	return b.inFlight != nil && n >= b.inFlight()
+}
+
+// flush writes a group in one transaction and answers every request.
+func (b *Batcher) flush(group []*writeRequest) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
+	defer cancel()
+	batches := make([][]Reading, len(group))
+	for i, r := range group {
+		batches[i] = r.readings
+	}
+	results, err := b.writer.WriteBatches(ctx, batches)
+	switch {
+	case err == nil:
+		for i, r := range group {
+			r.reply <- writeReply{res: results[i]}
+		}
+	case IsPermanent(err) && len(group) > 1:
+		// One reading the database rejects must not poison the messages
+		// that happened to share its transaction.
+		for _, r := range group {
+			res, err := b.writer.Write(ctx, r.readings)
+			r.reply <- writeReply{res: res, err: err}
+		}
+	default:
+		for _, r := range group {
+			r.reply <- writeReply{err: err}
+		}
+	}
+}
+
+var _ Sink = (*Batcher)(nil)

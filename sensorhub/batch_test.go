@@ -1,0 +1,191 @@
+package sensorhub
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// recordingWriter is a BatchWriter that records the groups it is given and
+// stores every reading once per station.
+type recordingWriter struct {
+	mu     sync.Mutex
+	groups [][][]Reading
+	fail   func(batches [][]Reading) error
+}
+
+func (w *recordingWriter) WriteBatches(_ context.Context, batches [][]Reading) ([]WriteResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail != nil {
+		if err := w.fail(batches); err != nil {
+			return nil, err
+		}
+	}
+	w.groups = append(w.groups, batches)
+	res := make([]WriteResult, len(batches))
+	for i, b := range batches {
+		res[i].Stored = len(b)
+	}
+	return res, nil
+}
+
+func (w *recordingWriter) Write(ctx context.Context, readings []Reading) (WriteResult, error) {
+	res, err := w.WriteBatches(ctx, [][]Reading{readings})
+	if err != nil {
+		return WriteResult{}, err
+	}
+	return res[0], nil
+}
+
+func (w *recordingWriter) groupCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.groups)
+}
+
+func readings(station string, n int) []Reading {
+	out := make([]Reading, n)
+	for i := range out {
+		out[i] = Reading{Station: station, Sensor: "temperature", Time: time.Unix(int64(i), 0), Value: 1, Unit: "Cel"}
+	}
+	return out
+}
+
+func newBatcher(t *testing.T, w BatchWriter, cfg BatchConfig, inFlight func() int) *Batcher {
+	t.Helper()
+	b, err := NewBatcher(w, cfg, inFlight)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// writeConcurrently runs n writes of size readings each at once and returns
+// their results.
+func writeConcurrently(b *Batcher, n, size int) ([]WriteResult, []error) {
+	results, errs := make([]WriteResult, n), make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = b.Write(context.Background(), readings(string(rune('a'+i%26)), size))
+		})
+	}
+	wg.Wait()
+	return results, errs
+}
+
+func TestBatcherCommitsConcurrentWritesTogether(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{}
+	b := newBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 20 })
+	results, errs := writeConcurrently(b, 20, 3)
+	for i := range results {
+		if errs[i] != nil || results[i].Stored != 3 {
+			t.Fatalf("write %d = %+v, %v; want 3 stored", i, results[i], errs[i])
+		}
+	}
+	if got := w.groupCount(); got != 1 {
+		t.Errorf("%d transactions for 20 concurrent writes, want 1 (all in flight arrived)", got)
+	}
+}
+
+func TestBatcherFlushesAtMaxReadings(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{}
+	b := newBatcher(t, w, BatchConfig{MaxReadings: 10, MaxWait: time.Hour, Writers: 1}, nil)
+	_, errs := writeConcurrently(b, 20, 5)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := w.groupCount(); got != 10 {
+		t.Errorf("%d transactions, want 10 groups of 2 writes x 5 readings", got)
+	}
+}
+
+func TestBatcherFlushesAfterMaxWait(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{}
+	// inFlight says more writes are coming that never do: only MaxWait ends the group.
+	b := newBatcher(t, w, BatchConfig{MaxWait: 20 * time.Millisecond}, func() int { return 100 })
+	start := time.Now()
+	if _, err := b.Write(t.Context(), readings("a", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 20*time.Millisecond {
+		t.Errorf("flushed after %s, before MaxWait", d)
+	}
+}
+
+func TestBatcherFailsEveryWriteOfAFailedFlush(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("connection refused")
+	w := &recordingWriter{fail: func([][]Reading) error { return boom }}
+	b := newBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
+	_, errs := writeConcurrently(b, 5, 2)
+	for i, err := range errs {
+		if !errors.Is(err, boom) || IsPermanent(err) {
+			t.Errorf("write %d: err = %v, want the transient flush error", i, err)
+		}
+	}
+}
+
+func TestBatcherIsolatesAPermanentError(t *testing.T) {
+	t.Parallel()
+	// The database rejects any transaction holding station "c".
+	w := &recordingWriter{fail: func(batches [][]Reading) error {
+		for _, b := range batches {
+			for _, r := range b {
+				if r.Station == "c" {
+					return Permanent(ReasonDatabaseRejected, errors.New("22021: invalid byte sequence"))
+				}
+			}
+		}
+		return nil
+	}}
+	b := newBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
+	results, errs := writeConcurrently(b, 5, 2)
+	for i := range 5 {
+		station := string(rune('a' + i))
+		switch {
+		case station == "c" && ReasonOf(errs[i]) != ReasonDatabaseRejected:
+			t.Errorf("write of station c: err = %v, want database_rejected", errs[i])
+		case station != "c" && (errs[i] != nil || results[i].Stored != 2):
+			t.Errorf("write of station %s = %+v, %v; want stored despite c", station, results[i], errs[i])
+		}
+	}
+}
+
+func TestBatcherWriteHonoursContext(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var calls atomic.Int32
+	w := &recordingWriter{fail: func([][]Reading) error {
+		calls.Add(1)
+		<-release
+		return nil
+	}}
+	b := newBatcher(t, w, BatchConfig{Writers: 1}, nil)
+	defer close(release)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Write(ctx, readings("a", 1)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+}
+
+func TestNewBatcherRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := NewBatcher(nil, BatchConfig{}, nil); err == nil {
+		t.Error("nil writer accepted")
+	}
+	if _, err := NewBatcher(&recordingWriter{}, BatchConfig{MaxReadings: -1, MaxWait: -1}, nil); err == nil {
+		t.Error("negative limits accepted")
+	}
+}
