@@ -151,16 +151,25 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 		return nil, err
 	}
 	trimmed := bytes.TrimLeft(payload, " \t\r\n")
-	var wires []wireReading
-	switch {
-	case len(trimmed) == 0:
+	if len(trimmed) == 0 {
 		return nil, &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: errors.New("empty payload")}
-	case trimmed[0] == '{':
-		wires = make([]wireReading, 1)
-		if err := json.Unmarshal(payload, &wires[0]); err != nil {
+	}
+	// Check the syntax of the whole payload first: Unmarshal into a struct
+	// stops at the first type mismatch, which would report a truncated or
+	// malformed batch such as `[[[` as not_object instead of invalid_json.
+	if err := json.Unmarshal(payload, new(jsontext.Value)); err != nil {
+		return nil, jsonError(err, trimmed[0] == '[')
+	}
+	// Pointers, so that a null element of a batch is told apart from an
+	// empty object.
+	var wires []*wireReading
+	switch trimmed[0] {
+	case '{':
+		wires = []*wireReading{new(wireReading)}
+		if err := json.Unmarshal(payload, wires[0]); err != nil {
 			return nil, jsonError(err, false)
 		}
-	case trimmed[0] == '[':
+	case '[':
 		if err := json.Unmarshal(payload, &wires); err != nil {
 			return nil, jsonError(err, true)
 		}
@@ -168,14 +177,14 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 			return nil, &InputError{Reason: ReasonEmptyBatch, Index: -1, Err: errors.New("batch holds no readings")}
 		}
 	default:
-		if !jsontext.Value(payload).IsValid() {
-			return nil, &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: errors.New("payload is not JSON")}
-		}
 		return nil, &InputError{Reason: ReasonNotObject, Index: -1, Err: errors.New("payload is neither a JSON object nor an array of objects")}
 	}
 	inputs := make([]Input, len(wires))
-	for i := range wires {
-		in, err := d.convert(&wires[i])
+	for i, w := range wires {
+		if w == nil {
+			return nil, &InputError{Reason: ReasonNotObject, Index: i, Err: errors.New("batch element is null, not an object")}
+		}
+		in, err := d.convert(w)
 		if err != nil {
 			if len(wires) > 1 || trimmed[0] == '[' {
 				err.Index = i
@@ -297,13 +306,15 @@ func (d *Decoder) parseTimeString(s string) (time.Time, error) {
 }
 
 // unixTime reads n as Unix seconds, or milliseconds from unixMillisThreshold
-// on, keeping sub-second precision.
+// on, keeping sub-second precision down to the microsecond: that is what
+// PostgreSQL stores, and a float64 of today's Unix seconds holds no more
+// (1733054400123 ms would otherwise come out as .122999907 s).
 func unixTime(n float64) time.Time {
 	if math.Abs(n) >= unixMillisThreshold {
 		n /= 1000
 	}
 	sec, frac := math.Modf(n)
-	return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC()
+	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
 }
 
 // jsonError maps an error of encoding/json/v2 to an InputError.

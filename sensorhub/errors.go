@@ -98,18 +98,23 @@ func IsPermanent(err error) bool {
 }
 
 // ReasonOf returns the reason code of a permanent error, or "" for a
-// transient one.
+// transient one. The outermost Permanent or *InputError in err's chain names
+// the reason; a permanent error that names none (Permanent with an empty
+// reason, or an error of the caller's own with a Permanent method) reports
+// ReasonHandlerRejected, so that a poisoned message always carries a code.
 func ReasonOf(err error) string {
-	var in *InputError
-	if errors.As(err, &in) {
-		return in.Reason
+	if !IsPermanent(err) {
+		return ""
 	}
-	var p *permanentError
-	if errors.As(err, &p) {
-		return p.reason
+	var r interface{ poisonReason() string }
+	if errors.As(err, &r) && r.poisonReason() != "" {
+		return r.poisonReason()
 	}
-	return ""
+	return ReasonHandlerRejected
 }
+
+func (e *InputError) poisonReason() string     { return e.Reason }
+func (e *permanentError) poisonReason() string { return e.reason }
 
 // ErrStarted is returned by Register once the hub has started: the set of
 // sensor types is fixed while messages flow.

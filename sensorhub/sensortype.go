@@ -85,23 +85,25 @@ func (t SensorType) bounded() bool { return t.Min != 0 || t.Max != 0 }
 // range. An empty unit means the canonical unit. Errors are *InputError with
 // Index -1; the caller sets the index.
 func (t SensorType) normalize(value float64, unit string) (float64, string, error) {
+	canonical := t.Unit
 	switch {
 	case unit == "" || unit == t.Unit:
 	case t.Units[unit] != nil:
 		value = t.Units[unit](value)
 	case t.Name == CatchAll && t.Unit == "":
-		return value, unit, nil
+		// Keep the message's own unit, but still check the range below.
+		canonical = unit
 	default:
 		return 0, "", &InputError{Reason: ReasonUnknownUnit, Index: -1, Field: "unit",
 			Err: fmt.Errorf("sensor type %q does not accept unit %q (canonical unit %q)", t.Name, unit, t.Unit)}
 	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		return 0, "", &InputError{Reason: ReasonValueNotFinite, Index: -1, Field: "value",
-			Err: fmt.Errorf("value is not finite after conversion to %q", t.Unit)}
+			Err: fmt.Errorf("value is not finite after conversion to %q", canonical)}
 	}
 	if t.bounded() && (value < t.Min || value > t.Max) {
 		return 0, "", &InputError{Reason: ReasonValueOutOfRange, Index: -1, Field: "value",
-			Err: fmt.Errorf("%v %s is outside [%v, %v]", value, t.Unit, t.Min, t.Max)}
+			Err: fmt.Errorf("%v %s is outside [%v, %v]", value, canonical, t.Min, t.Max)}
 	}
-	return value, t.Unit, nil
+	return value, canonical, nil
 }
