@@ -93,6 +93,9 @@ func (c DecoderConfig) Validate() error {
 // converted it: Value is in Unit as sent, and Unit is empty when the message
 // named none.
 type Input struct {
+	// Index is the reading's position in a batch, or -1 for a message
+	// that is a single object.
+	Index   int
 	Station string
 	Sensor  string
 	Time    time.Time
@@ -154,12 +157,6 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 	if len(trimmed) == 0 {
 		return nil, &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: errors.New("empty payload")}
 	}
-	// Check the syntax of the whole payload first: Unmarshal into a struct
-	// stops at the first type mismatch, which would report a truncated or
-	// malformed batch such as `[[[` as not_object instead of invalid_json.
-	if err := json.Unmarshal(payload, new(jsontext.Value)); err != nil {
-		return nil, jsonError(err, trimmed[0] == '[')
-	}
 	// Pointers, so that a null element of a batch is told apart from an
 	// empty object.
 	var wires []*wireReading
@@ -167,16 +164,19 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 	case '{':
 		wires = []*wireReading{new(wireReading)}
 		if err := json.Unmarshal(payload, wires[0]); err != nil {
-			return nil, jsonError(err, false)
+			return nil, jsonError(payload, err, false)
 		}
 	case '[':
 		if err := json.Unmarshal(payload, &wires); err != nil {
-			return nil, jsonError(err, true)
+			return nil, jsonError(payload, err, true)
 		}
 		if len(wires) == 0 {
 			return nil, &InputError{Reason: ReasonEmptyBatch, Index: -1, Err: errors.New("batch holds no readings")}
 		}
 	default:
+		if err := json.Unmarshal(payload, new(jsontext.Value)); err != nil {
+			return nil, jsonError(payload, err, false)
+		}
 		return nil, &InputError{Reason: ReasonNotObject, Index: -1, Err: errors.New("payload is neither a JSON object nor an array of objects")}
 	}
 	inputs := make([]Input, len(wires))
@@ -185,10 +185,13 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 			return nil, &InputError{Reason: ReasonNotObject, Index: i, Err: errors.New("batch element is null, not an object")}
 		}
 		in, err := d.convert(w)
-		if err != nil {
-			if len(wires) > 1 || trimmed[0] == '[' {
+		if trimmed[0] == '[' {
+			in.Index = i
+			if err != nil {
 				err.Index = i
 			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		inputs[i] = in
@@ -228,7 +231,7 @@ func (d *Decoder) convert(w *wireReading) (Input, *InputError) {
 	if station == "" {
 		station = d.cfg.DefaultStation
 	}
-	return Input{Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
+	return Input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
 }
 
 func parseValue(raw jsontext.Value) (float64, *InputError) {
@@ -290,7 +293,7 @@ func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 			Err: fmt.Errorf("%s is outside [%s, now + %s]", ts.UTC().Format(time.RFC3339Nano),
 				d.cfg.MinTime.UTC().Format(time.RFC3339), d.cfg.MaxFuture)}
 	}
-	return ts, nil
+	return ts.UTC(), nil
 }
 
 func (d *Decoder) parseTimeString(s string) (time.Time, error) {
@@ -318,7 +321,13 @@ func unixTime(n float64) time.Time {
 }
 
 // jsonError maps an error of encoding/json/v2 to an InputError.
-func jsonError(err error, batch bool) *InputError {
+func jsonError(payload []byte, err error, batch bool) *InputError {
+	// Unmarshal into a Go value stops at the first type mismatch, so a
+	// malformed batch such as `[[[` would pass for not_object; the syntax
+	// of the whole payload decides first. Only failures pay for this.
+	if synErr := json.Unmarshal(payload, new(jsontext.Value)); synErr != nil {
+		err = synErr
+	}
 	in := &InputError{Reason: ReasonInvalidJSON, Index: -1, Err: err}
 	var syn *jsontext.SyntacticError
 	var sem *json.SemanticError

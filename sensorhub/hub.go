@@ -265,12 +265,13 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 		return WriteResult{}, err
 	}
 	readings := make([]Reading, 0, len(inputs))
-	for i, in := range inputs {
+	for _, in := range inputs {
 		out, err := h.handle(ctx, in)
 		if err != nil {
-			var inErr *InputError
-			if errors.As(err, &inErr) && len(inputs) > 1 {
-				inErr.Index = i
+			if inErr, ok := errors.AsType[*InputError](err); ok {
+				inErr.Index = in.Index
+			} else if in.Index >= 0 {
+				err = fmt.Errorf("reading %d: %w", in.Index, err)
 			}
 			return WriteResult{}, err
 		}
@@ -387,6 +388,17 @@ func (h *Hub) Start(ctx context.Context) error {
 // acked and will be redelivered.
 func (h *Hub) Stop(ctx context.Context) error {
 	h.stopping.Store(true)
+	h.mu.Lock()
+	started := h.frozen.Load()
+	h.frozen.Store(true) // a stopped hub never starts
+	h.mu.Unlock()
+	if !started {
+		close(h.done)
+		if h.batcher != nil {
+			_ = h.batcher.Close()
+		}
+		return nil
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- h.router.Close() }()
 	select {
@@ -441,6 +453,8 @@ func (h *Hub) Check(context.Context) error {
 		return errors.New("not started")
 	case h.Err() != nil:
 		return h.Err()
+	case h.stopping.Load():
+		return errors.New("stopped")
 	case !h.router.IsRunning():
 		return errors.New("router not running")
 	}
@@ -455,12 +469,13 @@ func (h *Hub) newRouter() (*message.Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: new router: %w", err)
 	}
-	poison, err := middleware.PoisonQueueWithFilter(h.cfg.Publisher, h.cfg.PoisonStream, IsPermanent)
+	poison, err := middleware.PoisonQueueWithFilter(poisonCounter{h}, h.cfg.PoisonStream, IsPermanent)
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: poison queue: %w", err)
 	}
 	retry := middleware.Retry{
-		MaxRetries:          h.cfg.MaxRetries,
+		// The first attempt runs before this middleware (see retryFailed).
+		MaxRetries:          h.cfg.MaxRetries - 1,
 		InitialInterval:     h.cfg.RetryInterval,
 		MaxInterval:         h.cfg.MaxRetryBackoff,
 		Multiplier:          2,
@@ -474,19 +489,43 @@ func (h *Hub) newRouter() (*message.Router, error) {
 		middleware.Recoverer,
 		middleware.CorrelationID,
 		poison,
+		h.track,
 		h.annotatePoisoned,
-		retry.Middleware,
+		h.retryFailed(retry.Middleware),
 		middleware.Timeout(h.cfg.HandlerTimeout),
 	)
 	router.AddConsumerHandler("sensorhub", h.cfg.Stream, h.cfg.Subscriber, h.consume)
 	return router, nil
 }
 
+// retryFailed runs a message once and hands it to retry only after a
+// transient failure. Watermill's Retry builds its backoff state for every
+// message; most messages succeed at once and need none.
+func (h *Hub) retryFailed(retry message.HandlerMiddleware) message.HandlerMiddleware {
+	return func(next message.HandlerFunc) message.HandlerFunc {
+		withRetry := retry(next)
+		return func(msg *message.Message) ([]*message.Message, error) {
+			ctx := msg.Context() // the timeout middleware inside replaces it
+			produced, err := next(msg)
+			if err == nil || IsPermanent(err) {
+				return produced, err
+			}
+			msg.SetContext(ctx)
+			h.retried.Add(1)
+			t := time.NewTimer(h.cfg.RetryInterval)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return produced, err
+			}
+			return withRetry(msg)
+		}
+	}
+}
+
 // consume is the router's handler for one message.
 func (h *Hub) consume(msg *message.Message) error {
-	h.received.Add(1)
-	h.active.Add(1)
-	defer h.active.Add(-1)
 	if why := msg.Metadata.Get(MetadataInvalidEntry); why != "" {
 		return &InputError{Reason: ReasonUnsupportedEntry, Index: -1, Err: errors.New(why)}
 	}
@@ -498,9 +537,20 @@ func (h *Hub) consume(msg *message.Message) error {
 	return err
 }
 
+// track counts each delivery once, however often it is retried, and the
+// messages being processed, for the batcher.
+func (h *Hub) track(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		h.received.Add(1)
+		h.active.Add(1)
+		defer h.active.Add(-1)
+		return next(msg)
+	}
+}
+
 // annotatePoisoned runs just inside the poison queue middleware: for a
 // permanent error it records the reason in the message metadata that the
-// poison queue publishes, counts it and logs it, where it is handled.
+// poison queue publishes, and logs it, where it is handled.
 func (h *Hub) annotatePoisoned(next message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		// The timeout middleware leaves a cancelled context on msg, and the
@@ -515,11 +565,27 @@ func (h *Hub) annotatePoisoned(next message.HandlerFunc) message.HandlerFunc {
 		msg.Metadata.Set(MetadataReason, reason)
 		msg.Metadata.Set(MetadataError, err.Error())
 		msg.Metadata.Set(MetadataPoisonedAt, time.Now().UTC().Format(time.RFC3339Nano))
-		h.poisonMu.Lock()
-		h.poisoned[reason]++
-		h.poisonMu.Unlock()
 		h.log.Warn("sensorhub: message poisoned", "reason", reason, "error", err,
 			"message_id", msg.UUID, "entry_id", msg.Metadata.Get(MetadataEntryID))
 		return produced, err
 	}
 }
+
+// poisonCounter publishes to the poison queue and counts, by reason, what
+// was published: a message whose publish fails is nacked and counted when it
+// finally lands.
+type poisonCounter struct{ h *Hub }
+
+func (p poisonCounter) Publish(topic string, msgs ...*message.Message) error {
+	if err := p.h.cfg.Publisher.Publish(topic, msgs...); err != nil {
+		return err
+	}
+	p.h.poisonMu.Lock()
+	defer p.h.poisonMu.Unlock()
+	for _, m := range msgs {
+		p.h.poisoned[m.Metadata.Get(MetadataReason)]++
+	}
+	return nil
+}
+
+func (p poisonCounter) Close() error { return nil }

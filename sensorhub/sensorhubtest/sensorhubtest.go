@@ -18,9 +18,11 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
+// key is a reading's natural key, with the time in microseconds as
+// PostgreSQL stores it.
 type key struct {
 	station, sensor string
-	ts              time.Time
+	micros          int64
 }
 
 // Sink is an in-memory sensorhub.Sink. Like the Postgres sink it stores a
@@ -42,7 +44,7 @@ func (s *Sink) Write(_ context.Context, readings []sensorhub.Reading) (sensorhub
 	}
 	var res sensorhub.WriteResult
 	for _, r := range readings {
-		k := key{r.Station, r.Sensor, r.Time.UTC()}
+		k := key{r.Station, r.Sensor, r.Time.UnixMicro()}
 		old, ok := s.rows[k]
 		switch {
 		case !ok:
