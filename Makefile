@@ -84,3 +84,7 @@ docker-build: ## build the image sensorhub:$(VERSION)
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin
+
+.PHONY: bench
+bench: build ## measure throughput, latency, RSS and CPU against a minimal loop (N=1000000, RATE=10000, DURATION=30s)
+	go run ./cmd/bench -binary $(BIN) -n $(or $(N),1000000) -live-rate $(or $(RATE),10000) -live-duration $(or $(DURATION),30s)

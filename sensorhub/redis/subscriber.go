@@ -28,7 +28,7 @@ const ReasonRedeliveryLimit = "redelivery_limit"
 // Subscriber defaults, used where a SubscriberConfig field is zero.
 const (
 	DefaultBatchSize     = 512
-	DefaultMaxInFlight   = 4096
+	DefaultMaxInFlight   = 1024
 	DefaultBlockTime     = time.Second
 	DefaultMaxIdleTime   = 30 * time.Second
 	DefaultClaimInterval = 5 * time.Second
@@ -61,7 +61,8 @@ type SubscriberConfig struct {
 	BatchSize int
 	// MaxInFlight bounds the entries delivered but not yet acked; reading
 	// pauses at the bound, which is what bounds memory when the sink is
-	// slow or down. Default DefaultMaxInFlight (4096).
+	// slow or down. Each message in flight holds a goroutine of the router,
+	// a few KiB. Default DefaultMaxInFlight (1024).
 	MaxInFlight int
 	// BlockTime bounds one blocking read, and so how quickly Close returns.
 	// Default DefaultBlockTime (1 s).
@@ -358,16 +359,17 @@ func (s *subscription) read() {
 				s.log.Info("redis: redelivering entries left pending by an earlier run", "count", len(entries))
 			}
 		}
-		for _, e := range entries {
+		deliveries := make([]int, len(entries))
+		for i, e := range entries {
 			// Redis counts the deliveries of pending entries; re-reading
 			// them with XREADGROUP 0 does not raise the count, so check the
 			// limit only for entries it has handed out before.
-			deliveries := 1
+			deliveries[i] = 1
 			if id != ">" {
-				deliveries = s.deliveryCount(e.ID) + 1
+				deliveries[i] = s.deliveryCount(e.ID) + 1
 			}
-			s.deliver(e, deliveries)
 		}
+		s.deliverAll(entries, deliveries)
 	}
 }
 
@@ -421,16 +423,18 @@ func (s *subscription) claim() {
 				}
 				break
 			}
-			delivered := 0
+			var claimed []goredis.XMessage
+			var deliveries []int
 			for _, e := range entries {
 				if s.holding(e.ID) {
 					continue // still being handled here; the claim only reset its idle time
 				}
-				s.claimed.Add(1)
-				s.deliver(e, s.deliveryCount(e.ID))
-				delivered++
+				claimed = append(claimed, e)
+				deliveries = append(deliveries, s.deliveryCount(e.ID))
 			}
-			s.release(n - delivered)
+			s.claimed.Add(uint64(len(claimed)))
+			s.release(n - len(claimed))
+			s.deliverAll(claimed, deliveries)
 			start = next
 			if start == "0-0" {
 				break // scanned the whole pending list
@@ -451,44 +455,80 @@ func (s *subscription) deliveryCount(id string) int {
 	return int(p[0].RetryCount)
 }
 
-// deliver hands one entry to the consumer, holding one slot, and follows its
-// ack or nack. An entry past MaxDeliveries is poisoned instead.
-func (s *subscription) deliver(e goredis.XMessage, deliveries int) {
-	if deliveries > s.cfg.MaxDeliveries {
-		s.poisonEntry(e, deliveries)
+// deliverAll hands entries to the consumer, each holding one slot, and
+// follows their acks. One goroutine does it for a whole read, in order,
+// rather than one per entry: memory then grows with reads, not with the
+// messages in flight. A nacked entry gets a goroutine of its own for its
+// redeliveries. Entries past MaxDeliveries are poisoned instead.
+func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) {
+	if len(entries) == 0 {
 		return
 	}
 	s.mu.Lock()
-	s.inFlight[e.ID] = struct{}{}
+	for _, e := range entries {
+		s.inFlight[e.ID] = struct{}{}
+	}
 	s.mu.Unlock()
-	s.handlers.Go(func() { s.handle(e, deliveries) })
+	s.handlers.Go(func() {
+		msgs := make([]*message.Message, 0, len(entries))
+	deliver:
+		for i, e := range entries {
+			if deliveries[i] > s.cfg.MaxDeliveries {
+				s.poisonEntry(e, deliveries[i])
+				msgs = append(msgs, nil)
+				continue
+			}
+			msg := s.newMessage(e)
+			select {
+			case s.out <- msg:
+				s.delivered.Add(1)
+				msgs = append(msgs, msg)
+			case <-s.ctx.Done():
+				break deliver // the rest stays pending in Redis; the next run delivers it
+			}
+		}
+		for i, msg := range msgs {
+			if msg == nil || s.await(entries[i].ID, msg) {
+				continue
+			}
+			if s.ctx.Err() == nil {
+				e, d := entries[i], deliveries[i]
+				s.handlers.Go(func() { s.redeliver(e, d) })
+			}
+		}
+	})
 }
 
-// handle delivers e, waits for its ack or nack, and redelivers after nacks.
-func (s *subscription) handle(e goredis.XMessage, deliveries int) {
+// newMessage turns an entry into a message carrying its entry id and the
+// drain context.
+func (s *subscription) newMessage(e goredis.XMessage) *message.Message {
+	msg := messageOf(e.ID, e.Values)
+	msg.Metadata.Set(sensorhub.MetadataEntryID, e.ID)
+	msg.SetContext(s.drain)
+	return msg
+}
+
+// await waits for msg's ack or nack. It reports false after a nack, true
+// when done with the entry: acked, or given up at the end of the drain.
+func (s *subscription) await(id string, msg *message.Message) bool {
+	select {
+	case <-msg.Acked():
+		s.acks <- id
+		return true
+	case <-msg.Nacked():
+		s.nacked.Add(1)
+		return false
+	case <-s.drain.Done():
+		return true
+	}
+}
+
+// redeliver delivers a nacked entry again after NackDelay, doubling the
+// delay after each further nack, until it is acked, the subscription ends,
+// or the entry passes MaxDeliveries and is poisoned.
+func (s *subscription) redeliver(e goredis.XMessage, deliveries int) {
 	delay := s.cfg.NackDelay
-	for {
-		msg := messageOf(e.Values)
-		msg.Metadata.Set(sensorhub.MetadataEntryID, e.ID)
-		msg.SetContext(s.drain)
-		select {
-		case s.out <- msg:
-			s.delivered.Add(1)
-		case <-s.ctx.Done():
-			return // stays pending in Redis; the next run delivers it
-		}
-		select {
-		case <-msg.Acked():
-			s.acks <- e.ID
-			return
-		case <-msg.Nacked():
-			s.nacked.Add(1)
-		case <-s.drain.Done():
-			return
-		}
-		if s.ctx.Err() != nil {
-			return // closing: redelivered by the next run
-		}
+	for s.ctx.Err() == nil {
 		deliveries++
 		if deliveries > s.cfg.MaxDeliveries {
 			s.poisonEntry(e, deliveries)
@@ -498,13 +538,23 @@ func (s *subscription) handle(e goredis.XMessage, deliveries int) {
 			return
 		}
 		delay = min(2*delay, s.cfg.MaxNackDelay)
+		msg := s.newMessage(e)
+		select {
+		case s.out <- msg:
+			s.delivered.Add(1)
+		case <-s.ctx.Done():
+			return // stays pending in Redis; the next run delivers it
+		}
+		if s.await(e.ID, msg) {
+			return
+		}
 	}
 }
 
 // poisonEntry moves an entry that was delivered too often to the poison
 // stream and acks it, in one MULTI/EXEC, so it is neither lost nor doubled.
 func (s *subscription) poisonEntry(e goredis.XMessage, deliveries int) {
-	msg := messageOf(e.Values)
+	msg := messageOf(e.ID, e.Values)
 	text := fmt.Sprintf("%s: delivered %d times, limit %d", ReasonRedeliveryLimit, deliveries, s.cfg.MaxDeliveries)
 	backoff := minReadBackoff
 	for {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// sensorTypes are the built-in types the dataset cycles through, each with a
+// value inside its valid range.
+var sensorTypes = []struct {
+	name  string
+	value float64
+}{
+	{"temperature", 14.5}, {"humidity", 55}, {"pressure", 1013.2}, {"wind_speed", 3.4},
+	{"wind_gust", 7.9}, {"wind_direction", 270}, {"rain", 0.2}, {"illuminance", 12000},
+	{"uv_index", 3}, {"solar_radiation", 450}, {"soil_moisture", 31}, {"battery", 3.7},
+}
+
+// benchStart is the device time of the first reading; the legacy format
+// has no zone and is read as UTC.
+var benchStart = time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// reading is one dataset row, with its message in the legacy format.
+type reading struct {
+	station, sensor string
+	ts              time.Time
+	value           float64
+	payload         string
+}
+
+// dataset returns n readings with distinct natural keys: each station reports
+// every type once per second.
+func dataset(n, stations int) []reading {
+	out := make([]reading, n)
+	for i := range out {
+		t := sensorTypes[(i/stations)%len(sensorTypes)]
+		ts := benchStart.Add(time.Duration(i/(stations*len(sensorTypes))) * time.Second)
+		station := fmt.Sprintf("station-%d", i%stations)
+		out[i] = reading{
+			station: station,
+			sensor:  t.name,
+			ts:      ts,
+			value:   t.value,
+			payload: fmt.Sprintf(`{"sensor": %q, "value": %v, "timestamp": %q, "station": %q}`,
+				t.name, t.value, ts.Format(time.DateTime), station),
+		}
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/migrations"
+)
+
+// environment holds the connections of a run and what it created, so that
+// close can drop it again.
+type environment struct {
+	opts    options
+	admin   *pgxpool.Pool
+	redis   *goredis.Client
+	schemas []string
+	streams []string
+}
+
+func newEnvironment(ctx context.Context, o options) (*environment, error) {
+	admin, err := pgxpool.New(ctx, o.databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := admin.Ping(ctx); err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("postgres unreachable: %w", err)
+	}
+	ropts, err := goredis.ParseURL(o.redisURL)
+	if err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("redis URL: %w", err)
+	}
+	client := goredis.NewClient(ropts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		admin.Close()
+		return nil, fmt.Errorf("redis unreachable: %w", err)
+	}
+	return &environment{opts: o, admin: admin, redis: client}, nil
+}
+
+func (e *environment) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, s := range e.schemas {
+		_, _ = e.admin.Exec(ctx, "DROP SCHEMA "+s+" CASCADE")
+	}
+	for _, s := range e.streams {
+		_ = e.redis.Del(ctx, s, s+".poison").Err()
+	}
+	e.admin.Close()
+	_ = e.redis.Close()
+}
+
+func randomName(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + "_" + hex.EncodeToString(b[:])
+}
+
+// newSchema creates a schema with the migrations applied and returns its
+// name and a database URL whose sessions use it.
+func (e *environment) newSchema(ctx context.Context) (string, string, error) {
+	name := randomName("bench")
+	if _, err := e.admin.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		return "", "", err
+	}
+	e.schemas = append(e.schemas, name)
+	u, err := url.Parse(e.opts.databaseURL)
+	if err != nil {
+		return "", "", err
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		return "", "", err
+	}
+	defer db.Close()
+	m, err := migrations.New(migrations.Config{DB: db, Logger: discardLogger})
+	if err != nil {
+		return "", "", err
+	}
+	if _, err := m.Up(ctx); err != nil {
+		return "", "", err
+	}
+	return name, u.String(), nil
+}
+
+// newStream returns a fresh stream name, deleted at close.
+func (e *environment) newStream() string {
+	s := randomName("bench")
+	e.streams = append(e.streams, s)
+	return s
+}
+
+// preload appends the readings to stream in pipelined chunks.
+func (e *environment) preload(ctx context.Context, stream string, readings []reading) error {
+	const chunk = 10_000
+	for i := 0; i < len(readings); i += chunk {
+		pipe := e.redis.Pipeline()
+		for _, r := range readings[i:min(i+chunk, len(readings))] {
+			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", r.payload}})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("preload: %w", err)
+		}
+	}
+	return nil
+}
+
+// rows counts the rows of schema's readings table.
+func (e *environment) rows(ctx context.Context, schema string) (int, error) {
+	var n int
+	err := e.admin.QueryRow(ctx, "SELECT count(*) FROM "+schema+".readings").Scan(&n)
+	return n, err
+}
+
+// waitRows polls until schema holds want rows, or fails after timeout.
+func (e *environment) waitRows(ctx context.Context, schema string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		n, err := e.rows(ctx, schema)
+		if err != nil {
+			return err
+		}
+		if n >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d rows after %s", n, want, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,118 @@
+// Command bench measures sensorhub against the ceiling of the same machine,
+// in one run, with the real services:
+//
+//  1. copy: the readings copied straight into an identical table with COPY
+//     (no Redis, no framework): what PostgreSQL alone allows;
+//  2. loop: a minimal hand-written Redis→Postgres consumer draining a
+//     preloaded stream into the same table definition (same unique key):
+//     XREADGROUP batches, COPY into a staging table, INSERT … ON CONFLICT
+//     DO NOTHING, XACK after commit, two writers;
+//  3. drain: the real sensorhub binary draining the same preloaded stream,
+//     validation and dedupe on, until every row is committed;
+//  4. live: the binary fed at a fixed rate, reporting the latency from
+//     publish to row, and its CPU time per reading against the drain's.
+//
+// It prints one table and exits non-zero when a reading is missing or
+// doubled, the pending list is not empty at the end, or a target is missed.
+//
+//	make bench                          # 1,000,000 readings, 10k/s live for 30 s
+//	go run ./cmd/bench -n 100000 -live-duration 5s -binary bin/sensorhub
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// Targets of the throughput issue; a run that misses one exits non-zero.
+const (
+	targetLoopRatio = 0.85
+	targetP99       = 50 * time.Millisecond
+	targetPeakRSS   = 64 << 20
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	n            int
+	stations     int
+	binary       string
+	liveRate     int
+	liveDuration time.Duration
+	databaseURL  string
+	redisURL     string
+	check        bool
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o options
+	fs.IntVar(&o.n, "n", 1_000_000, "readings to preload and drain")
+	fs.IntVar(&o.stations, "stations", 5, "stations the readings come from")
+	fs.StringVar(&o.binary, "binary", "bin/sensorhub", "the sensorhub binary to measure")
+	fs.IntVar(&o.liveRate, "live-rate", 10_000, "readings per second of the live test")
+	fs.DurationVar(&o.liveDuration, "live-duration", 30*time.Second, "length of the live test")
+	fs.BoolVar(&o.check, "check", true, "exit non-zero when a target is missed")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.databaseURL = cmp.Or(getenv("SENSORHUB_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+	o.redisURL = cmp.Or(getenv("SENSORHUB_BENCH_REDIS_URL"), "redis://127.0.0.1:6379/0")
+	if o.n <= 0 || o.stations <= 0 || o.liveRate <= 0 {
+		return errors.New("-n, -stations and -live-rate must be positive")
+	}
+	if _, err := os.Stat(o.binary); err != nil {
+		return fmt.Errorf("binary: %w (build it with make build)", err)
+	}
+
+	env, err := newEnvironment(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	readings := dataset(o.n, o.stations)
+	fmt.Fprintf(stdout, "bench: %d readings, %d stations, %d sensor types; live %d/s for %s\n",
+		o.n, o.stations, len(sensorTypes), o.liveRate, o.liveDuration)
+
+	var rep report
+	if rep.copy, err = env.measureCopy(ctx, readings); err != nil {
+		return fmt.Errorf("copy ceiling: %w", err)
+	}
+	fmt.Fprintf(stdout, "  copy  done: %.0f readings/s\n", rep.copy.rate())
+	if rep.loop, err = env.measureLoop(ctx, readings); err != nil {
+		return fmt.Errorf("minimal loop: %w", err)
+	}
+	fmt.Fprintf(stdout, "  loop  done: %.0f readings/s\n", rep.loop.rate())
+	if rep.drain, err = env.measureDrain(ctx, readings); err != nil {
+		return fmt.Errorf("sensorhub drain: %w", err)
+	}
+	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
+	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
+		return fmt.Errorf("sensorhub live: %w", err)
+	}
+	rep.print(stdout)
+	if failures := rep.failures(); len(failures) > 0 {
+		for _, f := range failures {
+			fmt.Fprintln(stdout, "FAIL:", f)
+		}
+		if o.check {
+			return fmt.Errorf("%d check(s) failed", len(failures))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBenchRunsEveryPhase runs a small bench against the real services and
+// the real binary; it checks that every phase reports and that the
+// correctness checks hold, not the speed targets.
+func TestBenchRunsEveryPhase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs Postgres, Redis and a build of cmd/sensorhub")
+	}
+	t.Parallel()
+	binary := filepath.Join(t.TempDir(), "sensorhub")
+	if out, err := exec.Command("go", "build", "-o", binary, "../sensorhub").CombinedOutput(); err != nil {
+		t.Fatalf("build sensorhub: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"-n", "3000", "-live-rate", "500", "-live-duration", "1s", "-binary", binary, "-check=false"},
+		func(string) string { return "" }, &out)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "sensorhub live", "drain/loop"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, bad := range []string{"duplicated readings", "still pending"} {
+		if strings.Contains(out.String(), bad) {
+			t.Errorf("correctness check failed:\n%s", out.String())
+		}
+	}
+}

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	json "encoding/json/v2"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// result is one phase's measurement.
+type result struct {
+	readings int
+	elapsed  time.Duration
+	// Set for the phases that run the sensorhub binary.
+	peakRSS    int64
+	cpu        time.Duration
+	p50, p99   time.Duration
+	pending    int64
+	duplicates int
+}
+
+func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
+
+// cpuPerReading is the binary's CPU time per reading.
+func (r result) cpuPerReading() time.Duration {
+	return r.cpu / time.Duration(max(r.readings, 1))
+}
+
+var readingColumns = []string{"station", "sensor", "ts", "value", "unit"}
+
+// measureCopy copies the readings straight into a fresh readings table.
+func (e *environment) measureCopy(ctx context.Context, readings []reading) (result, error) {
+	schema, _, err := e.newSchema(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	n, err := e.admin.CopyFrom(ctx, pgx.Identifier{schema, "readings"}, readingColumns,
+		pgx.CopyFromSlice(len(readings), func(i int) ([]any, error) {
+			r := readings[i]
+			return []any{r.station, r.sensor, r.ts, r.value, "x"}, nil
+		}))
+	if err != nil {
+		return result{}, err
+	}
+	return result{readings: int(n), elapsed: time.Since(start)}, nil
+}
+
+// measureLoop drains a preloaded stream with a minimal hand-written consumer
+// into a readings table with the same unique key.
+func (e *environment) measureLoop(ctx context.Context, readings []reading) (result, error) {
+	schema, _, err := e.newSchema(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	stream := e.newStream()
+	if err := e.preload(ctx, stream, readings); err != nil {
+		return result{}, err
+	}
+	if err := e.redis.XGroupCreate(ctx, stream, "loop", "0").Err(); err != nil {
+		return result{}, err
+	}
+
+	type batch struct {
+		ids  []string
+		rows [][]any
+	}
+	batches := make(chan batch, 2)
+	errs := make(chan error, 3)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	start := time.Now()
+
+	go func() { // reader
+		defer close(batches)
+		for ctx.Err() == nil {
+			res, err := e.redis.XReadGroup(ctx, &goredis.XReadGroupArgs{
+				Group: "loop", Consumer: "loop", Streams: []string{stream, ">"}, Count: 5000, Block: 20 * time.Millisecond,
+			}).Result()
+			if errors.Is(err, goredis.Nil) {
+				continue
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			var b batch
+			for _, m := range res[0].Messages {
+				var w struct {
+					Sensor, Timestamp, Station string
+					Value                      float64
+				}
+				if err := json.Unmarshal([]byte(m.Values["payload"].(string)), &w, json.MatchCaseInsensitiveNames(true)); err != nil {
+					errs <- err
+					return
+				}
+				ts, err := time.Parse(time.DateTime, w.Timestamp)
+				if err != nil {
+					errs <- err
+					return
+				}
+				b.ids = append(b.ids, m.ID)
+				b.rows = append(b.rows, []any{w.Station, w.Sensor, ts, w.Value, "x"})
+			}
+			select {
+			case batches <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 2 { // writers
+		wg.Go(func() {
+			for b := range batches {
+				if err := e.loopWrite(ctx, schema, stream, b.ids, b.rows); err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	waitErr := e.waitRows(ctx, schema, len(readings), 10*time.Minute)
+	elapsed := time.Since(start)
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return result{}, err
+	default:
+	}
+	if waitErr != nil {
+		return result{}, waitErr
+	}
+	return result{readings: len(readings), elapsed: elapsed}, nil
+}
+
+// loopWrite is the minimal loop's transaction: COPY into a staging table,
+// insert what is new, commit, then ack.
+func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids []string, rows [][]any) error {
+	tx, err := e.admin.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE staging (LIKE `+schema+`.readings INCLUDING DEFAULTS) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"staging"}, readingColumns, pgx.CopyFromRows(rows)); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+schema+`.readings (station, sensor, ts, value, unit)
+		SELECT station, sensor, ts, value, unit FROM staging ON CONFLICT DO NOTHING`); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	return e.redis.XAck(ctx, stream, "loop", ids...).Err()
+}
+
+// measureDrain times the sensorhub binary draining a preloaded stream.
+func (e *environment) measureDrain(ctx context.Context, readings []reading) (result, error) {
+	schema, dsn, err := e.newSchema(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	stream := e.newStream()
+	if err := e.preload(ctx, stream, readings); err != nil {
+		return result{}, err
+	}
+	p, err := e.startBinary(ctx, dsn, stream)
+	if err != nil {
+		return result{}, err
+	}
+	defer p.stop()
+	start := time.Now()
+	if err := e.waitRows(ctx, schema, len(readings), 10*time.Minute); err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	res := result{readings: len(readings), elapsed: time.Since(start)}
+	return e.finish(ctx, p, schema, stream, res)
+}
+
+// measureLive feeds the binary at rate readings/s for d and reports the
+// latency from publish to the row's commit.
+func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration) (result, error) {
+	schema, dsn, err := e.newSchema(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	stream := e.newStream()
+	p, err := e.startBinary(ctx, dsn, stream)
+	if err != nil {
+		return result{}, err
+	}
+	defer p.stop()
+	cpuBefore := p.cpu()
+
+	// Publish every millisecond the readings due by then. The device time
+	// of each reading is its publish time, so that the table itself holds
+	// the latency: received_at - ts.
+	const tick = time.Millisecond
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	start := time.Now()
+	sent := 0
+	for now := start; now.Sub(start) < d; now = <-ticker.C {
+		due := int(float64(rate) * now.Sub(start).Seconds())
+		if due <= sent {
+			continue
+		}
+		pipe := e.redis.Pipeline()
+		for ; sent < due; sent++ {
+			ts := time.Now().UTC()
+			payload := fmt.Sprintf(`{"sensor":"temperature","value":14,"timestamp":%q,"station":"live-%d"}`,
+				ts.Format(time.RFC3339Nano), sent)
+			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return result{}, fmt.Errorf("publish: %w", err)
+		}
+	}
+	if err := e.waitRows(ctx, schema, sent, time.Minute); err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	res := result{readings: sent, elapsed: time.Since(start)}
+	var p50, p99 float64
+	if err := e.admin.QueryRow(ctx, `SELECT
+			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),
+			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts))
+		FROM `+schema+`.readings`).Scan(&p50, &p99); err != nil {
+		return result{}, err
+	}
+	res.p50, res.p99 = seconds(p50), seconds(p99)
+	res, err = e.finish(ctx, p, schema, stream, res)
+	res.cpu -= cpuBefore
+	return res, err
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// finish records the binary's resources and checks the outcome: no
+// duplicates and an empty pending list.
+func (e *environment) finish(ctx context.Context, p *process, schema, stream string, res result) (result, error) {
+	res.peakRSS, res.cpu = p.peakRSS(), p.cpu()
+	if err := e.admin.QueryRow(ctx, `SELECT count(*) - count(DISTINCT (station, sensor, ts)) FROM `+schema+`.readings`).Scan(&res.duplicates); err != nil {
+		return res, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pending, err := e.redis.XPending(ctx, stream, "sensorhub").Result()
+		if err != nil {
+			return res, err
+		}
+		res.pending = pending.Count
+		if res.pending == 0 || time.Now().After(deadline) {
+			return res, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// process is a running sensorhub binary.
+type process struct {
+	cmd  *exec.Cmd
+	logs *tailBuffer
+}
+
+func (e *environment) startBinary(ctx context.Context, dsn, stream string) (*process, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.CommandContext(ctx, e.opts.binary, "run")
+	cmd.Env = append(os.Environ(),
+		"DATABASE_URL="+dsn, "REDIS_URL="+e.opts.redisURL,
+		"SENSORHUB_STREAM="+stream, "SENSORHUB_CHANNEL="+stream, "SENSORHUB_CONSUMER=bench",
+		"API_HOST=127.0.0.1", "API_PORT="+port, "SENSORHUB_LOG_LEVEL=warn")
+	logs := &tailBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &process{cmd: cmd, logs: logs}, nil
+}
+
+func (p *process) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// peakRSS reads the process's high-water mark of resident memory.
+func (p *process) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times on Linux.
+const clockTicks = 100
+
+// cpu reads the user and system CPU time the process has used.
+func (p *process) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// tailBuffer keeps the last 8 KiB a process wrote, for error reports.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 8<<10 {
+		t.buf = t.buf[len(t.buf)-8<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) tail() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

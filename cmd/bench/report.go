@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// report is the outcome of a run.
+type report struct {
+	copy, loop, drain, live result
+}
+
+func (r report) print(w io.Writer) {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\treadings\treadings/s\tvs loop\tp50\tp99\tpeak RSS\tCPU/reading\t")
+	row := func(name string, res result, proc bool) {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t", name, res.readings, res.rate(), res.rate()/r.loop.rate())
+		if res.p99 > 0 {
+			fmt.Fprintf(tw, "%s\t%s\t", res.p50.Round(100*time.Microsecond), res.p99.Round(100*time.Microsecond))
+		} else {
+			fmt.Fprint(tw, "-\t-\t")
+		}
+		if proc {
+			fmt.Fprintf(tw, "%.1f MB\t%s\t\n", float64(res.peakRSS)/(1<<20), res.cpuPerReading())
+		} else {
+			fmt.Fprint(tw, "-\t-\t\n")
+		}
+	}
+	row("copy (ceiling)", r.copy, false)
+	row("minimal loop", r.loop, false)
+	row("sensorhub drain", r.drain, true)
+	row("sensorhub live", r.live, true)
+	_ = tw.Flush()
+	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
+		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
+		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+}
+
+// failures lists the checks the run failed: correctness first, then targets.
+func (r report) failures() []string {
+	var out []string
+	for _, p := range []struct {
+		name string
+		res  result
+	}{{"drain", r.drain}, {"live", r.live}} {
+		if p.res.duplicates != 0 {
+			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
+		}
+		if p.res.pending != 0 {
+			out = append(out, fmt.Sprintf("%s: %d entries still pending", p.name, p.res.pending))
+		}
+	}
+	if ratio := r.drain.rate() / r.loop.rate(); ratio < targetLoopRatio {
+		out = append(out, fmt.Sprintf("drain is %.2f x the minimal loop, target %.2f", ratio, targetLoopRatio))
+	}
+	if r.live.p99 > targetP99 {
+		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))
+	}
+	if r.drain.peakRSS > targetPeakRSS {
+		out = append(out, fmt.Sprintf("drain peak RSS %.1f MB, target %d MB", float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20))
+	}
+	if r.live.cpuPerReading() > r.drain.cpuPerReading() {
+		out = append(out, fmt.Sprintf("CPU per reading live %s > drain %s", r.live.cpuPerReading(), r.drain.cpuPerReading()))
+	}
+	return out
+}
