@@ -157,7 +157,10 @@ func (b *Batcher) Close() error {
 	return nil
 }
 
-// run gathers requests into groups and hands each to a flush.
+// run gathers requests into groups and hands each to a flush. It waits for
+// a free writer before it starts a group, so that while every writer is
+// busy the writes queue up and the next group takes them all at once: the
+// slower the database, the larger the groups.
 func (b *Batcher) run() {
 	defer close(b.done)
 	defer func() {
@@ -168,17 +171,33 @@ func (b *Batcher) run() {
 	timer := time.NewTimer(0)
 	<-timer.C
 	for {
+		select {
+		case b.writers <- struct{}{}:
+		case <-b.stop:
+			return
+		}
 		var first *writeRequest
 		select {
 		case first = <-b.requests:
 		case <-b.stop:
+			<-b.writers
 			return
 		}
 		group := []*writeRequest{first}
 		size := len(first.readings)
 		timer.Reset(b.cfg.MaxWait)
 	gather:
-		for size < b.cfg.MaxReadings && !b.allArrived(len(group)) {
+		for size < b.cfg.MaxReadings {
+			select {
+			case r := <-b.requests: // queued writes first, without waiting
+				group = append(group, r)
+				size += len(r.readings)
+				continue
+			default:
+			}
+			if b.allArrived(len(group)) {
+				break
+			}
 			select {
 			case r := <-b.requests:
 				group = append(group, r)
@@ -193,7 +212,6 @@ func (b *Batcher) run() {
 			default:
 			}
 		}
-		b.writers <- struct{}{}
 		go func() {
 			defer func() { <-b.writers }()
 			b.flush(group)

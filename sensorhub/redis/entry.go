@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -21,8 +20,10 @@ var PayloadFields = []string{"payload", "data", "body", "message"}
 
 // messageOf turns any stream entry into a message and never fails: an entry
 // without a payload field gets the sensorhub.MetadataInvalidEntry metadata,
-// so that the hub poisons it instead of the subscription failing.
-func messageOf(values map[string]any) *message.Message {
+// so that the hub poisons it instead of the subscription failing. A message
+// a Watermill publisher wrote keeps its UUID; any other takes the entry id,
+// unique within its stream and free to make.
+func messageOf(id string, values map[string]any) *message.Message {
 	if _, ok := values[redisstream.UUIDHeaderKey]; ok {
 		// A Watermill publisher wrote it; its metadata may still be
 		// corrupt, in which case the fallback below reads the payload.
@@ -35,7 +36,7 @@ func messageOf(values map[string]any) *message.Message {
 	}
 	for _, field := range PayloadFields {
 		if v, ok := values[field]; ok {
-			return message.NewMessage(watermill.NewUUID(), []byte(fmt.Sprint(v)))
+			return message.NewMessage(id, []byte(fmt.Sprint(v)))
 		}
 	}
 	// Keep what arrived, as JSON, so the poison stream shows it.
@@ -43,7 +44,7 @@ func messageOf(values map[string]any) *message.Message {
 	if err != nil {
 		raw = []byte(fmt.Sprint(values))
 	}
-	msg := message.NewMessage(watermill.NewUUID(), raw)
+	msg := message.NewMessage(id, raw)
 	names := slices.Sorted(maps.Keys(values))
 	msg.Metadata.Set(sensorhub.MetadataInvalidEntry, fmt.Sprintf(
 		"stream entry has no payload field (want one of %s; has %d fields: %s)",

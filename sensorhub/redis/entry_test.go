@@ -29,7 +29,7 @@ func TestMessageOfEveryLayout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			msg := messageOf(tt.values)
+			msg := messageOf("1-0", tt.values)
 			invalid := msg.Metadata.Get(sensorhub.MetadataInvalidEntry)
 			if got := invalid != ""; got != tt.wantInvalid {
 				t.Fatalf("invalid = %q, want invalid %v", invalid, tt.wantInvalid)
