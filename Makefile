@@ -17,6 +17,15 @@ DB_NAME   ?= sensorhub
 PG_SUPERUSER ?= postgres
 export DB_HOST DB_PORT DB_USER DB_NAME
 
+# make test against docker-compose.yaml (make dev-up):
+#   DB_PORT=54321 DB_PASSWORD=service REDIS_PORT=63791 make test
+ifdef DB_PASSWORD
+export SENSORHUB_TEST_DATABASE_URL ?= postgres://$(DB_USER):$(DB_PASSWORD)@$(DB_HOST):$(DB_PORT)/$(DB_NAME)?sslmode=disable
+endif
+ifdef REDIS_PORT
+export SENSORHUB_TEST_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+endif
+
 .DEFAULT_GOAL := help
 
 .PHONY: help
@@ -41,7 +50,7 @@ migrate: build ## apply all pending migrations
 # already connect to DB_NAME, e.g. on the Postgres of docker-compose.yaml.
 .PHONY: dev-db
 dev-db: ## create the role DB_USER and database DB_NAME on a local Postgres if missing
-	@if psql "host=$(DB_HOST) port=$(DB_PORT) user=$(DB_USER) dbname=$(DB_NAME) connect_timeout=5" -qAtc 'SELECT 1' >/dev/null 2>&1; then \
+	@if PGPASSWORD="$$DB_PASSWORD" psql -w "host=$(DB_HOST) port=$(DB_PORT) user=$(DB_USER) dbname=$(DB_NAME) connect_timeout=5" -qAtc 'SELECT 1' >/dev/null 2>&1; then \
 		echo "dev-db: $(DB_USER)@$(DB_HOST):$(DB_PORT)/$(DB_NAME) is ready"; \
 	else \
 		echo "dev-db: creating role $(DB_USER) and database $(DB_NAME) as $(PG_SUPERUSER)"; \

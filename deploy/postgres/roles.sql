@@ -1,0 +1,95 @@
+-- Least-privilege PostgreSQL roles for sensorhub (optional; the default
+-- layout runs everything as the superuser `service`).
+--
+-- Two roles instead of one superuser:
+--
+--   sensorhub_migrator  owns the schema `sensorhub` and every table in it.
+--                       Used only by `sensorhub migrate up` (the migrate
+--                       service). It can create, alter and drop tables in
+--                       that schema, and nothing else: no superuser, no
+--                       CREATEROLE, no other schema, no other database.
+--   sensorhub_app       used by `sensorhub run`. USAGE on the schema, SELECT
+--                       and INSERT on readings (INSERT ... ON CONFLICT DO
+--                       NOTHING needs no more), nothing else. It cannot
+--                       UPDATE or DELETE a reading, nor create, alter or drop
+--                       a table: a compromised or broken service can add
+--                       readings, never rewrite stored ones or the schema.
+--
+-- Both have search_path = sensorhub in this database, so the migrations'
+-- unqualified names (readings, goose_db_version) resolve to the schema.
+-- Other clients (Grafana) read sensorhub.readings, or set their own
+-- search_path; give them a read-only role of their own (example at the end).
+--
+-- No password is in this file. Set them with psql's \password, which sends
+-- only a hash (the plain text never reaches the server's logs):
+--
+--   docker exec -it postgres-prod psql -U service -d sensorhub -c '\password sensorhub_migrator'
+--   docker exec -it postgres-prod psql -U service -d sensorhub -c '\password sensorhub_app'
+--
+-- Run it as the superuser, connected to sensorhub's database, before the
+-- first migration and again after every migration (it is idempotent, and it
+-- resets sensorhub_app's table privileges to exactly what is granted below):
+--
+--   docker exec -i postgres-prod psql -U service -d sensorhub -v ON_ERROR_STOP=1 < deploy/postgres/roles.sql
+--
+-- A migration that adds a table sensorhub_app must use adds its GRANT at
+-- the end of this file, in the same change.
+--
+-- Coming from a database migrated as `service` (tables in schema public):
+-- move them once, as the superuser, before running this file again:
+--   ALTER TABLE public.readings SET SCHEMA sensorhub;
+--   ALTER TABLE public.goose_db_version SET SCHEMA sensorhub;
+-- and point Grafana's queries at sensorhub.readings.
+
+\set ON_ERROR_STOP on
+
+-- The roles, without passwords (set with \password above) ---------------
+SELECT 'CREATE ROLE sensorhub_migrator LOGIN'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sensorhub_migrator') \gexec
+SELECT 'CREATE ROLE sensorhub_app LOGIN'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sensorhub_app') \gexec
+
+-- Also for roles that existed before: neither may do more than log in.
+ALTER ROLE sensorhub_migrator NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+ALTER ROLE sensorhub_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- A stuck query or a leaked connection cannot hold locks forever.
+ALTER ROLE sensorhub_app SET idle_in_transaction_session_timeout = '5min';
+
+-- The database (the current one, so the file works whatever DB_NAME is) ----
+-- Explicit, so that both can still connect after an administrator revokes
+-- PUBLIC's CONNECT (REVOKE ALL ON DATABASE sensorhub FROM PUBLIC, which this
+-- file does not do: other roles, e.g. Grafana's, may rely on it).
+SELECT format('GRANT CONNECT ON DATABASE %I TO sensorhub_migrator, sensorhub_app', current_database()) \gexec
+-- PostgreSQL 15 and later no longer let everybody create in public;
+-- databases created by an older version still do.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+-- The schema, owned by the migrator -------------------------------------
+CREATE SCHEMA IF NOT EXISTS sensorhub AUTHORIZATION sensorhub_migrator;
+ALTER SCHEMA sensorhub OWNER TO sensorhub_migrator;
+REVOKE ALL ON SCHEMA sensorhub FROM PUBLIC;
+GRANT USAGE ON SCHEMA sensorhub TO sensorhub_app;
+
+SELECT format('ALTER ROLE sensorhub_migrator IN DATABASE %I SET search_path = sensorhub', current_database()) \gexec
+SELECT format('ALTER ROLE sensorhub_app IN DATABASE %I SET search_path = sensorhub', current_database()) \gexec
+
+-- Tables the migrator may already have created in the schema are its own
+-- (e.g. after the move from public above).
+SELECT format('ALTER TABLE sensorhub.%I OWNER TO sensorhub_migrator', tablename)
+FROM pg_tables
+WHERE schemaname = 'sensorhub' AND tableowner <> 'sensorhub_migrator' \gexec
+
+-- The runtime role's table privileges: exactly these, nothing else --------
+REVOKE ALL ON ALL TABLES IN SCHEMA sensorhub FROM sensorhub_app;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sensorhub FROM sensorhub_app;
+
+-- readings exists after the first `migrate up`; run this file again then.
+SELECT 'GRANT SELECT, INSERT ON sensorhub.readings TO sensorhub_app'
+WHERE to_regclass('sensorhub.readings') IS NOT NULL \gexec
+
+-- Example, not run: a read-only role for Grafana.
+--   CREATE ROLE grafana LOGIN;  -- then \password grafana
+--   GRANT CONNECT ON DATABASE sensorhub TO grafana;
+--   GRANT USAGE ON SCHEMA sensorhub TO grafana;
+--   GRANT SELECT ON sensorhub.readings TO grafana;
+--   ALTER ROLE grafana IN DATABASE sensorhub SET search_path = sensorhub;
