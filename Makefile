@@ -73,10 +73,14 @@ test-short: ## unit tests only: no Postgres, no Redis
 fuzz: ## fuzz the message decoder for FUZZTIME (default 60s)
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime $(or $(FUZZTIME),60s) ./sensorhub/
 
+# Linters run at pinned versions from the module proxy; nothing to install.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	go vet ./...
+	go run $(STATICCHECK) ./...
 
 .PHONY: dev-up
 dev-up: ## start Postgres (:54321) and Redis (:63791) of docker-compose.yaml
