@@ -293,7 +293,7 @@ type subscription struct {
 	// ctx ends when the subscription stops delivering.
 	ctx context.Context
 	// drain ends CloseTimeout after ctx, or once every message in hand is
-	// finished; delivered messages carry it as their context.
+	// finished; the contexts of delivered messages derive from it.
 	drain  context.Context
 	stream string
 	poison string
@@ -361,12 +361,12 @@ func (s *subscription) read() {
 		}
 		deliveries := make([]int, len(entries))
 		for i, e := range entries {
-			// Redis counts the deliveries of pending entries; re-reading
-			// them with XREADGROUP 0 does not raise the count, so check the
-			// limit only for entries it has handed out before.
+			// Redis counts the deliveries of pending entries, and re-reading
+			// them with XREADGROUP 0 raises the count like any delivery: the
+			// count it reports already includes this one.
 			deliveries[i] = 1
 			if id != ">" {
-				deliveries[i] = s.deliveryCount(e.ID) + 1
+				deliveries[i] = s.deliveryCount(e.ID)
 			}
 		}
 		s.deliverAll(entries, deliveries)
@@ -471,24 +471,26 @@ func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) 
 	s.mu.Unlock()
 	s.handlers.Go(func() {
 		msgs := make([]*message.Message, 0, len(entries))
+		cancels := make([]context.CancelFunc, 0, len(entries))
 	deliver:
 		for i, e := range entries {
 			if deliveries[i] > s.cfg.MaxDeliveries {
 				s.poisonEntry(e, deliveries[i])
-				msgs = append(msgs, nil)
+				msgs, cancels = append(msgs, nil), append(cancels, nil)
 				continue
 			}
-			msg := s.newMessage(e)
+			msg, cancel := s.newMessage(e)
 			select {
 			case s.out <- msg:
 				s.delivered.Add(1)
-				msgs = append(msgs, msg)
+				msgs, cancels = append(msgs, msg), append(cancels, cancel)
 			case <-s.ctx.Done():
+				cancel()
 				break deliver // the rest stays pending in Redis; the next run delivers it
 			}
 		}
 		for i, msg := range msgs {
-			if msg == nil || s.await(entries[i].ID, msg) {
+			if msg == nil || s.await(entries[i].ID, msg, cancels[i]) {
 				continue
 			}
 			if s.ctx.Err() == nil {
@@ -499,18 +501,22 @@ func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) 
 	})
 }
 
-// newMessage turns an entry into a message carrying its entry id and the
-// drain context.
-func (s *subscription) newMessage(e goredis.XMessage) *message.Message {
+// newMessage turns an entry into a message carrying its entry id and a
+// context of its own under the drain context; await cancels it.
+func (s *subscription) newMessage(e goredis.XMessage) (*message.Message, context.CancelFunc) {
 	msg := messageOf(e.ID, e.Values)
 	msg.Metadata.Set(sensorhub.MetadataEntryID, e.ID)
-	msg.SetContext(s.drain)
-	return msg
+	ctx, cancel := context.WithCancel(s.drain)
+	msg.SetContext(ctx)
+	return msg, cancel
 }
 
-// await waits for msg's ack or nack. It reports false after a nack, true
-// when done with the entry: acked, or given up at the end of the drain.
-func (s *subscription) await(id string, msg *message.Message) bool {
+// await waits for msg's ack or nack, then cancels the message's context, as
+// Watermill's subscribers do once a message is finished. It reports false
+// after a nack, true when done with the entry: acked, or given up at the end
+// of the drain.
+func (s *subscription) await(id string, msg *message.Message, cancel context.CancelFunc) bool {
+	defer cancel()
 	select {
 	case <-msg.Acked():
 		s.acks <- id
@@ -538,14 +544,15 @@ func (s *subscription) redeliver(e goredis.XMessage, deliveries int) {
 			return
 		}
 		delay = min(2*delay, s.cfg.MaxNackDelay)
-		msg := s.newMessage(e)
+		msg, cancel := s.newMessage(e)
 		select {
 		case s.out <- msg:
 			s.delivered.Add(1)
 		case <-s.ctx.Done():
+			cancel()
 			return // stays pending in Redis; the next run delivers it
 		}
-		if s.await(e.ID, msg) {
+		if s.await(e.ID, msg, cancel) {
 			return
 		}
 	}
@@ -555,7 +562,8 @@ func (s *subscription) redeliver(e goredis.XMessage, deliveries int) {
 // stream and acks it, in one MULTI/EXEC, so it is neither lost nor doubled.
 func (s *subscription) poisonEntry(e goredis.XMessage, deliveries int) {
 	msg := messageOf(e.ID, e.Values)
-	text := fmt.Sprintf("%s: delivered %d times, limit %d", ReasonRedeliveryLimit, deliveries, s.cfg.MaxDeliveries)
+	// deliveries counts the delivery that is not going to happen.
+	text := fmt.Sprintf("%s: delivered %d times, limit %d", ReasonRedeliveryLimit, deliveries-1, s.cfg.MaxDeliveries)
 	backoff := minReadBackoff
 	for {
 		_, err := s.client.TxPipelined(s.ctx, func(p goredis.Pipeliner) error {
@@ -582,7 +590,7 @@ func (s *subscription) poisonEntry(e goredis.XMessage, deliveries int) {
 		backoff = min(2*backoff, maxReadBackoff)
 	}
 	s.poisoned.Add(1)
-	s.log.Warn("redis: entry poisoned", "reason", ReasonRedeliveryLimit, "entry_id", e.ID, "deliveries", deliveries)
+	s.log.Warn("redis: entry poisoned", "reason", ReasonRedeliveryLimit, "entry_id", e.ID, "deliveries", deliveries-1)
 	s.done(e.ID)
 }
 

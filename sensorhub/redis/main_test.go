@@ -1,0 +1,25 @@
+package redis_test
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == serverCommand {
+		os.Exit(serverMain(os.Args[2:]))
+	}
+	// Every subscriber, publisher and client the tests make is closed, so
+	// none of their goroutines may outlive the tests. The ones ignored are
+	// Watermill's suite's own: TestReconnect never closes the channel its
+	// collector ranges over, and the multiplier that fans several
+	// subscribers into one channel (TestConcurrentSubscribe) keeps a
+	// goroutine blocked on a message nobody reads after the test is done.
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/ThreeDotsLabs/watermill/pubsub/tests.TestReconnect.func2"),
+		goleak.IgnoreAnyFunction("github.com/ThreeDotsLabs/watermill/internal/subscriber.(*multiplier).Subscribe.func2"),
+		goleak.IgnoreAnyFunction("github.com/ThreeDotsLabs/watermill/internal/subscriber.(*multiplier).Subscribe.func3"),
+	)
+}
