@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,14 +361,15 @@ func (s *subscription) read() {
 			}
 		}
 		deliveries := make([]int, len(entries))
-		for i, e := range entries {
-			// Redis counts the deliveries of pending entries, and re-reading
-			// them with XREADGROUP 0 raises the count like any delivery: the
-			// count it reports already includes this one.
-			deliveries[i] = 1
-			if id != ">" {
-				deliveries[i] = s.deliveryCount(e.ID)
+		if id == ">" {
+			for i := range deliveries {
+				deliveries[i] = 1
 			}
+		} else {
+			// Re-reading own pending entries with XREADGROUP 0 raises their
+			// delivery count like any delivery: the count Redis reports
+			// already includes this one.
+			deliveries = s.deliveryCounts(entries)
 		}
 		s.deliverAll(entries, deliveries)
 	}
@@ -403,6 +405,7 @@ func (s *subscription) claim() {
 			return
 		case <-ticker.C:
 		}
+		s.keepAlive()
 		for {
 			n := s.acquire(s.cfg.BatchSize)
 			if n == 0 {
@@ -424,14 +427,12 @@ func (s *subscription) claim() {
 				break
 			}
 			var claimed []goredis.XMessage
-			var deliveries []int
 			for _, e := range entries {
-				if s.holding(e.ID) {
-					continue // still being handled here; the claim only reset its idle time
+				if !s.holding(e.ID) { // one still in hand was only slow
+					claimed = append(claimed, e)
 				}
-				claimed = append(claimed, e)
-				deliveries = append(deliveries, s.deliveryCount(e.ID))
 			}
+			deliveries := s.deliveryCounts(claimed)
 			s.claimed.Add(uint64(len(claimed)))
 			s.release(n - len(claimed))
 			s.deliverAll(claimed, deliveries)
@@ -443,16 +444,56 @@ func (s *subscription) claim() {
 	}
 }
 
-// deliveryCount asks Redis how often an entry was delivered; 1 when it
-// cannot tell.
-func (s *subscription) deliveryCount(id string) int {
-	p, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
-		Stream: s.stream, Group: s.cfg.Group, Start: id, End: id, Count: 1,
-	}).Result()
-	if err != nil || len(p) == 0 {
-		return 1
+// keepAlive resets the idle time of the entries in hand, with XCLAIM
+// JUSTID, which does not count as a delivery: an entry waiting out a long
+// nack delay, or a database outage, is then neither claimed by another
+// consumer nor poisoned early for deliveries that never happened.
+func (s *subscription) keepAlive() {
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.inFlight))
+	for id := range s.inFlight {
+		ids = append(ids, id)
 	}
-	return int(p[0].RetryCount)
+	s.mu.Unlock()
+	for chunk := range slices.Chunk(ids, s.cfg.BatchSize) {
+		err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
+			Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
+		}).Err()
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
+			return
+		}
+	}
+}
+
+// deliveryCounts asks Redis, in one XPENDING, how often each of entries was
+// delivered to this consumer; 1 for any it cannot tell.
+func (s *subscription) deliveryCounts(entries []goredis.XMessage) []int {
+	counts := make([]int, len(entries))
+	for i := range counts {
+		counts[i] = 1
+	}
+	if len(entries) == 0 {
+		return counts
+	}
+	// Entries come in id order; the range may hold other entries of ours.
+	pending, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
+		Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer,
+		Start: entries[0].ID, End: entries[len(entries)-1].ID, Count: int64(len(entries) + s.cfg.MaxInFlight),
+	}).Result()
+	if err != nil {
+		return counts
+	}
+	byID := make(map[string]int, len(pending))
+	for _, p := range pending {
+		byID[p.ID] = int(p.RetryCount)
+	}
+	for i, e := range entries {
+		if n, ok := byID[e.ID]; ok {
+			counts[i] = n
+		}
+	}
+	return counts
 }
 
 // deliverAll hands entries to the consumer, each holding one slot, and
@@ -633,7 +674,7 @@ func (s *subscription) xack(ids []string) {
 			}
 			return
 		}
-		if s.closed.Load() && attempt >= 3 {
+		if s.ctx.Err() != nil && attempt >= 3 {
 			s.log.Warn("redis: acks not sent at close; the entries will be delivered again", "count", len(ids), "error", err)
 			return
 		}

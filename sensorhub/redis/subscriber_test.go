@@ -669,3 +669,33 @@ func (h countCommand) ProcessPipelineHook(next goredis.ProcessPipelineHook) gore
 		return next(ctx, cmds)
 	}
 }
+
+func TestSubscriberKeepsEntriesInHandFromOtherConsumers(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "keepalive")
+	ids := addEntries(t, client, stream, 1, "slow")
+
+	const maxIdle = 300 * time.Millisecond
+	cfg := redis.SubscriberConfig{MaxIdleTime: maxIdle, ClaimInterval: 50 * time.Millisecond}
+	cfg.Consumer = "busy"
+	_, busy := subscribe(t, stream, cfg)
+	m := mustReceive(t, busy)
+	cfg.Consumer = "idle"
+	_, idle := subscribe(t, stream, cfg)
+
+	// Held well past MaxIdleTime: the busy consumer keeps it alive, so the
+	// idle one never claims it and Redis counts a single delivery.
+	expectNone(t, idle, 4*maxIdle)
+	p, err := client.XPendingExt(t.Context(), &goredis.XPendingExtArgs{
+		Stream: stream, Group: redis.DefaultGroup, Start: "-", End: "+", Count: 10,
+	}).Result()
+	if err != nil || len(p) != 1 {
+		t.Fatalf("XPENDING = %v, %v", p, err)
+	}
+	if p[0].ID != ids[0] || p[0].Consumer != "busy" || p[0].RetryCount != 1 {
+		t.Errorf("pending entry = %+v, want %s with busy, delivered once", p[0], ids[0])
+	}
+	m.Ack()
+	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+}
