@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"hash/fnv"
+	"io/fs"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -51,7 +52,7 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}}; !reflect.DeepEqual(st, want) {
+	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}, {Version: 2, Name: "0002_outbox.sql"}}; !reflect.DeepEqual(st, want) {
 		t.Fatalf("Status before Up = %+v, want %+v", st, want)
 	}
 
@@ -59,8 +60,9 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(applied) != 1 || applied[0].Version != 1 || applied[0].Name != "0001_readings.sql" || applied[0].Duration <= 0 {
-		t.Fatalf("Up = %+v, want 0001_readings.sql applied with its duration", applied)
+	if len(applied) != len(st) || applied[0].Version != 1 || applied[0].Name != "0001_readings.sql" || applied[0].Duration <= 0 ||
+		applied[1].Name != "0002_outbox.sql" {
+		t.Fatalf("Up = %+v, want every migration applied in order with its duration", applied)
 	}
 	checkReadingsTable(t, db)
 
@@ -68,34 +70,45 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 1 || !st[0].Applied || time.Since(st[0].AppliedAt) > time.Minute {
-		t.Fatalf("Status after Up = %+v, want version 1 applied just now", st)
+	for _, s := range st {
+		if !s.Applied || time.Since(s.AppliedAt) > time.Minute {
+			t.Fatalf("Status after Up = %+v, want every version applied just now", st)
+		}
 	}
 
 	if applied, err := m.Up(ctx); err != nil || len(applied) != 0 {
 		t.Fatalf("second Up = %+v, %v; want nothing applied", applied, err)
 	}
 
-	down, err := m.Down(ctx)
-	if err != nil {
-		t.Fatal(err)
+	exists := func(table string) bool {
+		var ok bool
+		if err := db.Pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", table).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
 	}
-	if down.Version != 1 || down.Name != "0001_readings.sql" {
-		t.Fatalf("Down = %+v, want 0001_readings.sql rolled back", down)
+	// Down goes one step at a time, newest first.
+	for i := len(st) - 1; i >= 0; i-- {
+		down, err := m.Down(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if down.Version != st[i].Version || down.Name != st[i].Name {
+			t.Fatalf("Down = %+v, want %s rolled back", down, st[i].Name)
+		}
+		if down.Version == 2 && (exists(`"watermill_sensorhub_outbox"`) || exists(`"watermill_offsets_sensorhub_outbox"`) || !exists("readings")) {
+			t.Fatal("Down of 0002 must drop the outbox tables and only them")
+		}
 	}
-	var exists bool
-	if err := db.Pool.QueryRow(ctx, "SELECT to_regclass('readings') IS NOT NULL").Scan(&exists); err != nil {
-		t.Fatal(err)
-	}
-	if exists {
+	if exists("readings") {
 		t.Fatal("readings still exists after Down")
 	}
 	if _, err := m.Down(ctx); !errors.Is(err, migrations.ErrNothingApplied) {
 		t.Fatalf("Down with nothing applied = %v, want ErrNothingApplied", err)
 	}
 
-	if applied, err := m.Up(ctx); err != nil || len(applied) != 1 {
-		t.Fatalf("Up after Down = %+v, %v; want version 1 applied again", applied, err)
+	if applied, err := m.Up(ctx); err != nil || len(applied) != len(st) {
+		t.Fatalf("Up after Down = %+v, %v; want every version applied again", applied, err)
 	}
 	checkReadingsTable(t, db)
 }
@@ -171,8 +184,8 @@ func TestConcurrentUp(t *testing.T) {
 		}
 		applied += len(results[i])
 	}
-	if applied != 1 {
-		t.Errorf("migration applied %d times in all, want once: %+v", applied, results)
+	if applied != migrationCount(t) {
+		t.Errorf("%d migrations applied in all, want each once (%d): %+v", applied, migrationCount(t), results)
 	}
 	checkReadingsTable(t, db)
 }
@@ -210,9 +223,19 @@ func TestLockIsPerSchema(t *testing.T) {
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", int64(h.Sum64())); err != nil {
 		t.Fatal(err)
 	}
-	if applied, err := newMigrator(t, locked.URL).Up(ctx); err != nil || len(applied) != 1 {
-		t.Fatalf("Up after the lock was released = %+v, %v; want version 1 applied", applied, err)
+	if applied, err := newMigrator(t, locked.URL).Up(ctx); err != nil || len(applied) != migrationCount(t) {
+		t.Fatalf("Up after the lock was released = %+v, %v; want every version applied", applied, err)
 	}
+}
+
+// migrationCount is the number of embedded migrations.
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
 }
 
 func TestUpWithoutSchema(t *testing.T) {

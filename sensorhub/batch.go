@@ -13,7 +13,7 @@ import (
 // all of them: like Write it commits all or nothing.
 type BatchWriter interface {
 	Sink
-	WriteBatches(ctx context.Context, batches [][]Reading) ([]WriteResult, error)
+	WriteBatches(ctx context.Context, batches []Batch) ([]WriteResult, error)
 }
 
 // Batcher defaults, used where a BatchConfig field is zero.
@@ -70,7 +70,7 @@ func (c BatchConfig) Validate() error {
 }
 
 // Batcher is a Sink that commits the writes of concurrent callers together:
-// each Write waits while its readings join a group, and the group is written
+// each Write waits while its batch joins a group, and the group is written
 // in one transaction when it holds MaxReadings readings, when MaxWait has
 // passed since it started, or when every message in flight has joined it.
 // Then every caller returns with its own share of the result, so a message
@@ -88,9 +88,13 @@ type Batcher struct {
 }
 
 type writeRequest struct {
-	readings []Reading
-	reply    chan writeReply // buffered: the flush never blocks on a caller gone
+	batch Batch
+	reply chan writeReply // buffered: the flush never blocks on a caller gone
 }
+
+// size is what the request adds to a group's MaxReadings count; an
+// event-only batch counts as one.
+func (r *writeRequest) size() int { return max(len(r.batch.Readings), 1) }
 
 type writeReply struct {
 	res WriteResult
@@ -122,13 +126,13 @@ func NewBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*Batcher, 
 	return b, nil
 }
 
-// Write implements Sink: it waits until the group holding readings is
+// Write implements Sink: it waits until the group holding batch is
 // committed, or ctx ends.
-func (b *Batcher) Write(ctx context.Context, readings []Reading) (WriteResult, error) {
-	if len(readings) == 0 {
+func (b *Batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
+	if batch.Empty() {
 		return WriteResult{}, nil
 	}
-	req := &writeRequest{readings: readings, reply: make(chan writeReply, 1)}
+	req := &writeRequest{batch: batch, reply: make(chan writeReply, 1)}
 	select {
 	case b.requests <- req:
 	case <-ctx.Done():
@@ -141,7 +145,8 @@ func (b *Batcher) Write(ctx context.Context, readings []Reading) (WriteResult, e
 		return r.res, r.err
 	case <-ctx.Done():
 		// The flush may still commit; the message is retried and its
-		// readings then count as duplicates.
+		// readings then count as duplicates (its events are written again,
+		// with their UUIDs unchanged only if the handler derives them).
 		return WriteResult{}, ctx.Err()
 	}
 }
@@ -184,14 +189,14 @@ func (b *Batcher) run() {
 			return
 		}
 		group := []*writeRequest{first}
-		size := len(first.readings)
+		size := first.size()
 		timer.Reset(b.cfg.MaxWait)
 	gather:
 		for size < b.cfg.MaxReadings {
 			select {
 			case r := <-b.requests: // queued writes first, without waiting
 				group = append(group, r)
-				size += len(r.readings)
+				size += r.size()
 				continue
 			default:
 			}
@@ -201,7 +206,7 @@ func (b *Batcher) run() {
 			select {
 			case r := <-b.requests:
 				group = append(group, r)
-				size += len(r.readings)
+				size += r.size()
 			case <-timer.C:
 				break gather
 			}
@@ -228,9 +233,9 @@ func (b *Batcher) allArrived(n int) bool {
 func (b *Batcher) flush(group []*writeRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	batches := make([][]Reading, len(group))
+	batches := make([]Batch, len(group))
 	for i, r := range group {
-		batches[i] = r.readings
+		batches[i] = r.batch
 	}
 	results, err := b.writer.WriteBatches(ctx, batches)
 	switch {
@@ -242,7 +247,7 @@ func (b *Batcher) flush(group []*writeRequest) {
 		// One reading the database rejects must not poison the messages
 		// that happened to share its transaction.
 		for _, r := range group {
-			res, err := b.writer.Write(ctx, r.readings)
+			res, err := b.writer.Write(ctx, r.batch)
 			r.reply <- writeReply{res: res, err: err}
 		}
 	default:

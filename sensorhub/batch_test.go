@@ -13,11 +13,11 @@ import (
 // stores every reading once per station.
 type recordingWriter struct {
 	mu     sync.Mutex
-	groups [][][]Reading
-	fail   func(batches [][]Reading) error
+	groups [][]Batch
+	fail   func(batches []Batch) error
 }
 
-func (w *recordingWriter) WriteBatches(_ context.Context, batches [][]Reading) ([]WriteResult, error) {
+func (w *recordingWriter) WriteBatches(_ context.Context, batches []Batch) ([]WriteResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.fail != nil {
@@ -28,13 +28,13 @@ func (w *recordingWriter) WriteBatches(_ context.Context, batches [][]Reading) (
 	w.groups = append(w.groups, batches)
 	res := make([]WriteResult, len(batches))
 	for i, b := range batches {
-		res[i].Stored = len(b)
+		res[i].Stored = len(b.Readings)
 	}
 	return res, nil
 }
 
-func (w *recordingWriter) Write(ctx context.Context, readings []Reading) (WriteResult, error) {
-	res, err := w.WriteBatches(ctx, [][]Reading{readings})
+func (w *recordingWriter) Write(ctx context.Context, batch Batch) (WriteResult, error) {
+	res, err := w.WriteBatches(ctx, []Batch{batch})
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -47,12 +47,12 @@ func (w *recordingWriter) groupCount() int {
 	return len(w.groups)
 }
 
-func readings(station string, n int) []Reading {
+func readings(station string, n int) Batch {
 	out := make([]Reading, n)
 	for i := range out {
 		out[i] = Reading{Station: station, Sensor: "temperature", Time: time.Unix(int64(i), 0), Value: 1, Unit: "Cel"}
 	}
-	return out
+	return Batch{Readings: out}
 }
 
 func newBatcher(t *testing.T, w BatchWriter, cfg BatchConfig, inFlight func() int) *Batcher {
@@ -126,7 +126,7 @@ func TestBatcherFlushesAfterMaxWait(t *testing.T) {
 func TestBatcherFailsEveryWriteOfAFailedFlush(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection refused")
-	w := &recordingWriter{fail: func([][]Reading) error { return boom }}
+	w := &recordingWriter{fail: func([]Batch) error { return boom }}
 	b := newBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
 	_, errs := writeConcurrently(b, 5, 2)
 	for i, err := range errs {
@@ -139,9 +139,9 @@ func TestBatcherFailsEveryWriteOfAFailedFlush(t *testing.T) {
 func TestBatcherIsolatesAPermanentError(t *testing.T) {
 	t.Parallel()
 	// The database rejects any transaction holding station "c".
-	w := &recordingWriter{fail: func(batches [][]Reading) error {
+	w := &recordingWriter{fail: func(batches []Batch) error {
 		for _, b := range batches {
-			for _, r := range b {
+			for _, r := range b.Readings {
 				if r.Station == "c" {
 					return Permanent(ReasonDatabaseRejected, errors.New("22021: invalid byte sequence"))
 				}
@@ -166,7 +166,7 @@ func TestBatcherWriteHonoursContext(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
 	var calls atomic.Int32
-	w := &recordingWriter{fail: func([][]Reading) error {
+	w := &recordingWriter{fail: func([]Batch) error {
 		calls.Add(1)
 		<-release
 		return nil
@@ -177,6 +177,37 @@ func TestBatcherWriteHonoursContext(t *testing.T) {
 	defer cancel()
 	if _, err := b.Write(ctx, readings("a", 1)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+}
+
+func TestBatcherKeepsEventsWithTheirBatch(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{}
+	b := newBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 3 })
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Go(func() {
+			batch := readings(string(rune('a'+i)), i) // the first one carries only its event
+			e, err := NewEvent("test.probe", 1, map[string]int{"i": i})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			batch.Events = []Event{e}
+			if _, err := b.Write(context.Background(), batch); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if w.groupCount() != 1 {
+		t.Fatalf("%d transactions, want 1", w.groupCount())
+	}
+	for _, batch := range w.groups[0] {
+		var p struct{ I int }
+		if len(batch.Events) != 1 || batch.Events[0].Decode(&p) != nil || p.I != len(batch.Readings) {
+			t.Errorf("batch with %d readings carries events %v, want its own one", len(batch.Readings), batch.Events)
+		}
 	}
 }
 

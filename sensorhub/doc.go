@@ -46,6 +46,21 @@
 //
 // The built-in weather types live in package handlers, one package each.
 //
+// # Events
+//
+// A handler may return events next to its readings (Output.Events): they
+// commit or roll back together with the readings, in the sink's
+// transaction, and are then forwarded to the events stream
+// (DefaultEventsStream). A user-defined event is a type name and any
+// JSON-encodable payload:
+//
+//	e, err := sensorhub.NewEvent("frost.warning", 1, map[string]any{"station": r.Station})
+//	return sensorhub.Output{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{e}}, err
+//
+// The Postgres sink adds one EventReadingsStored event per transaction that
+// stored new readings. Delivery is at least once; consumers dedupe by
+// Event.UUID (package events helps).
+//
 // # Errors
 //
 // A handler or sink error marked with Permanent, and every *InputError,

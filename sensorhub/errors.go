@@ -30,6 +30,9 @@ const (
 	ReasonHandlerRejected      = "handler_rejected"
 	ReasonHandlerPanic         = "handler_panic"
 	ReasonDatabaseRejected     = "database_rejected"
+	// ReasonInvalidEvent: a handler returned an event that fails
+	// Event.Validate, a bug in the handler.
+	ReasonInvalidEvent = "invalid_event"
 )
 
 // InputError reports a message that can never be processed as it is: it is

@@ -255,16 +255,16 @@ func (h *Hub) SensorTypes() []string {
 }
 
 // Process decodes one raw message, runs each reading through the handler of
-// its sensor type and writes the result to the sink as one batch. It is what
-// the hub does for every message it consumes, exposed for tests and for
-// transports of the caller's own. An error marked permanent (see
-// IsPermanent) means the message can never be stored.
+// its sensor type and writes the result, readings and events, to the sink as
+// one batch. It is what the hub does for every message it consumes, exposed
+// for tests and for transports of the caller's own. An error marked
+// permanent (see IsPermanent) means the message can never be stored.
 func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) {
 	inputs, err := h.decoder.Decode(payload)
 	if err != nil {
 		return WriteResult{}, err
 	}
-	readings := make([]Reading, 0, len(inputs))
+	batch := Batch{Readings: make([]Reading, 0, len(inputs))}
 	for _, in := range inputs {
 		out, err := h.handle(ctx, in)
 		if err != nil {
@@ -275,14 +275,15 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 			}
 			return WriteResult{}, err
 		}
-		readings = append(readings, out...)
+		batch.Readings = append(batch.Readings, out.Readings...)
+		batch.Events = append(batch.Events, out.Events...)
 	}
-	if len(readings) == 0 {
+	if batch.Empty() {
 		return WriteResult{}, nil
 	}
-	res, err := h.sink.Write(ctx, readings)
+	res, err := h.sink.Write(ctx, batch)
 	if err != nil {
-		return WriteResult{}, fmt.Errorf("sensorhub: write %d readings: %w", len(readings), err)
+		return WriteResult{}, fmt.Errorf("sensorhub: write %d readings and %d events: %w", len(batch.Readings), len(batch.Events), err)
 	}
 	h.stored.Add(uint64(res.Stored))
 	h.duplicates.Add(uint64(res.Duplicates))
@@ -291,19 +292,19 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 }
 
 // handle validates one input against its sensor type and runs its handler.
-func (h *Hub) handle(ctx context.Context, in Input) (_ []Reading, err error) {
+func (h *Hub) handle(ctx context.Context, in Input) (_ Output, err error) {
 	t, ok := h.lookup(in.Sensor)
 	if !ok {
-		return nil, &InputError{Reason: ReasonUnknownSensor, Index: -1, Field: "sensor",
+		return Output{}, &InputError{Reason: ReasonUnknownSensor, Index: -1, Field: "sensor",
 			Err: fmt.Errorf("no handler registered for sensor type %q", in.Sensor)}
 	}
 	value, unit, err := t.normalize(in.Value, in.Unit)
 	if err != nil {
-		return nil, err
+		return Output{}, err
 	}
 	r := Reading{Station: in.Station, Sensor: in.Sensor, Time: in.Time, Value: value, Unit: unit, ID: in.ID}
 	if t.Handle == nil {
-		return []Reading{r}, nil
+		return Output{Readings: []Reading{r}}, nil
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -312,9 +313,14 @@ func (h *Hub) handle(ctx context.Context, in Input) (_ []Reading, err error) {
 	}()
 	out, err := t.Handle(ctx, r)
 	if err != nil {
-		return nil, fmt.Errorf("sensor type %q: %w", in.Sensor, err)
+		return Output{}, fmt.Errorf("sensor type %q: %w", in.Sensor, err)
 	}
-	return out.Readings, nil
+	for i, e := range out.Events {
+		if err := e.Validate(); err != nil {
+			return Output{}, Permanent(ReasonInvalidEvent, fmt.Errorf("sensor type %q: event %d: %w", in.Sensor, i, err))
+		}
+	}
+	return out, nil
 }
 
 func (h *Hub) lookup(name string) (SensorType, bool) {

@@ -178,7 +178,7 @@ func TestRegister(t *testing.T) {
 // failingSink fails every Write with err.
 type failingSink struct{ err error }
 
-func (s failingSink) Write(context.Context, []sensorhub.Reading) (sensorhub.WriteResult, error) {
+func (s failingSink) Write(context.Context, sensorhub.Batch) (sensorhub.WriteResult, error) {
 	return sensorhub.WriteResult{}, s.err
 }
 
@@ -730,11 +730,11 @@ type flakySink struct {
 	calls    atomic.Int64
 }
 
-func (s *flakySink) Write(ctx context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
+func (s *flakySink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.WriteResult, error) {
 	if s.calls.Add(1) <= s.failures {
 		return sensorhub.WriteResult{}, errors.New("postgres: connection refused")
 	}
-	return s.Sink.Write(ctx, readings)
+	return s.Sink.Write(ctx, batch)
 }
 
 func TestHubRetriesTransientErrors(t *testing.T) {

@@ -44,11 +44,27 @@ func (r WriteResult) Add(o WriteResult) WriteResult {
 	}
 }
 
-// Sink stores readings. Write stores a batch atomically: either every
-// reading of it is committed (stored or recognised as a duplicate or
-// conflict) and the returned error is nil, or nothing is. Errors marked with
-// Permanent send the message to the poison queue; all others are retried.
-// Write is called concurrently.
+// Batch is what one message produced: the readings to store and the events
+// to publish with them. Both commit or roll back together.
+type Batch struct {
+	// Readings are stored under their natural key.
+	Readings []Reading
+	// Events are published once the transaction holding them commits.
+	Events []Event
+}
+
+// Empty reports whether b holds nothing to write.
+func (b Batch) Empty() bool { return len(b.Readings) == 0 && len(b.Events) == 0 }
+
+// Sink stores readings and the events that go with them. Write stores a
+// batch atomically: either every reading of it is committed (stored or
+// recognised as a duplicate or conflict) together with its events and the
+// returned error is nil, or nothing is. Errors marked with Permanent send
+// the message to the poison queue; all others are retried. Write is called
+// concurrently.
+//
+// A sink that cannot publish events may ignore them; the Postgres sink
+// stores them in its outbox.
 type Sink interface {
-	Write(ctx context.Context, readings []Reading) (WriteResult, error)
+	Write(ctx context.Context, batch Batch) (WriteResult, error)
 }

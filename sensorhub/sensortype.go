@@ -30,6 +30,12 @@ type Output struct {
 	// Readings are stored in the readings table; usually the input reading
 	// itself, possibly with derived readings beside it.
 	Readings []Reading
+	// Events are published if and only if the readings of the message
+	// commit, in the same transaction. Duplicates of a stored reading still
+	// carry the events of their handler: an event that must not repeat
+	// needs a UUID derived from its input (see NewEventAt), so that
+	// consumers dedupe it.
+	Events []Event
 }
 
 // SensorType describes one sensor type: how its readings are validated,
@@ -53,8 +59,8 @@ type SensorType struct {
 	// Min and Max bound the valid value, inclusive, in the canonical unit,
 	// after conversion. When both are zero, any finite value is valid.
 	Min, Max float64
-	// Handle turns a validated reading into the readings to store. Nil
-	// stores the reading as it is.
+	// Handle turns a validated reading into the readings to store and the
+	// events to publish with them. Nil stores the reading as it is.
 	Handle HandleFunc
 }
 

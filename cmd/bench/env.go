@@ -55,7 +55,7 @@ func (e *environment) close() {
 		_, _ = e.admin.Exec(ctx, "DROP SCHEMA "+s+" CASCADE")
 	}
 	for _, s := range e.streams {
-		_ = e.redis.Del(ctx, s, s+".poison").Err()
+		_ = e.redis.Del(ctx, s, s+".poison", s+eventsSuffix).Err()
 	}
 	e.admin.Close()
 	_ = e.redis.Close()
@@ -97,7 +97,12 @@ func (e *environment) newSchema(ctx context.Context) (string, string, error) {
 	return name, u.String(), nil
 }
 
-// newStream returns a fresh stream name, deleted at close.
+// eventsSuffix names a run's events stream after its input stream: the
+// binary runs with events on, as in production, forwarding them there.
+const eventsSuffix = ".events"
+
+// newStream returns a fresh stream name, deleted at close (with its poison
+// and events streams).
 func (e *environment) newStream() string {
 	s := randomName("bench")
 	e.streams = append(e.streams, s)
@@ -131,6 +136,9 @@ func (e *environment) waitRows(ctx context.Context, schema string, want int, tim
 	deadline := time.Now().Add(timeout)
 	for {
 		n, err := e.rows(ctx, schema)
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d of %d rows, then stopped: %w", n, want, context.Cause(ctx))
+		}
 		if err != nil {
 			return err
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -84,6 +83,17 @@ func (e *environment) measureLoop(ctx context.Context, readings []reading) (resu
 	errs := make(chan error, 3)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// fail records the first error and stops the loop; errors caused by
+	// stopping it, once every row is in, are not failures.
+	fail := func(err error) {
+		if ctx.Err() == nil {
+			select {
+			case errs <- err:
+			default:
+			}
+		}
+		cancel()
+	}
 	start := time.Now()
 
 	go func() { // reader
@@ -96,7 +106,7 @@ func (e *environment) measureLoop(ctx context.Context, readings []reading) (resu
 				continue
 			}
 			if err != nil {
-				errs <- err
+				fail(err)
 				return
 			}
 			var b batch
@@ -106,12 +116,12 @@ func (e *environment) measureLoop(ctx context.Context, readings []reading) (resu
 					Value                      float64
 				}
 				if err := json.Unmarshal([]byte(m.Values["payload"].(string)), &w, json.MatchCaseInsensitiveNames(true)); err != nil {
-					errs <- err
+					fail(err)
 					return
 				}
 				ts, err := time.Parse(time.DateTime, w.Timestamp)
 				if err != nil {
-					errs <- err
+					fail(err)
 					return
 				}
 				b.ids = append(b.ids, m.ID)
@@ -129,14 +139,13 @@ func (e *environment) measureLoop(ctx context.Context, readings []reading) (resu
 		wg.Go(func() {
 			for b := range batches {
 				if err := e.loopWrite(ctx, schema, stream, b.ids, b.rows); err != nil {
-					errs <- err
-					cancel()
+					fail(err)
 					return
 				}
 			}
 		})
 	}
-	waitErr := e.waitRows(ctx, schema, len(readings), 10*time.Minute)
+	waitErr := e.waitRows(ctx, schema, len(readings), drainTimeout(len(readings)))
 	elapsed := time.Since(start)
 	cancel()
 	wg.Wait()
@@ -191,7 +200,7 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading) (res
 	}
 	defer p.stop()
 	start := time.Now()
-	if err := e.waitRows(ctx, schema, len(readings), 10*time.Minute); err != nil {
+	if err := e.waitRows(p.context(ctx), schema, len(readings), drainTimeout(len(readings))); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: len(readings), elapsed: time.Since(start)}
@@ -237,7 +246,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 			return result{}, fmt.Errorf("publish: %w", err)
 		}
 	}
-	if err := e.waitRows(ctx, schema, sent, time.Minute); err != nil {
+	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: sent, elapsed: time.Since(start)}
@@ -252,6 +261,12 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	res, err = e.finish(ctx, p, schema, stream, res)
 	res.cpu -= cpuBefore
 	return res, err
+}
+
+// drainTimeout bounds the wait for n rows: generous, but finite when
+// something is stuck.
+func drainTimeout(n int) time.Duration {
+	return 30*time.Second + time.Duration(n/2000)*time.Second
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
@@ -279,39 +294,50 @@ func (e *environment) finish(ctx context.Context, p *process, schema, stream str
 
 // process is a running sensorhub binary.
 type process struct {
-	cmd  *exec.Cmd
-	logs *tailBuffer
+	cmd    *exec.Cmd
+	logs   *tailBuffer
+	exited chan struct{} // closed once the process has ended
+}
+
+// context returns a context that ends when ctx does or the process exits,
+// so that a phase waiting for rows fails at once when the binary dies.
+func (p *process) context(ctx context.Context) context.Context {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		select {
+		case <-p.exited:
+		case <-ctx.Done():
+		}
+	}()
+	return ctx
 }
 
 func (e *environment) startBinary(ctx context.Context, dsn, stream string) (*process, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
 	cmd := exec.CommandContext(ctx, e.opts.binary, "run")
 	cmd.Env = append(os.Environ(),
 		"DATABASE_URL="+dsn, "REDIS_URL="+e.opts.redisURL,
 		"SENSORHUB_STREAM="+stream, "SENSORHUB_CHANNEL="+stream, "SENSORHUB_CONSUMER=bench",
-		"API_HOST=127.0.0.1", "API_PORT="+port, "SENSORHUB_LOG_LEVEL=warn")
+		"SENSORHUB_EVENTS_STREAM="+stream+eventsSuffix,
+		"API_HOST=127.0.0.1", "API_PORT=0", // any free port: the bench asks nothing of it
+		"SENSORHUB_LOG_LEVEL=warn")
 	logs := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &process{cmd: cmd, logs: logs}, nil
+	p := &process{cmd: cmd, logs: logs, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.exited) }()
+	return p, nil
 }
 
 func (p *process) stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.exited:
 	case <-time.After(40 * time.Second):
 		_ = p.cmd.Process.Kill()
-		<-done
+		<-p.exited
 	}
 }
 

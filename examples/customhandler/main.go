@@ -78,7 +78,9 @@ func newHubConfig(lc fx.Lifecycle, getenv func(string) string, logger *slog.Logg
 	if err != nil {
 		return sensorhub.Config{}, err
 	}
-	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger})
+	// This program runs no outbox forwarder (cmd/sensorhub does), so it
+	// writes no events that would pile up unforwarded.
+	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger, DisableEvents: true})
 	if err != nil {
 		return sensorhub.Config{}, err
 	}

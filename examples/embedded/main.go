@@ -51,7 +51,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 
-	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger})
+	// This program runs no outbox forwarder (cmd/sensorhub does), so it
+	// writes no events that would pile up unforwarded.
+	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger, DisableEvents: true})
 	if err != nil {
 		return err
 	}

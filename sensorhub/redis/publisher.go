@@ -12,18 +12,19 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
-// poisonFields are metadata keys that the publisher also writes as plain
-// entry fields, so that XRANGE in redis-cli shows why a message was poisoned
-// without decoding Watermill's msgpack metadata.
-var poisonFields = []string{
+// plainFields are metadata keys that the publisher also writes as plain
+// entry fields, so that XRANGE in redis-cli shows why a message was poisoned,
+// or an event's type, without decoding Watermill's msgpack metadata.
+var plainFields = []string{
 	sensorhub.MetadataReason,
 	sensorhub.MetadataError,
 	sensorhub.MetadataEntryID,
 	sensorhub.MetadataPoisonedAt,
+	sensorhub.MetadataEventType,
 }
 
 // Marshaller writes Watermill's redisstream layout plus the poison metadata
-// as plain fields.
+// and an event's type as plain fields.
 type Marshaller struct{}
 
 // Marshal implements redisstream.Marshaller.
@@ -32,7 +33,7 @@ func (Marshaller) Marshal(topic string, msg *message.Message) (map[string]any, e
 	if err != nil {
 		return nil, err
 	}
-	for _, key := range poisonFields {
+	for _, key := range plainFields {
 		if v := msg.Metadata.Get(key); v != "" {
 			values[key] = v
 		}
@@ -41,8 +42,8 @@ func (Marshaller) Marshal(topic string, msg *message.Message) (map[string]any, e
 }
 
 // NewPublisher returns a Watermill publisher that appends messages to Redis
-// streams, in the layout the Subscriber reads, with the poison metadata
-// also as plain fields. The publisher owns client: Close closes it.
+// streams, in the layout the Subscriber reads, with the poison metadata and
+// an event's type also as plain fields. The publisher owns client: Close closes it.
 func NewPublisher(client goredis.UniversalClient, logger *slog.Logger) (message.Publisher, error) {
 	if logger == nil {
 		logger = slog.Default()

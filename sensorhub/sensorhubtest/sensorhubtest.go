@@ -1,6 +1,8 @@
 // Package sensorhubtest helps users test their sensor types without Redis or
 // Postgres: an in-memory Sink with the natural-key semantics of the Postgres
 // sink, and Process, which runs one message through a real hub wired to it.
+// The Sink also keeps the events a write commits, as the Postgres sink's
+// outbox does, so handlers that emit events are tested the same way.
 package sensorhubtest
 
 import (
@@ -27,27 +29,34 @@ type key struct {
 // Sink is an in-memory sensorhub.Sink. Like the Postgres sink it stores a
 // reading once per (station, sensor, time): a repeat with the same value and
 // unit counts as a duplicate, one with another value as a conflict, and the
-// first write wins. The zero value is ready to use and safe for concurrent
-// use.
+// first write wins. Like the Postgres sink it commits, per Write, one
+// sensorhub.EventReadingsStored event listing the newly stored readings
+// (none when nothing new was stored) and the batch's own events. The zero
+// value is ready to use and safe for concurrent use.
 type Sink struct {
-	mu   sync.Mutex
-	rows map[key]sensorhub.Reading
+	mu     sync.Mutex
+	rows   map[key]sensorhub.Reading
+	events []sensorhub.Event
 }
 
 // Write implements sensorhub.Sink.
-func (s *Sink) Write(_ context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
+func (s *Sink) Write(_ context.Context, batch sensorhub.Batch) (sensorhub.WriteResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rows == nil {
 		s.rows = make(map[key]sensorhub.Reading)
 	}
-	var res sensorhub.WriteResult
-	for _, r := range readings {
+	var (
+		res    sensorhub.WriteResult
+		stored []sensorhub.Reading
+	)
+	for _, r := range batch.Readings {
 		k := key{r.Station, r.Sensor, r.Time.UnixMicro()}
 		old, ok := s.rows[k]
 		switch {
 		case !ok:
 			s.rows[k] = r
+			stored = append(stored, r)
 			res.Stored++
 		case old.Value == r.Value && old.Unit == r.Unit:
 			res.Duplicates++
@@ -55,7 +64,27 @@ func (s *Sink) Write(_ context.Context, readings []sensorhub.Reading) (sensorhub
 			res.Conflicts++
 		}
 	}
+	slices.SortFunc(stored, compareReadings)
+	e, ok, err := sensorhub.NewReadingsStored(stored)
+	if err != nil {
+		return sensorhub.WriteResult{}, err
+	}
+	if ok {
+		s.events = append(s.events, e)
+	}
+	s.events = append(s.events, batch.Events...)
 	return res, nil
+}
+
+// Events returns the events committed so far, in commit order.
+func (s *Sink) Events() []sensorhub.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.events)
+}
+
+func compareReadings(a, b sensorhub.Reading) int {
+	return cmp.Or(cmp.Compare(a.Station, b.Station), cmp.Compare(a.Sensor, b.Sensor), a.Time.Compare(b.Time))
 }
 
 // Readings returns the stored readings ordered by station, sensor and time.
@@ -66,9 +95,7 @@ func (s *Sink) Readings() []sensorhub.Reading {
 	for _, r := range s.rows {
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b sensorhub.Reading) int {
-		return cmp.Or(cmp.Compare(a.Station, b.Station), cmp.Compare(a.Sensor, b.Sensor), a.Time.Compare(b.Time))
-	})
+	slices.SortFunc(out, compareReadings)
 	return out
 }
 

@@ -1,6 +1,8 @@
 // Package postgres is the PostgreSQL sensorhub.Sink: it stores readings in
 // the table readings created by package migrations, once per natural key
-// (station, sensor, ts).
+// (station, sensor, ts), and in the same transaction the events that go
+// with them in the outbox (package outbox): one sensorhub.EventReadingsStored
+// per transaction that stored anything new, plus the handlers' events.
 //
 //	pool, err := pgxpool.New(ctx, "postgres://service@127.0.0.1:5432/sensorhub")
 //	...
@@ -14,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"math"
 	"slices"
@@ -24,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 )
 
 // DB is what the sink needs from PostgreSQL. *pgxpool.Pool and *pgx.Conn
@@ -42,6 +46,11 @@ type Config struct {
 	// natural key is already stored with another value or unit. nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// DisableEvents turns the outbox off: no readings.stored event is
+	// written and the batches' events are dropped. By default (false)
+	// events are on: the outbox tables of migration 0002 must exist, and an
+	// outbox.Forwarder must run somewhere, or the outbox only grows.
+	DisableEvents bool
 }
 
 // Validate reports every problem of c at once.
@@ -57,6 +66,7 @@ func (c Config) Validate() error {
 type Sink struct {
 	db     DB
 	logger *slog.Logger
+	events bool
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -67,7 +77,7 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sink{db: cfg.DB, logger: cfg.Logger}, nil
+	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents}, nil
 }
 
 // Table and column names are the storage contract (DESIGN.md §3): do not
@@ -86,17 +96,20 @@ JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
   ON (r.station, r.sensor, r.ts) = (k.station, k.sensor, k.ts)`
 )
 
-// Write stores readings in one transaction and counts, per reading, whether
+// Write stores a batch in one transaction and counts, per reading, whether
 // it was stored, a duplicate (its key is stored with the same value and
 // unit, by an earlier write or earlier in this batch) or a conflict (its key
 // is stored with another value or unit; the first write wins and the
-// conflict is logged at Warn). Empty input is a no-op.
+// conflict is logged at Warn). With events on, the same transaction inserts
+// into the outbox one sensorhub.EventReadingsStored event listing the
+// readings stored for the first time, if any, followed by the batch's
+// events. An empty batch is a no-op.
 //
 // Errors are wrapped with context. Those that retrying cannot fix, data
 // rejected by PostgreSQL, are marked sensorhub.Permanent (see Classify);
 // all others, including context errors, are transient.
-func (s *Sink) Write(ctx context.Context, readings []sensorhub.Reading) (sensorhub.WriteResult, error) {
-	res, err := s.WriteBatches(ctx, [][]sensorhub.Reading{readings})
+func (s *Sink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.WriteResult, error) {
+	res, err := s.WriteBatches(ctx, []sensorhub.Batch{batch})
 	if err != nil {
 		return sensorhub.WriteResult{}, err
 	}
@@ -106,23 +119,30 @@ func (s *Sink) Write(ctx context.Context, readings []sensorhub.Reading) (sensorh
 // WriteBatches stores several batches in one transaction, as Write stores
 // one, and reports per batch: the group commit of sensorhub.Batcher. A
 // reading counts as a duplicate of an equal one in an earlier batch of the
-// same call.
-func (s *Sink) WriteBatches(ctx context.Context, batches [][]sensorhub.Reading) ([]sensorhub.WriteResult, error) {
+// same call. The transaction's one readings.stored event lists the new
+// readings of every batch; the batches' events follow it in batch order.
+func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]sensorhub.WriteResult, error) {
 	results := make([]sensorhub.WriteResult, len(batches))
-	var all []sensorhub.Reading
+	var (
+		all    []sensorhub.Reading
+		events []sensorhub.Event
+	)
 	for _, b := range batches {
-		all = append(all, b...)
+		all = append(all, b.Readings...)
+		if s.events {
+			events = append(events, b.Events...)
+		}
 	}
-	if len(all) == 0 {
+	if len(all) == 0 && len(events) == 0 {
 		return results, nil
 	}
-	outcomes, err := s.write(ctx, all)
+	outcomes, err := s.write(ctx, all, events)
 	if err != nil {
 		return nil, Classify(err)
 	}
 	i := 0
 	for b, batch := range batches {
-		for range batch {
+		for range batch.Readings {
 			switch outcomes[i] {
 			case stored:
 				results[b].Stored++
@@ -146,9 +166,9 @@ const (
 	conflicting
 )
 
-// write stores readings in one transaction and returns each one's outcome,
-// in input order.
-func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) ([]outcome, error) {
+// write stores readings and events in one transaction and returns each
+// reading's outcome, in input order.
+func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events []sensorhub.Event) ([]outcome, error) {
 	// Concurrent writers whose batches share keys wait on each other's row
 	// locks; taking them in one order (PostgreSQL inserts in array order)
 	// keeps that from turning into a deadlock. The sort is stable so that
@@ -171,6 +191,11 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) ([]outco
 	// cleanup needed, and its error adds nothing to the one returned.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
+	if s.events {
+		if err := lockStations(ctx, tx, batch); err != nil {
+			return nil, err
+		}
+	}
 	stations, sensors, times, values, units := columns(batch)
 	inserted, err := queryStored(ctx, tx, insertReadings, stations, sensors, times, values, units)
 	if err != nil {
@@ -180,12 +205,16 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) ([]outco
 	// Each inserted row accounts for the first reading that matches it;
 	// whatever is left was not inserted.
 	outcomes := make([]outcome, len(readings))
-	var rest []int // positions in batch
+	var (
+		rest  []int               // positions in batch
+		fresh []sensorhub.Reading // stored now, in key order
+	)
 	for i, r := range batch {
 		k := keyOf(r)
 		if v, ok := inserted[k]; ok && v.matches(r) && !v.claimed {
 			v.claimed = true
 			inserted[k] = v
+			fresh = append(fresh, r)
 			continue
 		}
 		rest = append(rest, i)
@@ -220,6 +249,19 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) ([]outco
 		}
 	}
 
+	if s.events {
+		stored, ok, err := sensorhub.NewReadingsStored(fresh)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		if ok {
+			events = append([]sensorhub.Event{stored}, events...)
+		}
+		if err := outbox.Insert(ctx, tx, events); err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+	}
+
 	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: commit: %w", err)
 	}
@@ -230,6 +272,41 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading) ([]outco
 			"stored_unit", c.stored.unit, "new_unit", c.dropped.Unit)
 	}
 	return outcomes, nil
+}
+
+// lockStations takes a transaction-level advisory lock per station of
+// batch, in one order, before the transaction writes anything. Two
+// transactions holding readings of one station thus commit one after the
+// other, and the second gets the later transaction ID: the forwarder, which
+// goes by transaction ID, then delivers the events of every station in
+// commit order. Without it, a transaction that began writing first but
+// committed last would have its event forwarded first.
+func lockStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) error {
+	var keys []int64
+	for i, r := range batch {
+		if i == 0 || r.Station != batch[i-1].Station { // batch is sorted by station
+			keys = append(keys, stationLock(r.Station))
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	// unnest yields the keys in array order and the aggregate takes them in
+	// that order: every transaction locks in ascending order, no deadlock.
+	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k`, keys); err != nil {
+		return fmt.Errorf("postgres: lock stations: %w", err)
+	}
+	return nil
+}
+
+// stationLock is the advisory lock ID of a station. It must not change
+// between releases: replicas of different versions take the same locks.
+func stationLock(station string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("sensorhub:station:" + station))
+	return int64(h.Sum64())
 }
 
 // Ping checks that the database answers, for health checks.

@@ -53,7 +53,7 @@ func newSink(t *testing.T, db postgres.DB, logger *slog.Logger) *postgres.Sink {
 
 func write(t *testing.T, s *postgres.Sink, readings ...sensorhub.Reading) sensorhub.WriteResult {
 	t.Helper()
-	res, err := s.Write(t.Context(), readings)
+	res, err := s.Write(t.Context(), sensorhub.Batch{Readings: readings})
 	if err != nil {
 		t.Fatalf("Write: %v", err)
 	}
@@ -266,7 +266,7 @@ func TestWriteConcurrentOverlap(t *testing.T) {
 		mine := slices.Clone(batch)
 		rand.Shuffle(len(mine), func(i, j int) { mine[i], mine[j] = mine[j], mine[i] })
 		wg.Go(func() {
-			res, err := s.Write(t.Context(), mine)
+			res, err := s.Write(t.Context(), sensorhub.Batch{Readings: mine})
 			if err != nil {
 				t.Errorf("Write: %v", err)
 			}
@@ -332,7 +332,7 @@ func TestWriteEmptyIsNoOp(t *testing.T) {
 	t.Parallel()
 	s := newSink(t, unusableDB{}, nil)
 	for _, batch := range [][]sensorhub.Reading{nil, {}} {
-		if res, err := s.Write(t.Context(), batch); err != nil || res != (sensorhub.WriteResult{}) {
+		if res, err := s.Write(t.Context(), sensorhub.Batch{Readings: batch}); err != nil || res != (sensorhub.WriteResult{}) {
 			t.Errorf("Write(%#v) = %+v, %v; want a no-op", batch, res, err)
 		}
 	}
@@ -354,7 +354,7 @@ func TestWriteUnreachableIsTransient(t *testing.T) {
 	t.Cleanup(pool.Close)
 	s := newSink(t, pool, nil)
 
-	_, err = s.Write(t.Context(), []sensorhub.Reading{reference})
+	_, err = s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}})
 	if err == nil || sensorhub.IsPermanent(err) {
 		t.Errorf("Write to an unreachable server = %v, want a transient error", err)
 	}
@@ -366,7 +366,7 @@ func TestWriteUnreachableIsTransient(t *testing.T) {
 func TestWriteWithoutMigrationsIsTransient(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.NewEmpty(t)
-	_, err := newSink(t, db.Pool, nil).Write(t.Context(), []sensorhub.Reading{reference})
+	_, err := newSink(t, db.Pool, nil).Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}})
 	if err == nil || sensorhub.IsPermanent(err) {
 		t.Errorf("Write without a readings table = %v, want a transient error", err)
 	}
@@ -377,7 +377,7 @@ func TestWriteCanceled(t *testing.T) {
 	db := postgrestest.New(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := newSink(t, db.Pool, nil).Write(ctx, []sensorhub.Reading{reference})
+	_, err := newSink(t, db.Pool, nil).Write(ctx, sensorhub.Batch{Readings: []sensorhub.Reading{reference}})
 	if !errors.Is(err, context.Canceled) || sensorhub.IsPermanent(err) {
 		t.Errorf("Write with a canceled context = %v, want a transient context.Canceled", err)
 	}
@@ -392,7 +392,7 @@ func TestWriteRejectedIsPermanent(t *testing.T) {
 	bad := reference
 	bad.Station = "nul\x00station"
 	bad.Time = reference.Time.Add(time.Minute)
-	_, err := newSink(t, db.Pool, nil).Write(t.Context(), []sensorhub.Reading{reference, bad})
+	_, err := newSink(t, db.Pool, nil).Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference, bad}})
 	if !sensorhub.IsPermanent(err) || sensorhub.ReasonOf(err) != sensorhub.ReasonDatabaseRejected {
 		t.Fatalf("Write of a NUL byte = %v, want a permanent %s error", err, sensorhub.ReasonDatabaseRejected)
 	}
@@ -456,11 +456,11 @@ func TestWriteBatchesReportsPerBatch(t *testing.T) {
 	fresh, conflict := reference, reference
 	fresh.Station = "roof"
 	conflict.Value = 15
-	results, err := s.WriteBatches(t.Context(), [][]sensorhub.Reading{
-		{fresh},           // stored
-		{reference},       // duplicate of an earlier write
-		{fresh, conflict}, // duplicate of the first batch, conflict with the stored row
-		{},                // empty batches keep their place
+	results, err := s.WriteBatches(t.Context(), []sensorhub.Batch{
+		{Readings: []sensorhub.Reading{fresh}},           // stored
+		{Readings: []sensorhub.Reading{reference}},       // duplicate of an earlier write
+		{Readings: []sensorhub.Reading{fresh, conflict}}, // duplicate of the first batch, conflict with the stored row
+		{}, // empty batches keep their place
 	})
 	if err != nil {
 		t.Fatal(err)

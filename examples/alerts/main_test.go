@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/handlers"
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/redis"
+	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/sensorhub/threshold"
+	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startPipeline runs the real sensorhub pipeline in process: Redis stream,
+// hub with the built-in types under a threshold rule, Postgres sink with
+// its outbox, and the forwarder to the events stream.
+func startPipeline(t *testing.T, stream, eventsStream, rules string) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	db := postgrestest.New(t)
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: goredis.NewClient(redistest.Options(t)), Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := threshold.Parse(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.MustRegister(threshold.New(parsed).WrapAll(handlers.Builtin())...)
+	fwd, err := outbox.NewForwarder(outbox.Config{DB: db.Pool, Publisher: pub, Stream: eventsStream, PollInterval: 20 * time.Millisecond, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, start := range []func(context.Context) error{hub.Start, fwd.Start} {
+		if err := start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = fwd.Stop(context.Background())
+		_ = hub.Stop(context.Background())
+	})
+}
+
+func TestAlertsPrintsThresholdCrossingsOnce(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream, eventsStream := redistest.Name(t, "alerts_in"), redistest.Name(t, "alerts_events")
+	startPipeline(t, stream, eventsStream, "temperature@roof>30/28")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out lockedBuffer
+	done := make(chan error, 1)
+	env := map[string]string{"REDIS_URL": redistest.URL(), "SENSORHUB_EVENTS_STREAM": eventsStream}
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, &out) }()
+
+	// One message at a time, so that device time and commit order agree.
+	for i, v := range []float64{25, 31, 29, 30.5, 27, 26} {
+		ts := time.Date(2024, 12, 1, 12, i, 0, 0, time.UTC).Format(time.RFC3339)
+		payload := `{"sensor":"temperature","station":"roof","value":` + strconv.FormatFloat(v, 'g', -1, 64) + `,"timestamp":"` + ts + `"}`
+		if err := client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A reading from another station crosses no rule of roof.
+	client.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
+		`{"sensor":"temperature","station":"garden","value":35,"timestamp":"2024-12-01T12:00:00Z"}`}})
+
+	want := []string{
+		"ALERT roof temperature 31 Cel (rising, rule temperature@roof>30/28) at 2024-12-01T12:01:00Z",
+		"CLEARED roof temperature 27 Cel (falling, rule temperature@roof>30/28) at 2024-12-01T12:04:00Z",
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), want[1]) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // anything extra would arrive now
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var alerts []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "ALERT") || strings.HasPrefix(line, "CLEARED") {
+			alerts = append(alerts, line)
+		}
+	}
+	if strings.Join(alerts, "\n") != strings.Join(want, "\n") {
+		t.Errorf("alerts:\n%s\nwant:\n%s\nfull output:\n%s", strings.Join(alerts, "\n"), strings.Join(want, "\n"), out.String())
+	}
+}

@@ -1,0 +1,121 @@
+package sensorhub_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
+)
+
+func TestEventWireFormatRoundTrips(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2024, 12, 1, 13, 0, 0, 0, time.FixedZone("CET", 3600))
+	e, err := sensorhub.NewEventAt("0193a1b2-0000-7000-8000-000000000001", "frost.warning", 2, at, map[string]any{"station": "roof"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := e.Message()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.UUID != e.UUID || msg.Metadata.Get(sensorhub.MetadataEventType) != "frost.warning" || msg.Metadata.Get(sensorhub.MetadataEventVersion) != "2" {
+		t.Errorf("message %s %v does not carry the event's UUID, type and version", msg.UUID, msg.Metadata)
+	}
+	want := `{"uuid":"0193a1b2-0000-7000-8000-000000000001","type":"frost.warning","version":2,"time":"2024-12-01T12:00:00Z","payload":{"station":"roof"}}`
+	if string(msg.Payload) != want {
+		t.Errorf("payload\n%s\nwant\n%s", msg.Payload, want)
+	}
+	back, err := sensorhub.ParseEvent(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.UUID != e.UUID || back.Type != e.Type || back.Version != 2 || !back.Time.Equal(at) || string(back.Payload) != `{"station":"roof"}` {
+		t.Errorf("parsed %+v, want %+v", back, e)
+	}
+	msg.Metadata.Set(sensorhub.MetadataEventType, "other.type")
+	if _, err := sensorhub.ParseEvent(msg); err == nil {
+		t.Error("metadata type that contradicts the payload accepted")
+	}
+}
+
+func TestEventValidateNamesEveryProblem(t *testing.T) {
+	t.Parallel()
+	err := sensorhub.Event{UUID: "nope", Type: "Bad Type", Payload: []byte("{")}.Validate()
+	for _, want := range []string{"uuid", "type", "version", "time", "payload"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to name %s", err, want)
+		}
+	}
+	if _, err := sensorhub.NewEvent("x.y", 1, func() {}); err == nil {
+		t.Error("a payload that cannot be JSON accepted")
+	}
+}
+
+// alarmType stores temperatures and emits a user-defined event for hot ones.
+func alarmType(t *testing.T) sensorhub.SensorType {
+	return sensorhub.SensorType{Name: "temperature", Unit: "Cel", Min: -90, Max: 70,
+		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
+			out := sensorhub.Output{Readings: []sensorhub.Reading{r}}
+			if r.Value > 30 {
+				e, err := sensorhub.NewEvent("test.hot", 1, map[string]float64{"value": r.Value})
+				if err != nil {
+					t.Error(err)
+				}
+				out.Events = append(out.Events, e)
+			}
+			return out, nil
+		}}
+}
+
+func TestHandlerEventsCommitWithTheReadings(t *testing.T) {
+	t.Parallel()
+	sink := &sensorhubtest.Sink{}
+	hub := sensorhubtest.NewHub(t, sink, sensorhub.DecoderConfig{}, alarmType(t))
+	payload := `[{"sensor":"temperature","value":35,"timestamp":"2024-12-01T12:00:00Z","station":"roof"},
+		{"sensor":"temperature","value":20,"timestamp":"2024-12-01T12:01:00Z","station":"roof"}]`
+	if _, err := hub.Process(t.Context(), []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	events := sink.Events()
+	if len(events) != 2 || events[0].Type != sensorhub.EventReadingsStored || events[1].Type != "test.hot" {
+		t.Fatalf("events %+v, want readings.stored then test.hot", events)
+	}
+	var stored sensorhub.ReadingsStored
+	if err := events[0].Decode(&stored); err != nil || len(stored.Readings) != 2 || stored.Readings[0].Value != 35 {
+		t.Errorf("readings.stored payload %s, %v", events[0].Payload, err)
+	}
+
+	// Sent again: nothing new stored, so no readings.stored; the handler's
+	// event comes again (this handler does not derive its UUIDs).
+	if _, err := hub.Process(t.Context(), []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if events := sink.Events(); len(events) != 3 || events[2].Type != "test.hot" {
+		t.Errorf("after a repeat: events %+v, want one more test.hot only", events)
+	}
+}
+
+func TestHandlerEventsRollBackWithTheReadings(t *testing.T) {
+	t.Parallel()
+	hub := sensorhubtest.NewHub(t, failingSink{err: errors.New("connection refused")}, sensorhub.DecoderConfig{}, alarmType(t))
+	_, err := hub.Process(t.Context(), []byte(`{"sensor":"temperature","value":35,"timestamp":"2024-12-01T12:00:00Z"}`))
+	if err == nil || sensorhub.IsPermanent(err) {
+		t.Fatalf("err = %v, want the sink's transient error", err)
+	}
+}
+
+func TestInvalidHandlerEventPoisons(t *testing.T) {
+	t.Parallel()
+	typ := sensorhub.SensorType{Name: "temperature", Unit: "Cel",
+		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
+			return sensorhub.Output{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{{Type: "no uuid"}}}, nil
+		}}
+	_, err := sensorhubtest.Process(t, `{"sensor":"temperature","value":1,"timestamp":"2024-12-01T12:00:00Z"}`, typ)
+	if sensorhub.ReasonOf(err) != sensorhub.ReasonInvalidEvent {
+		t.Fatalf("err = %v, want reason %s", err, sensorhub.ReasonInvalidEvent)
+	}
+}

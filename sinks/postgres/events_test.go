@@ -1,0 +1,99 @@
+package postgres_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+func outboxEvents(t *testing.T, db *postgrestest.DB) []sensorhub.Event {
+	t.Helper()
+	events, err := outbox.List(t.Context(), db.Pool, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
+func TestWriteInsertsOneReadingsStoredEventPerTransaction(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	s := newSink(t, db.Pool, nil)
+	write(t, s, reference)
+
+	roof := reference
+	roof.Station, roof.Value = "roof", 1.5
+	custom, err := sensorhub.NewEvent("test.custom", 1, map[string]string{"k": "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One transaction: a new reading, a duplicate, and a handler's event.
+	if _, err := s.WriteBatches(t.Context(), []sensorhub.Batch{
+		{Readings: []sensorhub.Reading{roof}, Events: []sensorhub.Event{custom}},
+		{Readings: []sensorhub.Reading{reference}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, s, reference, roof) // nothing new: no event
+
+	events := outboxEvents(t, db)
+	types := make([]string, len(events))
+	for i, e := range events {
+		types[i] = e.Type
+	}
+	if want := []string{"readings.stored", "readings.stored", "test.custom"}; !slices.Equal(types, want) {
+		t.Fatalf("outbox holds %v, want %v", types, want)
+	}
+	var second sensorhub.ReadingsStored
+	if err := events[1].Decode(&second); err != nil {
+		t.Fatal(err)
+	}
+	want := []sensorhub.StoredReading{{Station: "roof", Sensor: "temperature", Time: reference.Time, Value: 1.5, Unit: "Cel"}}
+	if !slices.Equal(second.Readings, want) {
+		t.Errorf("second readings.stored lists %+v, want only the new reading %+v", second.Readings, want)
+	}
+	if string(events[1].Payload) != `{"readings":[{"station":"roof","sensor":"temperature","ts":"2024-12-01T12:00:00Z","value":1.5,"unit":"Cel"}]}` {
+		t.Errorf("payload %s", events[1].Payload)
+	}
+	if events[0].UUID == events[1].UUID || time.Since(events[1].Time) > time.Minute || events[1].Time.Location() != time.UTC {
+		t.Errorf("events %+v: want distinct UUIDs and a recent UTC time", events)
+	}
+}
+
+func TestFailedTransactionInsertsNoEvent(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	s := newSink(t, db.Pool, nil)
+	bad := reference
+	bad.Station = "nul\x00byte" // PostgreSQL rejects it: 22021
+	custom, err := sensorhub.NewEvent("test.custom", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference, bad}, Events: []sensorhub.Event{custom}}); err == nil {
+		t.Fatal("Write of a rejected reading succeeded")
+	}
+	if events := outboxEvents(t, db); len(events) != 0 {
+		t.Errorf("a rolled-back transaction left events %+v", events)
+	}
+}
+
+func TestDisableEventsWritesNoOutbox(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	s, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}}); err != nil {
+		t.Fatal(err)
+	}
+	if events := outboxEvents(t, db); len(events) != 0 {
+		t.Errorf("events written with DisableEvents: %+v", events)
+	}
+}
