@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +37,8 @@ type config struct {
 
 	logLevel  slog.Level
 	logFormat string
+
+	outbox outboxConfig
 }
 
 // env reads variables and collects one error per bad variable, so that
@@ -155,12 +160,160 @@ func (e *env) name(name, def string) string {
 	return v
 }
 
+// postgresTLS returns the TLS parameters of the PostgreSQL URL built from
+// DB_*: sslmode, and sslrootcert, sslcert and sslkey when set. Files are
+// read here so that a missing or broken one is reported by the variable
+// that names it, not as a failure to connect.
+//
+// DB_SSLMODE verify-ca and verify-full need DB_SSLROOTCERT: a CA file, or
+// "system" for the system's roots. Without it libpq fails and pgx silently
+// uses the system's roots; a private CA, the common case for a database on
+// the LAN, would then fail only at connect time. "system" implies
+// verify-full, as in libpq, because system roots vouch for host names, not
+// for a private chain.
+func (e *env) postgresTLS() url.Values {
+	modes := []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+	mode := e.oneOf("DB_SSLMODE", "prefer", modes...)
+	modeSet := e.getenv("DB_SSLMODE") != ""
+	// A bad DB_SSLMODE is reported already; judging the files against the
+	// default in its place would only add confusing errors.
+	modeOK := !modeSet || slices.Contains(modes, e.getenv("DB_SSLMODE"))
+	q := url.Values{}
+
+	switch root := e.str("DB_SSLROOTCERT", ""); {
+	case root == "system":
+		if !modeSet {
+			mode = "verify-full"
+		} else if modeOK && mode != "verify-full" {
+			e.fail("DB_SSLROOTCERT", `"system" needs DB_SSLMODE=verify-full (or DB_SSLMODE unset), not %s`, mode)
+		}
+		q.Set("sslrootcert", root)
+	case root != "":
+		e.certPool("DB_SSLROOTCERT")
+		if modeOK && (mode == "disable" || mode == "allow" || mode == "prefer") {
+			e.fail("DB_SSLROOTCERT", "has no effect with DB_SSLMODE=%s, which does not verify the server; use verify-full", mode)
+		}
+		q.Set("sslrootcert", root)
+	case mode == "verify-ca" || mode == "verify-full":
+		e.fail("DB_SSLROOTCERT", `is required with DB_SSLMODE=%s: the CA file that signed the server's certificate, or "system" for the system's roots`, mode)
+	}
+
+	if _, ok := e.keyPair("DB_SSLCERT", "DB_SSLKEY"); ok {
+		if mode == "disable" {
+			e.fail("DB_SSLCERT", "has no effect with DB_SSLMODE=disable")
+		}
+		q.Set("sslcert", e.getenv("DB_SSLCERT"))
+		q.Set("sslkey", e.getenv("DB_SSLKEY"))
+	}
+	q.Set("sslmode", mode)
+	return q
+}
+
+// redisTLS sets opts.TLSConfig when REDIS_TLS is true or REDIS_URL is
+// rediss://, and fails for TLS variables set while TLS is off, which would
+// otherwise be ignored. The server is verified against REDIS_CA_FILE, or
+// the system's roots, under the name REDIS_TLS_SERVER_NAME, or the host
+// connected to. opts is nil when REDIS_URL is invalid, which is reported
+// already; then only the files are checked, and only when REDIS_TLS is true.
+func (e *env) redisTLS(opts *goredis.Options) {
+	fromURL := opts != nil && opts.TLSConfig != nil
+	on := e.boolean("REDIS_TLS", fromURL)
+	if fromURL && !on {
+		e.fail("REDIS_TLS", "is false, but REDIS_URL is rediss://; unset one")
+	}
+	if !on {
+		if opts == nil { // REDIS_URL is invalid and reported; it may have meant rediss://
+			return
+		}
+		for _, name := range []string{"REDIS_CA_FILE", "REDIS_TLS_SERVER_NAME", "REDIS_CERT_FILE", "REDIS_KEY_FILE"} {
+			if e.getenv(name) != "" {
+				e.fail(name, "has no effect unless REDIS_TLS=true or REDIS_URL is rediss://")
+			}
+		}
+		return
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if name := e.getenv("REDIS_TLS_SERVER_NAME"); name != "" {
+		cfg.ServerName = name
+	}
+	if e.getenv("REDIS_CA_FILE") != "" {
+		cfg.RootCAs = e.certPool("REDIS_CA_FILE")
+	}
+	if pair, ok := e.keyPair("REDIS_CERT_FILE", "REDIS_KEY_FILE"); ok {
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if opts == nil {
+		return
+	}
+	if fromURL {
+		// Keep what the URL chose: its host as server name, and skip_verify.
+		if cfg.ServerName == "" {
+			cfg.ServerName = opts.TLSConfig.ServerName
+		}
+		cfg.InsecureSkipVerify = opts.TLSConfig.InsecureSkipVerify
+	} else if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = net.SplitHostPort(opts.Addr)
+	}
+	opts.TLSConfig = cfg
+}
+
+// certPool reads the PEM CA bundle named by the variable name.
+func (e *env) certPool(name string) *x509.CertPool {
+	path := e.getenv(name)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		e.fail(name, "cannot read the CA file: %v", err)
+		return nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		e.fail(name, "%s holds no PEM certificate", path)
+		return nil
+	}
+	return pool
+}
+
+// keyPair reads the client certificate and key named by certName and
+// keyName, which are set both or neither. ok is false when neither is set
+// or the pair is bad. Errors name the files, never their contents.
+func (e *env) keyPair(certName, keyName string) (pair tls.Certificate, ok bool) {
+	certFile, keyFile := e.getenv(certName), e.getenv(keyName)
+	switch {
+	case certFile == "" && keyFile == "":
+		return tls.Certificate{}, false
+	case keyFile == "":
+		e.fail(certName, "is set without %s; set both or neither", keyName)
+		return tls.Certificate{}, false
+	case certFile == "":
+		e.fail(keyName, "is set without %s; set both or neither", certName)
+		return tls.Certificate{}, false
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		e.fail(certName, "cannot read the certificate: %v", err)
+	}
+	keyPEM, kerr := os.ReadFile(keyFile)
+	if kerr != nil {
+		e.fail(keyName, "cannot read the key: %v", kerr)
+	}
+	if err != nil || kerr != nil {
+		return tls.Certificate{}, false
+	}
+	pair, err = tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		e.fail(certName, "with %s: %v (an unencrypted PEM key matching the certificate is needed)", keyName, err)
+		return tls.Certificate{}, false
+	}
+	return pair, true
+}
+
 // loadConfig reads the configuration from getenv.
 func loadConfig(getenv func(string) string) (config, error) {
 	e := &env{getenv: getenv}
 	var c config
 
-	e.exclusive("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_SSLMODE")
+	e.exclusive("DATABASE_URL", "DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_NAME", "DB_SSLMODE",
+		"DB_SSLROOTCERT", "DB_SSLCERT", "DB_SSLKEY")
 	e.exclusive("REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_PASSWORD_FILE", "REDIS_DB")
 
 	c.databaseURL = e.secret("DATABASE_URL")
@@ -175,8 +328,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			Host:   net.JoinHostPort(e.str("DB_HOST", "127.0.0.1"), strconv.Itoa(e.port("DB_PORT", 5432))),
 			Path:   "/" + e.str("DB_NAME", "sensorhub"),
 		}
-		u.RawQuery = url.Values{"sslmode": {e.oneOf("DB_SSLMODE", "prefer",
-			"disable", "allow", "prefer", "require", "verify-ca", "verify-full")}}.Encode()
+		u.RawQuery = e.postgresTLS().Encode()
 		c.databaseURL = u.String()
 	}
 
@@ -209,6 +361,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			c.redis.DB = n
 		}
 	}
+	e.redisTLS(c.redis)
 
 	c.apiAddr = net.JoinHostPort(e.str("API_HOST", "0.0.0.0"), strconv.Itoa(e.port("API_PORT", 5005)))
 
@@ -259,6 +412,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		c.logLevel = slog.LevelInfo
 	}
 	c.logFormat = e.oneOf("SENSORHUB_LOG_FORMAT", "text", "text", "json")
+
+	c.outbox = loadOutboxConfig(e)
 
 	if err := errors.Join(e.errs...); err != nil {
 		return config{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"crypto/tls"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 func envOf(vars map[string]string) func(string) string {
@@ -111,4 +117,142 @@ func TestLoadConfigRejectsBadDatabaseURLWithoutEchoingIt(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") || strings.Contains(err.Error(), "topsecret") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+func TestLoadConfigRedisTLS(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	tests := []struct {
+		name           string
+		vars           map[string]string
+		wantServerName string
+		wantRoots      bool // a CA pool of our own, not the system's
+		wantClientCert bool
+		wantSkipVerify bool
+	}{
+		{name: "REDIS_TLS alone verifies against system roots", vars: map[string]string{"REDIS_TLS": "true"}, wantServerName: "127.0.0.1"},
+		{
+			name: "CA file, client pair and host name",
+			vars: map[string]string{"REDIS_TLS": "1", "REDIS_HOST": "redis-prod", "REDIS_CA_FILE": pki.caFile,
+				"REDIS_CERT_FILE": pki.clientCert, "REDIS_KEY_FILE": pki.clientKey},
+			wantServerName: "redis-prod", wantRoots: true, wantClientCert: true,
+		},
+		{name: "server name override", vars: map[string]string{"REDIS_TLS": "true", "REDIS_HOST": "10.0.0.5", "REDIS_TLS_SERVER_NAME": "redis.lan"}, wantServerName: "redis.lan"},
+		{name: "rediss URL implies TLS", vars: map[string]string{"REDIS_URL": "rediss://u:p@redis.lan:6380/1", "REDIS_CA_FILE": pki.caFile}, wantServerName: "redis.lan", wantRoots: true},
+		{name: "rediss URL with REDIS_TLS true", vars: map[string]string{"REDIS_URL": "rediss://redis.lan:6380", "REDIS_TLS": "true"}, wantServerName: "redis.lan"},
+		{name: "redis URL with REDIS_TLS", vars: map[string]string{"REDIS_URL": "redis://redis.lan:6380", "REDIS_TLS": "true"}, wantServerName: "redis.lan"},
+		{name: "rediss URL keeps skip_verify", vars: map[string]string{"REDIS_URL": "rediss://redis.lan:6380?skip_verify=true"}, wantServerName: "redis.lan", wantSkipVerify: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(envOf(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := cfg.redis.TLSConfig
+			if tc == nil {
+				t.Fatal("no TLS configuration")
+			}
+			if tc.MinVersion != tls.VersionTLS12 {
+				t.Errorf("MinVersion = %x, want TLS 1.2", tc.MinVersion)
+			}
+			if tc.ServerName != tt.wantServerName {
+				t.Errorf("ServerName = %q, want %q", tc.ServerName, tt.wantServerName)
+			}
+			if (tc.RootCAs != nil) != tt.wantRoots {
+				t.Errorf("RootCAs set = %v, want %v", tc.RootCAs != nil, tt.wantRoots)
+			}
+			if (len(tc.Certificates) == 1) != tt.wantClientCert {
+				t.Errorf("%d client certificates, want one: %v", len(tc.Certificates), tt.wantClientCert)
+			}
+			if tc.InsecureSkipVerify != tt.wantSkipVerify {
+				t.Errorf("InsecureSkipVerify = %v", tc.InsecureSkipVerify)
+			}
+		})
+	}
+
+	t.Run("off by default", func(t *testing.T) {
+		t.Parallel()
+		for _, v := range []map[string]string{nil, {"REDIS_TLS": "false"}, {"REDIS_URL": "redis://redis.lan:6380"}} {
+			cfg, err := loadConfig(envOf(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.redis.TLSConfig != nil {
+				t.Errorf("%v: TLS on", v)
+			}
+		}
+	})
+}
+
+func TestLoadConfigPostgresTLS(t *testing.T) {
+	t.Parallel()
+	pki := newTestPKI(t)
+	tests := []struct {
+		name      string
+		vars      map[string]string
+		wantQuery url.Values
+		// what pgx makes of the URL
+		wantRoots      bool
+		wantClientCert bool
+	}{
+		{name: "verify-full with a CA file", vars: map[string]string{"DB_SSLMODE": "verify-full", "DB_SSLROOTCERT": pki.caFile},
+			wantQuery: url.Values{"sslmode": {"verify-full"}, "sslrootcert": {pki.caFile}}, wantRoots: true},
+		{name: "verify-ca with a CA file", vars: map[string]string{"DB_SSLMODE": "verify-ca", "DB_SSLROOTCERT": pki.caFile},
+			wantQuery: url.Values{"sslmode": {"verify-ca"}, "sslrootcert": {pki.caFile}}, wantRoots: true},
+		{name: "require with a CA file", vars: map[string]string{"DB_SSLMODE": "require", "DB_SSLROOTCERT": pki.caFile},
+			wantQuery: url.Values{"sslmode": {"require"}, "sslrootcert": {pki.caFile}}, wantRoots: true},
+		{name: "system roots imply verify-full", vars: map[string]string{"DB_SSLROOTCERT": "system"},
+			wantQuery: url.Values{"sslmode": {"verify-full"}, "sslrootcert": {"system"}}, wantRoots: true},
+		{name: "system roots with verify-full", vars: map[string]string{"DB_SSLMODE": "verify-full", "DB_SSLROOTCERT": "system"},
+			wantQuery: url.Values{"sslmode": {"verify-full"}, "sslrootcert": {"system"}}, wantRoots: true},
+		{
+			name:      "client certificate",
+			vars:      map[string]string{"DB_SSLMODE": "verify-full", "DB_SSLROOTCERT": pki.caFile, "DB_SSLCERT": pki.clientCert, "DB_SSLKEY": pki.clientKey},
+			wantQuery: url.Values{"sslmode": {"verify-full"}, "sslrootcert": {pki.caFile}, "sslcert": {pki.clientCert}, "sslkey": {pki.clientKey}},
+			wantRoots: true, wantClientCert: true,
+		},
+		{name: "client certificate with require", vars: map[string]string{"DB_SSLMODE": "require", "DB_SSLCERT": pki.clientCert, "DB_SSLKEY": pki.clientKey},
+			wantQuery: url.Values{"sslmode": {"require"}, "sslcert": {pki.clientCert}, "sslkey": {pki.clientKey}}, wantClientCert: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.vars["DB_HOST"] = "postgres-prod"
+			cfg, err := loadConfig(envOf(tt.vars))
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := url.Parse(cfg.databaseURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := u.Query(); !maps.EqualFunc(got, tt.wantQuery, slices.Equal) {
+				t.Errorf("query = %v, want %v", got, tt.wantQuery)
+			}
+			pc, err := pgx.ParseConfig(cfg.databaseURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc := pc.TLSConfig
+			if tc == nil {
+				t.Fatal("pgx: no TLS")
+			}
+			if (tc.RootCAs != nil) != tt.wantRoots || (len(tc.Certificates) == 1) != tt.wantClientCert {
+				t.Errorf("pgx: RootCAs %v, %d client certificates", tc.RootCAs != nil, len(tc.Certificates))
+			}
+			if tt.wantQuery.Get("sslmode") == "verify-full" && (tc.InsecureSkipVerify || tc.ServerName != "postgres-prod") {
+				t.Errorf("pgx: verify-full does not check the host name: skip %v, name %q", tc.InsecureSkipVerify, tc.ServerName)
+			}
+		})
+	}
+
+	t.Run("DB_SSL files are DB_* variables", func(t *testing.T) {
+		t.Parallel()
+		_, err := loadConfig(envOf(map[string]string{"DATABASE_URL": "postgres://h/db", "DB_SSLROOTCERT": pki.caFile, "DB_SSLCERT": pki.clientCert}))
+		if err == nil || !strings.Contains(err.Error(), "DB_SSLROOTCERT: is ignored when DATABASE_URL") || !strings.Contains(err.Error(), "DB_SSLCERT: is ignored") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }

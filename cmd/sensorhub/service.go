@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -15,9 +17,11 @@ import (
 	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/health"
+	"github.com/sensorhub/sensorhub/sensorhub/metrics"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 )
 
 // startTimeout bounds start-up: connecting, creating the consumer group,
@@ -38,10 +42,11 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		fx.StartTimeout(startTimeout),
 		fx.StopTimeout(cfg.shutdownTimeout+10*time.Second),
 		fx.Supply(cfg, logger),
-		fx.Provide(newPool, newRedisClient, newSink, newHubConfig),
+		fx.Provide(newPool, newRedisClient, newSink, newHubConfig, metrics.NewRegistry),
 		sensorhubfx.SensorTypes(handlers.Builtin()...),
 		sensorhubfx.Module,
-		fx.Invoke(startBridge, startHealthServer, exitWhenHubStops),
+		outboxModule,
+		fx.Invoke(startBridge, registerHubMetrics, registerRedisMetrics, registerOutboxMetrics, startHTTPServer, exitWhenHubStops),
 		fx.Populate(&hub),
 	)
 	if err := app.Err(); err != nil {
@@ -80,17 +85,23 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// newRedisClient returns the client shared by the bridge, the poison
-// publisher's health check and the health server. Subscriber and publisher
-// get clients of their own because they close theirs.
+// newRedisClient returns the client shared by the bridge, the health server
+// and the Redis metrics. Subscriber and publisher get clients of their own
+// because they close theirs.
 func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 	client := goredis.NewClient(cfg.redis)
 	lc.Append(fx.StopHook(client.Close))
 	return client
 }
 
-func newSink(pool *pgxpool.Pool, logger *slog.Logger) (sensorhub.Sink, error) {
-	return postgres.New(postgres.Config{DB: pool, Logger: logger})
+// newSink returns the Postgres sink, instrumented with commit metrics. The
+// instrumented sink is still a BatchWriter, so group commit stays on.
+func newSink(pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
+	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	return metrics.InstrumentSink(sink, reg)
 }
 
 // newHubConfig connects the hub to Redis. The router closes the subscriber;
@@ -124,7 +135,9 @@ func newHubConfig(lc fx.Lifecycle, cfg config, sink sensorhub.Sink, logger *slog
 	}, nil
 }
 
-func startBridge(lc fx.Lifecycle, cfg config, client *goredis.Client, logger *slog.Logger) error {
+// startBridge runs the Pub/Sub bridge, unless disabled, and exports its
+// counters.
+func startBridge(lc fx.Lifecycle, cfg config, client *goredis.Client, reg *prometheus.Registry, logger *slog.Logger) error {
 	if !cfg.bridge {
 		logger.Info("Pub/Sub bridge disabled", "env", "SENSORHUB_BRIDGE")
 		return nil
@@ -133,18 +146,86 @@ func startBridge(lc fx.Lifecycle, cfg config, client *goredis.Client, logger *sl
 	if err != nil {
 		return err
 	}
+	collector, err := metrics.NewBridgeCollector(bridge)
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(collector); err != nil {
+		return fmt.Errorf("register bridge metrics: %w", err)
+	}
 	lc.Append(fx.StartStopHook(bridge.Start, bridge.Stop))
 	return nil
 }
 
-func startHealthServer(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, client *goredis.Client, hub *sensorhub.Hub, logger *slog.Logger) {
-	checks := []health.Check{
-		{Name: "postgres", Func: pool.Ping},
-		{Name: "redis", Func: func(ctx context.Context) error { return client.Ping(ctx).Err() }},
-		{Name: "consumer", Func: hub.Check},
+// registerHubMetrics exports the hub's counters, read on every scrape.
+func registerHubMetrics(reg *prometheus.Registry, hub *sensorhub.Hub) error {
+	collector, err := metrics.NewHubCollector(hub)
+	if err != nil {
+		return err
 	}
-	srv := health.NewServer(cfg.apiAddr, health.NewHandler(checks, 0), logger)
-	lc.Append(fx.StartStopHook(srv.Start, srv.Stop))
+	if err := reg.Register(collector); err != nil {
+		return fmt.Errorf("register hub metrics: %w", err)
+	}
+	return nil
+}
+
+// registerRedisMetrics exports the consumer group's lag and pending entries
+// and the poison queue's length, asked of Redis on every scrape.
+func registerRedisMetrics(reg *prometheus.Registry, cfg config, client *goredis.Client) error {
+	collector, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: cfg.stream, Group: cfg.group})
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(collector); err != nil {
+		return fmt.Errorf("register redis metrics: %w", err)
+	}
+	return nil
+}
+
+// registerOutboxMetrics exports the outbox forwarder's counters and its lag.
+func registerOutboxMetrics(reg *prometheus.Registry, fwd *outbox.Forwarder) error {
+	collector, err := metrics.NewOutboxCollector(func() metrics.OutboxStats {
+		s := fwd.Stats()
+		return metrics.OutboxStats{Forwarded: s.Forwarded, Failed: s.Failed, Pending: s.Pending, Lag: s.Lag, MeasuredAt: s.MeasuredAt}
+	})
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(collector); err != nil {
+		return fmt.Errorf("register outbox metrics: %w", err)
+	}
+	return nil
+}
+
+// httpServerParams are startHTTPServer's dependencies.
+type httpServerParams struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    config
+	Pool      *pgxpool.Pool
+	Redis     *goredis.Client
+	Hub       *sensorhub.Hub
+	Registry  *prometheus.Registry
+	Logger    *slog.Logger
+	// Checks are the health checks other parts of the service add, in the
+	// group healthChecksGroup.
+	Checks []health.Check `group:"health.checks"`
+}
+
+// startHTTPServer serves the health endpoints and GET /metrics on
+// API_HOST:API_PORT.
+func startHTTPServer(p httpServerParams) {
+	checks := append([]health.Check{
+		{Name: "postgres", Func: p.Pool.Ping},
+		{Name: "redis", Func: func(ctx context.Context) error { return p.Redis.Ping(ctx).Err() }},
+		{Name: "consumer", Func: p.Hub.Check},
+	}, p.Checks...)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(p.Registry, p.Logger))
+	mux.Handle("/", health.NewHandler(checks, 0))
+	srv := health.NewServer(p.Config.apiAddr, mux, p.Logger)
+	p.Lifecycle.Append(fx.StartStopHook(srv.Start, srv.Stop))
 }
 
 // exitWhenHubStops shuts the app down with exit code 1 when the hub's router

@@ -67,14 +67,16 @@ func newTestEnv(t *testing.T) *testEnv {
 	_, port, _ := net.SplitHostPort(api)
 	return &testEnv{
 		vars: map[string]string{
-			"DATABASE_URL":         db.URL,
-			"REDIS_URL":            redistest.URL(),
-			"SENSORHUB_STREAM":     stream,
-			"SENSORHUB_CHANNEL":    stream,
-			"SENSORHUB_CONSUMER":   "e2e",
-			"SENSORHUB_LOG_FORMAT": "json",
-			"API_HOST":             "127.0.0.1",
-			"API_PORT":             port,
+			"DATABASE_URL":       db.URL,
+			"REDIS_URL":          redistest.URL(),
+			"SENSORHUB_STREAM":   stream,
+			"SENSORHUB_CHANNEL":  stream,
+			"SENSORHUB_CONSUMER": "e2e",
+			// The service forwards events; each test gets a stream of its own.
+			"SENSORHUB_EVENTS_STREAM": redistest.Name(t, "events"),
+			"SENSORHUB_LOG_FORMAT":    "json",
+			"API_HOST":                "127.0.0.1",
+			"API_PORT":                port,
 		},
 		db:     db,
 		redis:  redistest.Client(t),
@@ -504,8 +506,14 @@ func TestMigrateCommands(t *testing.T) {
 	if code, out := cli("migrate", "status"); code != 0 || !strings.Contains(out, ", 0 pending") {
 		t.Fatalf("status after up = %d\n%s", code, out)
 	}
-	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0001_readings.sql") {
+	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0002_outbox.sql") {
 		t.Fatalf("down = %d\n%s", code, out)
+	}
+	if !tableExists() {
+		t.Fatal("the first down dropped readings; it must roll back only the newest migration")
+	}
+	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0001_readings.sql") {
+		t.Fatalf("second down = %d\n%s", code, out)
 	}
 	if tableExists() {
 		t.Fatal("readings table left after migrate down")
