@@ -3,6 +3,7 @@ package sensorhub
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Reason codes name why a message was poisoned. They are written to the
@@ -34,6 +35,20 @@ const (
 	// Event.Validate, a bug in the handler.
 	ReasonInvalidEvent = "invalid_event"
 )
+
+// Reasons returns every reason code the library poisons with, in the
+// order of their declaration: what a metrics exporter, say, reports as zero
+// before the first message is poisoned. Codes of the caller's own (see
+// Permanent) are not in it.
+func Reasons() []string { return slices.Clone(reasons) }
+
+var reasons = []string{
+	ReasonTooLarge, ReasonInvalidUTF8, ReasonNULByte, ReasonInvalidJSON, ReasonDuplicateKey,
+	ReasonNotObject, ReasonEmptyBatch, ReasonMissingField, ReasonInvalidField, ReasonInvalidSensor,
+	ReasonInvalidStation, ReasonInvalidTimestamp, ReasonTimestampOutOfWindow, ReasonValueNotFinite,
+	ReasonValueOutOfRange, ReasonUnknownSensor, ReasonUnknownUnit, ReasonUnsupportedEntry,
+	ReasonHandlerRejected, ReasonHandlerPanic, ReasonDatabaseRejected, ReasonInvalidEvent,
+}
 
 // InputError reports a message that can never be processed as it is: it is
 // permanent, so the message goes to the poison queue with Reason instead of

@@ -14,35 +14,6 @@ type HubSource interface {
 	Stats() sensorhub.Stats
 }
 
-// knownReasons are the reason codes the library itself poisons with. They
-// are exported as zero before the first message is poisoned, so that rate()
-// and increase() see the first one; codes of the caller's own appear once
-// used. A test keeps the list in step with sensorhub's Reason* constants.
-var knownReasons = []string{
-	sensorhub.ReasonTooLarge,
-	sensorhub.ReasonInvalidUTF8,
-	sensorhub.ReasonNULByte,
-	sensorhub.ReasonInvalidJSON,
-	sensorhub.ReasonDuplicateKey,
-	sensorhub.ReasonNotObject,
-	sensorhub.ReasonEmptyBatch,
-	sensorhub.ReasonMissingField,
-	sensorhub.ReasonInvalidField,
-	sensorhub.ReasonInvalidSensor,
-	sensorhub.ReasonInvalidStation,
-	sensorhub.ReasonInvalidTimestamp,
-	sensorhub.ReasonTimestampOutOfWindow,
-	sensorhub.ReasonValueNotFinite,
-	sensorhub.ReasonValueOutOfRange,
-	sensorhub.ReasonUnknownSensor,
-	sensorhub.ReasonUnknownUnit,
-	sensorhub.ReasonUnsupportedEntry,
-	sensorhub.ReasonHandlerRejected,
-	sensorhub.ReasonHandlerPanic,
-	sensorhub.ReasonDatabaseRejected,
-	sensorhub.ReasonInvalidEvent,
-}
-
 // The hub's metrics. Names are a contract with dashboards: do not rename.
 var (
 	hubReceivedDesc = prometheus.NewDesc("sensorhub_messages_received_total",
@@ -92,11 +63,14 @@ func (c *HubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(hubDuplicatesDesc, s.Duplicates)
 	counter(hubConflictsDesc, s.Conflicts)
 	counter(hubRetriesDesc, s.Retried)
-	for _, reason := range knownReasons {
+	// The library's codes are reported from zero, so that rate() and
+	// increase() see the first poisoned message; others once used.
+	known := sensorhub.Reasons()
+	for _, reason := range known {
 		counter(hubPoisonedDesc, s.Poisoned[reason], reason)
 	}
 	for reason, n := range s.Poisoned {
-		if !slices.Contains(knownReasons, reason) {
+		if !slices.Contains(known, reason) {
 			counter(hubPoisonedDesc, n, reason)
 		}
 	}

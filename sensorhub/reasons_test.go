@@ -1,4 +1,4 @@
-package metrics
+package sensorhub_test
 
 import (
 	"go/ast"
@@ -8,13 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
-// TestKnownReasonsMatchSensorhub keeps knownReasons in step with the
-// Reason* constants of package sensorhub.
-func TestKnownReasonsMatchSensorhub(t *testing.T) {
+// TestReasonsListsEveryReasonConstant keeps Reasons in step with the
+// Reason* constants, read from the source.
+func TestReasonsListsEveryReasonConstant(t *testing.T) {
 	t.Parallel()
-	f, err := parser.ParseFile(token.NewFileSet(), "../errors.go", nil, 0)
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +41,8 @@ func TestKnownReasonsMatchSensorhub(t *testing.T) {
 		t.Fatal("found no Reason* constants in sensorhub/errors.go")
 	}
 	slices.Sort(codes)
-	known := slices.Sorted(slices.Values(knownReasons))
+	known := slices.Sorted(slices.Values(sensorhub.Reasons()))
 	if !slices.Equal(codes, known) {
-		t.Errorf("knownReasons = %v,\nsensorhub's Reason* constants = %v", known, codes)
+		t.Errorf("Reasons() = %v,\nthe Reason* constants = %v", known, codes)
 	}
 }
