@@ -15,7 +15,6 @@ DB_PORT   ?= 5432
 DB_USER   ?= service
 DB_NAME   ?= sensorhub
 PG_SUPERUSER ?= postgres
-export DB_HOST DB_PORT DB_USER DB_NAME
 
 # make test against docker-compose.yaml (make dev-up):
 #   DB_PORT=54321 DB_PASSWORD=service REDIS_PORT=63791 make test

@@ -315,7 +315,9 @@ func (p *process) context(ctx context.Context) context.Context {
 
 func (e *environment) startBinary(ctx context.Context, dsn, stream string) (*process, error) {
 	cmd := exec.CommandContext(ctx, e.opts.binary, "run")
-	cmd.Env = append(os.Environ(),
+	// Only what the run needs: DB_* or REDIS_* of the caller's environment
+	// would clash with the URLs.
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")},
 		"DATABASE_URL="+dsn, "REDIS_URL="+e.opts.redisURL,
 		"SENSORHUB_STREAM="+stream, "SENSORHUB_CHANNEL="+stream, "SENSORHUB_CONSUMER=bench",
 		"SENSORHUB_EVENTS_STREAM="+stream+eventsSuffix,

@@ -496,11 +496,11 @@ func (s *subscription) deliveryCounts(entries []goredis.XMessage) []int {
 	return counts
 }
 
-// deliverAll hands entries to the consumer, each holding one slot, and
-// follows their acks. One goroutine does it for a whole read, in order,
-// rather than one per entry: memory then grows with reads, not with the
-// messages in flight. A nacked entry gets a goroutine of its own for its
-// redeliveries. Entries past MaxDeliveries are poisoned instead.
+// deliverAll hands entries to the consumer, in order, from one goroutine
+// per read, each holding one slot. A small goroutine per message then waits
+// for its ack or nack, so that acks are not held up behind slower messages
+// of the same read and each message's context ends with its ack. Entries
+// past MaxDeliveries are poisoned instead.
 func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) {
 	if len(entries) == 0 {
 		return
@@ -511,33 +511,25 @@ func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) 
 	}
 	s.mu.Unlock()
 	s.handlers.Go(func() {
-		msgs := make([]*message.Message, 0, len(entries))
-		cancels := make([]context.CancelFunc, 0, len(entries))
-	deliver:
 		for i, e := range entries {
 			if deliveries[i] > s.cfg.MaxDeliveries {
 				s.poisonEntry(e, deliveries[i])
-				msgs, cancels = append(msgs, nil), append(cancels, nil)
 				continue
 			}
 			msg, cancel := s.newMessage(e)
 			select {
 			case s.out <- msg:
 				s.delivered.Add(1)
-				msgs, cancels = append(msgs, msg), append(cancels, cancel)
 			case <-s.ctx.Done():
 				cancel()
-				break deliver // the rest stays pending in Redis; the next run delivers it
+				return // the rest stays pending in Redis; the next run delivers it
 			}
-		}
-		for i, msg := range msgs {
-			if msg == nil || s.await(entries[i].ID, msg, cancels[i]) {
-				continue
-			}
-			if s.ctx.Err() == nil {
-				e, d := entries[i], deliveries[i]
-				s.handlers.Go(func() { s.redeliver(e, d) })
-			}
+			d := deliveries[i]
+			s.handlers.Go(func() {
+				if !s.await(e.ID, msg, cancel) && s.ctx.Err() == nil {
+					s.redeliver(e, d)
+				}
+			})
 		}
 	})
 }
