@@ -37,6 +37,7 @@ const (
 	DefaultMaxNackDelay  = time.Minute
 	DefaultMaxDeliveries = 10
 	DefaultCloseTimeout  = 30 * time.Second
+	DefaultReadPace      = 5 * time.Millisecond
 )
 
 // Read errors are retried after a backoff between these bounds.
@@ -86,6 +87,12 @@ type SubscriberConfig struct {
 	// reason ReasonRedeliveryLimit instead of looping for ever.
 	// Default DefaultMaxDeliveries (10).
 	MaxDeliveries int
+	// ReadPace is the pause after a read that returned fewer entries than
+	// asked for, so that at a steady rate entries are fetched and committed
+	// a few milliseconds' worth at a time instead of one wake-up each; a
+	// backlog is read without pause. It adds at most ReadPace to latency.
+	// Default DefaultReadPace (5 ms); negative turns pacing off.
+	ReadPace time.Duration
 	// CloseTimeout bounds how long Close waits for the acks of messages
 	// already delivered; what is not acked by then stays pending and is
 	// delivered again. Default DefaultCloseTimeout (30 s).
@@ -135,6 +142,7 @@ func (c *SubscriberConfig) setDefaults() error {
 	setDefault(&c.NackDelay, DefaultNackDelay)
 	setDefault(&c.MaxNackDelay, DefaultMaxNackDelay)
 	setDefault(&c.CloseTimeout, DefaultCloseTimeout)
+	setDefault(&c.ReadPace, DefaultReadPace)
 	c.BatchSize = min(c.BatchSize, c.MaxInFlight)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -372,6 +380,9 @@ func (s *subscription) read() {
 			deliveries = s.deliveryCounts(entries)
 		}
 		s.deliverAll(entries, deliveries)
+		if len(entries) > 0 && len(entries) < n && s.cfg.ReadPace > 0 && !s.sleep(s.cfg.ReadPace) {
+			return
+		}
 	}
 }
 

@@ -699,3 +699,34 @@ func TestSubscriberKeepsEntriesInHandFromOtherConsumers(t *testing.T) {
 	m.Ack()
 	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
+
+func TestSubscriberPacesReadsAtASteadyRate(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "pace")
+	var reads atomic.Int64
+	c := goredis.NewClient(redistest.Options(t))
+	c.AddHook(countCommand{name: "xreadgroup", n: &reads})
+	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: c, Consumer: "pace", ReadPace: 50 * time.Millisecond, BlockTime: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	ch, err := sub.Subscribe(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 entries, one every 2 ms: unpaced, about one read each.
+	go func() {
+		for i := range 100 {
+			client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", fmt.Sprint(i)}})
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	for range 100 {
+		mustReceive(t, ch).Ack()
+	}
+	if n := reads.Load(); n > 20 {
+		t.Errorf("%d reads for 100 entries arriving over 200 ms, want them gathered by the 50 ms pace", n)
+	}
+}
