@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -27,23 +26,7 @@ func (e *testEnv) withEvents(t *testing.T) string {
 // events reads the events stream, in order.
 func (e *testEnv) events(t *testing.T, stream string) []sensorhub.Event {
 	t.Helper()
-	entries, err := e.redis.XRange(t.Context(), stream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]sensorhub.Event, 0, len(entries))
-	for _, entry := range entries {
-		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(entry.Values)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := sensorhub.ParseEvent(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return redistest.Events(t, e.redis, stream)
 }
 
 // distinct drops repeats by UUID, failing when one UUID carries two

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 )
 
 // testPKI is a certificate authority made for one test, with a server
@@ -148,10 +150,10 @@ func startTLSRedis(t *testing.T, authClients string, extraACL ...string) *tlsRed
 	}
 
 	// The free port may be taken between finding and binding it: try again.
-	var logs *syncBuffer
+	var logs *sensorhubtest.Buffer
 	for attempt := 1; ; attempt++ {
 		_, r.port, _ = net.SplitHostPort(freeAddr(t))
-		logs = &syncBuffer{}
+		logs = &sensorhubtest.Buffer{}
 		cmd := exec.Command(bin,
 			"--port", "0", // no plaintext listener
 			"--tls-port", r.port,

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -116,31 +116,14 @@ func freeAddr(t *testing.T) string {
 // process is a running sensorhub binary.
 type process struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *sensorhubtest.Buffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start runs the binary with args and kills it when the test ends.
 func (e *testEnv) start(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: exec.Command(binary, args...), logs: &sensorhubtest.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Env = e.environ()
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +14,12 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startPipeline runs the real sensorhub pipeline in process: Redis stream,
 // hub with the built-in types under a threshold rule, Postgres sink with
@@ -91,7 +73,7 @@ func TestAlertsPrintsThresholdCrossingsOnce(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out lockedBuffer
+	var out sensorhubtest.Buffer
 	done := make(chan error, 1)
 	env := map[string]string{"REDIS_URL": redistest.URL(), "SENSORHUB_EVENTS_STREAM": eventsStream}
 	go func() { done <- run(ctx, func(k string) string { return env[k] }, &out) }()

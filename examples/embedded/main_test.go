@@ -1,36 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
-
-// lockedBuffer lets the test read what run writes while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestEmbeddedStoresReadings(t *testing.T) {
 	t.Parallel()
@@ -41,7 +22,7 @@ func TestEmbeddedStoresReadings(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out lockedBuffer
+	var out sensorhubtest.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, func(k string) string { return env[k] }, &out) }()
 

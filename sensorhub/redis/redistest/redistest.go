@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
 // DefaultURL is the server used when SENSORHUB_TEST_REDIS_URL is not set.
@@ -72,4 +75,31 @@ func Name(t testing.TB, prefix string) string {
 		_ = c.Del(ctx, name, name+".poison").Err()
 	})
 	return name
+}
+
+// Events reads every event on stream, in stream order, as the outbox
+// forwarder wrote them. It fails the test on an entry that is not an event,
+// or whose plain type field disagrees with the event it holds.
+func Events(t testing.TB, client goredis.UniversalClient, stream string) []sensorhub.Event {
+	t.Helper()
+	entries, err := client.XRange(t.Context(), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatalf("redistest: read events of %s: %v", stream, err)
+	}
+	out := make([]sensorhub.Event, 0, len(entries))
+	for _, entry := range entries {
+		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(entry.Values)
+		if err != nil {
+			t.Fatalf("redistest: entry %s: %v", entry.ID, err)
+		}
+		e, err := sensorhub.ParseEvent(msg)
+		if err != nil {
+			t.Fatalf("redistest: entry %s: %v", entry.ID, err)
+		}
+		if entry.Values["type"] != e.Type {
+			t.Errorf("redistest: entry %s: field type = %v, event type %s", entry.ID, entry.Values["type"], e.Type)
+		}
+		out = append(out, e)
+	}
+	return out
 }

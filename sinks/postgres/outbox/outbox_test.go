@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -23,26 +22,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // streamEvents reads every event on stream, in stream order.
 func streamEvents(t *testing.T, stream string) []sensorhub.Event {
 	t.Helper()
-	entries, err := redistest.Client(t).XRange(t.Context(), stream, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]sensorhub.Event, 0, len(entries))
-	for _, entry := range entries {
-		msg, err := redisstream.DefaultMarshallerUnmarshaller{}.Unmarshal(entry.Values)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := sensorhub.ParseEvent(msg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if entry.Values["type"] != e.Type {
-			t.Errorf("entry field type = %v, want %s", entry.Values["type"], e.Type)
-		}
-		out = append(out, e)
-	}
-	return out
+	return redistest.Events(t, redistest.Client(t), stream)
 }
 
 func newForwarder(t *testing.T, db *postgrestest.DB, stream string, cfg outbox.Config) *outbox.Forwarder {
