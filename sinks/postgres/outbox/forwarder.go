@@ -247,7 +247,7 @@ func (f *Forwarder) forwardLoop(ctx context.Context) {
 // forward runs one Watermill forwarder from the outbox to the stream until
 // ctx ends or it fails.
 func (f *Forwarder) forward(ctx context.Context) error {
-	logger := watermill.NewSlogLogger(f.log)
+	logger := quietOnStop{watermill.NewSlogLogger(f.log), ctx}
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(f.cfg.DB), wsql.SubscriberConfig{
 		ConsumerGroup:  ConsumerGroup,
 		PollInterval:   f.cfg.PollInterval,
@@ -280,6 +280,26 @@ func (f *Forwarder) forward(ctx context.Context) error {
 		return errors.New("outbox: forwarder router stopped")
 	}
 	return nil
+}
+
+// quietOnStop passes Watermill's logs on, except that errors logged once
+// ctx has ended go to Debug: they come from the queries that stopping
+// cancels ("could not commit tx … conn closed"), not from a fault.
+type quietOnStop struct {
+	watermill.LoggerAdapter
+	ctx context.Context
+}
+
+func (l quietOnStop) Error(msg string, err error, fields watermill.LogFields) {
+	if l.ctx.Err() != nil {
+		l.LoggerAdapter.Debug(msg, fields.Add(watermill.LogFields{"error": err}))
+		return
+	}
+	l.LoggerAdapter.Error(msg, err, fields)
+}
+
+func (l quietOnStop) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return quietOnStop{l.LoggerAdapter.With(fields), l.ctx}
 }
 
 // streamPublisher publishes what the Watermill forwarder unwraps to the
