@@ -470,7 +470,7 @@ func (h *Hub) Check(context.Context) error {
 // newRouter builds the Watermill router: Recoverer → CorrelationID →
 // PoisonQueue → poison annotation → Retry → Timeout → handler.
 func (h *Hub) newRouter() (*message.Router, error) {
-	logger := watermill.NewSlogLogger(h.log)
+	logger := routerLogger{watermill.NewSlogLogger(h.log), h.log}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: h.cfg.CloseTimeout}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: new router: %w", err)
@@ -595,3 +595,27 @@ func (p poisonCounter) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (p poisonCounter) Close() error { return nil }
+
+// routerLogger skips Watermill's per-message Debug and Trace logs before
+// their fields are built when the logger would drop them anyway: the slog
+// adapter builds them first, and the router logs several times a message.
+type routerLogger struct {
+	watermill.LoggerAdapter
+	log *slog.Logger
+}
+
+func (l routerLogger) Debug(msg string, fields watermill.LogFields) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.LoggerAdapter.Debug(msg, fields)
+	}
+}
+
+func (l routerLogger) Trace(msg string, fields watermill.LogFields) {
+	if l.log.Enabled(context.Background(), watermill.LevelTrace) {
+		l.LoggerAdapter.Trace(msg, fields)
+	}
+}
+
+func (l routerLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
+	return routerLogger{l.LoggerAdapter.With(fields), l.log}
+}
