@@ -1,11 +1,14 @@
 package postgres_test
 
 import (
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
@@ -86,14 +89,24 @@ func TestFailedTransactionInsertsNoEvent(t *testing.T) {
 func TestDisableEventsWritesNoOutbox(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
-	s, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true})
+	var logs sensorhubtest.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	s, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}}); err != nil {
+	e, err := sensorhub.NewEvent("frost.warning", 1, map[string]string{"station": "roof"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}, Events: []sensorhub.Event{e}}); err != nil {
 		t.Fatal(err)
 	}
 	if events := outboxEvents(t, db); len(events) != 0 {
 		t.Errorf("events written with DisableEvents: %+v", events)
+	}
+	// Dropped, but never silently.
+	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "events=1") {
+		t.Errorf("dropping a handler event was not logged at Warn:\n%s", got)
 	}
 }

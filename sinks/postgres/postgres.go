@@ -47,7 +47,7 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// DisableEvents turns the outbox off: no readings.stored event is
-	// written and the batches' events are dropped. By default (false)
+	// written and the batches' events are dropped, with a Warn log. By default (false)
 	// events are on: the outbox tables of migration 0002 must exist, and an
 	// outbox.Forwarder must run somewhere, or the outbox only grows.
 	DisableEvents bool
@@ -129,9 +129,11 @@ func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]s
 	)
 	for _, b := range batches {
 		all = append(all, b.Readings...)
-		if s.events {
-			events = append(events, b.Events...)
-		}
+		events = append(events, b.Events...)
+	}
+	if !s.events && len(events) > 0 {
+		s.logger.WarnContext(ctx, "postgres: events disabled, handler events not written", "events", len(events))
+		events = nil
 	}
 	if len(all) == 0 && len(events) == 0 {
 		return results, nil
