@@ -1,6 +1,7 @@
 package sensorhub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,18 +44,10 @@ type BatchConfig struct {
 }
 
 func (c *BatchConfig) setDefaults() {
-	if c.MaxReadings == 0 {
-		c.MaxReadings = DefaultBatchMaxReadings
-	}
-	if c.MaxWait == 0 {
-		c.MaxWait = DefaultBatchMaxWait
-	}
-	if c.Writers == 0 {
-		c.Writers = DefaultBatchWriters
-	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultBatchTimeout
-	}
+	c.MaxReadings = cmp.Or(c.MaxReadings, DefaultBatchMaxReadings)
+	c.MaxWait = cmp.Or(c.MaxWait, DefaultBatchMaxWait)
+	c.Writers = cmp.Or(c.Writers, DefaultBatchWriters)
+	c.Timeout = cmp.Or(c.Timeout, DefaultBatchTimeout)
 }
 
 // Validate reports every problem with the configuration at once.

@@ -2,6 +2,7 @@ package sensorhub
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json/jsontext"
 	json "encoding/json/v2"
 	"errors"
@@ -54,21 +55,15 @@ type DecoderConfig struct {
 }
 
 func (c *DecoderConfig) setDefaults() {
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
-	}
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, DefaultMaxMessageBytes)
 	if c.Location == nil {
 		c.Location = time.UTC
 	}
-	if c.DefaultStation == "" {
-		c.DefaultStation = DefaultStation
-	}
+	c.DefaultStation = cmp.Or(c.DefaultStation, DefaultStation)
 	if c.MinTime.IsZero() {
 		c.MinTime = DefaultMinTime
 	}
-	if c.MaxFuture == 0 {
-		c.MaxFuture = DefaultMaxFuture
-	}
+	c.MaxFuture = cmp.Or(c.MaxFuture, DefaultMaxFuture)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,28 +134,21 @@ func (c *SubscriberConfig) setDefaults() error {
 		}
 		c.Consumer = host
 	}
-	setDefault(&c.BatchSize, DefaultBatchSize)
-	setDefault(&c.MaxInFlight, DefaultMaxInFlight)
-	setDefault(&c.MaxDeliveries, DefaultMaxDeliveries)
-	setDefault(&c.BlockTime, DefaultBlockTime)
-	setDefault(&c.MaxIdleTime, DefaultMaxIdleTime)
-	setDefault(&c.ClaimInterval, DefaultClaimInterval)
-	setDefault(&c.NackDelay, DefaultNackDelay)
-	setDefault(&c.MaxNackDelay, DefaultMaxNackDelay)
-	setDefault(&c.CloseTimeout, DefaultCloseTimeout)
-	setDefault(&c.ReadPace, DefaultReadPace)
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, DefaultMaxInFlight)
+	c.MaxDeliveries = cmp.Or(c.MaxDeliveries, DefaultMaxDeliveries)
+	c.BlockTime = cmp.Or(c.BlockTime, DefaultBlockTime)
+	c.MaxIdleTime = cmp.Or(c.MaxIdleTime, DefaultMaxIdleTime)
+	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
+	c.NackDelay = cmp.Or(c.NackDelay, DefaultNackDelay)
+	c.MaxNackDelay = cmp.Or(c.MaxNackDelay, DefaultMaxNackDelay)
+	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
+	c.ReadPace = cmp.Or(c.ReadPace, DefaultReadPace)
 	c.BatchSize = min(c.BatchSize, c.MaxInFlight)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 	return nil
-}
-
-func setDefault[T comparable](v *T, def T) {
-	var zero T
-	if *v == zero {
-		*v = def
-	}
 }
 
 // SubscriberStats counts what a subscriber did since it was created.

@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -73,24 +74,12 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Stream == "" {
-		c.Stream = sensorhub.DefaultEventsStream
-	}
-	if c.Retention == 0 {
-		c.Retention = DefaultRetention
-	}
-	if c.PollInterval == 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.CleanupInterval == 0 {
-		c.CleanupInterval = DefaultCleanupInterval
-	}
-	if c.MeasureInterval == 0 {
-		c.MeasureInterval = DefaultMeasureInterval
-	}
-	if c.MaxLag == 0 {
-		c.MaxLag = DefaultMaxLag
-	}
+	c.Stream = cmp.Or(c.Stream, sensorhub.DefaultEventsStream)
+	c.Retention = cmp.Or(c.Retention, DefaultRetention)
+	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
+	c.CleanupInterval = cmp.Or(c.CleanupInterval, DefaultCleanupInterval)
+	c.MeasureInterval = cmp.Or(c.MeasureInterval, DefaultMeasureInterval)
+	c.MaxLag = cmp.Or(c.MaxLag, DefaultMaxLag)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
