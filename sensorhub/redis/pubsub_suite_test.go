@@ -90,7 +90,7 @@ func TestPubSub(t *testing.T) {
 // is that a nacked message comes back however often it is nacked
 // (TestContinueAfterErrors nacks hundreds of times); poisoning has its own
 // test.
-func (s *redisServer) newPubSub(t *testing.T, group string) (message.Publisher, message.Subscriber) {
+func (s redisServer) newPubSub(t *testing.T, group string) (message.Publisher, message.Subscriber) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	pub, err := redis.NewPublisher(goredis.NewClient(s.Options()), logger)
 	if err != nil {
@@ -118,7 +118,7 @@ func (s *redisServer) newPubSub(t *testing.T, group string) (message.Publisher, 
 // testReconnect is Watermill's TestReconnect with its data race removed:
 // 100 publishers send 10,000 messages while the server is killed and
 // restarted at a third and at half of them; every message must arrive.
-func testReconnect(t *testing.T, srv *redisServer, newPubSub tests.PubSubConstructor) {
+func testReconnect(t *testing.T, srv redisServer, newPubSub tests.PubSubConstructor) {
 	const messagesCount, publishersCount = 10_000, 100
 	restartAt := map[int]bool{messagesCount / 3: true, messagesCount / 2: true}
 	restart := srv.RestartCommand(t)

@@ -351,7 +351,9 @@ func TestSubscriberBacksOffOnReadErrors(t *testing.T) {
 	mustReceive(t, ch).Ack()
 	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 
-	srv.Kill(t)
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
 	before := sub.Stats().ReadErrors
 	time.Sleep(3 * time.Second)
 	errs := sub.Stats().ReadErrors - before
@@ -361,7 +363,9 @@ func TestSubscriberBacksOffOnReadErrors(t *testing.T) {
 	}
 
 	// Back up (the same data: AOF), it reads on.
-	srv.Start(t)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
 	id := addEntries(t, client, stream, 1, "after")[0]
 	m := mustReceive(t, ch)
 	m.Ack()

@@ -64,7 +64,12 @@ type DB struct {
 // and skips it under go test -short.
 func New(t testing.TB) *DB {
 	t.Helper()
-	db := NewEmpty(t)
+	return migrated(t, NewEmpty(t))
+}
+
+// migrated applies every migration to db's schema.
+func migrated(t testing.TB, db *DB) *DB {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	sqlDB := stdlib.OpenDBFromPool(db.Pool)
@@ -87,10 +92,17 @@ func NewEmpty(t testing.TB) *DB {
 	if testing.Short() {
 		t.Skip("postgrestest: needs PostgreSQL; skipped under -short")
 	}
+	return newSchema(t, URL(), true)
+}
+
+// newSchema creates an empty schema on the server at serverURL, dropped when
+// the test ends if drop is set.
+func newSchema(t testing.TB, serverURL string, drop bool) *DB {
+	t.Helper()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	db := &DB{Schema: "t_" + hex.EncodeToString(b[:])}
-	db.URL = withSearchPath(URL(), db.Schema)
+	db.URL = withSearchPath(serverURL, db.Schema)
 
 	// The pool is configured from db.URL, so every test also checks that
 	// the URL selects the schema.
@@ -114,6 +126,9 @@ func NewEmpty(t testing.TB) *DB {
 	}
 	t.Cleanup(func() {
 		defer db.Pool.Close()
+		if !drop {
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 		defer cancel()
 		if _, err := db.Pool.Exec(ctx, "DROP SCHEMA "+quoted+" CASCADE"); err != nil {
