@@ -39,6 +39,7 @@ type config struct {
 	logFormat string
 
 	outbox outboxConfig
+	faults faultHooks
 }
 
 // env reads variables and collects one error per bad variable, so that
@@ -414,6 +415,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.logFormat = e.oneOf("SENSORHUB_LOG_FORMAT", "text", "text", "json")
 
 	c.outbox = loadOutboxConfig(e)
+	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {
 		return config{}, fmt.Errorf("invalid configuration:\n%w", err)

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -33,10 +29,6 @@ type outboxConfig struct {
 	retention    time.Duration
 	pollInterval time.Duration
 	thresholds   []threshold.Rule
-	// crashAfterCommits is a fault hook for tests only: the process kills
-	// itself with SIGKILL right after its Nth committed write, before the
-	// messages are acked. 0 (the default) disables it.
-	crashAfterCommits int
 }
 
 func loadOutboxConfig(e *env) outboxConfig {
@@ -50,16 +42,13 @@ func loadOutboxConfig(e *env) outboxConfig {
 		e.fail("SENSORHUB_THRESHOLDS", "%v", err)
 	}
 	c.thresholds = rules
-	if e.getenv("SENSORHUB_TEST_CRASH_AFTER_COMMITS") != "" {
-		c.crashAfterCommits = e.positive("SENSORHUB_TEST_CRASH_AFTER_COMMITS", 0)
-	}
 	return c
 }
 
 // outboxModule forwards the events the Postgres sink writes to the events
 // stream, applies the threshold rules to the sensor types, exposes the
 // forwarder (*outbox.Forwarder, whose Stats feed metrics) and its health
-// check (group "health.checks"), and installs the test-only crash hook.
+// check (group "health.checks").
 var outboxModule = fx.Options(
 	fx.Provide(newForwarder),
 	fx.Provide(fx.Annotate(outboxCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`))),
@@ -67,7 +56,6 @@ var outboxModule = fx.Options(
 	fx.Decorate(fx.Annotate(applyThresholds,
 		fx.ParamTags(``, ``, `group:"`+sensorhubfx.Group+`"`),
 		fx.ResultTags(`group:"`+sensorhubfx.Group+`"`))),
-	fx.Decorate(crashAfterCommits),
 )
 
 // newForwarder runs the outbox forwarder with the application. Its
@@ -121,47 +109,4 @@ func applyThresholds(cfg config, logger *slog.Logger, types []sensorhub.SensorTy
 	}
 	logger.Info("threshold rules active", "rules", len(cfg.outbox.thresholds))
 	return eval.WrapAll(types), nil
-}
-
-// crashAfterCommits installs the test-only fault hook of
-// SENSORHUB_TEST_CRASH_AFTER_COMMITS around the hub's sink. It decorates
-// the hub's configuration rather than the sensorhub.Sink, which fx lets
-// only one decorator (the metrics) wrap.
-func crashAfterCommits(cfg config, hub sensorhub.Config, logger *slog.Logger) (sensorhub.Config, error) {
-	if cfg.outbox.crashAfterCommits == 0 {
-		return hub, nil
-	}
-	w, ok := hub.Sink.(sensorhub.BatchWriter)
-	if !ok {
-		return sensorhub.Config{}, errors.New("SENSORHUB_TEST_CRASH_AFTER_COMMITS: the sink does not group-commit")
-	}
-	logger.Warn("test fault hook armed: SIGKILL after a commit", "commits", cfg.outbox.crashAfterCommits)
-	hub.Sink = &crashingSink{BatchWriter: w, after: int64(cfg.outbox.crashAfterCommits)}
-	return hub, nil
-}
-
-// crashingSink kills the process right after its after-th successful
-// write: committed, not yet acked, events not yet forwarded.
-type crashingSink struct {
-	sensorhub.BatchWriter
-	after   int64
-	commits atomic.Int64
-}
-
-func (s *crashingSink) Write(ctx context.Context, b sensorhub.Batch) (sensorhub.WriteResult, error) {
-	res, err := s.BatchWriter.Write(ctx, b)
-	s.committed(err)
-	return res, err
-}
-
-func (s *crashingSink) WriteBatches(ctx context.Context, bs []sensorhub.Batch) ([]sensorhub.WriteResult, error) {
-	res, err := s.BatchWriter.WriteBatches(ctx, bs)
-	s.committed(err)
-	return res, err
-}
-
-func (s *crashingSink) committed(err error) {
-	if err == nil && s.commits.Add(1) == s.after {
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-	}
 }

@@ -46,6 +46,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		sensorhubfx.SensorTypes(handlers.Builtin()...),
 		sensorhubfx.Module,
 		outboxModule,
+		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerRedisMetrics, registerOutboxMetrics, startHTTPServer, exitWhenHubStops),
 		fx.Populate(&hub),
 	)
@@ -96,8 +97,8 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 
 // newSink returns the Postgres sink, instrumented with commit metrics. The
 // instrumented sink is still a BatchWriter, so group commit stays on.
-func newSink(pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
-	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger})
+func newSink(cfg config, pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
+	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -285,55 +284,6 @@ func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
 	eventually(t, 5*time.Second, "nothing left pending", func() bool {
 		return e.redis.XPending(t.Context(), e.stream, "sensorhub").Val().Count == 0
 	})
-}
-
-func TestSIGTERMLosesNothingAcked(t *testing.T) {
-	t.Parallel()
-	e := newTestEnv(t)
-	const n = 1500
-	base := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
-	pipe := e.redis.Pipeline()
-	for i := range n {
-		ts := base.Add(time.Duration(i) * time.Second).Format(time.RFC3339)
-		pipe.XAdd(t.Context(), &goredis.XAddArgs{Stream: e.stream, Values: []any{"payload",
-			fmt.Sprintf(`{"sensor":"temperature","value":%d,"timestamp":%q}`, i%50, ts)}})
-	}
-	if _, err := pipe.Exec(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-
-	p := e.start(t, "run")
-	eventually(t, 20*time.Second, "some readings stored", func() bool { return e.rows(t, "") >= 50 })
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t, 45*time.Second); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM, want 0", code)
-	}
-
-	// Every entry the group acked must be stored: acked = delivered and no
-	// longer pending.
-	groups, err := e.redis.XInfoGroups(t.Context(), e.stream).Result()
-	if err != nil || len(groups) != 1 {
-		t.Fatalf("XINFO GROUPS: %v %v", groups, err)
-	}
-	delivered, err := e.redis.XRange(t.Context(), e.stream, "-", groups[0].LastDeliveredID).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pending, err := e.redis.XPendingExt(t.Context(), &goredis.XPendingExtArgs{Stream: e.stream, Group: "sensorhub", Start: "-", End: "+", Count: n}).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	acked := len(delivered) - len(pending)
-	if stored := e.rows(t, ""); stored < acked {
-		t.Fatalf("%d entries acked but only %d rows stored", acked, stored)
-	}
-	t.Logf("at SIGTERM: %d delivered, %d pending, %d stored", len(delivered), len(pending), e.rows(t, ""))
-
-	// A restart drains the rest, this consumer's pending entries first.
-	e.start(t, "run")
-	eventually(t, 60*time.Second, fmt.Sprintf("all %d readings stored after restart", n), func() bool { return e.rows(t, "") == n })
 }
 
 func TestTransientDatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
