@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/cenkalti/backoff/v5"
 )
 
 // Wire names. They are part of the contract with producers and operators:
@@ -466,54 +467,60 @@ func (h *Hub) newRouter() (*message.Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: poison queue: %w", err)
 	}
-	retry := middleware.Retry{
-		// The first attempt runs before this middleware (see retryFailed).
-		MaxRetries:          h.cfg.MaxRetries - 1,
-		InitialInterval:     h.cfg.RetryInterval,
-		MaxInterval:         h.cfg.MaxRetryBackoff,
-		Multiplier:          2,
-		RandomizationFactor: 0.2,
-		ResetContextOnRetry: true,
-		ShouldRetry:         func(p middleware.RetryParams) bool { return !IsPermanent(p.Err) },
-		OnRetryHook:         func(int, time.Duration) { h.retried.Add(1) },
-		Logger:              logger,
-	}
 	router.AddMiddleware(
 		middleware.Recoverer,
 		middleware.CorrelationID,
 		poison,
 		h.track,
 		h.annotatePoisoned,
-		h.retryFailed(retry.Middleware),
+		h.retryTransient,
 		middleware.Timeout(h.cfg.HandlerTimeout),
 	)
 	router.AddConsumerHandler("sensorhub", h.cfg.Stream, h.cfg.Subscriber, h.consume)
 	return router, nil
 }
 
-// retryFailed runs a message once and hands it to retry only after a
-// transient failure. Watermill's Retry builds its backoff state for every
-// message; most messages succeed at once and need none.
-func (h *Hub) retryFailed(retry message.HandlerMiddleware) message.HandlerMiddleware {
-	return func(next message.HandlerFunc) message.HandlerFunc {
-		withRetry := retry(next)
-		return func(msg *message.Message) ([]*message.Message, error) {
-			ctx := msg.Context() // the timeout middleware inside replaces it
-			produced, err := next(msg)
-			if err == nil || IsPermanent(err) {
-				return produced, err
-			}
-			msg.SetContext(ctx)
-			h.retried.Add(1)
-			t := time.NewTimer(h.cfg.RetryInterval)
-			defer t.Stop()
+// retryTransient runs a message and retries it up to MaxRetries times
+// while it fails with a transient error, waiting RetryInterval, then twice
+// as long each time up to MaxRetryBackoff, each wait randomised by ±20 %.
+//
+// It replaces Watermill's Retry middleware, whose callbacks advance the
+// backoff (watermill#690): with ShouldRetry and OnRetryHook set, each wait
+// was eight times the last instead of twice. Most messages succeed at once,
+// so the backoff state is made only after a failure.
+func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := msg.Context() // the timeout middleware inside replaces it
+		produced, err := next(msg)
+		if err == nil || IsPermanent(err) {
+			return produced, err
+		}
+		wait := &backoff.ExponentialBackOff{
+			InitialInterval:     h.cfg.RetryInterval,
+			RandomizationFactor: 0.2,
+			Multiplier:          2,
+			MaxInterval:         h.cfg.MaxRetryBackoff,
+		}
+		wait.Reset()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for retry := 1; retry <= h.cfg.MaxRetries; retry++ {
+			d := wait.NextBackOff()
+			h.log.DebugContext(ctx, "sensorhub: transient error, retrying",
+				"entry_id", msg.Metadata.Get(MetadataEntryID), "retry", retry, "wait", d, "err", err)
+			timer.Reset(d)
 			select {
-			case <-t.C:
+			case <-timer.C:
 			case <-ctx.Done():
 				return produced, err
 			}
-			return withRetry(msg)
+			h.retried.Add(1)
+			msg.SetContext(ctx)
+			if produced, err = next(msg); err == nil || IsPermanent(err) {
+				return produced, err
+			}
 		}
+		return produced, err
 	}
 }
 

@@ -617,19 +617,10 @@ func pendingCount(t *testing.T, client goredis.UniversalClient, stream string) i
 	return p.Count
 }
 
-// waitForPoison waits for the one entry of the stream's poison stream.
+// waitForPoison waits 5 s for the one entry of the stream's poison stream.
 func waitForPoison(t *testing.T, client goredis.UniversalClient, stream string) goredis.XMessage {
 	t.Helper()
-	poison := stream + sensorhub.PoisonSuffix
-	waitFor(t, 5*time.Second, "poison entry", func() bool { return client.XLen(t.Context(), poison).Val() > 0 })
-	entries, err := client.XRange(t.Context(), poison, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(entries) != 1 {
-		t.Fatalf("%d poison entries, want 1: %v", len(entries), entries)
-	}
-	return entries[0]
+	return waitForPoisonWithin(t, client, stream, 5*time.Second)
 }
 
 func entryIDs(msgs []*message.Message) []string {
