@@ -267,3 +267,19 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	done()
 	e.verify(t, log, 60*time.Second)
 }
+
+// TestFaultSIGTERMDuringStartup stops the service while it is starting:
+// that is a stop, not a failure, so it exits 0.
+func TestFaultSIGTERMDuringStartup(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	proc := e.start(t, "run")
+	// The first log line comes from the hub's start, inside fx's start-up.
+	eventually(t, 10*time.Second, "the service logs", func() bool { return proc.logs.String() != "" })
+	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := proc.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM during start-up, want 0\n%s", code, proc.logs)
+	}
+}

@@ -56,6 +56,12 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, app.StartTimeout())
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
+		if ctx.Err() != nil {
+			// A signal during start-up is a stop, not a failure: fx has
+			// rolled back what had started.
+			logger.Info("stopped during start-up")
+			return nil
+		}
 		return err
 	}
 	exit := 0
