@@ -9,6 +9,7 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -20,6 +21,12 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
+
+// TestMain fails the tests when a goroutine outlives them: the
+// pipeline, its pools and clients must all be closed when run returns.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // startPipeline runs the real sensorhub pipeline in process: Redis stream,
 // hub with the built-in types under a threshold rule, Postgres sink with

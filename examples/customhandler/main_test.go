@@ -7,10 +7,17 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
 
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
+
+// TestMain fails the tests when a goroutine outlives them: run
+// must close every pool and client it opened before it returns.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 func TestCustomSensorTypeIsStoredAndValidated(t *testing.T) {
 	t.Parallel()

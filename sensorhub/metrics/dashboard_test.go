@@ -29,7 +29,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redis, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: goredis.NewClient(&goredis.Options{})})
+	client := goredis.NewClient(&goredis.Options{})
+	t.Cleanup(func() { _ = client.Close() })
+	redis, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -215,8 +215,8 @@ func (f *Forwarder) Check(context.Context) error {
 }
 
 // forwardLoop runs Watermill forwarders until ctx ends, a new one after a
-// pause whenever one stops by itself (it cannot subscribe while the
-// database is down).
+// pause whenever one stops by itself. (One that cannot subscribe, while the
+// database is down, keeps trying: see retryingSubscriber.)
 func (f *Forwarder) forwardLoop(ctx context.Context) {
 	for {
 		err := f.forward(ctx)
@@ -247,28 +247,75 @@ func (f *Forwarder) forward(ctx context.Context) error {
 		return fmt.Errorf("outbox: new subscriber: %w", err)
 	}
 	defer func() { _ = sub.Close() }()
-	fwd, err := forwarder.NewForwarder(sub, streamPublisher{f}, logger, forwarder.Config{ForwarderTopic: Topic})
+	fwd, err := forwarder.NewForwarder(retryingSubscriber{sub, f}, streamPublisher{f}, logger, forwarder.Config{ForwarderTopic: Topic})
 	if err != nil {
 		return fmt.Errorf("outbox: new forwarder: %w", err)
 	}
-	go func() {
+	// The router is closed when ctx ends, by a goroutine that forward waits
+	// for, so that none of it outlives forward. It is closed only once it
+	// runs: closing a router that is still subscribing waits its whole
+	// CloseTimeout (30 s) for a handler that has not started.
+	ran := make(chan struct{})
+	var closer sync.WaitGroup
+	closer.Go(func() {
 		select {
 		case <-fwd.Running():
+		case <-ran:
+			return
+		}
+		if ctx.Err() == nil {
 			f.running.Store(true)
 			f.setErr(nil)
-		case <-ctx.Done():
 		}
-		<-ctx.Done()
-		_ = fwd.Close()
-	}()
+		select {
+		case <-ctx.Done():
+			_ = fwd.Close()
+		case <-ran:
+		}
+	})
 	defer f.running.Store(false)
-	if err := fwd.Run(ctx); err != nil {
+	err = fwd.Run(ctx)
+	close(ran)
+	closer.Wait()
+	if err != nil {
 		return fmt.Errorf("outbox: forward: %w", err)
 	}
 	if ctx.Err() == nil {
 		return errors.New("outbox: forwarder router stopped")
 	}
 	return nil
+}
+
+// retryingSubscriber subscribes until it succeeds or ctx ends, instead of
+// failing. The outbox subscriber's Subscribe queries the database, and a
+// Watermill router whose Run fails to subscribe can never be closed: its
+// handler is counted as running but never started, so two of its goroutines
+// wait for it forever. That happened on every restart while the database was
+// down. When ctx ends first it returns a closed channel, with which the
+// router stops by itself.
+type retryingSubscriber struct {
+	message.Subscriber
+	f *Forwarder
+}
+
+func (s retryingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	for {
+		msgs, err := s.Subscriber.Subscribe(ctx, topic)
+		if err == nil {
+			return msgs, nil
+		}
+		if ctx.Err() == nil {
+			s.f.setErr(fmt.Errorf("outbox: subscribe: %w", err))
+			s.f.log.Warn("outbox: cannot subscribe, retrying", "error", err, "backoff", DefaultRestartBackoff)
+		}
+		select {
+		case <-time.After(DefaultRestartBackoff):
+		case <-ctx.Done():
+			closed := make(chan *message.Message)
+			close(closed)
+			return closed, nil
+		}
+	}
 }
 
 // quietOnStop passes Watermill's logs on, except that errors logged once

@@ -1,0 +1,13 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// TestMain fails the package's tests when a goroutine outlives them: every
+// sink, pool and subscriber a test makes must be stopped or closed by its end.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
