@@ -29,7 +29,7 @@ endif
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/sensorhub
@@ -62,6 +62,20 @@ dev-db: ## create the role DB_USER and database DB_NAME on a local Postgres if m
 .PHONY: test
 test: lint ## make lint, then every test with -race against the local Postgres and Redis (fails if either is down)
 	go test -race -count=1 -timeout 15m ./...
+
+# The fault suite (README: Guarantees): the real binary against its own
+# Redis and PostgreSQL servers, killed, restarted and partitioned, with every
+# reading checked. make test runs it too; these run it alone, and larger.
+FAULT_TESTS := TestFault|TestBadInput|TestCheck|TestProducer
+FAULT_PKGS  := ./cmd/sensorhub/ ./sensorhub/redis/ ./internal/checker/
+
+.PHONY: test-faults
+test-faults: ## the fault suite alone, at the size make test runs it
+	go test -race -count=1 -timeout 15m -run '$(FAULT_TESTS)' -v $(FAULT_PKGS)
+
+.PHONY: test-faults-soak
+test-faults-soak: ## the fault suite with SOAK (default 10) times the readings, for manual runs
+	SENSORHUB_SOAK=$(or $(SOAK),10) go test -count=1 -timeout 3h -run '$(FAULT_TESTS)' -v $(FAULT_PKGS)
 
 .PHONY: test-short
 test-short: ## unit tests only: no Postgres, no Redis
