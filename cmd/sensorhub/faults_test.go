@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -281,5 +282,42 @@ func TestFaultSIGTERMDuringStartup(t *testing.T) {
 	}
 	if code := proc.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM during start-up, want 0\n%s", code, proc.logs)
+	}
+}
+
+// memory returns the resident set size and its peak (VmRSS, VmHWM) of the
+// running process, in bytes.
+func (p *process) memory(t *testing.T) (rss, peak int64) {
+	t.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatalf("read the service's memory: %v", err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (name != "VmRSS" && name != "VmHWM") {
+			continue
+		}
+		kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			t.Fatalf("/proc/%d/status: %s: %v", p.cmd.Process.Pid, line, err)
+		}
+		if name == "VmRSS" {
+			rss = kib << 10
+		} else {
+			peak = kib << 10
+		}
+	}
+	return rss, peak
+}
+
+// alive fails the test when the process has exited.
+func (p *process) alive(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for the cleanup
+		t.Fatalf("the service exited: %v\n%s", err, p.logs)
+	default:
 	}
 }
