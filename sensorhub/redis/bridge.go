@@ -62,10 +62,12 @@ type Bridge struct {
 	cfg                        BridgeConfig
 	received, appended, failed atomic.Uint64
 
-	mu      sync.Mutex
-	pubsub  *goredis.PubSub
-	done    chan struct{}
-	stopped atomic.Bool
+	mu     sync.Mutex
+	pubsub *goredis.PubSub
+	done   chan struct{}
+	// stopping is closed when Stop begins; stopped guards the close.
+	stopping chan struct{}
+	stopped  atomic.Bool
 }
 
 // NewBridge returns a bridge for cfg.
@@ -88,7 +90,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Bridge{cfg: cfg, done: make(chan struct{})}, nil
+	return &Bridge{cfg: cfg, done: make(chan struct{}), stopping: make(chan struct{})}, nil
 }
 
 // Start subscribes to the channel and returns once the subscription is
@@ -110,7 +112,11 @@ func (b *Bridge) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop unsubscribes and waits for the message being appended, if any.
+// Stop unsubscribes, appends every message Redis sent before it confirmed
+// the unsubscription, then closes the subscription. Redis counted those
+// messages as received by the bridge when it published them and never sends
+// them again, so dropping them with the connection would lose them
+// silently. ctx bounds the wait; what is not appended by then is lost.
 func (b *Bridge) Stop(ctx context.Context) error {
 	b.mu.Lock()
 	ps := b.pubsub
@@ -118,13 +124,22 @@ func (b *Bridge) Stop(ctx context.Context) error {
 	if ps == nil {
 		return nil
 	}
-	b.stopped.Store(true)
-	err := ps.Close()
+	if b.stopped.CompareAndSwap(false, true) {
+		close(b.stopping)
+	}
+	if err := ps.Unsubscribe(ctx, b.cfg.Channel); err != nil {
+		// No confirmation will come; what the connection held is gone
+		// with it.
+		b.cfg.Logger.Warn("redis: bridge: unsubscribe failed, closing", "channel", b.cfg.Channel, "error", err)
+		_ = ps.Close()
+	}
 	select {
 	case <-b.done:
 	case <-ctx.Done():
+		_ = ps.Close()
 		return fmt.Errorf("redis: bridge: stop: %w", ctx.Err())
 	}
+	err := ps.Close()
 	s := b.Stats()
 	b.cfg.Logger.Info("redis: bridge stopped", "received", s.Received, "appended", s.Appended, "failed", s.Failed)
 	if err != nil {
@@ -133,24 +148,37 @@ func (b *Bridge) Stop(ctx context.Context) error {
 	return nil
 }
 
-// forward appends every received message until the subscription closes.
-// ReceiveMessage reconnects and resubscribes after a connection error; the
-// errors in between are backed off, never spun on.
+// forward appends every received message until Redis confirms Stop's
+// unsubscription, or the subscription fails while stopping. Receive
+// reconnects and resubscribes after a connection error; the errors in
+// between are backed off, never spun on.
 func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
 	defer close(b.done)
 	backoff := bridgeRetryBackoff
 	for {
-		msg, err := ps.ReceiveMessage(ctx)
+		reply, err := ps.Receive(ctx)
 		if err != nil {
 			if b.stopped.Load() {
 				return
 			}
 			b.cfg.Logger.Warn("redis: bridge: receive failed, retrying", "channel", b.cfg.Channel, "error", err, "backoff", backoff)
-			time.Sleep(backoff)
+			select {
+			case <-time.After(backoff):
+			case <-b.stopping:
+			}
 			backoff = min(2*backoff, bridgeMaxBackoff)
 			continue
 		}
 		backoff = bridgeRetryBackoff
+		msg, ok := reply.(*goredis.Message)
+		if !ok {
+			// Subscription confirmations: after Stop's unsubscribe
+			// nothing more comes. Everything else (pongs) is ignored.
+			if sub, ok := reply.(*goredis.Subscription); ok && sub.Kind == "unsubscribe" && b.stopped.Load() {
+				return
+			}
+			continue
+		}
 		b.received.Add(1)
 		if err := b.appendMessage(ctx, msg.Payload); err != nil {
 			b.failed.Add(1)
