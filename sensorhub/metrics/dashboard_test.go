@@ -31,6 +31,10 @@ func exportedNames(t *testing.T) map[string]bool {
 	}
 	client := goredis.NewClient(&goredis.Options{})
 	t.Cleanup(func() { _ = client.Close() })
+	subscriber, err := metrics.NewSubscriberCollector(subscriberStats{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	redis, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client})
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +48,7 @@ func exportedNames(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	descs := make(chan *prometheus.Desc, 1024)
-	for _, c := range []prometheus.Collector{hub, bridge, redis, outbox, reg,
+	for _, c := range []prometheus.Collector{hub, bridge, subscriber, redis, outbox, reg,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		c.Describe(descs)
 	}

@@ -9,6 +9,8 @@
 //   - HubCollector reads Hub.Stats: messages received, readings stored,
 //     duplicates and conflicts, messages poisoned by reason, retries.
 //   - BridgeCollector reads the Pub/Sub bridge's BridgeStats.
+//   - SubscriberCollector reads the stream subscriber's SubscriberStats:
+//     consumer groups recreated after Redis lost them.
 //   - InstrumentSink wraps a sensorhub.Sink to observe commit sizes,
 //     commit latency and errors: numbers no Stats snapshot holds.
 //   - RedisCollector asks Redis on each scrape for the consumer group's lag

@@ -1,0 +1,35 @@
+package metrics_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sensorhub/sensorhub/sensorhub/metrics"
+	"github.com/sensorhub/sensorhub/sensorhub/redis"
+)
+
+type subscriberStats redis.SubscriberStats
+
+func (s subscriberStats) Stats() redis.SubscriberStats { return redis.SubscriberStats(s) }
+
+func TestSubscriberCollectorReadsStats(t *testing.T) {
+	t.Parallel()
+	c, err := metrics.NewSubscriberCollector(subscriberStats{GroupsRecreated: 2, Delivered: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP sensorhub_redis_groups_recreated_total Consumer groups the subscriber created again after Redis lost them (NOGROUP): a Redis restart without persistence, or a deleted stream. Entries Redis lost with them were never delivered.
+# TYPE sensorhub_redis_groups_recreated_total counter
+sensorhub_redis_groups_recreated_total 2
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	lint(t, c)
+	if _, err := metrics.NewSubscriberCollector(nil); err == nil {
+		t.Error("NewSubscriberCollector(nil) succeeded")
+	}
+}
