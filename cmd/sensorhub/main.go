@@ -1,6 +1,7 @@
 // Command sensorhub runs the sensorhub service and its tools:
 //
 //	sensorhub [run]                      processor, legacy bridge and health server
+//	sensorhub bridge                     legacy bridge and health server only
 //	sensorhub migrate up|down|status     database schema migrations
 //	sensorhub publish [--stream|--channel] JSON
 //	sensorhub poison list|replay         inspect and replay the poison queue
@@ -62,6 +63,7 @@ const usage = `usage: sensorhub <command> [arguments]
 
 commands:
   run                                  run processor, Pub/Sub bridge and health server (default)
+  bridge                               run the Pub/Sub bridge and health server only
   migrate up|down|status               apply, roll back one, or list schema migrations
   publish [--stream|--channel] JSON    send a test reading (default: to the stream)
   poison list [--count N] [--after ID] show poisoned messages
@@ -97,6 +99,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch cmd {
 	case "run":
 		err = runService(ctx, cfg, logger)
+	case "bridge":
+		err = runBridge(ctx, cfg, logger)
 	case "migrate":
 		err = runMigrate(ctx, cfg, logger, args, stdout)
 	case "publish":

@@ -33,6 +33,40 @@ const startTimeout = 30 * time.Second
 // consumes must not idle on as if healthy.
 func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 	var hub *sensorhub.Hub
+	exit, err := runApp(ctx, cfg, logger,
+		fx.Provide(newPool, newSink, newSubscriber, newHubConfig),
+		fx.Provide(
+			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
+			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
+		),
+		sensorhubfx.SensorTypes(handlers.Builtin()...),
+		sensorhubfx.Module,
+		outboxModule,
+		faultHooksModule,
+		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
+		fx.Populate(&hub),
+	)
+	if exit != 0 {
+		return errors.Join(fmt.Errorf("hub stopped: %w", hub.Err()), err)
+	}
+	return err
+}
+
+// runBridge runs the Pub/Sub bridge and the health server alone: no
+// processor, no outbox forwarder, no database. SENSORHUB_BRIDGE, the switch
+// of the bridge inside run, does not apply.
+func runBridge(ctx context.Context, cfg config, logger *slog.Logger) error {
+	cfg.bridge = true
+	_, err := runApp(ctx, cfg, logger, fx.Invoke(startBridge))
+	return err
+}
+
+// runApp runs an application of the components in opts, next to the Redis
+// client, the metrics registry and the HTTP server (GET /healthcheck with
+// the checks of group healthChecksGroup, and GET /metrics) that every
+// command serving HTTP shares. It returns once ctx ends or a component
+// shuts the application down: then exit is the exit code it asked for.
+func runApp(ctx context.Context, cfg config, logger *slog.Logger, opts ...fx.Option) (exit int, err error) {
 	app := fx.New(
 		fx.WithLogger(func() fxevent.Logger {
 			l := &fxevent.SlogLogger{Logger: logger}
@@ -42,16 +76,15 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		fx.StartTimeout(startTimeout),
 		fx.StopTimeout(cfg.shutdownTimeout+10*time.Second),
 		fx.Supply(cfg, logger),
-		fx.Provide(newPool, newRedisClient, newSink, newHubConfig, metrics.NewRegistry),
-		sensorhubfx.SensorTypes(handlers.Builtin()...),
-		sensorhubfx.Module,
-		outboxModule,
-		faultHooksModule,
-		fx.Invoke(startBridge, registerHubMetrics, registerRedisMetrics, registerOutboxMetrics, startHTTPServer, exitWhenHubStops),
-		fx.Populate(&hub),
+		fx.Provide(newRedisClient, metrics.NewRegistry),
+		fx.Provide(fx.Annotate(redisCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`))),
+		fx.Options(opts...),
+		// Last, so that it starts once the rest has: a 200 from
+		// /healthcheck means everything runs.
+		fx.Invoke(startHTTPServer),
 	)
 	if err := app.Err(); err != nil {
-		return err
+		return 0, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, app.StartTimeout())
 	defer cancel()
@@ -60,11 +93,10 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 			// A signal during start-up is a stop, not a failure: fx has
 			// rolled back what had started.
 			logger.Info("stopped during start-up")
-			return nil
+			return 0, nil
 		}
-		return err
+		return 0, err
 	}
-	exit := 0
 	select {
 	case <-ctx.Done():
 	case sig := <-app.Wait():
@@ -72,11 +104,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 	}
 	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), app.StopTimeout())
 	defer cancelStop()
-	stopErr := app.Stop(stopCtx)
-	if exit != 0 {
-		return errors.Join(fmt.Errorf("hub stopped: %w", hub.Err()), stopErr)
-	}
-	return stopErr
+	return exit, app.Stop(stopCtx)
 }
 
 func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
@@ -111,10 +139,10 @@ func newSink(cfg config, pool *pgxpool.Pool, reg *prometheus.Registry, logger *s
 	return metrics.InstrumentSink(sink, reg)
 }
 
-// newHubConfig connects the hub to Redis. The router closes the subscriber;
-// the poison publisher is closed after the hub stopped (fx stops in reverse).
-func newHubConfig(lc fx.Lifecycle, cfg config, sink sensorhub.Sink, logger *slog.Logger) (sensorhub.Config, error) {
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
+// newSubscriber returns the hub's stream subscriber, with a Redis client of
+// its own. The router closes it.
+func newSubscriber(cfg config, logger *slog.Logger) (*redis.Subscriber, error) {
+	return redis.NewSubscriber(redis.SubscriberConfig{
 		Client:       goredis.NewClient(cfg.redis),
 		Group:        cfg.group,
 		Consumer:     cfg.consumer,
@@ -122,9 +150,11 @@ func newHubConfig(lc fx.Lifecycle, cfg config, sink sensorhub.Sink, logger *slog
 		CloseTimeout: cfg.shutdownTimeout,
 		Logger:       logger,
 	})
-	if err != nil {
-		return sensorhub.Config{}, err
-	}
+}
+
+// newHubConfig connects the hub to Redis. The poison publisher is closed
+// after the hub stopped (fx stops in reverse).
+func newHubConfig(lc fx.Lifecycle, cfg config, sub *redis.Subscriber, sink sensorhub.Sink, logger *slog.Logger) (sensorhub.Config, error) {
 	pub, err := redis.NewPublisher(goredis.NewClient(cfg.redis), logger)
 	if err != nil {
 		return sensorhub.Config{}, err
@@ -176,6 +206,19 @@ func registerHubMetrics(reg *prometheus.Registry, hub *sensorhub.Hub) error {
 	return nil
 }
 
+// registerSubscriberMetrics exports the stream subscriber's counters, read
+// on every scrape.
+func registerSubscriberMetrics(reg *prometheus.Registry, sub *redis.Subscriber) error {
+	collector, err := metrics.NewSubscriberCollector(sub)
+	if err != nil {
+		return err
+	}
+	if err := reg.Register(collector); err != nil {
+		return fmt.Errorf("register subscriber metrics: %w", err)
+	}
+	return nil
+}
+
 // registerRedisMetrics exports the consumer group's lag and pending entries
 // and the poison queue's length, asked of Redis on every scrape.
 func registerRedisMetrics(reg *prometheus.Registry, cfg config, client *goredis.Client) error {
@@ -210,12 +253,9 @@ type httpServerParams struct {
 
 	Lifecycle fx.Lifecycle
 	Config    config
-	Pool      *pgxpool.Pool
-	Redis     *goredis.Client
-	Hub       *sensorhub.Hub
 	Registry  *prometheus.Registry
 	Logger    *slog.Logger
-	// Checks are the health checks other parts of the service add, in the
+	// Checks are the health checks of the components that run, in the
 	// group healthChecksGroup.
 	Checks []health.Check `group:"health.checks"`
 }
@@ -223,16 +263,23 @@ type httpServerParams struct {
 // startHTTPServer serves the health endpoints and GET /metrics on
 // API_HOST:API_PORT.
 func startHTTPServer(p httpServerParams) {
-	checks := append([]health.Check{
-		{Name: "postgres", Func: p.Pool.Ping},
-		{Name: "redis", Func: func(ctx context.Context) error { return p.Redis.Ping(ctx).Err() }},
-		{Name: "consumer", Func: p.Hub.Check},
-	}, p.Checks...)
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(p.Registry, p.Logger))
-	mux.Handle("/", health.NewHandler(checks, 0))
+	mux.Handle("/", health.NewHandler(p.Checks, 0))
 	srv := health.NewServer(p.Config.apiAddr, mux, p.Logger)
 	p.Lifecycle.Append(fx.StartStopHook(srv.Start, srv.Stop))
+}
+
+func redisCheck(client *goredis.Client) health.Check {
+	return health.Check{Name: "redis", Func: func(ctx context.Context) error { return client.Ping(ctx).Err() }}
+}
+
+func postgresCheck(pool *pgxpool.Pool) health.Check {
+	return health.Check{Name: "postgres", Func: pool.Ping}
+}
+
+func consumerCheck(hub *sensorhub.Hub) health.Check {
+	return health.Check{Name: "consumer", Func: hub.Check}
 }
 
 // exitWhenHubStops shuts the app down with exit code 1 when the hub's router
