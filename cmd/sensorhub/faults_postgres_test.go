@@ -21,16 +21,6 @@ func newPostgresFaultEnv(t *testing.T) (*testEnv, *postgrestest.Server) {
 	return e, srv
 }
 
-// postgresStatus returns the /healthcheck status code and the state of its
-// postgres component.
-func (e *testEnv) postgresStatus() (int, string) {
-	code, body := e.health("/healthcheck")
-	comps, _ := body["components"].(map[string]any)
-	pg, _ := comps["postgres"].(map[string]any)
-	state, _ := pg["status"].(string)
-	return code, state
-}
-
 // TestFaultPostgresRestart restarts PostgreSQL under steady load, first
 // with pg_ctl -m immediate (a crash: no checkpoint, WAL replay on start),
 // then with -m fast. Each outage lasts a few seconds: /healthcheck must say
@@ -52,7 +42,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 10*time.Second, "/healthcheck 503 with postgres down", func() bool {
-			code, state := e.postgresStatus()
+			code, state := e.component("postgres")
 			return code == http.StatusServiceUnavailable && state == "down"
 		})
 		down := time.Since(stopped)
@@ -64,7 +54,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		e.db.Pool.Reset() // the test's own connections died with the server
 		started := time.Now()
 		eventually(t, 15*time.Second, "/healthcheck 200 after postgres is back", func() bool {
-			code, state := e.postgresStatus()
+			code, state := e.component("postgres")
 			return code == http.StatusOK && state == "ok"
 		})
 		t.Logf("%s restart: /healthcheck 503 %s after the stop, 200 %s after the start",

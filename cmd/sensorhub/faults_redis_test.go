@@ -38,27 +38,6 @@ func redisFaultClient(t *testing.T, srv *redistest.Server) *goredis.Client {
 	return c
 }
 
-// redisComponent returns the status of the redis component that GET
-// /healthcheck reports, with the response's status code.
-func (e *testEnv) redisComponent() (int, string) {
-	code, body := e.health("/healthcheck")
-	comps, _ := body["components"].(map[string]any)
-	r, _ := comps["redis"].(map[string]any)
-	status, _ := r["status"].(string)
-	return code, status
-}
-
-// running fails the test when p has exited.
-func (p *process) running(t *testing.T) {
-	t.Helper()
-	select {
-	case err := <-p.done:
-		p.done <- err // for wait and the cleanup
-		t.Fatalf("sensorhub %s exited (%v); it must keep running\n%s", p.cmd.Args[1], err, p.logs)
-	default:
-	}
-}
-
 // unstored returns the indices below n of p's readings that have no row.
 func (e *testEnv) unstored(t *testing.T, p *checker.Producer, n int) []int {
 	t.Helper()
@@ -115,7 +94,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 		}
 		killed, sentAtKill := time.Now(), p.Sent()
 		eventually(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
-			code, redis := e.redisComponent()
+			code, redis := e.component("redis")
 			return code == http.StatusServiceUnavailable && redis == "down"
 		})
 		time.Sleep(500 * time.Millisecond) // an outage the producer notices
@@ -126,7 +105,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 		e.waitHealthy(t)
 		t.Logf("outage %d: Redis down %s, %d sends during it; healthy %s after the restart",
 			i+1, up.Sub(killed).Round(time.Millisecond), p.Sent()-sentAtKill, time.Since(up).Round(time.Millisecond))
-		proc.running(t)
+		proc.alive(t)
 	}
 	done()
 	// The bridge inside the service subscribed again too: a legacy
@@ -140,7 +119,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 		return log.Count(checker.OK) > before
 	})
 	report := e.verify(t, log, 60*time.Second)
-	proc.running(t)
+	proc.alive(t)
 	if report.Unknown+report.Failed == 0 {
 		t.Errorf("no send failed or went unanswered during two outages: the outages missed the producer (%s)", report)
 	}
@@ -188,7 +167,7 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
-		code, redis := e.redisComponent()
+		code, redis := e.component("redis")
 		return code == http.StatusServiceUnavailable && redis == "down"
 	})
 	reported := time.Since(down)
@@ -213,7 +192,7 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 		return len(missing) == 0 || missing[len(missing)-1] < boundary
 	})
 	eventually(t, 10*time.Second, "nothing left pending", func() bool { return e.pending(t, "") == 0 })
-	proc.running(t)
+	proc.alive(t)
 
 	report, err := log.Check(t.Context(), e.db.Pool)
 	if err != nil {
@@ -392,6 +371,6 @@ func TestFaultPubSub(t *testing.T) {
 	if old.appended != old.received || now.appended != now.received || old.failed+now.failed != 0 {
 		t.Errorf("bridge counts before the restart %+v, after %+v: want every received message appended, none failed", old, now)
 	}
-	proc.running(t)
-	bridge.running(t)
+	proc.alive(t)
+	bridge.alive(t)
 }

@@ -311,13 +311,23 @@ func (p *process) memory(t *testing.T) (rss, peak int64) {
 	return rss, peak
 }
 
+// component returns the status code of GET /healthcheck and the status
+// ("ok" or "down") it reports for the component name.
+func (e *testEnv) component(name string) (code int, status string) {
+	code, body := e.health("/healthcheck")
+	comps, _ := body["components"].(map[string]any)
+	c, _ := comps[name].(map[string]any)
+	status, _ = c["status"].(string)
+	return code, status
+}
+
 // alive fails the test when the process has exited.
 func (p *process) alive(t *testing.T) {
 	t.Helper()
 	select {
 	case err := <-p.done:
 		p.done <- err // for the cleanup
-		t.Fatalf("the service exited: %v\n%s", err, p.logs)
+		t.Fatalf("sensorhub %s exited (%v); it must keep running\n%s", p.cmd.Args[1], err, p.logs)
 	default:
 	}
 }
