@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -23,7 +24,12 @@ const (
 	DefaultBatchMaxWait     = 5 * time.Millisecond
 	DefaultBatchWriters     = 2
 	DefaultBatchTimeout     = 30 * time.Second
+	DefaultBatchBackoff     = 100 * time.Millisecond
+	DefaultBatchMaxBackoff  = 2 * time.Second
 )
+
+// errBatcherClosed fails the writes a closed Batcher no longer takes.
+var errBatcherClosed = errors.New("sensorhub: batcher closed")
 
 // BatchConfig configures group commit. The zero value takes the defaults its
 // comments name.
@@ -39,6 +45,17 @@ type BatchConfig struct {
 	Writers int
 	// Timeout bounds one flush. Default DefaultBatchTimeout (30 s).
 	Timeout time.Duration
+	// Backoff is the pause before the next flush after one failed with a
+	// transient error; it doubles with each further failure up to
+	// MaxBackoff and ends with the next commit. While the database is
+	// unreachable, the retries of every message in flight then wait and
+	// go out together, one connection attempt per pause, instead of each
+	// making its own. Default DefaultBatchBackoff (100 ms).
+	Backoff time.Duration
+	// MaxBackoff caps Backoff's doubling, and so how long after the
+	// database is back the first flush may wait. Default
+	// DefaultBatchMaxBackoff (2 s).
+	MaxBackoff time.Duration
 	// Disabled makes every Write a transaction of its own.
 	Disabled bool
 }
@@ -48,6 +65,8 @@ func (c *BatchConfig) setDefaults() {
 	c.MaxWait = cmp.Or(c.MaxWait, DefaultBatchMaxWait)
 	c.Writers = cmp.Or(c.Writers, DefaultBatchWriters)
 	c.Timeout = cmp.Or(c.Timeout, DefaultBatchTimeout)
+	c.Backoff = cmp.Or(c.Backoff, DefaultBatchBackoff)
+	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultBatchMaxBackoff)
 }
 
 // Validate reports every problem with the configuration at once.
@@ -59,6 +78,9 @@ func (c BatchConfig) Validate() error {
 	if c.MaxWait < 0 || c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("batch max wait and timeout must not be negative, got %s and %s", c.MaxWait, c.Timeout))
 	}
+	if c.Backoff < 0 || c.MaxBackoff < 0 {
+		errs = append(errs, fmt.Errorf("batch backoff and max backoff must not be negative, got %s and %s", c.Backoff, c.MaxBackoff))
+	}
 	return errors.Join(errs...)
 }
 
@@ -69,7 +91,9 @@ func (c BatchConfig) Validate() error {
 // Then every caller returns with its own share of the result, so a message
 // is acked only once its readings are committed. A failed flush fails every
 // write in it; one with a permanent error is retried write by write, so that
-// only the culprit is poisoned.
+// only the culprit is poisoned. After a flush failed with a transient
+// error the next one waits Backoff, doubling up to MaxBackoff, while the
+// writes gather.
 type Batcher struct {
 	cfg      BatchConfig
 	writer   BatchWriter
@@ -78,6 +102,10 @@ type Batcher struct {
 	writers  chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
+
+	mu       sync.Mutex
+	backoff  time.Duration // the last pause; 0 after a commit
+	resumeAt time.Time     // no flush starts before
 }
 
 type writeRequest struct {
@@ -131,7 +159,7 @@ func (b *Batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
 	case <-ctx.Done():
 		return WriteResult{}, ctx.Err()
 	case <-b.stop:
-		return WriteResult{}, errors.New("sensorhub: batcher closed")
+		return WriteResult{}, errBatcherClosed
 	}
 	select {
 	case r := <-req.reply:
@@ -181,6 +209,13 @@ func (b *Batcher) run() {
 			<-b.writers
 			return
 		}
+		// After a failed flush, the group waits here while the writes
+		// retried meanwhile queue up behind first.
+		if !b.pause() {
+			first.reply <- writeReply{err: errBatcherClosed}
+			<-b.writers
+			return
+		}
 		group := []*writeRequest{first}
 		size := first.size()
 		timer.Reset(b.cfg.MaxWait)
@@ -217,6 +252,40 @@ func (b *Batcher) run() {
 	}
 }
 
+// pause waits out the backoff after a failed flush, if any. It reports
+// false when the batcher is closed meanwhile.
+func (b *Batcher) pause() bool {
+	b.mu.Lock()
+	d := time.Until(b.resumeAt)
+	b.mu.Unlock()
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-b.stop:
+		return false
+	}
+}
+
+// settle sets the pause before the next flush from the outcome of the last:
+// none after a commit, or after a permanent error (the database answered);
+// after a transient error Backoff, or twice the last pause, up to
+// MaxBackoff.
+func (b *Batcher) settle(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil || IsPermanent(err) {
+		b.backoff, b.resumeAt = 0, time.Time{}
+		return
+	}
+	b.backoff = min(max(2*b.backoff, b.cfg.Backoff), b.cfg.MaxBackoff)
+	b.resumeAt = time.Now().Add(b.backoff)
+}
+
 // allArrived reports whether no further write can join a group of n.
 func (b *Batcher) allArrived(n int) bool {
 	return b.inFlight != nil && n >= b.inFlight()
@@ -231,6 +300,7 @@ func (b *Batcher) flush(group []*writeRequest) {
 		batches[i] = r.batch
 	}
 	results, err := b.writer.WriteBatches(ctx, batches)
+	b.settle(err)
 	switch {
 	case err == nil:
 		for i, r := range group {

@@ -136,6 +136,63 @@ func TestBatcherFailsEveryWriteOfAFailedFlush(t *testing.T) {
 	}
 }
 
+func TestBatcherBacksOffWhileFlushesFail(t *testing.T) {
+	t.Parallel()
+	const backoff, maxBackoff = 20 * time.Millisecond, 100 * time.Millisecond
+	var down atomic.Bool
+	down.Store(true)
+	var flushes atomic.Int32
+	w := &recordingWriter{fail: func([]Batch) error {
+		flushes.Add(1)
+		if down.Load() {
+			return errors.New("connection reset by peer")
+		}
+		return nil
+	}}
+	b := newBatcher(t, w, BatchConfig{MaxWait: time.Millisecond, Backoff: backoff, MaxBackoff: maxBackoff}, nil)
+
+	// 20 writers that retry at once, the worst case of retries: without a
+	// pause between flushes they would make one every MaxWait.
+	const outage = 600 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), outage)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if _, err := b.Write(ctx, readings(string(rune('a'+i)), 1)); err == nil {
+					t.Error("a write succeeded while every flush fails")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Pauses of 20, 40, 80, then 100 ms: 8 in 600 ms, each followed by at
+	// most one flush per writer.
+	if n := flushes.Load(); n > 2*int32(outage/backoff)/3 {
+		t.Errorf("%d flushes in %s of failures, want them paced by the backoff", n, outage)
+	}
+	t.Logf("%d flushes in %s of failures", flushes.Load(), outage)
+
+	down.Store(false)
+	start := time.Now()
+	if _, err := b.Write(t.Context(), readings("z", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > maxBackoff+50*time.Millisecond {
+		t.Errorf("the first write after the failures took %s, want at most MaxBackoff %s", d, maxBackoff)
+	}
+	// A commit ends the backoff.
+	start = time.Now()
+	if _, err := b.Write(t.Context(), readings("y", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > backoff {
+		t.Errorf("a write after a commit took %s, want no pause", d)
+	}
+}
+
 func TestBatcherIsolatesAPermanentError(t *testing.T) {
 	t.Parallel()
 	// The database rejects any transaction holding station "c".
