@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -289,8 +288,10 @@ func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
 func TestTransientDatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	proxyAddr := freeAddr(t) // nothing listens yet: connection refused
-	e.vars["DATABASE_URL"] = strings.Replace(e.db.URL, "127.0.0.1:5432", proxyAddr, 1)
+	// The proxy is not started yet: nothing listens, connections are
+	// refused.
+	proxy, url := newNetProxies(t).add(t, "postgres", freeAddr(t), e.vars["DATABASE_URL"], "5432", false)
+	e.vars["DATABASE_URL"] = url
 	e.start(t, "run")
 	eventually(t, 20*time.Second, "the service reports postgres down", func() bool {
 		code, body := e.health("/healthcheck")
@@ -305,38 +306,14 @@ func TestTransientDatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
 		t.Fatalf("%d messages poisoned during a transient outage", got)
 	}
 
-	forward(t, proxyAddr, "127.0.0.1:5432")
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 30*time.Second, "the reading is stored once Postgres is reachable", func() bool { return e.rows(t, "") == 1 })
 	e.waitHealthy(t)
 	if got := len(e.poisoned(t)); got != 0 {
 		t.Fatalf("%d messages poisoned", got)
 	}
-}
-
-// forward accepts connections on addr and pipes them to target until the
-// test ends.
-func forward(t *testing.T, addr, target string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			go func() { _, _ = io.Copy(out, in); out.Close() }()
-			go func() { _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
 }
 
 func TestHealthcheckCommand(t *testing.T) {
