@@ -86,6 +86,20 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Permanent reports true: bad input does not get better by retrying.
 func (e *InputError) Permanent() bool { return true }
 
+// sinkError marks an error of the sink that is not permanent: the message
+// is valid and waits only for the database. The hub retries it for as long
+// as the outage lasts (see Config.MaxRetries).
+type sinkError struct{ err error }
+
+func (e *sinkError) Error() string { return e.err.Error() }
+func (e *sinkError) Unwrap() error { return e.err }
+
+// isSinkOutage reports whether err is a transient error of the sink.
+func isSinkOutage(err error) bool {
+	_, ok := errors.AsType[*sinkError](err)
+	return ok && !IsPermanent(err)
+}
+
 // permanentError marks an error that retrying cannot fix.
 type permanentError struct {
 	reason string

@@ -76,7 +76,13 @@ type Config struct {
 	// Default DefaultHandlerTimeout (30 s).
 	HandlerTimeout time.Duration
 	// MaxRetries is how often a transient error is retried in process before
-	// the message is nacked and redelivered later. Default DefaultMaxRetries.
+	// the message is nacked and redelivered later, which counts against the
+	// subscriber's redelivery limit. Default DefaultMaxRetries. A transient
+	// error of the sink (the database is unreachable) is the exception: it
+	// is retried in process, every MaxRetryBackoff at the most, for as long
+	// as it lasts, so that an outage of any length never poisons a valid
+	// reading. The subscriber keeps such messages claimed meanwhile, and the
+	// in-flight limit bounds them.
 	MaxRetries int
 	// RetryInterval is the first backoff between retries; it doubles up to
 	// MaxRetryBackoff. Default DefaultRetryInterval (200 ms).
@@ -167,6 +173,8 @@ type Hub struct {
 	frozen atomic.Bool
 
 	stopping atomic.Bool
+	stopped  chan struct{} // closed by Stop; ends retries
+	stopOnce sync.Once
 	done     chan struct{}
 	err      error
 
@@ -190,6 +198,7 @@ func New(cfg Config) (*Hub, error) {
 		decoder:  decoder,
 		log:      cfg.Logger,
 		types:    make(map[string]SensorType),
+		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		poisoned: make(map[string]uint64),
 	}
@@ -271,7 +280,7 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 	}
 	res, err := h.sink.Write(ctx, batch)
 	if err != nil {
-		return WriteResult{}, fmt.Errorf("sensorhub: write %d readings and %d events: %w", len(batch.Readings), len(batch.Events), err)
+		return WriteResult{}, &sinkError{fmt.Errorf("sensorhub: write %d readings and %d events: %w", len(batch.Readings), len(batch.Events), err)}
 	}
 	h.stored.Add(uint64(res.Stored))
 	h.duplicates.Add(uint64(res.Duplicates))
@@ -382,6 +391,7 @@ func (h *Hub) Start(ctx context.Context) error {
 // acked and will be redelivered.
 func (h *Hub) Stop(ctx context.Context) error {
 	h.stopping.Store(true)
+	h.stopOnce.Do(func() { close(h.stopped) })
 	h.mu.Lock()
 	started := h.frozen.Load()
 	h.frozen.Store(true) // a stopped hub never starts
@@ -483,6 +493,9 @@ func (h *Hub) newRouter() (*message.Router, error) {
 // retryTransient runs a message and retries it up to MaxRetries times
 // while it fails with a transient error, waiting RetryInterval, then twice
 // as long each time up to MaxRetryBackoff, each wait randomised by ±20 %.
+// While the sink is unreachable it retries without a limit, until the hub
+// stops: nacking would spend the message's redelivery budget, and a long
+// outage would then poison valid readings.
 //
 // It replaces Watermill's Retry middleware, whose callbacks advance the
 // backoff (watermill#690): with ShouldRetry and OnRetryHook set, each wait
@@ -504,7 +517,7 @@ func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
 		wait.Reset()
 		timer := time.NewTimer(0)
 		defer timer.Stop()
-		for retry := 1; retry <= h.cfg.MaxRetries; retry++ {
+		for retry := 1; retry <= h.cfg.MaxRetries || isSinkOutage(err); retry++ {
 			d := wait.NextBackOff()
 			h.log.DebugContext(ctx, "sensorhub: transient error, retrying",
 				"entry_id", msg.Metadata.Get(MetadataEntryID), "retry", retry, "wait", d, "err", err)
@@ -512,6 +525,8 @@ func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
+				return produced, err
+			case <-h.stopped:
 				return produced, err
 			}
 			h.retried.Add(1)

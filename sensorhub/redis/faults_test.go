@@ -191,3 +191,87 @@ func gaps(ts []time.Time) string {
 	}
 	return s
 }
+
+// TestFaultOutageOutlastsRedeliveryBudget keeps PostgreSQL down far longer
+// than the in-process retries plus every redelivery the subscriber allows
+// would last. A transient error of the sink is retried in process for as
+// long as the outage lasts, so no reading is nacked, none spends its
+// redelivery budget, and none is poisoned.
+func TestFaultOutageOutlastsRedeliveryBudget(t *testing.T) {
+	t.Parallel()
+	srv := postgrestest.StartServer(t)
+	db := srv.New(t)
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "outage")
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	// Without the exception, the budget is spent in about 0.2 s: 2 retries
+	// of 10 ms and 20 ms per delivery, nacks of 50 ms, 2 deliveries.
+	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
+		Client:        goredis.NewClient(redistest.Options(t)),
+		Consumer:      "outage",
+		BlockTime:     100 * time.Millisecond,
+		NackDelay:     50 * time.Millisecond,
+		MaxNackDelay:  50 * time.Millisecond,
+		MaxDeliveries: 2,
+		Logger:        logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := sensorhub.New(sensorhub.Config{
+		Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream,
+		MaxRetries: 2, RetryInterval: 10 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
+		Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.MustRegister(temperature.Type())
+	if err := hub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hub.Stop(context.Background()) })
+
+	if err := srv.Stop("fast"); err != nil {
+		t.Fatal(err)
+	}
+	log := checker.NewLog()
+	p := &checker.Producer{Client: client, Stream: stream, Log: log, Station: "outage"}
+	if err := p.Send(t.Context(), 100); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // fifteen times the budget
+	if n := client.XLen(t.Context(), stream+sensorhub.PoisonSuffix).Val(); n != 0 {
+		t.Fatalf("%d readings poisoned during the outage", n)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	db.Pool.Reset() // the test's own connections died with the server
+	waitFor(t, 10*time.Second, "every reading stored and acked", func() bool {
+		report, err := log.Check(t.Context(), db.Pool)
+		return err == nil && report.Rows == 100 && pendingCount(t, client, stream) == 0
+	})
+	report, err := log.Check(t.Context(), db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !report.Valid() {
+		t.Errorf("history check: %s", report)
+	}
+	if n := client.XLen(t.Context(), stream+sensorhub.PoisonSuffix).Val(); n != 0 {
+		t.Errorf("%d readings poisoned", n)
+	}
+	if s := sub.Stats(); s.Nacked != 0 {
+		t.Errorf("%d nacks during the outage, want none: the readings wait in process", s.Nacked)
+	}
+}
