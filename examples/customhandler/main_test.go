@@ -40,15 +40,17 @@ func TestCustomSensorTypeIsStoredAndValidated(t *testing.T) {
 	xadd(`{"sensor":"soil_ph","value":6.5,"timestamp":"2024-12-01T12:00:00Z","station":"bed-1"}`)
 	xadd(`{"sensor":"soil_ph","value":15,"timestamp":"2024-12-01T12:00:00Z","station":"bed-2"}`)
 
+	// The two readings are handled concurrently: wait for both outcomes.
 	deadline := time.Now().Add(10 * time.Second)
-	var poisoned int64
-	for poisoned == 0 && time.Now().Before(deadline) {
+	var poisoned, stored int64
+	for (poisoned == 0 || stored == 0) && time.Now().Before(deadline) {
 		select {
 		case err := <-done:
 			t.Fatalf("run returned early: %v", err)
 		case <-time.After(20 * time.Millisecond):
 		}
 		poisoned = client.XLen(ctx, stream+".poison").Val()
+		_ = db.Pool.QueryRow(ctx, `SELECT count(*) FROM readings`).Scan(&stored)
 	}
 	var station, unit string
 	var value float64
