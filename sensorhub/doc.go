@@ -65,7 +65,9 @@
 //
 // A handler or sink error marked with Permanent, and every *InputError,
 // sends the message to the poison queue with its reason and acks it. Every
-// other error is transient: it is retried with exponential backoff, then
-// the message is nacked and redelivered. Nothing is acked before the sink
-// has committed it.
+// other error is transient: a handler's is retried with exponential backoff
+// (Config.MaxRetries), then the message is nacked and redelivered; a sink's
+// (the database is unreachable) is retried in process for as long as it
+// lasts, so that an outage never spends a message's redelivery budget.
+// Nothing is acked before the sink has committed it.
 package sensorhub
