@@ -174,9 +174,11 @@ type Hub struct {
 
 	stopping atomic.Bool
 	stopped  chan struct{} // closed by Stop; ends retries
-	stopOnce sync.Once
-	done     chan struct{}
-	err      error
+
+	lastOutageWarn atomic.Int64 // UnixNano of the last warnOutage record
+	stopOnce       sync.Once
+	done           chan struct{}
+	err            error
 
 	received, stored, duplicates, conflicts, retried atomic.Uint64
 	poisonMu                                         sync.Mutex
@@ -521,6 +523,9 @@ func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
 			d := wait.NextBackOff()
 			h.log.DebugContext(ctx, "sensorhub: transient error, retrying",
 				"entry_id", msg.Metadata.Get(MetadataEntryID), "retry", retry, "wait", d, "err", err)
+			if isSinkOutage(err) {
+				h.warnOutage(ctx, err)
+			}
 			timer.Reset(d)
 			select {
 			case <-timer.C:
@@ -537,6 +542,23 @@ func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
 		}
 		return produced, err
 	}
+}
+
+// outageWarnInterval is how often, at most, the hub logs that the sink is
+// unreachable while messages wait for it.
+const outageWarnInterval = 10 * time.Second
+
+// warnOutage logs a Warn record that the sink is unreachable, once per
+// outageWarnInterval however many messages wait, so that an outage shows in
+// the logs without flooding them.
+func (h *Hub) warnOutage(ctx context.Context, err error) {
+	now := time.Now().UnixNano()
+	last := h.lastOutageWarn.Load()
+	if now-last < int64(outageWarnInterval) || !h.lastOutageWarn.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.WarnContext(ctx, "sensorhub: sink unavailable, messages wait and are retried",
+		"in_flight", h.active.Load(), "error", err)
 }
 
 // consume is the router's handler for one message.

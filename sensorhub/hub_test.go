@@ -472,7 +472,9 @@ func newTestHub(t *testing.T, sink sensorhub.Sink, cfg sensorhub.Config) testHub
 	if cfg.CloseTimeout == 0 {
 		cfg.CloseTimeout = 5 * time.Second
 	}
-	cfg.Logger = testLogger(t)
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
 	hub, err := sensorhub.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -758,7 +760,9 @@ func TestHubRetriesTransientErrors(t *testing.T) {
 		t.Run(tc.name+"=>stored", func(t *testing.T) {
 			t.Parallel()
 			sink := &flakySink{failures: tc.failures}
-			hub := newTestHub(t, sink, sensorhub.Config{MaxRetries: tc.maxRetries})
+			var logs sensorhubtest.Buffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			hub := newTestHub(t, sink, sensorhub.Config{MaxRetries: tc.maxRetries, Logger: logger})
 			hub.MustRegister(temperature)
 			poisoned, err := hub.pubsub.Subscribe(t.Context(), sensorhub.DefaultStream+sensorhub.PoisonSuffix)
 			if err != nil {
@@ -783,6 +787,10 @@ func TestHubRetriesTransientErrors(t *testing.T) {
 			}
 			if st.Received != 1 {
 				t.Errorf("Stats.Received = %d, want one delivery, no redelivery", st.Received)
+			}
+			// The outage is told once, however often it was retried.
+			if n := strings.Count(logs.String(), "sink unavailable"); n != 1 {
+				t.Errorf("%d Warn records of the outage, want 1:\n%s", n, logs.String())
 			}
 			select {
 			case msg := <-poisoned:
