@@ -277,7 +277,12 @@ func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 			return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp",
 				Err: fmt.Errorf("timestamp %s is not a Unix time", raw)}
 		}
-		ts = unixTime(n)
+		var ok bool
+		if ts, ok = unixTime(n); !ok {
+			return ts, &InputError{Reason: ReasonTimestampOutOfWindow, Index: -1, Field: "timestamp",
+				Err: fmt.Errorf("Unix time %s is outside [%s, now + %s]", raw,
+					d.cfg.MinTime.UTC().Format(time.RFC3339), d.cfg.MaxFuture)}
+		}
 	default:
 		return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp",
 			Err: fmt.Errorf("timestamp must be a string or a number, got %s", raw.Kind())}
@@ -300,19 +305,39 @@ func (d *Decoder) parseTimeString(s string) (time.Time, error) {
 			return ts, nil
 		}
 	}
+	// A leap second is valid RFC 3339, but neither Go nor PostgreSQL has an
+	// instant for it (PostgreSQL would store the next minute's first
+	// second, the key of another reading): say so rather than call the
+	// syntax wrong.
+	if len(s) >= 19 && s[16] == ':' && s[17:19] == "60" {
+		if _, err := d.parseTimeString(s[:17] + "59" + s[19:]); err == nil {
+			return time.Time{}, fmt.Errorf("%q is a leap second, which has no instant of its own", s)
+		}
+	}
 	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor \"YYYY-MM-DD HH:MM:SS[.fff]\"", s)
 }
+
+// maxUnixSeconds bounds the Unix times read from numbers, some 285 million
+// years either way: up to it a float64 holds whole seconds exactly. Beyond
+// it the conversion to int64 is implementation-defined (1e300 became
+// math.MinInt64 on amd64 and math.MaxInt64 on arm64, and time.Unix then
+// wrapped around), so where such a time fell against the window was luck.
+const maxUnixSeconds = 1 << 53
 
 // unixTime reads n as Unix seconds, or milliseconds from unixMillisThreshold
 // on, keeping sub-second precision down to the microsecond: that is what
 // PostgreSQL stores, and a float64 of today's Unix seconds holds no more
-// (1733054400123 ms would otherwise come out as .122999907 s).
-func unixTime(n float64) time.Time {
+// (1733054400123 ms would otherwise come out as .122999907 s). It reports
+// false for a time beyond maxUnixSeconds.
+func unixTime(n float64) (time.Time, bool) {
 	if math.Abs(n) >= unixMillisThreshold {
 		n /= 1000
 	}
+	if math.Abs(n) > maxUnixSeconds {
+		return time.Time{}, false
+	}
 	sec, frac := math.Modf(n)
-	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC()
+	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3).UTC(), true
 }
 
 // jsonError maps an error of encoding/json/v2 to an InputError.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	json "encoding/json/v2"
 	"errors"
+	"flag"
 	"math"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -24,9 +26,14 @@ var (
 // FuzzDecode checks the decoder's properties on arbitrary bytes: it never
 // panics; it fails only with an *InputError carrying a known reason; what it
 // accepts obeys the message contract; and it is deterministic and
-// round-trips. Seeds: the f.Add calls below plus testdata/fuzz/FuzzDecode.
+// round-trips. Seeds: the f.Add calls below plus testdata/fuzz/FuzzDecode,
+// between them every shape TestBadInput (cmd/sensorhub) sends.
 //
 //	go test -run XXX -fuzz FuzzDecode -fuzztime 60s ./sensorhub/
+//
+// The fuzzer minimises each new input it finds for up to -fuzzminimizetime
+// (60 s), and a few hundred bytes of one can take that long: add
+// -fuzzminimizetime 2s to spend the time fuzzing.
 func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		`{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00"}`,
@@ -42,6 +49,30 @@ func FuzzDecode(f *testing.F) {
 		"\xff\x00",
 	} {
 		f.Add([]byte(seed))
+	}
+	// Shapes too large to keep in testdata: nesting at and past the
+	// parser's depth limit of 10,000, names of 10,000 characters, and
+	// payloads at and one byte past the size limit. Every go test run
+	// checks them; a -fuzz run leaves them out, because the fuzzer
+	// minimises each new input it finds for up to -fuzzminimizetime (60 s)
+	// and a mutant of one of these, at up to 10 ms a run, took the whole
+	// minute. The smaller deep seed in testdata keeps nesting among the
+	// shapes it mutates.
+	reading := `{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00"`
+	large := []string{
+		strings.Repeat("[", 10_000) + strings.Repeat("]", 10_000),
+		strings.Repeat("[", 10_001) + strings.Repeat("]", 10_001),
+		strings.Repeat(`{"a":`, 10_000) + "1" + strings.Repeat("}", 10_000),
+		reading + `, "meta": ` + strings.Repeat("[", 9_999) + strings.Repeat("]", 9_999) + "}",
+		`{"sensor": "` + strings.Repeat("s", 10_000) + `", "value": 14, "timestamp": "2024-12-01 12:00:00"}`,
+		reading + `, "station": "` + strings.Repeat("S", 10_000) + `"}`,
+		reading + "}" + strings.Repeat(" ", sensorhub.DefaultMaxMessageBytes-len(reading)-1),
+		reading + "}" + strings.Repeat(" ", sensorhub.DefaultMaxMessageBytes-len(reading)),
+	}
+	if fuzzing := flag.Lookup("test.fuzz"); fuzzing == nil || fuzzing.Value.String() == "" {
+		for _, seed := range large {
+			f.Add([]byte(seed))
+		}
 	}
 	decoder, err := sensorhub.NewDecoder(sensorhub.DecoderConfig{Now: clock})
 	if err != nil {
