@@ -148,7 +148,10 @@ func newSubscriber(cfg config, logger *slog.Logger) (*redis.Subscriber, error) {
 		Consumer:     cfg.consumer,
 		MaxIdleTime:  cfg.claimIdle,
 		CloseTimeout: cfg.shutdownTimeout,
-		Logger:       logger,
+		// An entry whose payload is over the message limit is poisoned
+		// without being read into memory.
+		MaxFieldBytes: cfg.decoder.MaxMessageBytes,
+		Logger:        logger,
 	})
 }
 

@@ -16,7 +16,7 @@ func (s subscriberStats) Stats() redis.SubscriberStats { return redis.Subscriber
 
 func TestSubscriberCollectorReadsStats(t *testing.T) {
 	t.Parallel()
-	c, err := metrics.NewSubscriberCollector(subscriberStats{GroupsRecreated: 2, Delivered: 9})
+	c, err := metrics.NewSubscriberCollector(subscriberStats{GroupsRecreated: 2, Delivered: 9, Poisoned: 3, TooLarge: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,6 +24,10 @@ func TestSubscriberCollectorReadsStats(t *testing.T) {
 # HELP sensorhub_redis_groups_recreated_total Consumer groups the subscriber created again after Redis lost them (NOGROUP): a Redis restart without persistence, or a deleted stream. Entries Redis lost with them were never delivered.
 # TYPE sensorhub_redis_groups_recreated_total counter
 sensorhub_redis_groups_recreated_total 2
+# HELP sensorhub_redis_entries_poisoned_total Stream entries the subscriber moved to the poison stream itself, before the hub saw them, by reason: redelivery_limit (delivered too often) or too_large (a field over the message limit, never read).
+# TYPE sensorhub_redis_entries_poisoned_total counter
+sensorhub_redis_entries_poisoned_total{reason="redelivery_limit"} 3
+sensorhub_redis_entries_poisoned_total{reason="too_large"} 4
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)

@@ -1,13 +1,18 @@
 package redis
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,6 +101,20 @@ type SubscriberConfig struct {
 	// backlog is read without pause. It adds at most ReadPace to latency.
 	// Default DefaultReadPace (5 ms); negative turns pacing off.
 	ReadPace time.Duration
+	// MaxFieldBytes bounds the size of one field of a stream entry, name or
+	// value, the payload among them. A larger one is never read into
+	// memory: the subscriber's connections drop its bytes as they arrive,
+	// and Redis itself moves the entry to the poison stream with reason
+	// sensorhub.ReasonTooLarge, its payload field copied as it was, and
+	// acks it. Without this bound a producer could make the subscriber read
+	// BatchSize entries of up to 512 MiB each (Redis's proto-max-bulk-len)
+	// in one XREADGROUP. Set it to the hub's DecoderConfig.MaxMessageBytes,
+	// which a payload must not exceed anyway. It wraps the connections that
+	// Client dials from NewSubscriber on; an oversized field read on an
+	// older connection is poisoned the same way, after it was read.
+	// Default sensorhub.DefaultMaxMessageBytes (64 KiB); negative turns the
+	// bound off.
+	MaxFieldBytes int
 	// CloseTimeout bounds how long Close waits for the acks of messages
 	// already delivered; what is not acked by then stays pending and is
 	// delivered again. Default DefaultCloseTimeout (30 s).
@@ -146,6 +165,7 @@ func (c *SubscriberConfig) setDefaults() error {
 	c.MaxNackDelay = cmp.Or(c.MaxNackDelay, DefaultMaxNackDelay)
 	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
 	c.ReadPace = cmp.Or(c.ReadPace, DefaultReadPace)
+	c.MaxFieldBytes = cmp.Or(c.MaxFieldBytes, sensorhub.DefaultMaxMessageBytes)
 	c.BatchSize = min(c.BatchSize, c.MaxInFlight)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -166,6 +186,9 @@ type SubscriberStats struct {
 	// Poisoned counts entries moved to the poison stream for exceeding
 	// MaxDeliveries.
 	Poisoned uint64
+	// TooLarge counts entries moved to the poison stream, with reason
+	// sensorhub.ReasonTooLarge, for a field over MaxFieldBytes.
+	TooLarge uint64
 	// GroupsRecreated counts consumer groups created again after Redis lost
 	// them (NOGROUP): a Redis restart without persistence, or a deleted
 	// stream. Entries Redis lost with them are not counted anywhere else.
@@ -189,8 +212,11 @@ type Subscriber struct {
 	closing chan struct{}
 	wg      sync.WaitGroup
 	closed  atomic.Bool
+	// marker starts the value that stands in for a field over
+	// MaxFieldBytes in what the client reads; see boundedConn.
+	marker string
 
-	delivered, acked, nacked, claimed, poisoned, groupsRecreated, readErrors atomic.Uint64
+	delivered, acked, nacked, claimed, poisoned, tooLarge, groupsRecreated, readErrors atomic.Uint64
 }
 
 // NewSubscriber returns a subscriber for cfg.
@@ -201,7 +227,14 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("redis: subscriber config: %w", err)
 	}
-	return &Subscriber{cfg: cfg, client: cfg.Client, closing: make(chan struct{})}, nil
+	s := &Subscriber{cfg: cfg, client: cfg.Client, closing: make(chan struct{})}
+	if cfg.MaxFieldBytes > 0 {
+		// NUL and a random part: no field of a producer's is taken for
+		// one that was dropped.
+		s.marker = "\x00sensorhub:too_large:" + rand.Text() + ":"
+		cfg.Client.AddHook(fieldBound{limit: int64(cfg.MaxFieldBytes), marker: s.marker})
+	}
+	return s, nil
 }
 
 // Stats returns a snapshot of the subscriber's counters.
@@ -212,6 +245,7 @@ func (s *Subscriber) Stats() SubscriberStats {
 		Nacked:          s.nacked.Load(),
 		Claimed:         s.claimed.Load(),
 		Poisoned:        s.poisoned.Load(),
+		TooLarge:        s.tooLarge.Load(),
 		GroupsRecreated: s.groupsRecreated.Load(),
 		ReadErrors:      s.readErrors.Load(),
 	}
@@ -507,7 +541,8 @@ func (s *subscription) deliveryCounts(entries []goredis.XMessage) []int {
 // per read, each holding one slot. A small goroutine per message then waits
 // for its ack or nack, so that acks are not held up behind slower messages
 // of the same read and each message's context ends with its ack. Entries
-// past MaxDeliveries are poisoned instead.
+// with a field over MaxFieldBytes, or past MaxDeliveries, are poisoned
+// instead.
 func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) {
 	if len(entries) == 0 {
 		return
@@ -519,6 +554,10 @@ func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) 
 	s.mu.Unlock()
 	s.handlers.Go(func() {
 		for i, e := range entries {
+			if field, size, ok := s.oversized(e); ok {
+				s.poisonOversized(e, field, size)
+				continue
+			}
 			if deliveries[i] > s.cfg.MaxDeliveries {
 				s.poisonEntry(e, deliveries[i])
 				continue
@@ -604,8 +643,7 @@ func (s *subscription) poisonEntry(e goredis.XMessage, deliveries int) {
 	msg := messageOf(e.ID, e.Values)
 	// deliveries counts the delivery that is not going to happen.
 	text := fmt.Sprintf("%s: delivered %d times, limit %d", ReasonRedeliveryLimit, deliveries-1, s.cfg.MaxDeliveries)
-	backoff := minReadBackoff
-	for {
+	moved := s.untilDone(e.ID, func() error {
 		_, err := s.client.TxPipelined(s.ctx, func(p goredis.Pipeliner) error {
 			p.XAdd(s.ctx, &goredis.XAddArgs{Stream: s.poison, Values: []any{
 				"payload", string(msg.Payload),
@@ -617,21 +655,161 @@ func (s *subscription) poisonEntry(e goredis.XMessage, deliveries int) {
 			p.XAck(s.ctx, s.stream, s.cfg.Group, e.ID)
 			return nil
 		})
-		if err == nil {
-			break
-		}
-		if s.ctx.Err() != nil {
-			return // stays pending; the limit is checked again on the next delivery
-		}
-		s.log.Warn("redis: poisoning an entry failed, retrying", "entry_id", e.ID, "error", err)
-		if !s.sleep(backoff) {
-			return
-		}
-		backoff = min(2*backoff, maxReadBackoff)
+		return err
+	})
+	if !moved {
+		return // stays pending; the limit is checked again on the next delivery
 	}
 	s.poisoned.Add(1)
 	s.log.Warn("redis: entry poisoned", "reason", ReasonRedeliveryLimit, "entry_id", e.ID, "deliveries", deliveries-1)
 	s.done(e.ID)
+}
+
+// oversized reports the first field of e, payload fields first, whose name
+// or value is over MaxFieldBytes: dropped by a boundedConn, or read whole on
+// a connection without one. size is the field's size in bytes.
+func (s *subscription) oversized(e goredis.XMessage) (field string, size int64, ok bool) {
+	if s.cfg.MaxFieldBytes <= 0 {
+		return "", 0, false
+	}
+	// Most entries have no such field: find that out without allocating.
+	for name, v := range e.Values {
+		value, _ := v.(string)
+		if _, ok = s.fieldSize(value); !ok {
+			_, ok = s.fieldSize(name)
+		}
+		if ok {
+			break
+		}
+	}
+	if !ok {
+		return "", 0, false
+	}
+	names := slices.Sorted(maps.Keys(e.Values))
+	slices.SortStableFunc(names, func(a, b string) int {
+		return cmp.Compare(payloadRank(a), payloadRank(b))
+	})
+	for _, name := range names {
+		value, _ := e.Values[name].(string)
+		if n, ok := s.fieldSize(value); ok {
+			return name, n, true
+		}
+		if n, ok := s.fieldSize(name); ok {
+			return fmt.Sprintf("(a name of %d bytes)", n), n, true
+		}
+	}
+	return "", 0, false
+}
+
+// payloadRank orders field names as messageOf prefers them, any other last.
+func payloadRank(name string) int {
+	if i := slices.Index(PayloadFields, name); i >= 0 {
+		return i
+	}
+	return len(PayloadFields)
+}
+
+// fieldSize returns the size of a name or value over MaxFieldBytes, read
+// from the stand-in a boundedConn put in its place or measured.
+func (s *subscription) fieldSize(v string) (int64, bool) {
+	if rest, ok := strings.CutPrefix(v, s.marker); ok {
+		if n, err := strconv.ParseInt(rest, 10, 64); err == nil {
+			return n, true
+		}
+	}
+	return int64(len(v)), len(v) > s.cfg.MaxFieldBytes
+}
+
+// poisonOversizedScript moves an entry with a field too large to read to
+// the poison stream inside Redis, so that the field never crosses the
+// network, and acks it. The poison entry's payload is the entry's first
+// payload field, or else, as messageOf does, its fields as a JSON object. An
+// entry no longer pending in the group (another consumer finished it) is
+// left alone, and one trimmed from the stream is poisoned with an empty
+// payload.
+//
+// KEYS: the stream, the poison stream. ARGV: the group, the entry id, the
+// number of payload field names, those names in order of preference, then
+// the field names and values the poison entry gets besides its payload.
+var poisonOversizedScript = goredis.NewScript(`
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then
+	return 0
+end
+local payload = ''
+local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+local k = tonumber(ARGV[3])
+if #entry == 1 then
+	local fields, values = entry[1][2], {}
+	for i = 1, #fields, 2 do
+		values[fields[i]] = fields[i + 1]
+	end
+	payload = nil
+	for i = 4, 3 + k do
+		if values[ARGV[i]] then
+			payload = values[ARGV[i]]
+			break
+		end
+	end
+	if payload == nil then
+		payload = cjson.encode(values)
+	end
+end
+local add = {'XADD', KEYS[2], '*', 'payload', payload}
+for i = 4 + k, #ARGV do
+	add[#add + 1] = ARGV[i]
+end
+redis.call(unpack(add))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// poisonOversized moves an entry with a field over MaxFieldBytes to the
+// poison stream with sensorhub.ReasonTooLarge, without reading it.
+func (s *subscription) poisonOversized(e goredis.XMessage, field string, size int64) {
+	text := fmt.Sprintf("%s: stream entry field %q is %d bytes, limit %d", sensorhub.ReasonTooLarge, field, size, s.cfg.MaxFieldBytes)
+	args := []any{s.cfg.Group, e.ID, len(PayloadFields)}
+	for _, f := range PayloadFields {
+		args = append(args, f)
+	}
+	args = append(args,
+		sensorhub.MetadataReason, sensorhub.ReasonTooLarge,
+		sensorhub.MetadataError, text,
+		sensorhub.MetadataEntryID, e.ID,
+		sensorhub.MetadataPoisonedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	var moved int64
+	ok := s.untilDone(e.ID, func() error {
+		var err error
+		moved, err = poisonOversizedScript.Run(s.ctx, s.client, []string{s.stream, s.poison}, args...).Int64()
+		return err
+	})
+	if !ok {
+		return // stays pending; checked again on the next delivery
+	}
+	if moved == 1 {
+		s.tooLarge.Add(1)
+		s.log.Warn("redis: entry poisoned", "reason", sensorhub.ReasonTooLarge, "entry_id", e.ID, "field", field, "bytes", size)
+	}
+	s.done(e.ID)
+}
+
+// untilDone runs f until it succeeds, backing off while Redis fails, and
+// reports false when the subscription ends first.
+func (s *subscription) untilDone(id string, f func() error) bool {
+	backoff := minReadBackoff
+	for {
+		err := f()
+		if err == nil {
+			return true
+		}
+		if s.ctx.Err() != nil {
+			return false
+		}
+		s.log.Warn("redis: poisoning an entry failed, retrying", "entry_id", id, "error", err)
+		if !s.sleep(backoff) {
+			return false
+		}
+		backoff = min(2*backoff, maxReadBackoff)
+	}
 }
 
 // ack sends the ids of acked messages to Redis, as many per XACK as have
@@ -737,4 +915,114 @@ func (s *subscription) sleep(d time.Duration) bool {
 	}
 }
 
-var _ message.Subscriber = (*Subscriber)(nil)
+// fieldBound is a go-redis hook that wraps each connection the client dials
+// in a boundedConn.
+type fieldBound struct {
+	limit  int64
+	marker string
+}
+
+func (h fieldBound) DialHook(next goredis.DialHook) goredis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &boundedConn{Conn: conn, limit: h.limit, marker: h.marker, buf: make([]byte, 8<<10)}, nil
+	}
+}
+
+func (fieldBound) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook { return next }
+
+func (fieldBound) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
+// boundedConn passes on what Redis sends, except that it replaces each bulk
+// string longer than limit with one of marker and the string's length, and
+// drops the string's bytes as they arrive: a reply holding an entry of
+// 16 MiB costs the client its buffer, not 16 MiB. It follows RESP2 and
+// RESP3 line by line; the length-prefixed types ($ ! = and the chunks ; of
+// streamed strings) are the only ones whose bodies may hold line breaks.
+// Writes pass untouched. Like any net.Conn it is read by one goroutine at
+// a time.
+type boundedConn struct {
+	net.Conn
+	limit  int64
+	marker string
+	buf    []byte // read from Conn
+	obuf   []byte // backs out
+	out    []byte // filtered, not yet returned by Read
+	line   []byte // the type line being read
+	pass   int64  // bytes of a body still to pass on, its CRLF included
+	skip   int64  // bytes of an oversized body still to drop, its CRLF included
+	err    error  // a read error of Conn's, returned once out is drained
+}
+
+func (c *boundedConn) Read(p []byte) (int, error) {
+	for len(c.out) == 0 {
+		if err := c.err; err != nil {
+			c.err = nil
+			return 0, err
+		}
+		n, err := c.Conn.Read(c.buf)
+		c.out = c.filter(c.obuf[:0], c.buf[:n])
+		c.obuf, c.err = c.out[:0], err
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
+}
+
+// filter appends to out what b becomes.
+func (c *boundedConn) filter(out, b []byte) []byte {
+	for len(b) > 0 {
+		switch {
+		case c.skip > 0:
+			n := min(int64(len(b)), c.skip)
+			b, c.skip = b[n:], c.skip-n
+		case c.pass > 0:
+			n := min(int64(len(b)), c.pass)
+			out = append(out, b[:n]...)
+			b, c.pass = b[n:], c.pass-n
+		default:
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				c.line = append(c.line, b...)
+				return out
+			}
+			c.line = append(c.line, b[:i+1]...)
+			b = b[i+1:]
+			out = c.typeLine(out, c.line)
+			c.line = c.line[:0]
+		}
+	}
+	return out
+}
+
+// typeLine appends a complete type line, or its stand-in, and prepares for
+// the body it announces.
+func (c *boundedConn) typeLine(out, line []byte) []byte {
+	if len(line) < 4 || line[len(line)-2] != '\r' || strings.IndexByte("$!=;", line[0]) < 0 {
+		return append(out, line...)
+	}
+	n, err := strconv.ParseInt(string(line[1:len(line)-2]), 10, 64)
+	switch {
+	case err != nil || n < 0 || (line[0] == ';' && n == 0):
+		// Null, a streamed string's start or end: no body.
+	case line[0] == '$' && n > c.limit:
+		stand := c.marker + strconv.FormatInt(n, 10)
+		c.skip = n + 2
+		return fmt.Appendf(out, "$%d\r\n%s\r\n", len(stand), stand)
+	default:
+		c.pass = n + 2
+	}
+	return append(out, line...)
+}
+
+// Interface guards.
+var (
+	_ message.Subscriber = (*Subscriber)(nil)
+	_ goredis.Hook       = fieldBound{}
+	_ net.Conn           = (*boundedConn)(nil)
+)
