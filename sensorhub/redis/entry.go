@@ -18,13 +18,19 @@ import (
 // hand-written producers use. Part of the wire contract.
 var PayloadFields = []string{"payload", "data", "body", "message"}
 
+// maxListedNames bounds the field names an unsupported entry's error lists,
+// in bytes: the names of a hostile entry may be of any length.
+const maxListedNames = 200
+
 // messageOf turns any stream entry into a message and never fails: an entry
 // without a payload field gets the sensorhub.MetadataInvalidEntry metadata,
 // so that the hub poisons it instead of the subscription failing. A message
 // a Watermill publisher wrote keeps its UUID; any other takes the entry id,
 // unique within its stream and free to make.
 func messageOf(id string, values map[string]any) *message.Message {
-	if _, ok := values[redisstream.UUIDHeaderKey]; ok {
+	_, hasUUID := values[redisstream.UUIDHeaderKey]
+	_, hasPayload := values["payload"]
+	if hasUUID && hasPayload {
 		// A Watermill publisher wrote it; its metadata may still be
 		// corrupt, in which case the fallback below reads the payload.
 		if msg, err := (redisstream.DefaultMarshallerUnmarshaller{}).Unmarshal(values); err == nil {
@@ -46,8 +52,12 @@ func messageOf(id string, values map[string]any) *message.Message {
 	}
 	msg := message.NewMessage(id, raw)
 	names := slices.Sorted(maps.Keys(values))
+	listed := strings.Join(names, ", ")
+	if len(listed) > maxListedNames {
+		listed = strings.ToValidUTF8(listed[:maxListedNames], "") + "…"
+	}
 	msg.Metadata.Set(sensorhub.MetadataInvalidEntry, fmt.Sprintf(
 		"stream entry has no payload field (want one of %s; has %d fields: %s)",
-		strings.Join(PayloadFields, ", "), len(names), strings.Join(names, ", ")))
+		strings.Join(PayloadFields, ", "), len(names), listed))
 	return msg
 }

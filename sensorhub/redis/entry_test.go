@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
@@ -25,6 +26,8 @@ func TestMessageOfEveryLayout(t *testing.T) {
 		{name: "watermill layout with corrupt metadata falls back", values: map[string]any{redisstream.UUIDHeaderKey: "u-1", "payload": "p", "metadata": "\xff\xff"}, wantPayload: "p"},
 		{name: "no payload field is marked invalid", values: map[string]any{"temp": "14"}, wantInvalid: true},
 		{name: "no fields at all is marked invalid", values: map[string]any{}, wantInvalid: true},
+		{name: "watermill UUID without a payload is marked invalid", values: map[string]any{redisstream.UUIDHeaderKey: "u-1", "metadata": ""}, wantInvalid: true},
+		{name: "a huge field name is listed cut", values: map[string]any{strings.Repeat("n", 1<<16): "x"}, wantInvalid: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,6 +36,9 @@ func TestMessageOfEveryLayout(t *testing.T) {
 			invalid := msg.Metadata.Get(sensorhub.MetadataInvalidEntry)
 			if got := invalid != ""; got != tt.wantInvalid {
 				t.Fatalf("invalid = %q, want invalid %v", invalid, tt.wantInvalid)
+			}
+			if len(invalid) > maxListedNames+200 {
+				t.Errorf("invalid entry text of %d bytes; the field names must be cut", len(invalid))
 			}
 			if !tt.wantInvalid && string(msg.Payload) != tt.wantPayload {
 				t.Errorf("payload = %q, want %q", msg.Payload, tt.wantPayload)
