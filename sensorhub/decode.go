@@ -280,7 +280,7 @@ func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 		var ok bool
 		if ts, ok = unixTime(n); !ok {
 			return ts, &InputError{Reason: ReasonTimestampOutOfWindow, Index: -1, Field: "timestamp",
-				Err: fmt.Errorf("Unix time %s is outside [%s, now + %s]", raw,
+				Err: fmt.Errorf("timestamp %s (Unix time) is outside [%s, now + %s]", raw,
 					d.cfg.MinTime.UTC().Format(time.RFC3339), d.cfg.MaxFuture)}
 		}
 	default:
