@@ -42,37 +42,12 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "failing")
 	db := postgrestest.New(t)
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
-
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client:        goredis.NewClient(redistest.Options(t)),
+	hub, _ := newStoringHub(t, db, redis.SubscriberConfig{
 		Consumer:      "failing",
-		BlockTime:     100 * time.Millisecond,
 		NackDelay:     nackDelay,
 		MaxNackDelay:  maxNackDelay,
 		MaxDeliveries: maxDeliveries,
-		Logger:        logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := sensorhub.New(sensorhub.Config{
-		Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream,
-		MaxRetries: maxRetries, RetryInterval: retryInterval, MaxRetryBackoff: time.Second,
-		Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, sensorhub.Config{Stream: stream, MaxRetries: maxRetries, RetryInterval: retryInterval, MaxRetryBackoff: time.Second})
 
 	var (
 		mu       sync.Mutex
@@ -86,10 +61,7 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 		mu.Unlock()
 		return sensorhub.Output{}, errFlaky
 	}})
-	if err := hub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hub.Stop(context.Background()) })
+	startHub(t, hub)
 
 	failingID, err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
 		`{"sensor":"rain","value":1.5,"timestamp":"2024-12-01T12:00:00Z","station":"garden"}`}}).Result()
@@ -158,6 +130,45 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 	}
 }
 
+// newStoringHub returns a hub, not started, that reads its Stream through
+// a subscriber of the test Redis configured by sub (with a short BlockTime)
+// and stores into db, with the other fields of cfg as given.
+func newStoringHub(t *testing.T, db *postgrestest.DB, sub redis.SubscriberConfig, cfg sensorhub.Config) (*sensorhub.Hub, *redis.Subscriber) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
+	sub.Client = goredis.NewClient(redistest.Options(t))
+	sub.BlockTime = 100 * time.Millisecond
+	sub.Logger = logger
+	subscriber, err := redis.NewSubscriber(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pub.Close() })
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Subscriber, cfg.Publisher, cfg.Sink, cfg.Logger = subscriber, pub, sink, logger
+	hub, err := sensorhub.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hub, subscriber
+}
+
+// startHub starts hub and stops it when the test ends.
+func startHub(t *testing.T, hub *sensorhub.Hub) {
+	t.Helper()
+	if err := hub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hub.Stop(context.Background()) })
+}
+
 // waitForPoisonWithin waits for the one entry of the stream's poison stream.
 func waitForPoisonWithin(t *testing.T, client goredis.UniversalClient, stream string, timeout time.Duration) goredis.XMessage {
 	t.Helper()
@@ -203,43 +214,16 @@ func TestFaultOutageOutlastsRedeliveryBudget(t *testing.T) {
 	db := srv.New(t)
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "outage")
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	// Without the exception, the budget is spent in about 0.2 s: 2 retries
 	// of 10 ms and 20 ms per delivery, nacks of 50 ms, 2 deliveries.
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client:        goredis.NewClient(redistest.Options(t)),
+	hub, sub := newStoringHub(t, db, redis.SubscriberConfig{
 		Consumer:      "outage",
-		BlockTime:     100 * time.Millisecond,
 		NackDelay:     50 * time.Millisecond,
 		MaxNackDelay:  50 * time.Millisecond,
 		MaxDeliveries: 2,
-		Logger:        logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := sensorhub.New(sensorhub.Config{
-		Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream,
-		MaxRetries: 2, RetryInterval: 10 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
-		Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, sensorhub.Config{Stream: stream, MaxRetries: 2, RetryInterval: 10 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond})
 	hub.MustRegister(temperature.Type())
-	if err := hub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = hub.Stop(context.Background()) })
+	startHub(t, hub)
 
 	if err := srv.Stop("fast"); err != nil {
 		t.Fatal(err)
