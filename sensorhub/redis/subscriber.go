@@ -1006,9 +1006,9 @@ func (c *boundedConn) typeLine(out, line []byte) []byte {
 	if len(line) < 4 || line[len(line)-2] != '\r' || strings.IndexByte("$!=;", line[0]) < 0 {
 		return append(out, line...)
 	}
-	n, err := strconv.ParseInt(string(line[1:len(line)-2]), 10, 64)
+	n, ok := parseLength(line[1 : len(line)-2])
 	switch {
-	case err != nil || n < 0 || (line[0] == ';' && n == 0):
+	case !ok || (line[0] == ';' && n == 0):
 		// Null, a streamed string's start or end: no body.
 	case line[0] == '$' && n > c.limit:
 		stand := c.marker + strconv.FormatInt(n, 10)
@@ -1018,6 +1018,23 @@ func (c *boundedConn) typeLine(out, line []byte) []byte {
 		c.pass = n + 2
 	}
 	return append(out, line...)
+}
+
+// parseLength parses the decimal length of a RESP type line without
+// allocating; it reports false for anything else, such as -1 (null) or a
+// streamed string's "?".
+func parseLength(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // Interface guards.
