@@ -23,6 +23,17 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 )
 
+// newRedisFaultEnv is a fault env whose service and test client use a
+// redis-server of the test's own, which the test may kill.
+func newRedisFaultEnv(t *testing.T, p redistest.Persistence) (*testEnv, *redistest.Server) {
+	t.Helper()
+	srv := redistest.StartServer(t, p)
+	e := newFaultEnv(t)
+	e.vars["REDIS_URL"] = srv.URL()
+	e.redis = redisFaultClient(t, srv)
+	return e, srv
+}
+
 // redisFaultClient returns a client of srv for the producer and the test's
 // own queries. It gives up on a dead server within half a second and never
 // retries, so that each reading's outcome is what one XADD learnt.
@@ -76,10 +87,7 @@ func (e *testEnv) unstored(t *testing.T, p *checker.Producer, n int) []int {
 // must ride out both outages without exiting.
 func TestFaultRedisKill9AOF(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartServer(t, redistest.AOF)
-	e := newFaultEnv(t)
-	e.vars["REDIS_URL"] = srv.URL()
-	e.redis = redisFaultClient(t, srv)
+	e, srv := newRedisFaultEnv(t, redistest.AOF)
 	log := checker.NewLog()
 	p := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "redis-aof", Interval: 2 * time.Millisecond}
 
@@ -140,10 +148,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 // restart must be stored.
 func TestFaultRedisRestartVolatile(t *testing.T) {
 	t.Parallel()
-	srv := redistest.StartServer(t, redistest.Volatile)
-	e := newFaultEnv(t)
-	e.vars["REDIS_URL"] = srv.URL()
-	e.redis = redisFaultClient(t, srv)
+	e, srv := newRedisFaultEnv(t, redistest.Volatile)
 	log := checker.NewLog()
 	p := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "redis-volatile", Interval: time.Millisecond}
 	n := 1_000 * soak(t)
