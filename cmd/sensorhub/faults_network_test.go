@@ -182,16 +182,6 @@ func (e *testEnv) goroutines(t *testing.T) int {
 	return int(n)
 }
 
-// componentStatus returns the /healthcheck status code and the status of
-// the component name.
-func (e *testEnv) componentStatus(name string) (int, string) {
-	code, body := e.health("/healthcheck")
-	comps, _ := body["components"].(map[string]any)
-	c, _ := comps[name].(map[string]any)
-	status, _ := c["status"].(string)
-	return code, status
-}
-
 // netFault is one fault the scenario injects on a service's proxy.
 type netFault struct {
 	name string
@@ -320,7 +310,7 @@ func testNetworkFaults(t *testing.T, target string) {
 				time.Sleep(f.hold / 2)
 				// Only once mid-fault: each check may open connections of
 				// its own.
-				code, status := e.componentStatus(target)
+				code, status := e.component(target)
 				switch {
 				case f.partition && (code != http.StatusServiceUnavailable || status != "down"):
 					t.Errorf("/healthcheck = %d with %s %q during the fault, want 503 and down", code, target, status)
