@@ -77,6 +77,10 @@ test-faults: ## the fault suite alone, at the size make test runs it
 test-faults-soak: ## the fault suite with SOAK (default 10) times the readings, for manual runs
 	SENSORHUB_SOAK=$(or $(SOAK),10) go test -count=1 -timeout 3h -run '$(FAULT_TESTS)' -v $(FAULT_PKGS)
 
+.PHONY: docs-check
+docs-check: ## check every command, variable and link that README.md and docs/ show (make test runs it too)
+	go test -count=1 ./internal/doccheck/
+
 .PHONY: test-short
 test-short: ## unit tests only: no Postgres, no Redis
 	go test -short -count=1 ./...
