@@ -9,7 +9,7 @@ BIN       := bin/sensorhub
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-# Local development defaults, the same as the service's own (README.md).
+# Local development defaults, the same as the service's own (docs/configuration.md).
 DB_HOST   ?= 127.0.0.1
 DB_PORT   ?= 5432
 DB_USER   ?= service
@@ -63,7 +63,7 @@ dev-db: ## create the role DB_USER and database DB_NAME on a local Postgres if m
 test: lint ## make lint, then every test with -race against the local Postgres and Redis (fails if either is down)
 	go test -race -count=1 -timeout 15m ./...
 
-# The fault suite (README: Guarantees): the real binary against its own
+# The fault suite (docs/guarantees.md): the real binary against its own
 # Redis and PostgreSQL servers, killed, restarted and partitioned, with every
 # reading checked. make test runs it too; these run it alone, and larger.
 FAULT_TESTS := TestFault|TestBadInput|TestCheck|TestProducer
