@@ -17,8 +17,6 @@
 package doccheck
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +36,7 @@ type Problem struct {
 	Msg  string
 }
 
+// String formats p as file:line: message, as compilers do.
 func (p Problem) String() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Msg) }
 
 // Command is a sensorhub command as its usage text describes it.
@@ -283,15 +282,4 @@ func startsWithCommand(code string) bool {
 		}
 	}
 	return false
-}
-
-// lines returns the lines of src.
-func lines(src []byte) []string {
-	var out []string
-	s := bufio.NewScanner(bytes.NewReader(src))
-	s.Buffer(nil, 1<<20)
-	for s.Scan() {
-		out = append(out, s.Text())
-	}
-	return out
 }

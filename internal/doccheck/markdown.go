@@ -1,6 +1,8 @@
 package doccheck
 
 import (
+	"bufio"
+	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -128,4 +130,15 @@ func slugify(title string) string {
 		}
 	}
 	return b.String()
+}
+
+// lines returns the lines of src.
+func lines(src []byte) []string {
+	var out []string
+	s := bufio.NewScanner(bytes.NewReader(src))
+	s.Buffer(nil, 1<<20)
+	for s.Scan() {
+		out = append(out, s.Text())
+	}
+	return out
 }

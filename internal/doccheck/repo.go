@@ -165,7 +165,10 @@ func knownVars(root string) ([]string, error) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.BasicLit:
-				if s, err := strconv.Unquote(n.Value); err == nil && n.Kind == token.STRING && varPattern.FindString(s) == s {
+				if n.Kind != token.STRING {
+					break
+				}
+				if s, err := strconv.Unquote(n.Value); err == nil && varPattern.FindString(s) == s {
 					add(s)
 				}
 			case *ast.CallExpr:
