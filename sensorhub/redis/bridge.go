@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -21,8 +20,6 @@ const DefaultChannel = "sensor_stream"
 // Bridge defaults, used where a BridgeConfig field is zero.
 const (
 	DefaultAppendAttempts = 5
-	bridgeRetryBackoff    = 100 * time.Millisecond
-	bridgeMaxBackoff      = 5 * time.Second
 )
 
 // BridgeConfig configures a Bridge. Client is required; every other zero
@@ -154,22 +151,19 @@ func (b *Bridge) Stop(ctx context.Context) error {
 // between are backed off, never spun on.
 func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
 	defer close(b.done)
-	backoff := bridgeRetryBackoff
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
 	for {
 		reply, err := ps.Receive(ctx)
 		if err != nil {
 			if b.stopped.Load() {
 				return
 			}
-			b.cfg.Logger.Warn("redis: bridge: receive failed, retrying", "channel", b.cfg.Channel, "error", err, "backoff", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-b.stopping:
-			}
-			backoff = min(2*backoff, bridgeMaxBackoff)
+			wait := retry.NextBackOff()
+			b.cfg.Logger.Warn("redis: bridge: receive failed, retrying", "channel", b.cfg.Channel, "error", err, "backoff", wait)
+			sleep(b.stopping, wait)
 			continue
 		}
-		backoff = bridgeRetryBackoff
+		retry.Reset()
 		msg, ok := reply.(*goredis.Message)
 		if !ok {
 			// Subscription confirmations: after Stop's unsubscribe
@@ -192,15 +186,14 @@ func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
 
 func (b *Bridge) appendMessage(ctx context.Context, payload string) error {
 	args := &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{"payload", payload}}
-	backoff := bridgeRetryBackoff
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
 	var err error
 	for attempt := 1; attempt <= b.cfg.AppendAttempts; attempt++ {
 		if err = b.cfg.Client.XAdd(ctx, args).Err(); err == nil {
 			return nil
 		}
-		if attempt < b.cfg.AppendAttempts {
-			time.Sleep(backoff)
-			backoff = min(2*backoff, bridgeMaxBackoff)
+		if attempt < b.cfg.AppendAttempts && !sleep(b.stopping, retry.NextBackOff()) {
+			return fmt.Errorf("append to stream %q: stopped after %d attempts: %w", b.cfg.Stream, attempt, err)
 		}
 	}
 	return fmt.Errorf("append to stream %q after %d attempts: %w", b.cfg.Stream, b.cfg.AppendAttempts, err)
