@@ -65,6 +65,10 @@ type Bridge struct {
 	// stopping is closed when Stop begins; stopped guards the close.
 	stopping chan struct{}
 	stopped  atomic.Bool
+	// abandoned is closed when Stop gives up waiting, and cuts short the
+	// pause between append attempts; abandon guards the close.
+	abandoned chan struct{}
+	abandon   sync.Once
 }
 
 // NewBridge returns a bridge for cfg.
@@ -87,7 +91,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Bridge{cfg: cfg, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+	return &Bridge{cfg: cfg, done: make(chan struct{}), stopping: make(chan struct{}), abandoned: make(chan struct{})}, nil
 }
 
 // Start subscribes to the channel and returns once the subscription is
@@ -133,6 +137,7 @@ func (b *Bridge) Stop(ctx context.Context) error {
 	select {
 	case <-b.done:
 	case <-ctx.Done():
+		b.abandon.Do(func() { close(b.abandoned) })
 		_ = ps.Close()
 		return fmt.Errorf("redis: bridge: stop: %w", ctx.Err())
 	}
@@ -184,6 +189,9 @@ func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
 	}
 }
 
+// appendMessage appends payload to the stream, trying AppendAttempts times
+// with a backoff in between; the retries go on while Stop waits, and end
+// when it gives up.
 func (b *Bridge) appendMessage(ctx context.Context, payload string) error {
 	args := &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{"payload", payload}}
 	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
@@ -192,8 +200,8 @@ func (b *Bridge) appendMessage(ctx context.Context, payload string) error {
 		if err = b.cfg.Client.XAdd(ctx, args).Err(); err == nil {
 			return nil
 		}
-		if attempt < b.cfg.AppendAttempts && !sleep(b.stopping, retry.NextBackOff()) {
-			return fmt.Errorf("append to stream %q: stopped after %d attempts: %w", b.cfg.Stream, attempt, err)
+		if attempt < b.cfg.AppendAttempts && !sleep(b.abandoned, retry.NextBackOff()) {
+			return fmt.Errorf("append to stream %q: Stop gave up after %d attempts: %w", b.cfg.Stream, attempt, err)
 		}
 	}
 	return fmt.Errorf("append to stream %q after %d attempts: %w", b.cfg.Stream, b.cfg.AppendAttempts, err)

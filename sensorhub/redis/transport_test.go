@@ -32,7 +32,7 @@ func TestTransportUsesOnePoisonStreamEverywhere(t *testing.T) {
 	}
 	entry := addEntries(t, client, stream, 1, "nacked")[0]
 	mustReceive(t, ch).Nack()
-	waitFor(t, 10*time.Second, "the nacked entry in the poison stream", func() bool { return client.XLen(t.Context(), poison).Val() == 1 })
+	waitFor(t, 10*time.Second, "entry in "+poison, func() bool { return client.XLen(t.Context(), poison).Val() == 1 })
 
 	msg := message.NewMessage("m1", []byte(`{"bad":`))
 	msg.Metadata.Set(sensorhub.MetadataReason, "invalid_json")
