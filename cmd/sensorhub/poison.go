@@ -5,12 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"text/tabwriter"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/sensorhub/sensorhub/sensorhub/redis"
 )
 
 // runPoison lists or replays the poison queue.
@@ -18,9 +15,12 @@ func runPoison(ctx context.Context, cfg config, args []string, stdout io.Writer)
 	if len(args) == 0 {
 		return fmt.Errorf("%w: poison needs list or replay", errUsage)
 	}
-	client := goredis.NewClient(cfg.redis)
-	defer client.Close()
-	queue := redis.NewPoisonQueue(client, cfg.stream)
+	transport, err := openTransport(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer transport.Close()
+	queue := transport.PoisonQueue()
 
 	switch sub, args := args[0], args[1:]; sub {
 	case "list":
@@ -46,7 +46,7 @@ func runPoison(ctx context.Context, cfg config, args []string, stdout io.Writer)
 			if !e.PoisonedAt.IsZero() {
 				at = e.PoisonedAt.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.200q\n", e.ID, at, e.Reason, e.SourceID, e.Error, e.Payload)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.200q\n", e.ID, at, e.Reason, e.EntryID, e.Error, e.Payload)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -34,7 +34,7 @@ const startTimeout = 30 * time.Second
 func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 	var hub *sensorhub.Hub
 	exit, err := runApp(ctx, cfg, logger,
-		fx.Provide(newPool, newSink, newSubscriber, newHubConfig),
+		fx.Provide(newPool, newSink, newTransport, newHubConfig),
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
@@ -121,8 +121,8 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 }
 
 // newRedisClient returns the client shared by the bridge, the health server
-// and the Redis metrics. Subscriber and publisher get clients of their own
-// because they close theirs.
+// and the Redis metrics. The transport creates clients of its own, so that
+// the subscriber's can bound what it reads.
 func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 	client := goredis.NewClient(cfg.redis)
 	lc.Append(fx.StopHook(client.Close))
@@ -139,11 +139,23 @@ func newSink(cfg config, pool *pgxpool.Pool, reg *prometheus.Registry, logger *s
 	return metrics.InstrumentSink(sink, reg)
 }
 
-// newSubscriber returns the hub's stream subscriber, with a Redis client of
-// its own. The router closes it.
-func newSubscriber(cfg config, logger *slog.Logger) (*redis.Subscriber, error) {
-	return redis.NewSubscriber(redis.SubscriberConfig{
-		Client:       goredis.NewClient(cfg.redis),
+// newTransport returns the Redis transport of the hub's stream, with
+// clients of its own, closed after the hub stopped (fx stops in reverse).
+func newTransport(lc fx.Lifecycle, cfg config, logger *slog.Logger) (*redis.Transport, error) {
+	t, err := openTransport(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StopHook(t.Close))
+	return t, nil
+}
+
+// openTransport returns the Redis transport of cfg's stream; the caller
+// closes it.
+func openTransport(cfg config, logger *slog.Logger) (*redis.Transport, error) {
+	return redis.New(redis.Config{
+		Options:      cfg.redis,
+		Stream:       cfg.stream,
 		Group:        cfg.group,
 		Consumer:     cfg.consumer,
 		MaxIdleTime:  cfg.claimIdle,
@@ -155,24 +167,20 @@ func newSubscriber(cfg config, logger *slog.Logger) (*redis.Subscriber, error) {
 	})
 }
 
-// newHubConfig connects the hub to Redis. The poison publisher is closed
-// after the hub stopped (fx stops in reverse).
-func newHubConfig(lc fx.Lifecycle, cfg config, sub *redis.Subscriber, sink sensorhub.Sink, logger *slog.Logger) (sensorhub.Config, error) {
-	pub, err := redis.NewPublisher(goredis.NewClient(cfg.redis), logger)
-	if err != nil {
-		return sensorhub.Config{}, err
-	}
-	lc.Append(fx.StopHook(pub.Close))
+// newHubConfig connects the hub to Redis through the transport: its
+// subscriber, its poison publisher and its one poison stream name.
+func newHubConfig(cfg config, t *redis.Transport, sink sensorhub.Sink, logger *slog.Logger) sensorhub.Config {
 	return sensorhub.Config{
-		Subscriber:     sub,
-		Publisher:      pub,
+		Subscriber:     t.Subscriber(),
+		Publisher:      t.PoisonPublisher(),
+		PoisonStream:   t.PoisonStream(),
 		Sink:           sink,
 		Stream:         cfg.stream,
 		Decoder:        cfg.decoder,
 		HandlerTimeout: cfg.handlerTimeout,
 		CloseTimeout:   cfg.shutdownTimeout,
 		Logger:         logger,
-	}, nil
+	}
 }
 
 // startBridge runs the Pub/Sub bridge, unless disabled, and exports its
@@ -211,8 +219,8 @@ func registerHubMetrics(reg *prometheus.Registry, hub *sensorhub.Hub) error {
 
 // registerSubscriberMetrics exports the stream subscriber's counters, read
 // on every scrape.
-func registerSubscriberMetrics(reg *prometheus.Registry, sub *redis.Subscriber) error {
-	collector, err := metrics.NewSubscriberCollector(sub)
+func registerSubscriberMetrics(reg *prometheus.Registry, t *redis.Transport) error {
+	collector, err := metrics.NewSubscriberCollector(t.Subscriber())
 	if err != nil {
 		return err
 	}
@@ -224,8 +232,8 @@ func registerSubscriberMetrics(reg *prometheus.Registry, sub *redis.Subscriber) 
 
 // registerRedisMetrics exports the consumer group's lag and pending entries
 // and the poison queue's length, asked of Redis on every scrape.
-func registerRedisMetrics(reg *prometheus.Registry, cfg config, client *goredis.Client) error {
-	collector, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: cfg.stream, Group: cfg.group})
+func registerRedisMetrics(reg *prometheus.Registry, cfg config, client *goredis.Client, t *redis.Transport) error {
+	collector, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: cfg.stream, Group: cfg.group, PoisonStream: t.PoisonStream()})
 	if err != nil {
 		return err
 	}

@@ -46,15 +46,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return fmt.Errorf("REDIS_URL: %w", err)
 	}
 	// MaxInFlight 1: alerts print in the order sensorhub committed them.
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client: goredis.NewClient(opts), Group: cmp.Or(getenv("ALERTS_GROUP"), "alerts"), Consumer: "alerts",
+	stream := cmp.Or(getenv("SENSORHUB_EVENTS_STREAM"), sensorhub.DefaultEventsStream)
+	transport, err := redis.New(redis.Config{
+		Options: opts, Stream: stream, Group: cmp.Or(getenv("ALERTS_GROUP"), "alerts"), Consumer: "alerts",
 		MaxInFlight: 1, BlockTime: 200 * time.Millisecond, Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
-	stream := cmp.Or(getenv("SENSORHUB_EVENTS_STREAM"), sensorhub.DefaultEventsStream)
-	c, err := events.NewConsumer(events.Config{Subscriber: sub, Stream: stream, Logger: logger})
+	defer transport.Close()
+	c, err := events.NewConsumer(events.Config{Subscriber: transport.Subscriber(), Stream: stream, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -39,16 +39,20 @@ func startPipeline(t *testing.T, stream, eventsStream, rules string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: goredis.NewClient(redistest.Options(t)), Logger: logger})
+	transport, err := redis.New(redis.Config{Options: redistest.Options(t), Stream: stream, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = transport.Close() })
 	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Close() })
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger})
+	hub, err := sensorhub.New(sensorhub.Config{
+		Subscriber: transport.Subscriber(), Publisher: transport.PoisonPublisher(), PoisonStream: transport.PoisonStream(),
+		Sink: sink, Stream: stream, Logger: logger,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

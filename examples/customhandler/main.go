@@ -84,15 +84,14 @@ func newHubConfig(lc fx.Lifecycle, getenv func(string) string, logger *slog.Logg
 	if err != nil {
 		return sensorhub.Config{}, err
 	}
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: goredis.NewClient(opts), Logger: logger})
-	if err != nil {
-		return sensorhub.Config{}, err
-	}
-	pub, err := redis.NewPublisher(goredis.NewClient(opts), logger)
-	if err != nil {
-		return sensorhub.Config{}, err
-	}
-	lc.Append(fx.StopHook(pub.Close))
 	stream := cmp.Or(getenv("SENSORHUB_STREAM"), sensorhub.DefaultStream)
-	return sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger}, nil
+	transport, err := redis.New(redis.Config{Options: opts, Stream: stream, Logger: logger})
+	if err != nil {
+		return sensorhub.Config{}, err
+	}
+	lc.Append(fx.StopHook(transport.Close))
+	return sensorhub.Config{
+		Subscriber: transport.Subscriber(), Publisher: transport.PoisonPublisher(), PoisonStream: transport.PoisonStream(),
+		Sink: sink, Stream: stream, Logger: logger,
+	}, nil
 }

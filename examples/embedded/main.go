@@ -57,18 +57,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// Subscriber and publisher each own (and close) a client.
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: goredis.NewClient(redisOpts), Logger: logger})
+	// The transport creates its clients from the options, and closes them.
+	transport, err := redis.New(redis.Config{Options: redisOpts, Stream: stream, Logger: logger})
 	if err != nil {
 		return err
 	}
-	pub, err := redis.NewPublisher(goredis.NewClient(redisOpts), logger)
-	if err != nil {
-		return err
-	}
-	defer pub.Close()
+	defer transport.Close()
 
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger})
+	hub, err := sensorhub.New(sensorhub.Config{
+		Subscriber: transport.Subscriber(), Publisher: transport.PoisonPublisher(), PoisonStream: transport.PoisonStream(),
+		Sink: sink, Stream: stream, Logger: logger,
+	})
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,8 @@
 // registered for the event's type, with the payload decoded into its Go
 // type.
 //
-//	sub, _ := redis.NewSubscriber(redis.SubscriberConfig{Client: client, Group: "alerts", MaxInFlight: 1})
+//	transport, _ := redis.New(redis.Config{Options: opts, Stream: sensorhub.DefaultEventsStream, Group: "alerts", MaxInFlight: 1})
+//	sub := transport.Subscriber()
 //	c, _ := events.NewConsumer(events.Config{Subscriber: sub})
 //	events.On(c, sensorhub.EventThresholdCrossed, func(ctx context.Context, e sensorhub.Event, p threshold.Crossed) error {
 //		fmt.Println(p.Station, p.Sensor, p.Direction)

@@ -35,7 +35,7 @@ func exportedNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	redis, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client})
+	redis, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, PoisonStream: "sensor_stream.poison"})
 	if err != nil {
 		t.Fatal(err)
 	}

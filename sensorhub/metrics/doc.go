@@ -26,7 +26,7 @@
 //	sink, err := metrics.InstrumentSink(postgresSink, reg)
 //	// ... build the hub with sink ...
 //	hubMetrics, err := metrics.NewHubCollector(hub)
-//	redisMetrics, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: stream})
+//	redisMetrics, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: stream, PoisonStream: transport.PoisonStream()})
 //	reg.MustRegister(hubMetrics, redisMetrics)
 //	mux.Handle("GET /metrics", metrics.Handler(reg, logger))
 //

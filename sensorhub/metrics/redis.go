@@ -35,8 +35,8 @@ type RedisConfig struct {
 	// Group is the hub's consumer group. Default redis.DefaultGroup
 	// ("sensorhub").
 	Group string
-	// PoisonStream is the poison queue. Default Stream +
-	// sensorhub.PoisonSuffix.
+	// PoisonStream is the poison queue: the redis.Transport's
+	// PoisonStream, the name the hub poisons into. Required.
 	PoisonStream string
 	// Timeout bounds the queries of one scrape.
 	// Default DefaultRedisTimeout (1 s).
@@ -48,6 +48,9 @@ func (c RedisConfig) Validate() error {
 	var errs []error
 	if c.Client == nil {
 		errs = append(errs, errors.New("redis client is required"))
+	}
+	if c.PoisonStream == "" {
+		errs = append(errs, errors.New("poison stream is required"))
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, errors.New("timeout must not be negative"))
@@ -85,9 +88,6 @@ func NewRedisCollector(cfg RedisConfig) (*RedisCollector, error) {
 	}
 	if cfg.Group == "" {
 		cfg.Group = redis.DefaultGroup
-	}
-	if cfg.PoisonStream == "" {
-		cfg.PoisonStream = cfg.Stream + sensorhub.PoisonSuffix
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultRedisTimeout

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestRedisCollectorReportsGroupAndPoisonQueue(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "metrics")
 	ctx := t.Context()
-	c, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: stream, Group: "g"})
+	c, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: stream, Group: "g", PoisonStream: stream + ":dead"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestRedisCollectorReportsGroupAndPoisonQueue(t *testing.T) {
 		t.Fatalf("XREADGROUP = %v, %v", read, err)
 	}
 	client.XAck(ctx, stream, "g", read[0].Messages[0].ID)
-	client.XAdd(ctx, &goredis.XAddArgs{Stream: stream + ".poison", Values: []any{"payload", "not json"}})
+	client.XAdd(ctx, &goredis.XAddArgs{Stream: stream + ":dead", Values: []any{"payload", "not json"}})
 
 	got = gather(t, c)
 	for name, want := range map[string]float64{
@@ -76,7 +77,7 @@ func TestRedisCollectorReportsRedisDown(t *testing.T) {
 	t.Cleanup(func() { _ = client.Close() })
 
 	const timeout = 300 * time.Millisecond
-	c, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Timeout: timeout})
+	c, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, PoisonStream: "p", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestRedisCollectorTimesOut(t *testing.T) {
 	client := goredis.NewClient(&goredis.Options{Addr: ln.Addr().String(), MaxRetries: -1})
 	t.Cleanup(func() { _ = client.Close() })
 	const timeout = 300 * time.Millisecond
-	c, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Timeout: timeout})
+	c, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, PoisonStream: "p", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,13 @@ func TestRedisCollectorTimesOut(t *testing.T) {
 
 func TestRedisConfigValidate(t *testing.T) {
 	t.Parallel()
-	if _, err := metrics.NewRedisCollector(metrics.RedisConfig{Timeout: -time.Second}); err == nil {
-		t.Fatal("a config without client and with a negative timeout was accepted")
+	_, err := metrics.NewRedisCollector(metrics.RedisConfig{Timeout: -time.Second})
+	if err == nil {
+		t.Fatal("a config without client, without poison stream and with a negative timeout was accepted")
+	}
+	for _, want := range []string{"client is required", "poison stream is required", "timeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -21,8 +20,6 @@ const DefaultChannel = "sensor_stream"
 // Bridge defaults, used where a BridgeConfig field is zero.
 const (
 	DefaultAppendAttempts = 5
-	bridgeRetryBackoff    = 100 * time.Millisecond
-	bridgeMaxBackoff      = 5 * time.Second
 )
 
 // BridgeConfig configures a Bridge. Client is required; every other zero
@@ -68,6 +65,10 @@ type Bridge struct {
 	// stopping is closed when Stop begins; stopped guards the close.
 	stopping chan struct{}
 	stopped  atomic.Bool
+	// abandoned is closed when Stop gives up waiting, and cuts short the
+	// pause between append attempts; abandon guards the close.
+	abandoned chan struct{}
+	abandon   sync.Once
 }
 
 // NewBridge returns a bridge for cfg.
@@ -90,7 +91,7 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Bridge{cfg: cfg, done: make(chan struct{}), stopping: make(chan struct{})}, nil
+	return &Bridge{cfg: cfg, done: make(chan struct{}), stopping: make(chan struct{}), abandoned: make(chan struct{})}, nil
 }
 
 // Start subscribes to the channel and returns once the subscription is
@@ -136,6 +137,7 @@ func (b *Bridge) Stop(ctx context.Context) error {
 	select {
 	case <-b.done:
 	case <-ctx.Done():
+		b.abandon.Do(func() { close(b.abandoned) })
 		_ = ps.Close()
 		return fmt.Errorf("redis: bridge: stop: %w", ctx.Err())
 	}
@@ -154,22 +156,19 @@ func (b *Bridge) Stop(ctx context.Context) error {
 // between are backed off, never spun on.
 func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
 	defer close(b.done)
-	backoff := bridgeRetryBackoff
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
 	for {
 		reply, err := ps.Receive(ctx)
 		if err != nil {
 			if b.stopped.Load() {
 				return
 			}
-			b.cfg.Logger.Warn("redis: bridge: receive failed, retrying", "channel", b.cfg.Channel, "error", err, "backoff", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-b.stopping:
-			}
-			backoff = min(2*backoff, bridgeMaxBackoff)
+			wait := retry.NextBackOff()
+			b.cfg.Logger.Warn("redis: bridge: receive failed, retrying", "channel", b.cfg.Channel, "error", err, "backoff", wait)
+			sleep(b.stopping, wait)
 			continue
 		}
-		backoff = bridgeRetryBackoff
+		retry.Reset()
 		msg, ok := reply.(*goredis.Message)
 		if !ok {
 			// Subscription confirmations: after Stop's unsubscribe
@@ -190,17 +189,19 @@ func (b *Bridge) forward(ctx context.Context, ps *goredis.PubSub) {
 	}
 }
 
+// appendMessage appends payload to the stream, trying AppendAttempts times
+// with a backoff in between; the retries go on while Stop waits, and end
+// when it gives up.
 func (b *Bridge) appendMessage(ctx context.Context, payload string) error {
 	args := &goredis.XAddArgs{Stream: b.cfg.Stream, Values: []any{"payload", payload}}
-	backoff := bridgeRetryBackoff
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
 	var err error
 	for attempt := 1; attempt <= b.cfg.AppendAttempts; attempt++ {
 		if err = b.cfg.Client.XAdd(ctx, args).Err(); err == nil {
 			return nil
 		}
-		if attempt < b.cfg.AppendAttempts {
-			time.Sleep(backoff)
-			backoff = min(2*backoff, bridgeMaxBackoff)
+		if attempt < b.cfg.AppendAttempts && !sleep(b.abandoned, retry.NextBackOff()) {
+			return fmt.Errorf("append to stream %q: Stop gave up after %d attempts: %w", b.cfg.Stream, attempt, err)
 		}
 	}
 	return fmt.Errorf("append to stream %q after %d attempts: %w", b.cfg.Stream, b.cfg.AppendAttempts, err)

@@ -62,3 +62,36 @@ func TestBridgeStopAppendsEveryMessageItReceived(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeRetriesEndWhenStopGivesUp: a message whose append keeps failing
+// is retried while Stop waits, and given up, counted as failed, as soon as
+// Stop's context ends, not after the rest of its attempts' backoff.
+func TestBridgeRetriesEndWhenStopGivesUp(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "bridge_giveup")
+	channel := stream + "_ch"
+	// A string under the stream's name: every XADD fails with WRONGTYPE.
+	if err := client.Set(t.Context(), stream, "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	bridge, err := redis.NewBridge(redis.BridgeConfig{Client: client, Channel: channel, Stream: stream, AppendAttempts: 100,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bridge.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Publish(t.Context(), channel, "reading").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "message received", func() bool { return bridge.Stats().Received == 1 })
+	stopCtx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := bridge.Stop(stopCtx); err == nil {
+		t.Fatal("Stop returned nil while an append was still being retried")
+	}
+	// 100 attempts at up to 5 s apart would take minutes.
+	waitFor(t, 10*time.Second, "message counted as failed", func() bool { return bridge.Stats().Failed == 1 })
+}

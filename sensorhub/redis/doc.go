@@ -1,7 +1,12 @@
-// Package redis is sensorhub's Redis transport: it reads raw messages from a
-// Redis stream through a consumer group, bridges the legacy Pub/Sub channel
-// onto that stream, publishes poisoned messages and reads the poison stream
-// back for inspection and replay.
+// Package redis is sensorhub's Redis transport. A Transport owns one stream,
+// its consumer group and consumer, and its one poison stream: it hands out
+// the Subscriber that reads the stream, the publisher of poisoned messages
+// and the PoisonQueue that lists and replays them, all naming the same
+// poison stream (Transport.PoisonStream, which the hub and the metrics are
+// given too). Every poison entry has the layout of a PoisonRecord. The
+// package also bridges the legacy Pub/Sub channel onto the stream (Bridge)
+// and publishes to streams in the layout the Subscriber reads
+// (NewPublisher).
 //
 // Entries are read in Watermill's redisstream layout, so that
 // watermill-redisstream publishers work unchanged, and also in the layouts of

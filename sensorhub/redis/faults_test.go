@@ -42,7 +42,7 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "failing")
 	db := postgrestest.New(t)
-	hub, _ := newStoringHub(t, db, redis.SubscriberConfig{
+	hub, _ := newStoringHub(t, db, redis.Config{
 		Consumer:      "failing",
 		NackDelay:     nackDelay,
 		MaxNackDelay:  maxNackDelay,
@@ -133,26 +133,19 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 // newStoringHub returns a hub, not started, that reads its Stream through
 // a subscriber of the test Redis configured by sub (with a short BlockTime)
 // and stores into db, with the other fields of cfg as given.
-func newStoringHub(t *testing.T, db *postgrestest.DB, sub redis.SubscriberConfig, cfg sensorhub.Config) (*sensorhub.Hub, *redis.Subscriber) {
+func newStoringHub(t *testing.T, db *postgrestest.DB, sub redis.Config, cfg sensorhub.Config) (*sensorhub.Hub, *redis.Subscriber) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
-	sub.Client = goredis.NewClient(redistest.Options(t))
+	sub.Stream = cfg.Stream
 	sub.BlockTime = 100 * time.Millisecond
 	sub.Logger = logger
-	subscriber, err := redis.NewSubscriber(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
+	tr := newTransport(t, sub)
+	subscriber := tr.Subscriber()
 	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Subscriber, cfg.Publisher, cfg.Sink, cfg.Logger = subscriber, pub, sink, logger
+	cfg.Subscriber, cfg.Publisher, cfg.PoisonStream, cfg.Sink, cfg.Logger = subscriber, tr.PoisonPublisher(), tr.PoisonStream(), sink, logger
 	hub, err := sensorhub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +209,7 @@ func TestFaultOutageOutlastsRedeliveryBudget(t *testing.T) {
 	stream := redistest.Name(t, "outage")
 	// Without the exception, the budget is spent in about 0.2 s: 2 retries
 	// of 10 ms and 20 ms per delivery, nacks of 50 ms, 2 deliveries.
-	hub, sub := newStoringHub(t, db, redis.SubscriberConfig{
+	hub, sub := newStoringHub(t, db, redis.Config{
 		Consumer:      "outage",
 		NackDelay:     50 * time.Millisecond,
 		MaxNackDelay:  50 * time.Millisecond,

@@ -12,19 +12,10 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
-// plainFields are metadata keys that the publisher also writes as plain
-// entry fields, so that XRANGE in redis-cli shows why a message was poisoned,
-// or an event's type, without decoding Watermill's msgpack metadata.
-var plainFields = []string{
-	sensorhub.MetadataReason,
-	sensorhub.MetadataError,
-	sensorhub.MetadataEntryID,
-	sensorhub.MetadataPoisonedAt,
-	sensorhub.MetadataEventType,
-}
-
-// Marshaller writes Watermill's redisstream layout plus the poison metadata
-// and an event's type as plain fields.
+// Marshaller writes Watermill's redisstream layout plus, as plain entry
+// fields, a poisoned message's PoisonRecord fields and an event's type, so
+// that XRANGE in redis-cli shows why a message was poisoned, or an event's
+// type, without decoding Watermill's msgpack metadata.
 type Marshaller struct{}
 
 // Marshal implements redisstream.Marshaller.
@@ -33,17 +24,20 @@ func (Marshaller) Marshal(topic string, msg *message.Message) (map[string]any, e
 	if err != nil {
 		return nil, err
 	}
-	for _, key := range plainFields {
-		if v := msg.Metadata.Get(key); v != "" {
-			values[key] = v
-		}
+	fields := poisonRecordOf(msg).annotations()
+	for i := 0; i < len(fields); i += 2 {
+		values[fields[i].(string)] = fields[i+1]
+	}
+	if v := msg.Metadata.Get(sensorhub.MetadataEventType); v != "" {
+		values[sensorhub.MetadataEventType] = v
 	}
 	return values, nil
 }
 
 // NewPublisher returns a Watermill publisher that appends messages to Redis
 // streams, in the layout the Subscriber reads, with the poison metadata and
-// an event's type also as plain fields. The publisher owns client: Close closes it.
+// an event's type also as plain fields. The publisher owns client: Close
+// closes it. For the poison stream use Transport.PoisonPublisher.
 func NewPublisher(client goredis.UniversalClient, logger *slog.Logger) (message.Publisher, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -56,4 +50,37 @@ func NewPublisher(client goredis.UniversalClient, logger *slog.Logger) (message.
 	return pub, nil
 }
 
-var _ redisstream.Marshaller = Marshaller{}
+// poisonPublisher appends poisoned messages to the transport's poison
+// stream, in the Marshaller's layout, through the transport's client.
+type poisonPublisher struct {
+	client goredis.UniversalClient
+	stream string
+}
+
+// Publish appends msgs to the poison stream, one XADD each, and stops at
+// the first failure. topic must be the poison stream: a hub configured with
+// another would otherwise poison into a stream nothing reads.
+func (p *poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
+	if topic != p.stream {
+		return fmt.Errorf("redis: poison publisher: topic %q is not the poison stream %q", topic, p.stream)
+	}
+	for _, msg := range msgs {
+		values, err := Marshaller{}.Marshal(topic, msg)
+		if err != nil {
+			return fmt.Errorf("redis: poison publisher: marshal message %s: %w", msg.UUID, err)
+		}
+		if err := p.client.XAdd(msg.Context(), &goredis.XAddArgs{Stream: p.stream, Values: values}).Err(); err != nil {
+			return fmt.Errorf("redis: poison publisher: append message %s to %q: %w", msg.UUID, p.stream, err)
+		}
+	}
+	return nil
+}
+
+// Close does nothing: the client is the transport's.
+func (p *poisonPublisher) Close() error { return nil }
+
+// Interface guards.
+var (
+	_ redisstream.Marshaller = Marshaller{}
+	_ message.Publisher      = (*poisonPublisher)(nil)
+)

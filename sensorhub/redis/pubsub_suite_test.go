@@ -81,9 +81,9 @@ func TestPubSub(t *testing.T) {
 	})
 }
 
-// newPubSub is the suite's constructor: our publisher and a subscriber in
-// group with a consumer name of its own, each with its own client (both
-// close it). Timings are short so that the suite runs in seconds: entries
+// newPubSub is the suite's constructor: our publisher, with a client it
+// closes, and the subscriber of a transport of its own, in group with a
+// consumer name of its own; the transport closes when the test ends. Timings are short so that the suite runs in seconds: entries
 // left pending by a closed subscriber are claimed after a second, and Close
 // gives up on unacked messages (the suite leaves some in hand on purpose)
 // after half a second. MaxDeliveries is raised because Watermill's contract
@@ -96,8 +96,8 @@ func (s redisServer) newPubSub(t *testing.T, group string) (message.Publisher, m
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client:        goredis.NewClient(s.Options()),
+	tr, err := redis.New(redis.Config{
+		Options:       s.Options(),
 		Group:         group,
 		Consumer:      watermill.NewShortUUID(),
 		BlockTime:     100 * time.Millisecond,
@@ -112,7 +112,8 @@ func (s redisServer) newPubSub(t *testing.T, group string) (message.Publisher, m
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pub, sub
+	t.Cleanup(func() { _ = tr.Close() })
+	return pub, tr.Subscriber()
 }
 
 // testReconnect is Watermill's TestReconnect with its data race removed:

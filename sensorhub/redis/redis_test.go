@@ -17,17 +17,11 @@ import (
 
 func newSubscriber(t *testing.T) *redis.Subscriber {
 	t.Helper()
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client:    goredis.NewClient(redistest.Options(t)),
+	return newTransport(t, redis.Config{
 		Consumer:  "test",
 		NackDelay: 10 * time.Millisecond,
 		BlockTime: 100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close() })
-	return sub
+	}).Subscriber()
 }
 
 func receive(t *testing.T, ch <-chan *message.Message) *message.Message {
@@ -146,24 +140,25 @@ func TestPoisonQueueListAndReplay(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "pq")
 	ctx := t.Context()
-	poison := stream + sensorhub.PoisonSuffix
+	tr := newTransport(t, redis.Config{Client: client, Stream: stream})
+	poison := tr.PoisonStream()
 	for _, p := range []string{"one", "two", "three"} {
 		client.XAdd(ctx, &goredis.XAddArgs{Stream: poison, Values: []any{
 			"payload", p, "reason", "invalid_json", "error", "bad " + p, "entry_id", "9-9",
 			"poisoned_at", "2024-12-01T12:00:00Z",
 		}})
 	}
-	q := redis.NewPoisonQueue(client, stream)
+	q := tr.PoisonQueue()
 	entries, err := q.List(ctx, "", 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 2 || entries[0].Payload != "one" || entries[0].Reason != "invalid_json" ||
-		entries[0].SourceID != "9-9" || entries[0].PoisonedAt.IsZero() {
+	if len(entries) != 2 || string(entries[0].Payload) != "one" || entries[0].Reason != "invalid_json" ||
+		entries[0].EntryID != "9-9" || entries[0].PoisonedAt.IsZero() {
 		t.Fatalf("List = %+v", entries)
 	}
 	rest, err := q.List(ctx, entries[1].ID, 10)
-	if err != nil || len(rest) != 1 || rest[0].Payload != "three" {
+	if err != nil || len(rest) != 1 || string(rest[0].Payload) != "three" {
 		t.Fatalf("List after %s = %+v, %v", entries[1].ID, rest, err)
 	}
 

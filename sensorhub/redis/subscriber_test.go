@@ -19,19 +19,19 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 )
 
-func TestSubscriberConfigValidateReportsEveryProblem(t *testing.T) {
+func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	err := redis.SubscriberConfig{BatchSize: -1, MaxInFlight: -2, BlockTime: -time.Second, CloseTimeout: -1}.Validate()
+	err := redis.Config{BatchSize: -1, MaxInFlight: -2, BlockTime: -time.Second, CloseTimeout: -1, PoisonStream: sensorhub.DefaultStream}.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a config without client and with negative values")
 	}
-	for _, want := range []string{"client is required", "batch size", "max in flight", "block time", "close timeout"} {
+	for _, want := range []string{"client or options are required", "poison stream must differ", "batch size", "max in flight", "block time", "close timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to mention %q", err, want)
 		}
 	}
-	if _, err := redis.NewSubscriber(redis.SubscriberConfig{}); err == nil {
-		t.Error("NewSubscriber accepted a config without client")
+	if _, err := redis.New(redis.Config{}); err == nil {
+		t.Error("New accepted a config without client")
 	}
 }
 
@@ -41,7 +41,7 @@ func TestSubscriberDeliversOwnPendingEntriesFirst(t *testing.T) {
 	stream := redistest.Name(t, "own")
 	old := addEntries(t, client, stream, 5, "old")
 
-	first, ch := subscribe(t, stream, redis.SubscriberConfig{Consumer: "restarting", CloseTimeout: 50 * time.Millisecond})
+	first, ch := subscribe(t, stream, redis.Config{Consumer: "restarting", CloseTimeout: 50 * time.Millisecond})
 	for range old {
 		mustReceive(t, ch) // and never acked: the process "crashes"
 	}
@@ -55,7 +55,7 @@ func TestSubscriberDeliversOwnPendingEntriesFirst(t *testing.T) {
 
 	// With as many slots as pending entries, a subscriber that read new
 	// entries before its own pending ones would deliver a new one here.
-	_, ch = subscribe(t, stream, redis.SubscriberConfig{Consumer: "restarting", MaxInFlight: len(old)})
+	_, ch = subscribe(t, stream, redis.Config{Consumer: "restarting", MaxInFlight: len(old)})
 	var got []*message.Message
 	for range old {
 		got = append(got, mustReceive(t, ch))
@@ -85,7 +85,7 @@ func TestSubscriberCountsRedeliveryAfterRestartOnce(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "recount")
 	id := addEntries(t, client, stream, 1, "x")[0]
-	cfg := redis.SubscriberConfig{Consumer: "restarting", MaxDeliveries: 2, CloseTimeout: 50 * time.Millisecond}
+	cfg := redis.Config{Consumer: "restarting", MaxDeliveries: 2, CloseTimeout: 50 * time.Millisecond}
 
 	first, ch := subscribe(t, stream, cfg)
 	mustReceive(t, ch) // delivery 1, not acked
@@ -126,7 +126,7 @@ func TestSubscriberClaimsEntriesOfDeadConsumer(t *testing.T) {
 	readAt := time.Now()
 
 	const maxIdle = 500 * time.Millisecond
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{
+	sub, ch := subscribe(t, stream, redis.Config{
 		Consumer: "alive", MaxIdleTime: maxIdle, ClaimInterval: 100 * time.Millisecond,
 	})
 	var got []*message.Message
@@ -167,7 +167,7 @@ func TestSubscriberPoisonsEntryPastMaxDeliveries(t *testing.T) {
 	const payload = `{"sensor":"temperature","value":21.5,"timestamp":"2024-12-01T12:00:00Z"}`
 	id := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}}).Val()
 
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{MaxDeliveries: 3})
+	sub, ch := subscribe(t, stream, redis.Config{MaxDeliveries: 3})
 	for range 3 {
 		m := mustReceive(t, ch)
 		if got := m.Metadata.Get(sensorhub.MetadataEntryID); got != id {
@@ -209,7 +209,7 @@ func TestSubscriberNackDelayDoubles(t *testing.T) {
 	addEntries(t, client, stream, 1, "x")
 	const delay, maxDelay = 100 * time.Millisecond, 400 * time.Millisecond
 
-	_, ch := subscribe(t, stream, redis.SubscriberConfig{NackDelay: delay, MaxNackDelay: maxDelay, MaxDeliveries: 100})
+	_, ch := subscribe(t, stream, redis.Config{NackDelay: delay, MaxNackDelay: maxDelay, MaxDeliveries: 100})
 	var at []time.Time
 	for range 5 {
 		m := mustReceive(t, ch)
@@ -243,7 +243,7 @@ func TestSubscriberBoundsMessagesInFlight(t *testing.T) {
 	const maxInFlight, total = 10, 100
 	ids := addEntries(t, client, stream, total, "x")
 
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{MaxInFlight: maxInFlight})
+	sub, ch := subscribe(t, stream, redis.Config{MaxInFlight: maxInFlight})
 	seen := make(map[string]bool)
 	for round := 0; len(seen) < total; round++ {
 		var held []*message.Message
@@ -282,10 +282,10 @@ func TestSubscriberBatchesAcks(t *testing.T) {
 	const n = 1000
 	addEntries(t, client, stream, n, "x")
 
-	subClient := goredis.NewClient(redistest.Options(t))
+	subClient := redistest.Client(t)
 	var xacks atomic.Int64
 	subClient.AddHook(countCommand{name: "xack", n: &xacks})
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{Client: subClient})
+	sub, ch := subscribe(t, stream, redis.Config{Client: subClient})
 	msgs := make([]*message.Message, 0, n)
 	for range n {
 		msgs = append(msgs, mustReceive(t, ch))
@@ -308,7 +308,7 @@ func TestSubscriberRecreatesDeletedGroup(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "nogroup")
 	ctx := t.Context()
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{})
+	sub, ch := subscribe(t, stream, redis.Config{})
 	addEntries(t, client, stream, 1, "before")
 	mustReceive(t, ch).Ack()
 	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
@@ -346,7 +346,7 @@ func TestSubscriberBacksOffOnReadErrors(t *testing.T) {
 	// paces the reads (go-redis alone retries for about 2s per command).
 	opts := srv.Options()
 	opts.MaxRetries, opts.DialerRetries = -1, 1
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{Client: goredis.NewClient(opts)})
+	sub, ch := subscribe(t, stream, redis.Config{Options: opts})
 	addEntries(t, client, stream, 1, "before")
 	mustReceive(t, ch).Ack()
 	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
@@ -379,7 +379,7 @@ func TestSubscriberCloseWaitsForAcks(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "closewait")
 	addEntries(t, client, stream, 1, "x")
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{CloseTimeout: 10 * time.Second})
+	sub, ch := subscribe(t, stream, redis.Config{CloseTimeout: 10 * time.Second})
 	m := mustReceive(t, ch)
 
 	start := time.Now()
@@ -421,7 +421,7 @@ func TestSubscriberCloseGivesUpAfterCloseTimeout(t *testing.T) {
 	stream := redistest.Name(t, "closetimeout")
 	addEntries(t, client, stream, 1, "x")
 	const closeTimeout = 300 * time.Millisecond
-	sub, ch := subscribe(t, stream, redis.SubscriberConfig{CloseTimeout: closeTimeout})
+	sub, ch := subscribe(t, stream, redis.Config{CloseTimeout: closeTimeout})
 	m := mustReceive(t, ch)
 
 	start := time.Now()
@@ -453,7 +453,7 @@ func TestSubscriberClosesChannelOnContextCancel(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "cancel")
 	ctx, cancel := context.WithCancel(t.Context())
-	sub := newTestSubscriber(t, redis.SubscriberConfig{})
+	sub := newTestSubscriber(t, redis.Config{})
 	ch, err := sub.Subscribe(ctx, stream)
 	if err != nil {
 		t.Fatal(err)
@@ -481,7 +481,7 @@ func TestSubscriberEndsMessageContextWithAckOrNack(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "msgctx")
 	addEntries(t, client, stream, 1, "x")
-	_, ch := subscribe(t, stream, redis.SubscriberConfig{})
+	_, ch := subscribe(t, stream, redis.Config{})
 
 	m := mustReceive(t, ch)
 	if err := m.Context().Err(); err != nil {
@@ -498,10 +498,14 @@ func TestSubscriberEndsMessageContextWithAckOrNack(t *testing.T) {
 }
 
 // subscribe starts a subscriber of stream for the test, closed when it ends.
-// Zero fields of cfg get a client of the test server, consumer "test",
-// short timings and a logger into the test's output.
-func subscribe(t *testing.T, stream string, cfg redis.SubscriberConfig) (*redis.Subscriber, <-chan *message.Message) {
+// Zero fields of cfg get stream as the transport's Stream (and so
+// stream.poison as its poison stream), a client of the test server,
+// consumer "test", short timings and a logger into the test's output.
+func subscribe(t *testing.T, stream string, cfg redis.Config) (*redis.Subscriber, <-chan *message.Message) {
 	t.Helper()
+	if cfg.Stream == "" {
+		cfg.Stream = stream
+	}
 	sub := newTestSubscriber(t, cfg)
 	ch, err := sub.Subscribe(t.Context(), stream)
 	if err != nil {
@@ -510,11 +514,8 @@ func subscribe(t *testing.T, stream string, cfg redis.SubscriberConfig) (*redis.
 	return sub, ch
 }
 
-func newTestSubscriber(t *testing.T, cfg redis.SubscriberConfig) *redis.Subscriber {
+func newTestSubscriber(t *testing.T, cfg redis.Config) *redis.Subscriber {
 	t.Helper()
-	if cfg.Client == nil {
-		cfg.Client = goredis.NewClient(redistest.Options(t))
-	}
 	if cfg.Consumer == "" {
 		cfg.Consumer = "test"
 	}
@@ -530,16 +531,26 @@ func newTestSubscriber(t *testing.T, cfg redis.SubscriberConfig) *redis.Subscrib
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	sub, err := redis.NewSubscriber(cfg)
+	return newTransport(t, cfg).Subscriber()
+}
+
+// newTransport returns a transport for cfg, closed when the test ends;
+// without Client or Options it creates clients of the test server.
+func newTransport(t *testing.T, cfg redis.Config) *redis.Transport {
+	t.Helper()
+	if cfg.Client == nil && cfg.Options == nil {
+		cfg.Options = redistest.Options(t)
+	}
+	tr, err := redis.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := sub.Close(); err != nil {
+		if err := tr.Close(); err != nil {
 			t.Error(err)
 		}
 	})
-	return sub
+	return tr
 }
 
 // addEntries appends n plain entries with payloads "<prefix>-<i>" and
@@ -672,7 +683,7 @@ func TestSubscriberKeepsEntriesInHandFromOtherConsumers(t *testing.T) {
 	ids := addEntries(t, client, stream, 1, "slow")
 
 	const maxIdle = 300 * time.Millisecond
-	cfg := redis.SubscriberConfig{MaxIdleTime: maxIdle, ClaimInterval: 50 * time.Millisecond}
+	cfg := redis.Config{MaxIdleTime: maxIdle, ClaimInterval: 50 * time.Millisecond}
 	cfg.Consumer = "busy"
 	_, busy := subscribe(t, stream, cfg)
 	m := mustReceive(t, busy)
@@ -700,13 +711,9 @@ func TestSubscriberPacesReadsAtASteadyRate(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "pace")
 	var reads atomic.Int64
-	c := goredis.NewClient(redistest.Options(t))
+	c := redistest.Client(t)
 	c.AddHook(countCommand{name: "xreadgroup", n: &reads})
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: c, Consumer: "pace", ReadPace: 50 * time.Millisecond, BlockTime: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sub.Close() })
+	sub := newTransport(t, redis.Config{Client: c, Consumer: "pace", ReadPace: 50 * time.Millisecond, BlockTime: 100 * time.Millisecond}).Subscriber()
 	ch, err := sub.Subscribe(t.Context(), stream)
 	if err != nil {
 		t.Fatal(err)

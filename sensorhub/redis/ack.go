@@ -1,0 +1,54 @@
+package redis
+
+import "context"
+
+// ack sends the ids of acked messages to Redis, as many per XACK as have
+// gathered while the previous XACK was on its way. It returns once acks is
+// closed and drained.
+func (s *subscription) ack() {
+	batch := make([]string, 0, s.cfg.BatchSize)
+	for id := range s.acks {
+		batch = append(batch[:0], id)
+	gather:
+		for len(batch) < cap(batch) {
+			select {
+			case id, ok := <-s.acks:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, id)
+			default:
+				break gather
+			}
+		}
+		s.xack(batch)
+	}
+}
+
+// xack acks ids, retrying while Redis is unreachable; once the subscription
+// stops, it tries three times at most, and no longer than the flush
+// context lasts. Unacked ids stay pending and are delivered again, so
+// giving up at Close loses nothing.
+func (s *subscription) xack(ids []string) {
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
+	// The subscription's context may already be cancelled at shutdown;
+	// acks of finished work still go out then.
+	ctx := context.WithoutCancel(s.ctx)
+	for attempt := 1; ; attempt++ {
+		err := s.client.XAck(ctx, s.stream, s.cfg.Group, ids...).Err()
+		if err == nil {
+			s.acked.Add(uint64(len(ids)))
+			for _, id := range ids {
+				s.done(id)
+			}
+			return
+		}
+		if s.ctx.Err() != nil && attempt >= 3 {
+			s.log.Warn("redis: acks not sent at close; the entries will be delivered again", "count", len(ids), "error", err)
+			return
+		}
+		wait := retry.NextBackOff()
+		s.log.Warn("redis: ack failed, retrying", "count", len(ids), "error", err, "backoff", wait)
+		sleep(s.flush.Done(), wait)
+	}
+}

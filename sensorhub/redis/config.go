@@ -1,0 +1,180 @@
+package redis
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// DefaultGroup is the consumer group sensorhub reads the stream with. Part of
+// the wire contract: renaming it would re-read the whole stream.
+const DefaultGroup = "sensorhub"
+
+// Subscriber defaults, used where a Config field is zero.
+const (
+	DefaultBatchSize     = 512
+	DefaultMaxInFlight   = 1024
+	DefaultBlockTime     = time.Second
+	DefaultMaxIdleTime   = 30 * time.Second
+	DefaultClaimInterval = 5 * time.Second
+	DefaultNackDelay     = time.Second
+	DefaultMaxNackDelay  = time.Minute
+	DefaultMaxDeliveries = 10
+	DefaultCloseTimeout  = 30 * time.Second
+	DefaultReadPace      = 5 * time.Millisecond
+)
+
+// Config configures New. Either Client or Options is required; every other
+// zero field takes the default its comment names.
+type Config struct {
+	// Client, when set, is the connection everything of the transport
+	// uses. It stays the caller's: the transport never closes it and never
+	// adds a hook to it, so entries are read whole, and one with a field
+	// over MaxFieldBytes is poisoned after it was read. To keep such
+	// fields out of memory, leave Client nil and set Options.
+	Client goredis.UniversalClient
+	// Options, used when Client is nil, are those of the clients the
+	// transport creates, and Close closes: one for the subscriber, whose
+	// connections drop fields over MaxFieldBytes as they arrive, and one
+	// for the poison publisher and the poison queue, which read and write
+	// entries whole.
+	Options *goredis.Options
+	// Stream is the stream the hub reads, and the one the poison queue
+	// replays to. Default sensorhub.DefaultStream ("sensor_stream").
+	Stream string
+	// PoisonStream is the one poison stream of the transport: the
+	// subscriber's poison paths, the poison publisher and the poison queue
+	// all use it; give the hub and the metrics Transport.PoisonStream.
+	// Default Stream + sensorhub.PoisonSuffix.
+	PoisonStream string
+	// Group is the consumer group. Default DefaultGroup ("sensorhub").
+	Group string
+	// Consumer names this process within the group. It must be stable
+	// across restarts, so that a restarted process finds its own pending
+	// entries first. Default: the host name.
+	Consumer string
+	// BatchSize is the most entries one XREADGROUP asks for.
+	// Default DefaultBatchSize (512).
+	BatchSize int
+	// MaxInFlight bounds the entries delivered but not yet acked; reading
+	// pauses at the bound, which is what bounds memory when the sink is
+	// slow or down. Each message in flight holds two goroutines (the
+	// router's handler and the wait for its ack) and its data: about 20 KiB
+	// of RSS measured, 21 MiB at the default. Default DefaultMaxInFlight
+	// (1024).
+	MaxInFlight int
+	// BlockTime bounds one blocking read, and so how quickly Close returns.
+	// Default DefaultBlockTime (1 s).
+	BlockTime time.Duration
+	// MaxIdleTime is how long an entry may stay unacked with another
+	// consumer before this one claims it. Default DefaultMaxIdleTime (30 s).
+	MaxIdleTime time.Duration
+	// ClaimInterval is how often idle entries are looked for.
+	// Default DefaultClaimInterval (5 s).
+	ClaimInterval time.Duration
+	// NackDelay is the pause before a nacked message is delivered again;
+	// it doubles with each further nack of the same entry up to
+	// MaxNackDelay, so a failing message never spins.
+	// Default DefaultNackDelay (1 s).
+	NackDelay time.Duration
+	// MaxNackDelay caps NackDelay's doubling. Default DefaultMaxNackDelay (1 min).
+	MaxNackDelay time.Duration
+	// MaxDeliveries is how often an entry is delivered before it goes to
+	// the poison stream with reason ReasonRedeliveryLimit instead of
+	// looping for ever. Default DefaultMaxDeliveries (10).
+	MaxDeliveries int
+	// ReadPace is the pause after a read that returned fewer entries than
+	// asked for, so that at a steady rate entries are fetched and committed
+	// a few milliseconds' worth at a time instead of one wake-up each; a
+	// backlog is read without pause. It adds at most ReadPace to latency.
+	// Default DefaultReadPace (5 ms); negative turns pacing off.
+	ReadPace time.Duration
+	// MaxFieldBytes bounds the size of one field of a stream entry, name or
+	// value, the payload among them. An entry with a larger one is moved
+	// by Redis itself to the poison stream with reason
+	// sensorhub.ReasonTooLarge, its payload field copied as it was, and
+	// acked. With Options (not Client) such a field is never read into
+	// memory: the subscriber's connections drop its bytes as they arrive.
+	// Without this bound a producer could make the subscriber read
+	// BatchSize entries of up to 512 MiB each (Redis's proto-max-bulk-len)
+	// in one XREADGROUP. Set it to the hub's DecoderConfig.MaxMessageBytes,
+	// which a payload must not exceed anyway. Default
+	// sensorhub.DefaultMaxMessageBytes (64 KiB); negative turns the bound
+	// off.
+	MaxFieldBytes int
+	// CloseTimeout bounds how long the subscriber's Close waits for the
+	// acks of messages already delivered; what is not acked by then stays
+	// pending and is delivered again. Default DefaultCloseTimeout (30 s).
+	CloseTimeout time.Duration
+	// Logger receives the transport's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Client == nil && c.Options == nil {
+		errs = append(errs, errors.New("redis client or options are required"))
+	}
+	if c.Client != nil && c.Options != nil {
+		errs = append(errs, errors.New("redis client and options are exclusive"))
+	}
+	stream := cmp.Or(c.Stream, sensorhub.DefaultStream)
+	if c.PoisonStream == stream {
+		errs = append(errs, fmt.Errorf("poison stream must differ from stream %q", stream))
+	}
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"block time", c.BlockTime}, {"max idle time", c.MaxIdleTime}, {"claim interval", c.ClaimInterval},
+		{"nack delay", c.NackDelay}, {"max nack delay", c.MaxNackDelay}, {"close timeout", c.CloseTimeout}} {
+		if d.d < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %s", d.name, d.d))
+		}
+	}
+	for _, n := range []struct {
+		name string
+		n    int
+	}{{"batch size", c.BatchSize}, {"max in flight", c.MaxInFlight}, {"max deliveries", c.MaxDeliveries}} {
+		if n.n < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", n.name, n.n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) setDefaults() error {
+	c.Stream = cmp.Or(c.Stream, sensorhub.DefaultStream)
+	c.PoisonStream = cmp.Or(c.PoisonStream, c.Stream+sensorhub.PoisonSuffix)
+	c.Group = cmp.Or(c.Group, DefaultGroup)
+	if c.Consumer == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("consumer name from host name: %w", err)
+		}
+		c.Consumer = host
+	}
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.MaxInFlight = cmp.Or(c.MaxInFlight, DefaultMaxInFlight)
+	c.MaxDeliveries = cmp.Or(c.MaxDeliveries, DefaultMaxDeliveries)
+	c.BlockTime = cmp.Or(c.BlockTime, DefaultBlockTime)
+	c.MaxIdleTime = cmp.Or(c.MaxIdleTime, DefaultMaxIdleTime)
+	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
+	c.NackDelay = cmp.Or(c.NackDelay, DefaultNackDelay)
+	c.MaxNackDelay = cmp.Or(c.MaxNackDelay, DefaultMaxNackDelay)
+	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)
+	c.ReadPace = cmp.Or(c.ReadPace, DefaultReadPace)
+	c.MaxFieldBytes = cmp.Or(c.MaxFieldBytes, sensorhub.DefaultMaxMessageBytes)
+	c.BatchSize = min(c.BatchSize, c.MaxInFlight)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}

@@ -1,0 +1,109 @@
+package redis
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// deliverAll hands entries to the consumer, in order, from one goroutine
+// per read, each holding one slot. A small goroutine per message then waits
+// for its ack or nack, so that acks are not held up behind slower messages
+// of the same read and each message's context ends with its ack. Entries
+// with a field over MaxFieldBytes, or past MaxDeliveries, are poisoned
+// instead.
+func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) {
+	if len(entries) == 0 {
+		return
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	s.hold(ids...)
+	s.handlers.Go(func() {
+		for i, e := range entries {
+			if field, size, ok := s.oversized(e); ok {
+				s.poisonOversized(e, field, size)
+				continue
+			}
+			if deliveries[i] > s.cfg.MaxDeliveries {
+				s.poisonRedelivered(e, deliveries[i])
+				continue
+			}
+			msg, cancel, ok := s.deliver(e)
+			if !ok {
+				return // the rest stays pending in Redis; the next run delivers it
+			}
+			d := deliveries[i]
+			s.handlers.Go(func() {
+				if !s.await(e.ID, msg, cancel) && s.ctx.Err() == nil {
+					s.redeliver(e, d)
+				}
+			})
+		}
+	})
+}
+
+// deliver hands e to the consumer as a message with a context of its own
+// under the drain context, for await to cancel. It reports false, with the
+// entry still pending in Redis, when the subscription ends first.
+func (s *subscription) deliver(e goredis.XMessage) (*message.Message, context.CancelFunc, bool) {
+	msg := messageOf(e.ID, e.Values)
+	msg.Metadata.Set(sensorhub.MetadataEntryID, e.ID)
+	ctx, cancel := context.WithCancel(s.drain)
+	msg.SetContext(ctx)
+	select {
+	case s.out <- msg:
+		s.delivered.Add(1)
+		return msg, cancel, true
+	case <-s.ctx.Done():
+		cancel()
+		return nil, nil, false
+	}
+}
+
+// await waits for msg's ack or nack, then cancels the message's context, as
+// Watermill's subscribers do once a message is finished. It reports false
+// after a nack, true when done with the entry: acked, or given up at the end
+// of the drain.
+func (s *subscription) await(id string, msg *message.Message, cancel context.CancelFunc) bool {
+	defer cancel()
+	select {
+	case <-msg.Acked():
+		s.acks <- id
+		return true
+	case <-msg.Nacked():
+		s.nacked.Add(1)
+		return false
+	case <-s.drain.Done():
+		return true
+	}
+}
+
+// redeliver delivers a nacked entry again after NackDelay, doubling the
+// delay after each further nack up to MaxNackDelay, until it is acked, the
+// subscription ends, or the entry passes MaxDeliveries and is poisoned.
+func (s *subscription) redeliver(e goredis.XMessage, deliveries int) {
+	delay := newBackoff(s.cfg.NackDelay, s.cfg.MaxNackDelay)
+	for s.ctx.Err() == nil {
+		deliveries++
+		if deliveries > s.cfg.MaxDeliveries {
+			s.poisonRedelivered(e, deliveries)
+			return
+		}
+		if !sleep(s.ctx.Done(), delay.NextBackOff()) {
+			return
+		}
+		msg, cancel, ok := s.deliver(e)
+		if !ok {
+			return // stays pending in Redis; the next run delivers it
+		}
+		if s.await(e.ID, msg, cancel) {
+			return
+		}
+	}
+}

@@ -1,0 +1,189 @@
+package redis
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// read delivers this consumer's pending entries, then new ones.
+func (s *subscription) read() {
+	pendingFrom := "0"
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
+	for s.ctx.Err() == nil {
+		n := s.acquire(s.cfg.BatchSize)
+		if n == 0 {
+			return
+		}
+		id := ">"
+		if pendingFrom != "" {
+			id = pendingFrom
+		}
+		streams, err := s.client.XReadGroup(s.ctx, &goredis.XReadGroupArgs{
+			Group:    s.cfg.Group,
+			Consumer: s.cfg.Consumer,
+			Streams:  []string{s.stream, id},
+			Count:    int64(n),
+			Block:    s.cfg.BlockTime,
+		}).Result()
+		if errors.Is(err, goredis.Nil) {
+			err = nil
+		}
+		if err != nil {
+			s.release(n)
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.readFailed(err, retry)
+			continue
+		}
+		retry.Reset()
+		var entries []goredis.XMessage
+		if len(streams) > 0 {
+			entries = streams[0].Messages
+		}
+		s.release(n - len(entries))
+		if pendingFrom != "" {
+			if len(entries) == 0 {
+				pendingFrom = "" // own backlog done: on to new entries
+			} else {
+				pendingFrom = entries[len(entries)-1].ID
+				s.log.Info("redis: redelivering entries left pending by an earlier run", "count", len(entries))
+			}
+		}
+		deliveries := make([]int, len(entries))
+		if id == ">" {
+			for i := range deliveries {
+				deliveries[i] = 1
+			}
+		} else {
+			// Re-reading own pending entries with XREADGROUP 0 raises their
+			// delivery count like any delivery: the count Redis reports
+			// already includes this one.
+			deliveries = s.deliveryCounts(entries)
+		}
+		s.deliverAll(entries, deliveries)
+		if len(entries) > 0 && len(entries) < n && s.cfg.ReadPace > 0 && !sleep(s.ctx.Done(), s.cfg.ReadPace) {
+			return
+		}
+	}
+}
+
+// readFailed handles a failed XREADGROUP: it recreates a lost group and
+// backs off otherwise.
+func (s *subscription) readFailed(err error, retry *backoff.ExponentialBackOff) {
+	s.readErrors.Add(1)
+	if strings.HasPrefix(err.Error(), "NOGROUP") {
+		s.log.Warn("redis: consumer group lost (Redis restarted without persistence, or the stream was deleted); recreating it",
+			"error", err)
+		cerr := s.createGroup(s.ctx, s.stream)
+		if cerr == nil {
+			s.groupsRecreated.Add(1)
+			return
+		}
+		err = cerr
+	}
+	wait := retry.NextBackOff()
+	s.log.Warn("redis: read failed, backing off", "error", err, "backoff", wait)
+	sleep(s.ctx.Done(), wait)
+}
+
+// claim takes over entries that other consumers left idle, periodically.
+func (s *subscription) claim() {
+	ticker := time.NewTicker(s.cfg.ClaimInterval)
+	defer ticker.Stop()
+	start := "0-0"
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		s.keepAlive()
+		for {
+			n := s.acquire(s.cfg.BatchSize)
+			if n == 0 {
+				return
+			}
+			entries, next, err := s.client.XAutoClaim(s.ctx, &goredis.XAutoClaimArgs{
+				Stream:   s.stream,
+				Group:    s.cfg.Group,
+				Consumer: s.cfg.Consumer,
+				MinIdle:  s.cfg.MaxIdleTime,
+				Start:    start,
+				Count:    int64(n),
+			}).Result()
+			if err != nil {
+				s.release(n)
+				if s.ctx.Err() == nil && !strings.HasPrefix(err.Error(), "NOGROUP") {
+					s.log.Warn("redis: claiming idle entries failed", "error", err)
+				}
+				break
+			}
+			var claimed []goredis.XMessage
+			for _, e := range entries {
+				if !s.holding(e.ID) { // one still in hand was only slow
+					claimed = append(claimed, e)
+				}
+			}
+			deliveries := s.deliveryCounts(claimed)
+			s.claimed.Add(uint64(len(claimed)))
+			s.release(n - len(claimed))
+			s.deliverAll(claimed, deliveries)
+			start = next
+			if start == "0-0" {
+				break // scanned the whole pending list
+			}
+		}
+	}
+}
+
+// keepAlive resets the idle time of the entries in hand, with XCLAIM
+// JUSTID, which does not count as a delivery: an entry waiting out a long
+// nack delay, or a database outage, is then neither claimed by another
+// consumer nor poisoned early for deliveries that never happened.
+func (s *subscription) keepAlive() {
+	for chunk := range slices.Chunk(s.held(), s.cfg.BatchSize) {
+		err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
+			Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
+		}).Err()
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
+			return
+		}
+	}
+}
+
+// deliveryCounts asks Redis, in one XPENDING, how often each of entries was
+// delivered to this consumer; 1 for any it cannot tell.
+func (s *subscription) deliveryCounts(entries []goredis.XMessage) []int {
+	counts := make([]int, len(entries))
+	for i := range counts {
+		counts[i] = 1
+	}
+	if len(entries) == 0 {
+		return counts
+	}
+	// Entries come in id order; the range may hold other entries of ours.
+	pending, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
+		Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer,
+		Start: entries[0].ID, End: entries[len(entries)-1].ID, Count: int64(len(entries) + s.cfg.MaxInFlight),
+	}).Result()
+	if err != nil {
+		return counts
+	}
+	byID := make(map[string]int, len(pending))
+	for _, p := range pending {
+		byID[p.ID] = int(p.RetryCount)
+	}
+	for i, e := range entries {
+		if n, ok := byID[e.ID]; ok {
+			counts[i] = n
+		}
+	}
+	return counts
+}

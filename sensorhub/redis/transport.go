@@ -1,0 +1,81 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub/redis/internal/respbound"
+)
+
+// Transport owns sensorhub's use of one Redis stream: its consumer group
+// and consumer, its one poison stream, and the clients they go through. It
+// hands out the stream's Subscriber, the publisher of its poison stream and
+// the poison queue, all three naming the same poison stream.
+type Transport struct {
+	cfg    Config
+	sub    *Subscriber
+	poison *poisonPublisher
+	queue  *PoisonQueue
+	// owned are the clients New created from Config.Options; Close
+	// closes them, and never a client the caller passed in.
+	owned []goredis.UniversalClient
+}
+
+// New returns a transport for cfg. With cfg.Options it creates its clients,
+// and the subscriber's drops fields over MaxFieldBytes as they arrive; with
+// cfg.Client it uses that client as it is.
+func New(cfg Config) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("redis: transport config: %w", err)
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("redis: transport config: %w", err)
+	}
+	t := &Transport{cfg: cfg}
+	bound := respbound.New(int64(cfg.MaxFieldBytes))
+	client, reads := cfg.Client, cfg.Client
+	if client == nil {
+		client, reads = goredis.NewClient(cfg.Options), goredis.NewClient(cfg.Options)
+		t.owned = []goredis.UniversalClient{client, reads}
+		if cfg.MaxFieldBytes > 0 {
+			reads.AddHook(bound)
+		}
+	}
+	t.sub = newSubscriber(cfg, reads, bound)
+	t.poison = &poisonPublisher{client: client, stream: cfg.PoisonStream}
+	t.queue = &PoisonQueue{client: client, poison: cfg.PoisonStream, target: cfg.Stream}
+	return t, nil
+}
+
+// Subscriber returns the transport's subscriber. Closing it stops its
+// subscriptions and leaves the clients open.
+func (t *Transport) Subscriber() *Subscriber { return t.sub }
+
+// PoisonPublisher returns a publisher that appends poisoned messages, as
+// PoisonRecord entries, to PoisonStream; publishing to any other topic is
+// an error. Give it to the hub as its poison publisher. Its Close does
+// nothing: the transport's Close ends it.
+func (t *Transport) PoisonPublisher() message.Publisher { return t.poison }
+
+// PoisonQueue returns the reader of PoisonStream, which replays to Stream.
+func (t *Transport) PoisonQueue() *PoisonQueue { return t.queue }
+
+// PoisonStream returns the name of the poison stream, Config.PoisonStream
+// or its default: the name to give the hub and the metrics.
+func (t *Transport) PoisonStream() string { return t.cfg.PoisonStream }
+
+// Close closes the subscriber, waiting for the acks of what it delivered,
+// then the clients the transport created. A client passed in Config.Client
+// stays open.
+func (t *Transport) Close() error {
+	errs := []error{t.sub.Close()}
+	for _, c := range t.owned {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("redis: transport: close client: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
