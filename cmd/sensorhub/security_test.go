@@ -25,7 +25,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
+	"github.com/sensorhub/sensorhub/internal/syncbuf"
 )
 
 // testPKI is a certificate authority made for one test, with a server
@@ -150,10 +150,10 @@ func startTLSRedis(t *testing.T, authClients string, extraACL ...string) *tlsRed
 	}
 
 	// The free port may be taken between finding and binding it: try again.
-	var logs *sensorhubtest.Buffer
+	var logs *syncbuf.Buffer
 	for attempt := 1; ; attempt++ {
 		_, r.port, _ = net.SplitHostPort(freeAddr(t))
-		logs = &sensorhubtest.Buffer{}
+		logs = &syncbuf.Buffer{}
 		cmd := exec.Command(bin,
 			"--port", "0", // no plaintext listener
 			"--tls-port", r.port,

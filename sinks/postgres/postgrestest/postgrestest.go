@@ -67,6 +67,15 @@ func New(t testing.TB) *DB {
 	return migrated(t, NewEmpty(t))
 }
 
+// NewAt is New on the server at serverURL instead of the test server, for a
+// server the test runs itself, such as a throwaway cluster it stops and
+// restarts. The schema is dropped when the test ends, which fails the test
+// when the server is down by then.
+func NewAt(t testing.TB, serverURL string) *DB {
+	t.Helper()
+	return migrated(t, newSchema(t, serverURL))
+}
+
 // migrated applies every migration to db's schema.
 func migrated(t testing.TB, db *DB) *DB {
 	t.Helper()
@@ -92,12 +101,12 @@ func NewEmpty(t testing.TB) *DB {
 	if testing.Short() {
 		t.Skip("postgrestest: needs PostgreSQL; skipped under -short")
 	}
-	return newSchema(t, URL(), true)
+	return newSchema(t, URL())
 }
 
 // newSchema creates an empty schema on the server at serverURL, dropped when
-// the test ends if drop is set.
-func newSchema(t testing.TB, serverURL string, drop bool) *DB {
+// the test ends.
+func newSchema(t testing.TB, serverURL string) *DB {
 	t.Helper()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -126,9 +135,6 @@ func newSchema(t testing.TB, serverURL string, drop bool) *DB {
 	}
 	t.Cleanup(func() {
 		defer db.Pool.Close()
-		if !drop {
-			return
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 		defer cancel()
 		if _, err := db.Pool.Exec(ctx, "DROP SCHEMA "+quoted+" CASCADE"); err != nil {
