@@ -1,8 +1,9 @@
 // Package postgrestest gives each test a PostgreSQL schema of its own, so
 // that tests run in parallel against one server.
 //
-// The server is SENSORHUB_TEST_DATABASE_URL (default DefaultURL). A test
-// fails when the server is unreachable; under go test -short it is skipped.
+// The server is SENSORHUB_TEST_DATABASE_URL (default DefaultURL), or one the
+// test runs itself (NewAt). A test fails when the server is unreachable;
+// under go test -short it is skipped.
 //
 //	func TestSomething(t *testing.T) {
 //		t.Parallel()
@@ -70,9 +71,12 @@ func New(t testing.TB) *DB {
 // NewAt is New on the server at serverURL instead of the test server, for a
 // server the test runs itself, such as a throwaway cluster it stops and
 // restarts. The schema is dropped when the test ends, which fails the test
-// when the server is down by then.
+// when the server is down by then. It is skipped under go test -short.
 func NewAt(t testing.TB, serverURL string) *DB {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("postgrestest: needs PostgreSQL; skipped under -short")
+	}
 	return migrated(t, newSchema(t, serverURL))
 }
 
