@@ -15,6 +15,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
+	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 )
@@ -760,7 +761,7 @@ func TestHubRetriesTransientErrors(t *testing.T) {
 		t.Run(tc.name+"=>stored", func(t *testing.T) {
 			t.Parallel()
 			sink := &flakySink{failures: tc.failures}
-			var logs sensorhubtest.Buffer
+			var logs syncbuf.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			hub := newTestHub(t, sink, sensorhub.Config{MaxRetries: tc.maxRetries, Logger: logger})
 			hub.MustRegister(temperature)

@@ -9,14 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/internal/procfs"
 )
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -343,35 +343,18 @@ func (p *process) stop() {
 	}
 }
 
-// peakRSS reads the process's high-water mark of resident memory.
+// peakRSS reads the process's high-water mark of resident memory, or 0
+// when /proc cannot tell it.
 func (p *process) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	_, peak, _ := procfs.RSS(p.cmd.Process.Pid)
+	return peak
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times on Linux.
-const clockTicks = 100
-
-// cpu reads the user and system CPU time the process has used.
+// cpu reads the user and system CPU time the process has used, or 0 when
+// /proc cannot tell it.
 func (p *process) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// Fields after the command name, which is in parentheses and may hold spaces.
-	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	d, _ := procfs.CPUTime(p.cmd.Process.Pid)
+	return d
 }
 
 // tailBuffer keeps the last 8 KiB a process wrote, for error reports.

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -346,7 +344,7 @@ func TestBadInput(t *testing.T) {
 	e.vars["SENSORHUB_TIMEZONE"] = badInputZone
 	e.vars["DATABASE_URL"] += "&options=" + strings.ReplaceAll(url.QueryEscape("-c TimeZone="+badInputSessionZone), "+", "%20")
 	e.vars["SENSORHUB_LOG_LEVEL"] = "warn"
-	e.checkSessionZone(t, badInputSessionZone)
+	checkSessionZone(t, e, badInputSessionZone)
 	proc := e.start(t, "run")
 	e.waitHealthy(t)
 
@@ -454,7 +452,7 @@ func TestBadInput(t *testing.T) {
 					t.Fatalf("valid entry %s poisoned: %.300v", id, got[0].Values)
 				}
 				for _, want := range c.want {
-					e.checkStored(t, want)
+					checkStored(t, e, want)
 				}
 				return
 			}
@@ -562,7 +560,7 @@ func TestBadInput(t *testing.T) {
 
 // checkSessionZone checks that a connection made with the service's
 // DATABASE_URL runs in zone, so that the test does test a session zone.
-func (e *testEnv) checkSessionZone(t *testing.T, zone string) {
+func checkSessionZone(t *testing.T, e *testEnv, zone string) {
 	t.Helper()
 	conn, err := pgx.Connect(t.Context(), e.vars["DATABASE_URL"])
 	if err != nil {
@@ -579,7 +577,7 @@ func (e *testEnv) checkSessionZone(t *testing.T, zone string) {
 }
 
 // checkStored checks that want is in readings, once, as it is.
-func (e *testEnv) checkStored(t *testing.T, want storedRow) {
+func checkStored(t *testing.T, e *testEnv, want storedRow) {
 	t.Helper()
 	rows, err := e.db.Pool.Query(t.Context(),
 		`SELECT station, sensor, ts, value, unit FROM readings WHERE station = $1 AND sensor = $2`, want.station, want.sensor)
@@ -595,64 +593,5 @@ func (e *testEnv) checkStored(t *testing.T, want storedRow) {
 	}
 	if len(got) != 1 || !got[0].ts.Equal(want.ts) || got[0].value != want.value || got[0].unit != want.unit {
 		t.Errorf("stored %+v, want exactly %+v", got, want)
-	}
-}
-
-// rowCount returns the number of rows in table.
-func (e *testEnv) rowCount(t *testing.T, table string) int64 {
-	t.Helper()
-	var n int64
-	if err := e.db.Pool.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{e.db.Schema, table}.Sanitize()).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
-// tableCounts returns the tables of the test's schema with their row counts.
-func (e *testEnv) tableCounts(t *testing.T) map[string]int64 {
-	t.Helper()
-	rows, err := e.db.Pool.Query(t.Context(),
-		`SELECT table_name FROM information_schema.tables WHERE table_schema = $1`, e.db.Schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts := make(map[string]int64, len(names))
-	for _, name := range names {
-		counts[name] = e.rowCount(t, name)
-	}
-	return counts
-}
-
-// statusBytes returns a size field of /proc/<pid>/status, such as RssFile,
-// in bytes.
-func (p *process) statusBytes(t *testing.T, field string) int64 {
-	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		t.Fatalf("read the service's status: %v", err)
-	}
-	for line := range strings.Lines(string(raw)) {
-		if name, value, ok := strings.Cut(line, ":"); ok && name == field {
-			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("/proc/%d/status: %s: %v", p.cmd.Process.Pid, line, err)
-			}
-			return kib << 10
-		}
-	}
-	t.Fatalf("/proc/%d/status has no %s", p.cmd.Process.Pid, field)
-	return 0
-}
-
-// resetPeakRSS sets the process's peak resident set size (VmHWM) to its
-// current one (proc(5), clear_refs).
-func (p *process) resetPeakRSS(t *testing.T) {
-	t.Helper()
-	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0); err != nil {
-		t.Fatalf("reset the service's peak RSS: %v", err)
 	}
 }

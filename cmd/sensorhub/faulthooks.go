@@ -1,3 +1,5 @@
+//go:build faulthooks
+
 package main
 
 import (
@@ -18,8 +20,11 @@ import (
 // faultHooks are fault injection points for the fault tests only
 // (faults_test.go, README: Guarantees): the process kills itself with
 // SIGKILL at a precise point of the commit path that a kill from outside
-// could only hit by chance. They are read from SENSORHUB_TEST_* variables,
-// which are not part of the documented configuration; 0 disables a hook.
+// could only hit by chance. They are compiled in only with -tags
+// faulthooks, the build the tests of this package run (harness_test.go);
+// the default build has the empty faultHooks of nofaulthooks.go. They are
+// read from SENSORHUB_TEST_* variables, which are not part of the
+// documented configuration; 0 disables a hook.
 type faultHooks struct {
 	// crashBeforeCommit kills the process as its Nth transaction is about
 	// to commit: the batch's rows are written but not committed, and the

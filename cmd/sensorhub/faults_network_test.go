@@ -15,8 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,45 +141,6 @@ func (n *netProxies) toxic(t *testing.T, p *toxiproxy.Proxy, typ, stream string,
 	}
 }
 
-// cpuTime returns the CPU time the process has used, user and system, from
-// /proc/<pid>/stat.
-func (p *process) cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
-	if err != nil {
-		t.Fatalf("read the service's CPU time: %v", err)
-	}
-	// The command name, in parentheses, may hold spaces; the fields after
-	// it start with the state (field 3), so utime (14) and stime (15) are
-	// the 12th and 13th.
-	s := string(raw)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		t.Fatalf("/proc/%d/stat: %q", p.cmd.Process.Pid, s)
-	}
-	var ticks int64
-	for _, f := range fields[11:13] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			t.Fatalf("/proc/%d/stat: %q", p.cmd.Process.Pid, s)
-		}
-		ticks += n
-	}
-	const userHZ = 100 // USER_HZ on every Linux; procfs assumes it too
-	return time.Duration(ticks) * time.Second / userHZ
-}
-
-// goroutines returns go_goroutines from the service's /metrics.
-func (e *testEnv) goroutines(t *testing.T) int {
-	t.Helper()
-	_, samples := e.scrapeMetrics(t)
-	n, ok := samples["go_goroutines"]
-	if !ok {
-		t.Fatal("GET /metrics: no go_goroutines")
-	}
-	return int(n)
-}
-
 // netFault is one fault the scenario injects on a service's proxy.
 type netFault struct {
 	name string
@@ -272,7 +231,7 @@ func testNetworkFaults(t *testing.T, target string) {
 	if err := warm.Send(t.Context(), 500); err != nil {
 		t.Fatal(err)
 	}
-	e.verify(t, log, 30*time.Second)
+	verify(t, e, log, 30*time.Second)
 	time.Sleep(time.Second)
 	goroutinesBefore := e.goroutines(t)
 
@@ -360,7 +319,7 @@ func testNetworkFaults(t *testing.T, target string) {
 
 	stopProducing()
 	proc.alive(t)
-	e.verify(t, log, 60*time.Second)
+	verify(t, e, log, 60*time.Second)
 
 	// Idle again: goroutines blocked on dead connections, or retry loops
 	// left behind, would show now.

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
+	"github.com/sensorhub/sensorhub/internal/testserver"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
-	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
 // newPostgresFaultEnv is a fault env whose service stores into a
 // PostgreSQL cluster of the test's own, which the test may stop.
-func newPostgresFaultEnv(t *testing.T) (*testEnv, *postgrestest.Server) {
+func newPostgresFaultEnv(t *testing.T) (*testEnv, *testserver.Postgres) {
 	t.Helper()
-	srv := postgrestest.StartServer(t)
+	srv := testserver.StartPostgres(t)
 	e := newFaultEnv(t)
 	e.db = srv.New(t)
 	e.vars["DATABASE_URL"] = e.db.URL
@@ -27,9 +27,9 @@ type sinkCounts struct {
 	transient, permanent, retries, poisoned float64
 }
 
-// sinkCounts scrapes /metrics. It needs Redis but not PostgreSQL, so it
-// may be called during a database outage.
-func (e *testEnv) sinkCounts(t *testing.T) sinkCounts {
+// scrapeSinkCounts scrapes e's /metrics. It needs Redis but not
+// PostgreSQL, so it may be called during a database outage.
+func scrapeSinkCounts(t *testing.T, e *testEnv) sinkCounts {
 	t.Helper()
 	_, samples := e.scrapeMetrics(t)
 	c := sinkCounts{
@@ -67,7 +67,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	stored := 0
 	for _, mode := range []string{"immediate", "fast"} {
 		eventually(t, 30*time.Second, "readings stored before the restart", func() bool { return e.rows(t, "") > stored })
-		before := e.sinkCounts(t)
+		before := scrapeSinkCounts(t, e)
 		stopped := time.Now()
 		if err := srv.Stop(mode); err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		if p.Sent() >= n {
 			t.Fatalf("%s restart: the producer finished before PostgreSQL was back; the load was not steady", mode)
 		}
-		after := e.sinkCounts(t)
+		after := scrapeSinkCounts(t, e)
 		t.Logf("%s restart: /healthcheck 503 %s after the stop (%d looks in %s, all 503), 200 %s after the start; %v transient sink errors, %v in-process retries",
 			mode, down.Round(time.Millisecond), looks, hold, up.Round(time.Millisecond), after.transient-before.transient, after.retries-before.retries)
 		if after.transient == before.transient || after.retries == before.retries {
@@ -110,9 +110,9 @@ func TestFaultPostgresRestart(t *testing.T) {
 		}
 	}
 	done()
-	e.verify(t, log, 60*time.Second)
+	verify(t, e, log, 60*time.Second)
 
-	c := e.sinkCounts(t)
+	c := scrapeSinkCounts(t, e)
 	t.Logf("in all: %v transient and %v permanent sink errors, %v in-process retries, %v poisoned", c.transient, c.permanent, c.retries, c.poisoned)
 	if c.permanent != 0 || c.poisoned != 0 {
 		t.Errorf("%v permanent sink errors and %v messages poisoned; an outage is transient and must poison nothing", c.permanent, c.poisoned)
@@ -228,7 +228,7 @@ func TestFaultPostgresDown60s(t *testing.T) {
 	if n := len(e.poisoned(t)); n != 0 {
 		t.Fatalf("%d readings poisoned during the outage", n)
 	}
-	if c := e.sinkCounts(t); c.poisoned != 0 || c.permanent != 0 {
+	if c := scrapeSinkCounts(t, e); c.poisoned != 0 || c.permanent != 0 {
 		t.Fatalf("during the outage: %v poisoned, %v permanent sink errors", c.poisoned, c.permanent)
 	}
 
@@ -237,11 +237,11 @@ func TestFaultPostgresDown60s(t *testing.T) {
 	}
 	e.db.Pool.Reset() // the test's own connections died with the server
 	restarted := time.Now()
-	e.verify(t, log, 2*time.Minute)
+	verify(t, e, log, 2*time.Minute)
 	drain := time.Since(restarted)
 	e.waitHealthy(t)
 	proc.alive(t)
-	c := e.sinkCounts(t)
+	c := scrapeSinkCounts(t, e)
 	t.Logf("drained %d readings in %s after PostgreSQL came back; %v transient sink errors, %v in-process retries",
 		inHand+undelivered, drain.Round(time.Millisecond), c.transient, c.retries)
 }

@@ -8,8 +8,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"maps"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -20,14 +18,14 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
-	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/internal/testserver"
 )
 
 // newRedisFaultEnv is a fault env whose service and test client use a
 // redis-server of the test's own, which the test may kill.
-func newRedisFaultEnv(t *testing.T, p redistest.Persistence) (*testEnv, *redistest.Server) {
+func newRedisFaultEnv(t *testing.T, p testserver.Persistence) (*testEnv, *testserver.Redis) {
 	t.Helper()
-	srv := redistest.StartServer(t, p)
+	srv := testserver.StartRedis(t, p)
 	e := newFaultEnv(t)
 	e.vars["REDIS_URL"] = srv.URL()
 	e.redis = redisFaultClient(t, srv)
@@ -37,7 +35,7 @@ func newRedisFaultEnv(t *testing.T, p redistest.Persistence) (*testEnv, *rediste
 // redisFaultClient returns a client of srv for the producer and the test's
 // own queries. It gives up on a dead server within half a second and never
 // retries, so that each reading's outcome is what one XADD learnt.
-func redisFaultClient(t *testing.T, srv *redistest.Server) *goredis.Client {
+func redisFaultClient(t *testing.T, srv *testserver.Redis) *goredis.Client {
 	t.Helper()
 	opts := srv.Options()
 	opts.DialTimeout = 500 * time.Millisecond
@@ -49,8 +47,9 @@ func redisFaultClient(t *testing.T, srv *redistest.Server) *goredis.Client {
 	return c
 }
 
-// unstored returns the indices below n of p's readings that have no row.
-func (e *testEnv) unstored(t *testing.T, p *checker.Producer, n int) []int {
+// unstored returns the indices below n of p's readings that have no row in
+// e's database.
+func unstored(t *testing.T, e *testEnv, p *checker.Producer, n int) []int {
 	t.Helper()
 	rows, err := e.db.Pool.Query(t.Context(), "SELECT ts FROM readings WHERE station = $1", p.Station)
 	if err != nil {
@@ -87,7 +86,7 @@ func (e *testEnv) unstored(t *testing.T, p *checker.Producer, n int) []int {
 // must ride out both outages without exiting.
 func TestFaultRedisKill9AOF(t *testing.T) {
 	t.Parallel()
-	e, srv := newRedisFaultEnv(t, redistest.AOF)
+	e, srv := newRedisFaultEnv(t, testserver.AOF)
 	log := checker.NewLog()
 	p := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "redis-aof", Interval: 2 * time.Millisecond}
 
@@ -126,7 +125,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 		}
 		return log.Count(checker.OK) > before
 	})
-	report := e.verify(t, log, 60*time.Second)
+	report := verify(t, e, log, 60*time.Second)
 	proc.alive(t)
 	if report.Unknown+report.Failed == 0 {
 		t.Errorf("no send failed or went unanswered during two outages: the outages missed the producer (%s)", report)
@@ -148,7 +147,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 // restart must be stored.
 func TestFaultRedisRestartVolatile(t *testing.T) {
 	t.Parallel()
-	e, srv := newRedisFaultEnv(t, redistest.Volatile)
+	e, srv := newRedisFaultEnv(t, testserver.Volatile)
 	log := checker.NewLog()
 	p := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "redis-volatile", Interval: time.Millisecond}
 	n := 1_000 * soak(t)
@@ -159,18 +158,14 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	eventually(t, 20*time.Second, "the first readings are stored", func() bool { return e.rows(t, "") == n })
 
 	// A backlog: acknowledged by Redis, not yet processed.
-	if err := proc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	proc.signal(t, syscall.SIGSTOP)
 	produce(t, p, n/2)()
-	backlog := e.unstored(t, p, p.Sent())
+	backlog := unstored(t, e, p, p.Sent())
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	if err := proc.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	proc.signal(t, syscall.SIGCONT)
 	eventually(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
 		code, redis := e.component("redis")
 		return code == http.StatusServiceUnavailable && redis == "down"
@@ -193,7 +188,7 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	storing := time.Since(up)
 	done()
 	eventually(t, 30*time.Second, "every reading sent after the restart is stored", func() bool {
-		missing := e.unstored(t, p, p.Sent())
+		missing := unstored(t, e, p, p.Sent())
 		return len(missing) == 0 || missing[len(missing)-1] < boundary
 	})
 	eventually(t, 10*time.Second, "nothing left pending", func() bool { return e.pending(t, "") == 0 })
@@ -203,7 +198,7 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lost := e.unstored(t, p, p.Sent())
+	lost := unstored(t, e, p, p.Sent())
 	summary := report
 	summary.Examples = nil // the lost ones are expected here
 	t.Logf("backlog at the restart %d, lost %d; redis down reported after %s; after the restart healthy in %s, storing in %s; %s",
@@ -239,18 +234,6 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	if got, want := samples["sensorhub_readings_stored_total"], float64(report.Rows); got != want {
 		t.Errorf("sensorhub_readings_stored_total = %v, want %v (the rows)", got, want)
 	}
-}
-
-// withOwnPort returns a copy of e for a second process beside e's: same
-// database, stream and channel, its own HTTP port.
-func (e *testEnv) withOwnPort(t *testing.T) *testEnv {
-	t.Helper()
-	c := *e
-	c.vars = maps.Clone(e.vars)
-	c.api = freeAddr(t)
-	_, port, _ := net.SplitHostPort(c.api)
-	c.vars["API_PORT"] = port
-	return &c
 }
 
 // bridgeCounts is what a bridge counted: received, appended, failed.
@@ -310,9 +293,7 @@ func TestFaultPubSub(t *testing.T) {
 	for _, kill := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		before := p.Sent()
 		eventually(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+800 })
-		if err := proc.cmd.Process.Signal(kill); err != nil {
-			t.Fatal(err)
-		}
+		proc.signal(t, kill)
 		code := proc.wait(t, 30*time.Second)
 		if kill == syscall.SIGTERM && code != 0 {
 			t.Fatalf("processor exited %d after SIGTERM\n%s", code, proc.logs)
@@ -324,7 +305,7 @@ func TestFaultPubSub(t *testing.T) {
 		e.waitHealthy(t)
 	}
 	done()
-	report := e.verify(t, log, 30*time.Second)
+	report := verify(t, e, log, 30*time.Second)
 	if report.Failed+report.Unknown != 0 {
 		t.Errorf("with the bridge up, %d publishes reached no subscriber and %d went unanswered", report.Failed, report.Unknown)
 	}
@@ -334,9 +315,7 @@ func TestFaultPubSub(t *testing.T) {
 	done = produce(t, p, 2_000*soak(t))
 	eventually(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= first+800 })
 	stopping := time.Now()
-	if err := bridge.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	bridge.signal(t, syscall.SIGTERM)
 	if code := bridge.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("bridge exited %d after SIGTERM\n%s", code, bridge.logs)
 	}
@@ -346,9 +325,9 @@ func TestFaultPubSub(t *testing.T) {
 	b.waitHealthy(t)
 	downtime := time.Since(stopping)
 	done()
-	report = e.verify(t, log, 30*time.Second)
+	report = verify(t, e, log, 30*time.Second)
 
-	missing := e.unstored(t, p, p.Sent())
+	missing := unstored(t, e, p, p.Sent())
 	bound := int(downtime/interval) + 5
 	t.Logf("bridge down for at most %s: %d publishes reached no subscriber (bound %d); %s",
 		downtime.Round(time.Millisecond), report.Failed, bound, report)

@@ -15,7 +15,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,24 +72,11 @@ func produce(t *testing.T, p *checker.Producer, n int) (wait func()) {
 	}
 }
 
-// pending returns the number of entries of the service's group that are
-// delivered and not yet acked, of consumer alone when it is not empty.
-func (e *testEnv) pending(t *testing.T, consumer string) int {
-	t.Helper()
-	p, err := e.redis.XPendingExt(t.Context(), &goredis.XPendingExtArgs{
-		Stream: e.stream, Group: redis.DefaultGroup, Consumer: consumer, Start: "-", End: "+", Count: 1 << 20,
-	}).Result()
-	if err != nil {
-		t.Fatalf("XPENDING %s: %v", e.stream, err)
-	}
-	return len(p)
-}
-
 // verify waits up to within for the service to store every reading that log
 // holds as acknowledged and to ack every entry, then checks the history: it
 // fails the test on any lost, unexpected or duplicated reading, on entries
 // left pending, and on anything poisoned.
-func (e *testEnv) verify(t *testing.T, log *checker.Log, within time.Duration) checker.Report {
+func verify(t *testing.T, e *testEnv, log *checker.Log, within time.Duration) checker.Report {
 	t.Helper()
 	var report checker.Report
 	deadline := time.Now().Add(within)
@@ -117,12 +103,6 @@ func (e *testEnv) verify(t *testing.T, log *checker.Log, within time.Duration) c
 	}
 	t.Logf("history check: %s", report)
 	return report
-}
-
-// killedBySIGKILL reports whether the process ended by SIGKILL.
-func (p *process) killedBySIGKILL() bool {
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
 }
 
 // TestFaultKill9 kills the service with SIGKILL three times while 10,000
@@ -164,9 +144,7 @@ func TestFaultKill9(t *testing.T) {
 		victim := e.start(t, "run")
 		if f.hook == nil {
 			time.Sleep(time.Duration(100+rand.IntN(500)) * time.Millisecond)
-			if err := victim.cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
+			victim.signal(t, syscall.SIGKILL)
 		}
 		victim.wait(t, 60*time.Second)
 		if !victim.killedBySIGKILL() {
@@ -189,9 +167,7 @@ func TestFaultKill9(t *testing.T) {
 		if held > 0 && recovery > recoveryBound {
 			t.Errorf("kill %s: recovery took %s, want at most claim idle + claim interval + 2s = %s", f.name, recovery, recoveryBound)
 		}
-		if err := successor.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
+		successor.signal(t, syscall.SIGTERM)
 		if code := successor.wait(t, 60*time.Second); code != 0 {
 			t.Fatalf("successor exited %d after SIGTERM\n%s", code, successor.logs)
 		}
@@ -200,7 +176,7 @@ func TestFaultKill9(t *testing.T) {
 	e.vars["SENSORHUB_CONSUMER"] = "kill9-last"
 	e.start(t, "run")
 	done()
-	e.verify(t, log, 60*time.Second)
+	verify(t, e, log, 60*time.Second)
 }
 
 // TestFaultSIGTERMUnderLoad stops the service with SIGTERM while readings
@@ -218,9 +194,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	proc := e.start(t, "run")
 	e.waitHealthy(t)
 	eventually(t, 30*time.Second, "readings stored under load", func() bool { return e.rows(t, "") >= 1_000 })
-	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	proc.signal(t, syscall.SIGTERM)
 	stopped := time.Now()
 	// The HTTP server and the rest of fx stop after the hub; 5 s covers them.
 	if code := proc.wait(t, shutdownTimeout+5*time.Second); code != 0 {
@@ -266,7 +240,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 
 	e.start(t, "run")
 	done()
-	e.verify(t, log, 60*time.Second)
+	verify(t, e, log, 60*time.Second)
 }
 
 // TestFaultSIGTERMDuringStartup stops the service while it is starting:
@@ -277,57 +251,8 @@ func TestFaultSIGTERMDuringStartup(t *testing.T) {
 	proc := e.start(t, "run")
 	// The first log line comes from the hub's start, inside fx's start-up.
 	eventually(t, 10*time.Second, "the service logs", func() bool { return proc.logs.String() != "" })
-	if err := proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	proc.signal(t, syscall.SIGTERM)
 	if code := proc.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM during start-up, want 0\n%s", code, proc.logs)
-	}
-}
-
-// memory returns the resident set size and its peak (VmRSS, VmHWM) of the
-// running process, in bytes.
-func (p *process) memory(t *testing.T) (rss, peak int64) {
-	t.Helper()
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		t.Fatalf("read the service's memory: %v", err)
-	}
-	for line := range strings.Lines(string(raw)) {
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || (name != "VmRSS" && name != "VmHWM") {
-			continue
-		}
-		kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			t.Fatalf("/proc/%d/status: %s: %v", p.cmd.Process.Pid, line, err)
-		}
-		if name == "VmRSS" {
-			rss = kib << 10
-		} else {
-			peak = kib << 10
-		}
-	}
-	return rss, peak
-}
-
-// component returns the status code of GET /healthcheck and the status
-// ("ok" or "down") it reports for the component name.
-func (e *testEnv) component(name string) (code int, status string) {
-	code, body := e.health("/healthcheck")
-	comps, _ := body["components"].(map[string]any)
-	c, _ := comps[name].(map[string]any)
-	status, _ = c["status"].(string)
-	return code, status
-}
-
-// alive fails the test when the process has exited.
-func (p *process) alive(t *testing.T) {
-	t.Helper()
-	select {
-	case err := <-p.done:
-		p.done <- err // for the cleanup
-		t.Fatalf("sensorhub %s exited (%v); it must keep running\n%s", p.cmd.Args[1], err, p.logs)
-	default:
 	}
 }

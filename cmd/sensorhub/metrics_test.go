@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,37 +98,4 @@ func TestMetricsEndpoint(t *testing.T) {
 	if code, _ := e.health("/livez"); code != http.StatusOK {
 		t.Errorf("GET /livez = %d", code)
 	}
-}
-
-// scrapeMetrics returns the body of GET /metrics and its samples by series
-// (name and labels as written, e.g. `x_total{reason="y"}`).
-func (e *testEnv) scrapeMetrics(t *testing.T) (string, map[string]float64) {
-	t.Helper()
-	resp, err := http.Get("http://" + e.api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
-		t.Fatalf("GET /metrics = %d %s\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
-	}
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("GET /metrics: bad sample line %q", line)
-		}
-		samples[line[:i]] = v
-	}
-	return string(b), samples
 }

@@ -14,19 +14,14 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 )
 
-// withEvents gives the test environment an events stream of its own.
-func (e *testEnv) withEvents(t *testing.T) string {
+// withEvents gives e an events stream of its own, which the outbox
+// forwarder polls every 20 ms, and returns its name.
+func withEvents(t *testing.T, e *testEnv) string {
 	t.Helper()
 	stream := redistest.Name(t, "events")
 	e.vars["SENSORHUB_EVENTS_STREAM"] = stream
 	e.vars["SENSORHUB_OUTBOX_POLL_INTERVAL"] = "20ms"
 	return stream
-}
-
-// events reads the events stream, in order.
-func (e *testEnv) events(t *testing.T, stream string) []sensorhub.Event {
-	t.Helper()
-	return redistest.Events(t, e.redis, stream)
 }
 
 // distinct drops repeats by UUID, failing when one UUID carries two
@@ -75,7 +70,7 @@ func storedReadings(t *testing.T, events []sensorhub.Event) map[string]bool {
 func TestEveryCommittedBatchYieldsOneReadingsStoredEvent(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	stream := e.withEvents(t)
+	stream := withEvents(t, e)
 	e.vars["SENSORHUB_THRESHOLDS"] = "temperature>30/28"
 	e.start(t, "run")
 	e.waitHealthy(t)
@@ -142,7 +137,7 @@ func TestEveryCommittedBatchYieldsOneReadingsStoredEvent(t *testing.T) {
 func TestKill9RightAfterCommitStillDeliversTheEvent(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	stream := e.withEvents(t)
+	stream := withEvents(t, e)
 	e.vars["SENSORHUB_TEST_CRASH_AFTER_COMMITS"] = "1"
 	p := e.start(t, "run")
 	e.waitHealthy(t)

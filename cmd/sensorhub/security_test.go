@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -25,7 +26,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
+	"github.com/sensorhub/sensorhub/internal/syncbuf"
 )
 
 // testPKI is a certificate authority made for one test, with a server
@@ -150,10 +151,10 @@ func startTLSRedis(t *testing.T, authClients string, extraACL ...string) *tlsRed
 	}
 
 	// The free port may be taken between finding and binding it: try again.
-	var logs *sensorhubtest.Buffer
+	var logs *syncbuf.Buffer
 	for attempt := 1; ; attempt++ {
 		_, r.port, _ = net.SplitHostPort(freeAddr(t))
-		logs = &sensorhubtest.Buffer{}
+		logs = &syncbuf.Buffer{}
 		cmd := exec.Command(bin,
 			"--port", "0", // no plaintext listener
 			"--tls-port", r.port,
@@ -242,6 +243,12 @@ func (r *tlsRedis) vars() map[string]string {
 		"REDIS_USERNAME": r.user,
 		"REDIS_PASSWORD": r.password,
 	}
+}
+
+// serve points the binary of e at r instead of the shared Redis.
+func (r *tlsRedis) serve(e *testEnv) {
+	delete(e.vars, "REDIS_URL")
+	maps.Copy(e.vars, r.vars())
 }
 
 func randomHex(t *testing.T) string {
@@ -524,10 +531,7 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	producerACL := fmt.Sprintf("user sensors on >%s resetkeys ~%s resetchannels &%s -@all +xadd +publish +ping",
 		producerPassword, e.stream, e.stream)
 	r := startTLSRedis(t, "no", acl, producerACL)
-	delete(e.vars, "REDIS_URL")
-	for k, v := range r.vars() {
-		e.vars[k] = v
-	}
+	r.serve(e)
 	e.vars["REDIS_USERNAME"], e.vars["REDIS_PASSWORD"] = "sensorhub", password
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -604,10 +608,7 @@ func TestHealthcheckAndLogsLeakNoSecret(t *testing.T) {
 		const redisPassword = "redis-Secret-a09f44"
 		r := startTLSRedis(t, "no")
 		e := newTestEnv(t)
-		delete(e.vars, "REDIS_URL")
-		for k, v := range r.vars() {
-			e.vars[k] = v
-		}
+		r.serve(e)
 		e.vars["DATABASE_URL"] = dsn
 		e.vars["REDIS_PASSWORD"] = redisPassword
 		e.vars["SENSORHUB_LOG_LEVEL"] = "debug"
@@ -628,10 +629,7 @@ func TestHealthcheckAndLogsLeakNoSecret(t *testing.T) {
 		t.Parallel()
 		r := startTLSRedis(t, "no")
 		e := newTestEnv(t)
-		delete(e.vars, "REDIS_URL")
-		for k, v := range r.vars() {
-			e.vars[k] = v
-		}
+		r.serve(e)
 		e.vars["DATABASE_URL"] = dsn
 		e.vars["SENSORHUB_LOG_LEVEL"] = "debug"
 		redisPassword := r.password // known to the service, wrong after the rotation

@@ -12,10 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sensorhub/sensorhub/handlers"
+	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
@@ -84,7 +84,7 @@ func TestAlertsPrintsThresholdCrossingsOnce(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out sensorhubtest.Buffer
+	var out syncbuf.Buffer
 	done := make(chan error, 1)
 	env := map[string]string{"REDIS_URL": redistest.URL(), "SENSORHUB_EVENTS_STREAM": eventsStream}
 	go func() { done <- run(ctx, func(k string) string { return env[k] }, &out) }()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/handlers/temperature"
 	"github.com/sensorhub/sensorhub/internal/checker"
+	"github.com/sensorhub/sensorhub/internal/testserver"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
@@ -203,7 +204,7 @@ func gaps(ts []time.Time) string {
 // redelivery budget, and none is poisoned.
 func TestFaultOutageOutlastsRedeliveryBudget(t *testing.T) {
 	t.Parallel()
-	srv := postgrestest.StartServer(t)
+	srv := testserver.StartPostgres(t)
 	db := srv.New(t)
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "outage")

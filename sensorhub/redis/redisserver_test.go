@@ -5,7 +5,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/internal/testserver"
 )
 
 // serverCommand, as the first argument of this test binary, makes it restart
@@ -18,11 +18,11 @@ const serverCommand = "sensorhub-redis-server"
 
 // redisServer is a throwaway redis-server with AOF, whose restart Watermill's
 // suite can run as a command.
-type redisServer struct{ *redistest.Server }
+type redisServer struct{ *testserver.Redis }
 
 func startRedisServer(t *testing.T) redisServer {
 	t.Helper()
-	return redisServer{redistest.StartServer(t, redistest.AOF)}
+	return redisServer{testserver.StartRedis(t, testserver.AOF)}
 }
 
 // RestartCommand is the command that kills the server with SIGKILL and starts
@@ -43,7 +43,7 @@ func serverMain(args []string) int {
 		fmt.Fprintf(os.Stderr, "usage: %s restart <dir>\n", serverCommand)
 		return 2
 	}
-	srv, err := redistest.OpenServer(args[1])
+	srv, err := testserver.OpenRedis(args[1])
 	if err == nil {
 		err = srv.Restart()
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
@@ -89,7 +89,7 @@ func TestFailedTransactionInsertsNoEvent(t *testing.T) {
 func TestDisableEventsWritesNoOutbox(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
-	var logs sensorhubtest.Buffer
+	var logs syncbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	s, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true, Logger: logger})
 	if err != nil {

@@ -9,12 +9,12 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
+	"github.com/sensorhub/sensorhub/internal/syncbuf"
 )
 
 func TestQuietOnStopDemotesErrorsAfterStop(t *testing.T) {
 	t.Parallel()
-	var logs sensorhubtest.Buffer
+	var logs syncbuf.Buffer
 	ctx, cancel := context.WithCancel(t.Context())
 	l := quietOnStop{watermill.NewSlogLogger(slog.New(slog.NewTextHandler(&logs, nil))), ctx}.
 		With(watermill.LogFields{"topic": "outbox"})

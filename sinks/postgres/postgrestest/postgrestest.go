@@ -1,8 +1,9 @@
 // Package postgrestest gives each test a PostgreSQL schema of its own, so
 // that tests run in parallel against one server.
 //
-// The server is SENSORHUB_TEST_DATABASE_URL (default DefaultURL). A test
-// fails when the server is unreachable; under go test -short it is skipped.
+// The server is SENSORHUB_TEST_DATABASE_URL (default DefaultURL), or one the
+// test runs itself (NewAt). A test fails when the server is unreachable;
+// under go test -short it is skipped.
 //
 //	func TestSomething(t *testing.T) {
 //		t.Parallel()
@@ -67,6 +68,18 @@ func New(t testing.TB) *DB {
 	return migrated(t, NewEmpty(t))
 }
 
+// NewAt is New on the server at serverURL instead of the test server, for a
+// server the test runs itself, such as a throwaway cluster it stops and
+// restarts. The schema is dropped when the test ends, which fails the test
+// when the server is down by then. It is skipped under go test -short.
+func NewAt(t testing.TB, serverURL string) *DB {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("postgrestest: needs PostgreSQL; skipped under -short")
+	}
+	return migrated(t, newSchema(t, serverURL))
+}
+
 // migrated applies every migration to db's schema.
 func migrated(t testing.TB, db *DB) *DB {
 	t.Helper()
@@ -92,12 +105,12 @@ func NewEmpty(t testing.TB) *DB {
 	if testing.Short() {
 		t.Skip("postgrestest: needs PostgreSQL; skipped under -short")
 	}
-	return newSchema(t, URL(), true)
+	return newSchema(t, URL())
 }
 
 // newSchema creates an empty schema on the server at serverURL, dropped when
-// the test ends if drop is set.
-func newSchema(t testing.TB, serverURL string, drop bool) *DB {
+// the test ends.
+func newSchema(t testing.TB, serverURL string) *DB {
 	t.Helper()
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -126,9 +139,6 @@ func newSchema(t testing.TB, serverURL string, drop bool) *DB {
 	}
 	t.Cleanup(func() {
 		defer db.Pool.Close()
-		if !drop {
-			return
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 		defer cancel()
 		if _, err := db.Pool.Exec(ctx, "DROP SCHEMA "+quoted+" CASCADE"); err != nil {

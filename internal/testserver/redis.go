@@ -1,4 +1,4 @@
-package redistest
+package testserver
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// Persistence is how a Server keeps its data across a kill.
+// Persistence is how a Redis server keeps its data across a kill.
 type Persistence int
 
 const (
@@ -30,33 +30,28 @@ const (
 	Volatile
 )
 
-// Server is a redis-server of one test: a free port on 127.0.0.1 and a
+// Redis is a redis-server of one test: a free port on 127.0.0.1 and a
 // directory of its own. It is killed when the test ends. Tests that fault
 // Redis use one so that the shared server is never restarted.
-type Server struct {
+type Redis struct {
 	// Addr is host:port of the server.
 	Addr string
 	// Dir holds the server's data, log, pid and arguments.
 	Dir string
 }
 
-// StartServer starts a throwaway redis-server with the given persistence.
+// StartRedis starts a throwaway redis-server with the given persistence.
 // When redis-server is not installed it fails the test, or skips it under
 // go test -short.
-func StartServer(t testing.TB, p Persistence) *Server {
+func StartRedis(t testing.TB, p Persistence) *Redis {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("redistest: starts its own redis-server; skipped under -short")
+		t.Skip("testserver: starts its own redis-server; skipped under -short")
 	}
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatalf("redistest: this test starts its own redis-server, which is not installed (or run go test -short): %v", err)
+		t.Fatalf("testserver: this test starts its own redis-server, which is not installed (or run go test -short): %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePort(t)
 	dir := t.TempDir()
 	args := []string{
 		"--port", strconv.Itoa(port),
@@ -73,7 +68,7 @@ func StartServer(t testing.TB, p Persistence) *Server {
 	if err := os.WriteFile(filepath.Join(dir, argsFile), []byte(strings.Join(args, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir}
+	s := &Redis{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,43 +82,43 @@ func StartServer(t testing.TB, p Persistence) *Server {
 }
 
 const (
-	argsFile = "server.args"
-	pidFile  = "server.pid"
+	argsFile = "redis.args"
+	pidFile  = "redis.pid"
 )
 
-// OpenServer returns the server whose directory is dir, for a process other
+// OpenRedis returns the server whose directory is dir, for a process other
 // than the test that started it, such as the restart command of Watermill's
 // test suite.
-func OpenServer(dir string) (*Server, error) {
+func OpenRedis(dir string) (*Redis, error) {
 	args, err := serverArgs(dir)
 	if err != nil {
 		return nil, err
 	}
 	for i := range args[:len(args)-1] {
 		if args[i] == "--port" {
-			return &Server{Addr: net.JoinHostPort("127.0.0.1", args[i+1]), Dir: dir}, nil
+			return &Redis{Addr: net.JoinHostPort("127.0.0.1", args[i+1]), Dir: dir}, nil
 		}
 	}
-	return nil, fmt.Errorf("redistest: %s names no port", filepath.Join(dir, argsFile))
+	return nil, fmt.Errorf("testserver: %s names no port", filepath.Join(dir, argsFile))
 }
 
 func serverArgs(dir string) ([]string, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, argsFile))
 	if err != nil {
-		return nil, fmt.Errorf("redistest: no server in %s: %w", dir, err)
+		return nil, fmt.Errorf("testserver: no server in %s: %w", dir, err)
 	}
 	return strings.Split(string(raw), "\n"), nil
 }
 
 // URL returns the server's redis:// URL, database 0.
-func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
+func (s *Redis) URL() string { return "redis://" + s.Addr + "/0" }
 
 // Options returns connection options for the server.
-func (s *Server) Options() *goredis.Options { return &goredis.Options{Addr: s.Addr} }
+func (s *Redis) Options() *goredis.Options { return &goredis.Options{Addr: s.Addr} }
 
 // Start starts the server with the arguments of its first start and returns
 // once it answers PING, which a server still loading its AOF does not.
-func (s *Server) Start() error {
+func (s *Redis) Start() error {
 	args, err := serverArgs(s.Dir)
 	if err != nil {
 		return err
@@ -133,7 +128,7 @@ func (s *Server) Start() error {
 	// Stdout and stderr stay unset (/dev/null): a server holding the test
 	// binary's output open would keep go test waiting after the test exits.
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("redistest: start redis-server: %w", err)
+		return fmt.Errorf("testserver: start redis-server: %w", err)
 	}
 	// Reap it when it dies, whichever process kills it.
 	go func() { _ = cmd.Wait() }()
@@ -150,7 +145,7 @@ func (s *Server) Start() error {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-			return fmt.Errorf("redistest: redis-server on %s not ready after 15s: %w\n%s", s.Addr, err, log)
+			return fmt.Errorf("testserver: redis-server on %s not ready after 15s: %w\n%s", s.Addr, err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -158,17 +153,17 @@ func (s *Server) Start() error {
 
 // Kill kills the server with SIGKILL and returns once its port is closed.
 // Killing a server that is not running does nothing.
-func (s *Server) Kill() error {
+func (s *Redis) Kill() error {
 	raw, err := os.ReadFile(filepath.Join(s.Dir, pidFile))
 	if err != nil {
-		return fmt.Errorf("redistest: kill redis-server: %w", err)
+		return fmt.Errorf("testserver: kill redis-server: %w", err)
 	}
 	pid, err := strconv.Atoi(string(raw))
 	if err != nil {
-		return fmt.Errorf("redistest: kill redis-server: pid file: %w", err)
+		return fmt.Errorf("testserver: kill redis-server: pid file: %w", err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("redistest: kill redis-server %d: %w", pid, err)
+		return fmt.Errorf("testserver: kill redis-server %d: %w", pid, err)
 	}
 	// The kernel closes the listener as the process dies; the next start
 	// needs the port.
@@ -180,14 +175,14 @@ func (s *Server) Kill() error {
 		}
 		_ = c.Close()
 		if time.Now().After(deadline) {
-			return fmt.Errorf("redistest: redis-server %d still listens on %s 10s after SIGKILL", pid, s.Addr)
+			return fmt.Errorf("testserver: redis-server %d still listens on %s 10s after SIGKILL", pid, s.Addr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // Restart kills the server with SIGKILL and starts it again.
-func (s *Server) Restart() error {
+func (s *Redis) Restart() error {
 	if err := s.Kill(); err != nil {
 		return err
 	}
@@ -195,7 +190,7 @@ func (s *Server) Restart() error {
 }
 
 // ping reports whether the server answers PING; -LOADING is not an answer.
-func (s *Server) ping() error {
+func (s *Redis) ping() error {
 	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
 	if err != nil {
 		return err

@@ -1,4 +1,6 @@
-package sensorhubtest
+// Package syncbuf has a buffer that a program under test writes its output
+// to while the test reads it.
+package syncbuf
 
 import (
 	"bytes"

@@ -1,9 +1,8 @@
-package postgrestest
+package testserver
 
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -12,14 +11,16 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
-// Server is a PostgreSQL cluster of one test, made with initdb in a
+// Postgres is a PostgreSQL cluster of one test, made with initdb in a
 // directory of its own and run with pg_ctl on a free port, for tests that
 // stop and restart PostgreSQL without touching the shared server. It has
 // trust authentication for the superuser postgres and is stopped and
 // removed when the test ends.
-type Server struct {
+type Postgres struct {
 	// URL is the postgres:// URL of the cluster's database postgres.
 	URL  string
 	dir  string // data directory and socket directory parent
@@ -28,25 +29,20 @@ type Server struct {
 	cred *syscall.Credential
 }
 
-// StartServer creates and starts a cluster. PostgreSQL refuses to run as
+// StartPostgres creates and starts a cluster. PostgreSQL refuses to run as
 // root, so as root the cluster belongs to, and runs as, the operating
 // system user postgres. It fails the test when the server programs are not
 // installed, and skips it under go test -short.
-func StartServer(t testing.TB) *Server {
+func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("postgrestest: starts its own PostgreSQL; skipped under -short")
+		t.Skip("testserver: starts its own PostgreSQL; skipped under -short")
 	}
 	bin, err := serverBinDir()
 	if err != nil {
-		t.Fatalf("postgrestest: this test runs its own PostgreSQL cluster, whose programs were not found (or run go test -short): %v", err)
+		t.Fatalf("testserver: this test runs its own PostgreSQL cluster, whose programs were not found (or run go test -short): %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePort(t)
 
 	// Not t.TempDir: its parent is private to root, where postgres could
 	// not reach the data directory.
@@ -54,7 +50,7 @@ func StartServer(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{
+	s := &Postgres{
 		URL:  fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
 		dir:  root,
 		port: port,
@@ -64,29 +60,29 @@ func StartServer(t testing.TB) *Server {
 	if os.Geteuid() == 0 {
 		s.cred, err = postgresCredential(root)
 		if err != nil {
-			t.Fatalf("postgrestest: %v", err)
+			t.Fatalf("testserver: %v", err)
 		}
 	}
 	if err := s.pgctl("initdb", "-o", "--auth=trust --username=postgres --encoding=UTF8 --no-sync"); err != nil {
-		t.Fatalf("postgrestest: %v", err)
+		t.Fatalf("testserver: %v", err)
 	}
 	if err := s.Start(); err != nil {
-		t.Fatalf("postgrestest: %v", err)
+		t.Fatalf("testserver: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Stop("immediate") })
 	return s
 }
 
-// New creates a schema with every migration applied on the cluster, like
-// the package-level New. The schema is not dropped: the cluster goes away
-// with the test.
-func (s *Server) New(t testing.TB) *DB {
+// New creates a schema with every migration applied on the cluster
+// (postgrestest.NewAt). The cluster must be running when the test ends, for
+// the schema to be dropped.
+func (s *Postgres) New(t testing.TB) *postgrestest.DB {
 	t.Helper()
-	return migrated(t, newSchema(t, s.URL, false))
+	return postgrestest.NewAt(t, s.URL)
 }
 
 // Start starts the stopped cluster and returns once it accepts connections.
-func (s *Server) Start() error {
+func (s *Postgres) Start() error {
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", s.port, s.dir)
 	return s.pgctl("start", "-w", "-t", "60", "-l", filepath.Join(s.dir, "server.log"), "-o", opts)
 }
@@ -94,12 +90,12 @@ func (s *Server) Start() error {
 // Stop stops the cluster with pg_ctl's shutdown mode: "smart", "fast"
 // (abort sessions, checkpoint) or "immediate" (abort every process without a
 // checkpoint, as a crash does: the next start replays the WAL).
-func (s *Server) Stop(mode string) error {
+func (s *Postgres) Stop(mode string) error {
 	return s.pgctl("stop", "-w", "-t", "60", "-m", mode)
 }
 
 // Restart stops the cluster with mode and starts it again.
-func (s *Server) Restart(mode string) error {
+func (s *Postgres) Restart(mode string) error {
 	if err := s.Stop(mode); err != nil {
 		return err
 	}
@@ -107,12 +103,12 @@ func (s *Server) Restart(mode string) error {
 }
 
 // Log returns what the server logged so far.
-func (s *Server) Log() string {
+func (s *Postgres) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
 	return string(b)
 }
 
-func (s *Server) pgctl(args ...string) error {
+func (s *Postgres) pgctl(args ...string) error {
 	cmd := exec.Command(filepath.Join(s.bin, "pg_ctl"), append(args, "-D", filepath.Join(s.dir, "data"))...)
 	cmd.Dir = s.dir
 	if s.cred != nil {
