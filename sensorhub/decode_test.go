@@ -369,3 +369,34 @@ func TestDecoderConfig(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecode measures the decoder on the shapes producers send most:
+// the legacy zone-less time, RFC 3339, Unix milliseconds, and a zone-less
+// time read in a zone with DST.
+func BenchmarkDecode(b *testing.B) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name    string
+		loc     *time.Location
+		payload string
+	}{
+		{"legacy", time.UTC, `{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00"}`},
+		{"rfc3339", time.UTC, `{"sensor": "temperature", "value": 14.5, "timestamp": "2024-12-01T13:00:00.123+01:00", "station": "roof"}`},
+		{"unix_millis", time.UTC, `{"sensor": "temperature", "value": 14.5, "timestamp": 1733054400123}`},
+		{"zoneless_berlin", berlin, `{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00.250"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := newTestDecoder(b, bc.loc)
+			payload := []byte(bc.payload)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decode(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
