@@ -48,7 +48,10 @@ var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$
 // always with the same UUID, and dedupes by it.
 type Event struct {
 	// UUID identifies the event; stable across redeliveries. NewEvent sets
-	// a time-ordered one (UUID version 7).
+	// a time-ordered one (UUID version 7). Any form uuid.Parse reads is
+	// valid ("urn:uuid:…", braced, upper case, without hyphens); the
+	// constructors, Message and ParseEvent turn it into the canonical
+	// lower-case 36-character form, which consumers dedupe by.
 	UUID string `json:"uuid"`
 	// Type names the kind of event, lower-case words joined by dots, such
 	// as EventReadingsStored. It is a wire contract: never rename one.
@@ -82,11 +85,20 @@ func NewEventAt(id, typ string, version int, at time.Time, payload any) (Event, 
 	if err != nil {
 		return Event{}, fmt.Errorf("sensorhub: encode %s event: %w", typ, err)
 	}
-	e := Event{UUID: id, Type: typ, Version: version, Time: at.UTC(), Payload: raw}
+	e := Event{UUID: canonicalUUID(id), Type: typ, Version: version, Time: at.UTC(), Payload: raw}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// canonicalUUID returns id in the canonical form, or unchanged when it is
+// no UUID at all, which Validate reports.
+func canonicalUUID(id string) string {
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
 }
 
 // Validate reports every problem with the event at once.
@@ -126,7 +138,9 @@ func (e Event) Decode(v any) error {
 // message UUID is the event's, the payload is the whole event as JSON (so
 // a consumer reading the stream by hand sees everything in one field), and
 // the metadata repeats the type and version for routing without decoding.
+// The UUID goes out in its canonical form.
 func (e Event) Message() (*message.Message, error) {
+	e.UUID = canonicalUUID(e.UUID)
 	body, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: encode event %s: %w", e.UUID, err)
@@ -137,9 +151,9 @@ func (e Event) Message() (*message.Message, error) {
 	return msg, nil
 }
 
-// ParseEvent reads an event from its wire form (see Event.Message). The
-// payload alone decides; the message UUID and metadata must agree with it
-// when present.
+// ParseEvent reads an event from its wire form (see Event.Message), with
+// its UUID in the canonical form. The payload alone decides; the metadata's
+// type must agree with it when present.
 func ParseEvent(msg *message.Message) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(msg.Payload, &e); err != nil {
@@ -151,6 +165,7 @@ func ParseEvent(msg *message.Message) (Event, error) {
 	if t := msg.Metadata.Get(MetadataEventType); t != "" && t != e.Type {
 		return Event{}, fmt.Errorf("sensorhub: parse event %s: metadata type %q differs from payload type %q", e.UUID, t, e.Type)
 	}
+	e.UUID = canonicalUUID(e.UUID)
 	return e, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 )
@@ -39,6 +41,45 @@ func TestEventWireFormatRoundTrips(t *testing.T) {
 	msg.Metadata.Set(sensorhub.MetadataEventType, "other.type")
 	if _, err := sensorhub.ParseEvent(msg); err == nil {
 		t.Error("metadata type that contradicts the payload accepted")
+	}
+}
+
+// TestEventUUIDFormsBecomeCanonical: the forms of a UUID that uuid.Parse
+// reads are valid, and each way onto or off the wire turns them into the
+// one form consumers dedupe by.
+func TestEventUUIDFormsBecomeCanonical(t *testing.T) {
+	t.Parallel()
+	const canonical = "0193a1b2-0000-7000-8000-00000000000a"
+	for _, form := range []string{
+		canonical,
+		"urn:uuid:" + canonical,
+		"{" + canonical + "}",
+		strings.ToUpper(canonical),
+		strings.ReplaceAll(canonical, "-", ""),
+	} {
+		t.Run(form, func(t *testing.T) {
+			t.Parallel()
+			at := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+			raw := sensorhub.Event{UUID: form, Type: "x.y", Version: 1, Time: at, Payload: []byte("1")}
+			if err := raw.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			built, err := sensorhub.NewEventAt(form, "x.y", 1, at, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := raw.Message()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromWire, err := sensorhub.ParseEvent(message.NewMessage(form, []byte(`{"uuid":"`+form+`","type":"x.y","version":1,"time":"2024-12-01T12:00:00Z","payload":1}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if built.UUID != canonical || msg.UUID != canonical || !strings.Contains(string(msg.Payload), `"uuid":"`+canonical+`"`) || fromWire.UUID != canonical {
+				t.Errorf("NewEventAt %q, Message %q %s, ParseEvent %q; want %q everywhere", built.UUID, msg.UUID, msg.Payload, fromWire.UUID, canonical)
+			}
+		})
 	}
 }
 
