@@ -226,7 +226,7 @@ func badInputs(now time.Time, zone *time.Location) []badInput {
 		{name: "-Infinity token", payload: temperatureValue(`-Infinity`), reason: sensorhub.ReasonInvalidJSON},
 		{name: "NaN string", payload: temperatureValue(`"NaN"`), reason: sensorhub.ReasonInvalidField},
 		{name: "Infinity string", payload: temperatureValue(`"Infinity"`), reason: sensorhub.ReasonInvalidField},
-		{name: "1e400 string", payload: temperatureValue(`"1e400"`), reason: sensorhub.ReasonInvalidField},
+		{name: "1e400 string", payload: temperatureValue(`"1e400"`), reason: sensorhub.ReasonValueNotFinite}, // read as the number 1e400
 		{name: "1e400", payload: temperatureValue(`1e400`), reason: sensorhub.ReasonValueNotFinite},
 		{name: "-1e400", payload: temperatureValue(`-1e400`), reason: sensorhub.ReasonValueNotFinite},
 		{name: "400-digit integer", payload: temperatureValue("1" + strings.Repeat("0", 400)), reason: sensorhub.ReasonValueNotFinite},
