@@ -117,9 +117,9 @@ type wireReading struct {
 // rules, finite values and the time window. It is safe for concurrent use.
 //
 // A value is a JSON number, or a JSON string holding exactly a JSON number
-// ("14.5", "-1e3"), as producers send whose numbers are decimals: no white
-// space, sign "+", hexadecimal, "NaN" or "Inf"; any other string ("hot") is
-// ReasonInvalidField.
+// ("14.5", "-1e3"), as producers often send decimals (Python's Decimal):
+// no white space, sign "+", hexadecimal, "NaN" or "Inf" inside; any other
+// string ("hot") is ReasonInvalidField.
 //
 // A timestamp is a Unix time in seconds or milliseconds as a JSON number,
 // or a string of one of these shapes, each with or without a fraction of
