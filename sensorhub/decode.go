@@ -387,6 +387,9 @@ func parseTimeString(s string, loc *time.Location) (time.Time, error) {
 	return ts, err
 }
 
+// parseTimeShape tells the shape of s by what follows the seconds and any
+// fraction (nothing, a space, or an RFC 3339 offset) and parses s with that
+// shape's layout alone.
 func parseTimeShape(s string, loc *time.Location) (time.Time, error) {
 	if len(s) < dateTimeLen || (s[10] != 'T' && s[10] != ' ') {
 		return time.Time{}, fmt.Errorf("%q is not a date and time of the form YYYY-MM-DD HH:MM:SS or RFC 3339", s)
