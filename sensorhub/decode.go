@@ -39,7 +39,8 @@ type DecoderConfig struct {
 	// Default DefaultMaxMessageBytes (64 KiB).
 	MaxMessageBytes int
 	// Location is the zone in which timestamps without an offset
-	// ("2024-12-01 12:00:00") are read. Default UTC.
+	// ("2024-12-01 12:00:00") are read; a wall clock it skips or shows
+	// twice is refused (see Decoder). Default UTC.
 	Location *time.Location
 	// DefaultStation is the station of readings that name none.
 	// Default DefaultStation ("default").
@@ -114,6 +115,31 @@ type wireReading struct {
 // Decoder turns raw message bytes into Inputs, enforcing the message
 // contract: size, UTF-8, no NUL, no duplicate keys, required fields, name
 // rules, finite values and the time window. It is safe for concurrent use.
+//
+// A value is a JSON number, or a JSON string holding exactly a JSON number
+// ("14.5", "-1e3"), as producers often send decimals (Python's Decimal):
+// no white space, sign "+", hexadecimal, "NaN" or "Inf" inside; any other
+// string ("hot") is ReasonInvalidField.
+//
+// A timestamp is a Unix time in seconds or milliseconds as a JSON number,
+// or a string of one of these shapes, each with or without a fraction of
+// up to nine digits after the seconds:
+//
+//	2024-12-01T12:00:00Z                RFC 3339 (JavaScript's toISOString, Go's time.RFC3339Nano)
+//	2024-12-01T13:00:00+01:00           RFC 3339 (Python's isoformat of an aware datetime)
+//	2024-12-01 13:00:00+01:00           RFC 3339 with a space for the T (Python's str)
+//	2024-12-01T13:00:00+01:00:30        an offset in seconds (Python's isoformat)
+//	2024-12-01 13:00:00 +0100 CET       Go's time.Time.String, also with its " m=+1.5" suffix
+//	2024-12-01 13:00:00                 no offset (the legacy form, Python's str of a naive datetime)
+//	2024-12-01T13:00:00                 no offset (Python's isoformat of a naive datetime)
+//
+// An offset decides the instant; Go's zone abbreviation after it is not
+// checked. A time without an offset is read in DecoderConfig.Location;
+// when that zone skips or repeats its wall clock (a daylight-saving
+// change: 02:30 on the last Sunday of March or October in Europe/Berlin),
+// the reading is refused with ReasonAmbiguousLocalTime rather than stored
+// an hour off. RFC 3339's lower-case "t" and "z" are refused, as are leap
+// seconds (no instant of their own).
 type Decoder struct {
 	cfg      DecoderConfig
 	validate *validator.Validate
@@ -218,27 +244,38 @@ func (d *Decoder) convert(w *wireReading) (Input, *InputError) {
 	if err != nil {
 		return Input{}, err
 	}
-	ts, err := d.parseTime(w.Timestamp)
-	if err != nil {
-		return Input{}, err
-	}
 	station := w.Station
 	if station == "" {
 		station = d.cfg.DefaultStation
 	}
+	// The one place that picks the zone of zone-less times: a station's own
+	// zone (DESIGN.md §10) is to be looked up here.
+	ts, err := d.parseTime(w.Timestamp, d.cfg.Location)
+	if err != nil {
+		return Input{}, err
+	}
 	return Input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
 }
 
+// parseValue reads the value: a JSON number, or a JSON string holding
+// exactly one (see Decoder).
 func parseValue(raw jsontext.Value) (float64, *InputError) {
+	text := []byte(raw)
 	switch raw.Kind() {
 	case 0, 'n':
 		return 0, &InputError{Reason: ReasonMissingField, Index: -1, Field: "value", Err: errors.New("value is required")}
 	case '0':
+	case '"':
+		var ok bool
+		if text, ok = numberInString(raw); !ok {
+			return 0, &InputError{Reason: ReasonInvalidField, Index: -1, Field: "value",
+				Err: fmt.Errorf("value must be a number or a string holding one, got string %.80s", raw)}
+		}
 	default:
 		return 0, &InputError{Reason: ReasonInvalidField, Index: -1, Field: "value",
 			Err: fmt.Errorf("value must be a number, got %s", raw.Kind())}
 	}
-	v, err := strconv.ParseFloat(string(raw), 64)
+	v, err := strconv.ParseFloat(string(text), 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 		return 0, &InputError{Reason: ReasonValueNotFinite, Index: -1, Field: "value",
 			Err: fmt.Errorf("value %s is not a finite float64", raw)}
@@ -246,18 +283,33 @@ func parseValue(raw jsontext.Value) (float64, *InputError) {
 	return v, nil
 }
 
-// zonelessLayouts are the accepted timestamp layouts without an offset,
-// read in DecoderConfig.Location. The first is the legacy producers' format.
-var zonelessLayouts = []string{
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
+// numberInString returns the content of the JSON string raw when it is
+// exactly a JSON number: "14.5" and "-1e3" are, while " 14", "+14", "0x1p3",
+// "NaN", "Inf", "1." and "hot" are not, although strconv.ParseFloat reads
+// several of them.
+func numberInString(raw jsontext.Value) ([]byte, bool) {
+	text := raw[1 : len(raw)-1]
+	if bytes.IndexByte(text, '\\') >= 0 {
+		var err error
+		if text, err = jsontext.AppendUnquote(nil, raw); err != nil {
+			return nil, false
+		}
+	}
+	// A JSON value whose first byte is '-' or a digit is a number; the
+	// first and last bytes also rule out the white space IsValid allows
+	// around a value.
+	isDigit := func(c byte) bool { return '0' <= c && c <= '9' }
+	ok := len(text) > 0 && (text[0] == '-' || isDigit(text[0])) && isDigit(text[len(text)-1]) &&
+		jsontext.Value(text).IsValid()
+	return text, ok
 }
 
 // unixMillisThreshold separates Unix seconds from milliseconds: 1e11 seconds
 // is the year 5138, 1e11 milliseconds is 1973.
 const unixMillisThreshold = 1e11
 
-func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
+// parseTime reads the timestamp; loc is the zone of a zone-less one.
+func (d *Decoder) parseTime(raw jsontext.Value, loc *time.Location) (time.Time, *InputError) {
 	var ts time.Time
 	switch raw.Kind() {
 	case 0, 'n':
@@ -268,8 +320,12 @@ func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 			return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp", Err: err}
 		}
 		var err error
-		if ts, err = d.parseTimeString(s); err != nil {
-			return ts, &InputError{Reason: ReasonInvalidTimestamp, Index: -1, Field: "timestamp", Err: err}
+		if ts, err = parseTimeString(s, loc); err != nil {
+			reason := ReasonInvalidTimestamp
+			if errors.Is(err, errNoSingleInstant) {
+				reason = ReasonAmbiguousLocalTime
+			}
+			return ts, &InputError{Reason: reason, Index: -1, Field: "timestamp", Err: err}
 		}
 	case '0':
 		n, err := strconv.ParseFloat(string(raw), 64)
@@ -296,25 +352,158 @@ func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 	return ts.UTC(), nil
 }
 
-func (d *Decoder) parseTimeString(s string) (time.Time, error) {
-	if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return ts, nil
-	}
-	for _, layout := range zonelessLayouts {
-		if ts, err := time.ParseInLocation(layout, s, d.cfg.Location); err == nil {
-			return ts, nil
-		}
-	}
+// Layouts of the timestamp shapes listed on Decoder. The shape is told by
+// the string's length and a few bytes, so that each string is parsed once,
+// with one layout.
+const (
+	// dateTimeLen is the length of the date and time before any fraction
+	// or offset: "2006-01-02T15:04:05".
+	dateTimeLen = len("2006-01-02T15:04:05")
+	// zonelessT and zonelessSpace read wall clocks; time.Parse reads a
+	// fraction of any length after the seconds.
+	zonelessT     = "2006-01-02T15:04:05"
+	zonelessSpace = "2006-01-02 15:04:05"
+	// offsetSeconds is RFC 3339 with an offset in seconds, as Python's
+	// isoformat prints one that is not whole minutes.
+	offsetSeconds = "2006-01-02T15:04:05.999999999Z07:00:00"
+	// goString is time.Time.String's layout up to its zone abbreviation.
+	goString = "2006-01-02 15:04:05.999999999 -0700"
+)
+
+// parseTimeString reads a timestamp string of one of the shapes listed on
+// Decoder. The error wraps errNoSingleInstant when a zone-less time names
+// no instant, or two, in loc.
+func parseTimeString(s string, loc *time.Location) (time.Time, error) {
+	ts, err := parseTimeShape(s, loc)
 	// A leap second is valid RFC 3339, but neither Go nor PostgreSQL has an
 	// instant for it (PostgreSQL would store the next minute's first
 	// second, the key of another reading): say so rather than call the
 	// syntax wrong.
-	if len(s) >= 19 && s[16] == ':' && s[17:19] == "60" {
-		if _, err := d.parseTimeString(s[:17] + "59" + s[19:]); err == nil {
+	if err != nil && len(s) >= dateTimeLen && s[16] == ':' && s[17:19] == "60" {
+		if _, err := parseTimeShape(s[:17]+"59"+s[19:], loc); err == nil {
 			return time.Time{}, fmt.Errorf("%q is a leap second, which has no instant of its own", s)
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor \"YYYY-MM-DD HH:MM:SS[.fff]\"", s)
+	return ts, err
+}
+
+// parseTimeShape tells the shape of s by what follows the seconds and any
+// fraction (nothing, a space, or an RFC 3339 offset) and parses s with that
+// shape's layout alone.
+func parseTimeShape(s string, loc *time.Location) (time.Time, error) {
+	if len(s) < dateTimeLen || (s[10] != 'T' && s[10] != ' ') {
+		return time.Time{}, fmt.Errorf("%q is not a date and time of the form YYYY-MM-DD HH:MM:SS or RFC 3339", s)
+	}
+	end := dateTimeLen
+	if end < len(s) && s[end] == '.' {
+		for end++; end < len(s) && '0' <= s[end] && s[end] <= '9'; end++ {
+		}
+	}
+	zone := s[end:]
+	switch {
+	case zone == "":
+		layout := zonelessT
+		if s[10] == ' ' {
+			layout = zonelessSpace
+		}
+		wall, err := time.Parse(layout, s)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return inZone(wall, loc)
+	case zone[0] == ' ':
+		return parseGoString(s, end)
+	}
+	if s[10] == ' ' {
+		s = s[:10] + "T" + s[11:]
+	}
+	if len(zone) == len("+07:00:00") {
+		return time.Parse(offsetSeconds, s)
+	}
+	// RFC3339Nano itself, so that time.Parse takes its fast path.
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// parseGoString reads time.Time.String's form, "2024-12-01 13:00:00 +0100
+// CET" with an optional monotonic clock reading " m=+0.000000001" after it;
+// the date and time with any fraction end at end. The offset decides the
+// instant; the zone abbreviation is not checked, since it is only a name
+// (Go prints "+03" for zones without one) and may name different offsets
+// in different places.
+func parseGoString(s string, end int) (time.Time, error) {
+	offset, abbrev, ok := strings.Cut(s[end+1:], " ")
+	abbrev, monotonic, hasMonotonic := strings.Cut(abbrev, " ")
+	if !ok || len(offset) != len("-0700") || abbrev == "" ||
+		hasMonotonic && !strings.HasPrefix(monotonic, "m=+") && !strings.HasPrefix(monotonic, "m=-") {
+		return time.Time{}, fmt.Errorf("%q is not a time of the form 2006-01-02 15:04:05 -0700 MST", s)
+	}
+	return time.Parse(goString, s[:end+1+len(offset)])
+}
+
+// errNoSingleInstant marks a zone-less time that does not name exactly one
+// instant in its zone: one that a clock change skips, or one it repeats.
+var errNoSingleInstant = errors.New("zone-less time names no single instant")
+
+// inZone returns the instant at which the clocks of loc read the wall clock
+// of wall (a time whose fields are taken as they are, in UTC). It refuses,
+// with errNoSingleInstant, a wall clock that loc skips (time.Date would
+// move it by the size of the gap) or shows twice (time.Date would pick one
+// of the two): either way a stored reading would be off by the size of
+// the clock change, and could collide with another.
+func inZone(wall time.Time, loc *time.Location) (time.Time, error) {
+	if loc == time.UTC {
+		return wall, nil
+	}
+	year, month, day := wall.Date()
+	hour, minute, sec := wall.Clock()
+	t := time.Date(year, month, day, hour, minute, sec, wall.Nanosecond(), loc)
+	if !sameWallClock(t, wall) {
+		return time.Time{}, fmt.Errorf("%w: %s does not exist in %s, a clock change skips it",
+			errNoSingleInstant, wall.Format(time.DateTime), loc)
+	}
+	// A clock change is a bound of the zone period holding t: the same wall
+	// clock is shown twice when it is also shown under the offset of the
+	// period before or after.
+	start, end := t.ZoneBounds()
+	if !start.IsZero() {
+		if err := shownOnce(t, wall, start.Add(-time.Nanosecond)); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if !end.IsZero() {
+		if err := shownOnce(t, wall, end); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return t, nil
+}
+
+// shownOnce reports an error wrapping errNoSingleInstant when the wall
+// clock that t shows is also shown under the offset in force at neighbour,
+// at another instant.
+func shownOnce(t, wall, neighbour time.Time) error {
+	_, offset := neighbour.Zone()
+	other := wall.Add(-time.Duration(offset) * time.Second).In(t.Location())
+	if other.Equal(t) || !sameWallClock(other, wall) {
+		return nil
+	}
+	first, second := t, other
+	if other.Before(t) {
+		first, second = other, t
+	}
+	return fmt.Errorf("%w: %s is ambiguous in %s, the clocks show it at %s and again at %s",
+		errNoSingleInstant, wall.Format(time.DateTime), t.Location(),
+		first.UTC().Format(time.RFC3339), second.UTC().Format(time.RFC3339))
+}
+
+// sameWallClock reports whether a and b show the same date and time of day,
+// each in its own location.
+func sameWallClock(a, b time.Time) bool {
+	ay, amo, ad := a.Date()
+	by, bmo, bd := b.Date()
+	ah, ami, as := a.Clock()
+	bh, bmi, bs := b.Clock()
+	return ay == by && amo == bmo && ad == bd && ah == bh && ami == bmi && as == bs && a.Nanosecond() == b.Nanosecond()
 }
 
 // maxUnixSeconds bounds the Unix times read from numbers, some 285 million

@@ -36,6 +36,7 @@ var decodeReasons = []string{
 	sensorhub.ReasonInvalidStation,
 	sensorhub.ReasonInvalidTimestamp,
 	sensorhub.ReasonTimestampOutOfWindow,
+	sensorhub.ReasonAmbiguousLocalTime,
 	sensorhub.ReasonValueNotFinite,
 }
 
@@ -368,4 +369,105 @@ func TestDecoderConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkDecode measures the decoder on the shapes producers send most:
+// the legacy zone-less time, RFC 3339, Unix milliseconds, and a zone-less
+// time read in a zone with DST.
+func BenchmarkDecode(b *testing.B) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name    string
+		loc     *time.Location
+		payload string
+	}{
+		{"legacy", time.UTC, `{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00"}`},
+		{"rfc3339", time.UTC, `{"sensor": "temperature", "value": 14.5, "timestamp": "2024-12-01T13:00:00.123+01:00", "station": "roof"}`},
+		{"unix_millis", time.UTC, `{"sensor": "temperature", "value": 14.5, "timestamp": 1733054400123}`},
+		{"zoneless_berlin", berlin, `{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00.250"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			d := newTestDecoder(b, bc.loc)
+			payload := []byte(bc.payload)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.Decode(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeZonelessTimeNamesOneInstant checks wall clocks of 2024, every
+// quarter hour around each clock change and every seven hours in between,
+// in zones with whole-hour, half-hour and southern-hemisphere changes,
+// against a brute-force count of the instants at which the zone's clocks
+// read that wall clock: exactly one is decoded to that instant, none or two
+// are refused with ReasonAmbiguousLocalTime.
+func TestDecodeZonelessTimeNamesOneInstant(t *testing.T) {
+	t.Parallel()
+	for _, zone := range []string{"Europe/Berlin", "Australia/Lord_Howe", "Australia/Sydney", "America/Santiago"} {
+		t.Run(zone, func(t *testing.T) {
+			t.Parallel()
+			loc, err := time.LoadLocation(zone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			year := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+			offsets := make(map[int]bool) // every offset the zone uses around 2024
+			var walls []time.Time
+			for at := year.AddDate(0, 0, -2); at.Before(year.AddDate(1, 0, 2)); at = at.Add(7 * time.Hour) {
+				walls = append(walls, wallClock(at.In(loc)))
+			}
+			for at := year; at.Year() == 2024; {
+				_, end := at.In(loc).ZoneBounds()
+				_, off := at.In(loc).Zone()
+				offsets[off] = true
+				if end.IsZero() || end.Year() > 2024 {
+					break
+				}
+				for wall, last := wallClock(end.Add(-3*time.Hour).In(loc)), wallClock(end.Add(3*time.Hour).In(loc)); !wall.After(last); wall = wall.Add(15 * time.Minute) {
+					walls = append(walls, wall)
+				}
+				at = end
+			}
+			d, err := sensorhub.NewDecoder(sensorhub.DecoderConfig{Location: loc, Now: func() time.Time { return year.AddDate(2, 0, 0) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var refused int
+			for _, wall := range walls {
+				text := wall.Format(time.DateTime)
+				var instants []time.Time
+				for off := range offsets {
+					at := wall.Add(-time.Duration(off) * time.Second)
+					if wallClock(at.In(loc)).Equal(wall) {
+						instants = append(instants, at)
+					}
+				}
+				got, err := d.Decode([]byte(`{"sensor": "temperature", "value": 14, "timestamp": "` + text + `"}`))
+				switch {
+				case len(instants) == 1 && (err != nil || !got[0].Time.Equal(instants[0])):
+					t.Errorf("%s: got %v, %v; want %s", text, got, err, instants[0].UTC())
+				case len(instants) != 1 && sensorhub.ReasonOf(err) != sensorhub.ReasonAmbiguousLocalTime:
+					t.Errorf("%s names %d instants %v: got %v, %v; want reason %s", text, len(instants), instants, got, err, sensorhub.ReasonAmbiguousLocalTime)
+				case len(instants) != 1:
+					refused++
+				}
+			}
+			if refused == 0 {
+				t.Errorf("no wall clock refused in %s: the zone has no clock change in 2024 to test", zone)
+			}
+		})
+	}
+}
+
+// wallClock returns t's date and time of day as read in its location, as
+// the same fields in UTC.
+func wallClock(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
 }

@@ -23,14 +23,18 @@ const (
 	ReasonInvalidStation       = "invalid_station"
 	ReasonInvalidTimestamp     = "invalid_timestamp"
 	ReasonTimestampOutOfWindow = "timestamp_out_of_window"
-	ReasonValueNotFinite       = "value_not_finite"
-	ReasonValueOutOfRange      = "value_out_of_range"
-	ReasonUnknownSensor        = "unknown_sensor"
-	ReasonUnknownUnit          = "unknown_unit"
-	ReasonUnsupportedEntry     = "unsupported_entry"
-	ReasonHandlerRejected      = "handler_rejected"
-	ReasonHandlerPanic         = "handler_panic"
-	ReasonDatabaseRejected     = "database_rejected"
+	// ReasonAmbiguousLocalTime: a timestamp without an offset names a wall
+	// clock that its zone skips or shows twice (a daylight-saving change),
+	// so no single instant can be stored for it (DESIGN.md §10).
+	ReasonAmbiguousLocalTime = "ambiguous_local_time"
+	ReasonValueNotFinite     = "value_not_finite"
+	ReasonValueOutOfRange    = "value_out_of_range"
+	ReasonUnknownSensor      = "unknown_sensor"
+	ReasonUnknownUnit        = "unknown_unit"
+	ReasonUnsupportedEntry   = "unsupported_entry"
+	ReasonHandlerRejected    = "handler_rejected"
+	ReasonHandlerPanic       = "handler_panic"
+	ReasonDatabaseRejected   = "database_rejected"
 	// ReasonInvalidEvent: a handler returned an event that fails
 	// Event.Validate, a bug in the handler.
 	ReasonInvalidEvent = "invalid_event"
@@ -45,7 +49,7 @@ func Reasons() []string { return slices.Clone(reasons) }
 var reasons = []string{
 	ReasonTooLarge, ReasonInvalidUTF8, ReasonNULByte, ReasonInvalidJSON, ReasonDuplicateKey,
 	ReasonNotObject, ReasonEmptyBatch, ReasonMissingField, ReasonInvalidField, ReasonInvalidSensor,
-	ReasonInvalidStation, ReasonInvalidTimestamp, ReasonTimestampOutOfWindow, ReasonValueNotFinite,
+	ReasonInvalidStation, ReasonInvalidTimestamp, ReasonTimestampOutOfWindow, ReasonAmbiguousLocalTime, ReasonValueNotFinite,
 	ReasonValueOutOfRange, ReasonUnknownSensor, ReasonUnknownUnit, ReasonUnsupportedEntry,
 	ReasonHandlerRejected, ReasonHandlerPanic, ReasonDatabaseRejected, ReasonInvalidEvent,
 }

@@ -1,10 +1,14 @@
 package sensorhub
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -17,9 +21,9 @@ import (
 const (
 	// DefaultEventsStream is the Redis stream events are forwarded to.
 	DefaultEventsStream = "sensor_events"
-	// EventReadingsStored is the type of the event the Postgres sink writes
-	// once per committed transaction that stored new readings. Its payload
-	// is a ReadingsStored.
+	// EventReadingsStored is the type of the events the Postgres sink
+	// writes for a committed transaction that stored new readings, one per
+	// MaxReadingsPerEvent of them. Its payload is a ReadingsStored.
 	EventReadingsStored = "readings.stored"
 	// EventThresholdCrossed is the type of the event the built-in threshold
 	// rule (package rules/threshold) emits.
@@ -48,7 +52,10 @@ var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$
 // always with the same UUID, and dedupes by it.
 type Event struct {
 	// UUID identifies the event; stable across redeliveries. NewEvent sets
-	// a time-ordered one (UUID version 7).
+	// a time-ordered one (UUID version 7). Any form uuid.Parse reads is
+	// valid ("urn:uuid:…", braced, upper case, without hyphens); the
+	// constructors, Message and ParseEvent turn it into the canonical
+	// lower-case 36-character form, which consumers dedupe by.
 	UUID string `json:"uuid"`
 	// Type names the kind of event, lower-case words joined by dots, such
 	// as EventReadingsStored. It is a wire contract: never rename one.
@@ -82,11 +89,20 @@ func NewEventAt(id, typ string, version int, at time.Time, payload any) (Event, 
 	if err != nil {
 		return Event{}, fmt.Errorf("sensorhub: encode %s event: %w", typ, err)
 	}
-	e := Event{UUID: id, Type: typ, Version: version, Time: at.UTC(), Payload: raw}
+	e := Event{UUID: canonicalUUID(id), Type: typ, Version: version, Time: at.UTC(), Payload: raw}
 	if err := e.Validate(); err != nil {
 		return Event{}, err
 	}
 	return e, nil
+}
+
+// canonicalUUID returns id in the canonical form, or unchanged when it is
+// no UUID at all, which Validate reports.
+func canonicalUUID(id string) string {
+	if u, err := uuid.Parse(id); err == nil {
+		return u.String()
+	}
+	return id
 }
 
 // Validate reports every problem with the event at once.
@@ -126,7 +142,9 @@ func (e Event) Decode(v any) error {
 // message UUID is the event's, the payload is the whole event as JSON (so
 // a consumer reading the stream by hand sees everything in one field), and
 // the metadata repeats the type and version for routing without decoding.
+// The UUID goes out in its canonical form.
 func (e Event) Message() (*message.Message, error) {
+	e.UUID = canonicalUUID(e.UUID)
 	body, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: encode event %s: %w", e.UUID, err)
@@ -137,9 +155,9 @@ func (e Event) Message() (*message.Message, error) {
 	return msg, nil
 }
 
-// ParseEvent reads an event from its wire form (see Event.Message). The
-// payload alone decides; the message UUID and metadata must agree with it
-// when present.
+// ParseEvent reads an event from its wire form (see Event.Message), with
+// its UUID in the canonical form. The payload alone decides; the metadata's
+// type must agree with it when present.
 func ParseEvent(msg *message.Message) (Event, error) {
 	var e Event
 	if err := json.Unmarshal(msg.Payload, &e); err != nil {
@@ -151,12 +169,14 @@ func ParseEvent(msg *message.Message) (Event, error) {
 	if t := msg.Metadata.Get(MetadataEventType); t != "" && t != e.Type {
 		return Event{}, fmt.Errorf("sensorhub: parse event %s: metadata type %q differs from payload type %q", e.UUID, t, e.Type)
 	}
+	e.UUID = canonicalUUID(e.UUID)
 	return e, nil
 }
 
 // ReadingsStored is the payload of an EventReadingsStored event, version 1:
-// the readings one transaction stored for the first time, ordered by
-// station, sensor and time. Duplicates and conflicts are not listed.
+// readings one transaction stored for the first time, ordered by station,
+// sensor and time, at most MaxReadingsPerEvent of them. Duplicates and
+// conflicts are not listed.
 type ReadingsStored struct {
 	Readings []StoredReading `json:"readings"`
 }
@@ -174,17 +194,58 @@ type StoredReading struct {
 // ReadingsStoredVersion is the schema version of ReadingsStored.
 const ReadingsStoredVersion = 1
 
-// NewReadingsStored returns the EventReadingsStored event for readings, or
-// false when there are none: no event is written for a transaction that
-// stored nothing new.
-func NewReadingsStored(readings []Reading) (Event, bool, error) {
+// MaxReadingsPerEvent is the most readings one EventReadingsStored event
+// lists: a transaction that stores more writes several events, in order,
+// each listing the next MaxReadingsPerEvent readings or fewer.
+//
+// It bounds an event's wire form (Event.Message) so that a consumer with
+// the default field bound of 64 KiB (DefaultMaxMessageBytes) reads it: one
+// listed reading takes at most 428 bytes of JSON (station and sensor of 64
+// bytes, a unit of 32 characters each escaped to six bytes, a time with
+// nanoseconds, a float64 of 24 characters), so an event stays under 43 KB,
+// and typical readings of some 90 bytes make events of about 9 KB.
+const MaxReadingsPerEvent = 100
+
+// readingsStoredSpace is the UUID namespace of EventReadingsStored events.
+// Never change it: the UUIDs of events derived again would change with it.
+var readingsStoredSpace = uuid.MustParse("306c30d1-3819-412b-88cc-941c242493fd")
+
+// NewReadingsStored returns the EventReadingsStored events for readings,
+// the readings a transaction stored for the first time: one per
+// MaxReadingsPerEvent of them, none when there are none. An event's UUID is
+// derived from all the readings and its position among the events, so a
+// commit retried with the same readings writes events with the same UUIDs,
+// which consumers dedupe.
+func NewReadingsStored(readings []Reading) ([]Event, error) {
 	if len(readings) == 0 {
-		return Event{}, false, nil
+		return nil, nil
 	}
-	p := ReadingsStored{Readings: make([]StoredReading, len(readings))}
-	for i, r := range readings {
-		p.Readings[i] = StoredReading{Station: r.Station, Sensor: r.Sensor, Time: r.Time.UTC(), Value: r.Value, Unit: r.Unit}
+	// The digest of every reading's key, value and unit identifies the
+	// transaction's readings; the chunk index is appended to it.
+	h := sha256.New()
+	var buf []byte
+	for _, r := range readings {
+		buf = append(buf[:0], r.Station...)
+		buf = append(append(buf, 0), r.Sensor...)
+		buf = binary.BigEndian.AppendUint64(append(buf, 0), uint64(r.Time.UnixMicro()))
+		buf = binary.BigEndian.AppendUint64(buf, math.Float64bits(r.Value))
+		buf = append(append(buf, r.Unit...), 0)
+		h.Write(buf)
 	}
-	e, err := NewEvent(EventReadingsStored, ReadingsStoredVersion, p)
-	return e, err == nil, err
+	digest := h.Sum(nil)
+	now := time.Now()
+	var events []Event
+	for chunk := range slices.Chunk(readings, MaxReadingsPerEvent) {
+		p := ReadingsStored{Readings: make([]StoredReading, len(chunk))}
+		for i, r := range chunk {
+			p.Readings[i] = StoredReading{Station: r.Station, Sensor: r.Sensor, Time: r.Time.UTC(), Value: r.Value, Unit: r.Unit}
+		}
+		id := uuid.NewSHA1(readingsStoredSpace, binary.BigEndian.AppendUint32(digest, uint32(len(events))))
+		e, err := NewEventAt(id.String(), EventReadingsStored, ReadingsStoredVersion, now, p)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, e)
+	}
+	return events, nil
 }

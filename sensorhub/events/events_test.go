@@ -43,11 +43,11 @@ func TestConsumerDecodesByTypeAndDropsRepeats(t *testing.T) {
 		return nil
 	})
 	publish := func(v float64) *message.Message {
-		e, _, err := sensorhub.NewReadingsStored([]sensorhub.Reading{{Station: "s", Sensor: "temperature", Time: time.Now(), Value: v, Unit: "Cel"}})
+		e, err := sensorhub.NewReadingsStored([]sensorhub.Reading{{Station: "s", Sensor: "temperature", Time: time.Now(), Value: v, Unit: "Cel"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := e.Message()
+		msg, err := e[0].Message()
 		if err != nil {
 			t.Fatal(err)
 		}

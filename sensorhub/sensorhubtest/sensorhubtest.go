@@ -29,8 +29,8 @@ type key struct {
 // Sink is an in-memory sensorhub.Sink. Like the Postgres sink it stores a
 // reading once per (station, sensor, time): a repeat with the same value and
 // unit counts as a duplicate, one with another value as a conflict, and the
-// first write wins. Like the Postgres sink it commits, per Write, one
-// sensorhub.EventReadingsStored event listing the newly stored readings
+// first write wins. Like the Postgres sink it commits, per Write, the
+// sensorhub.EventReadingsStored events listing the newly stored readings
 // (none when nothing new was stored) and the batch's own events. The zero
 // value is ready to use and safe for concurrent use.
 type Sink struct {
@@ -65,13 +65,11 @@ func (s *Sink) Write(_ context.Context, batch sensorhub.Batch) (sensorhub.WriteR
 		}
 	}
 	slices.SortFunc(stored, compareReadings)
-	e, ok, err := sensorhub.NewReadingsStored(stored)
+	events, err := sensorhub.NewReadingsStored(stored)
 	if err != nil {
 		return sensorhub.WriteResult{}, err
 	}
-	if ok {
-		s.events = append(s.events, e)
-	}
+	s.events = append(s.events, events...)
 	s.events = append(s.events, batch.Events...)
 	return res, nil
 }

@@ -110,3 +110,48 @@ func TestDisableEventsWritesNoOutbox(t *testing.T) {
 		t.Errorf("dropping a handler event was not logged at Warn:\n%s", got)
 	}
 }
+
+// TestWriteListsALargeTransactionAcrossEvents: a transaction storing more
+// than sensorhub.MaxReadingsPerEvent readings writes several readings.stored
+// events, which list every reading once, in order, before the batch's own
+// events.
+func TestWriteListsALargeTransactionAcrossEvents(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	s := newSink(t, db.Pool, nil)
+	n := 2*sensorhub.MaxReadingsPerEvent + 1
+	readings := make([]sensorhub.Reading, n)
+	for i := range readings {
+		readings[i] = reference
+		readings[i].Time = reference.Time.Add(time.Duration(i) * time.Second)
+	}
+	custom, err := sensorhub.NewEvent("test.custom", 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := s.Write(t.Context(), sensorhub.Batch{Readings: readings, Events: []sensorhub.Event{custom}}); err != nil || res.Stored != n {
+		t.Fatalf("Write = %+v, %v", res, err)
+	}
+	events := outboxEvents(t, db)
+	if len(events) != 4 || events[3].UUID != custom.UUID {
+		t.Fatalf("outbox holds %d events, want 3 readings.stored then the handler's", len(events))
+	}
+	var listed []time.Time
+	for _, e := range events[:3] {
+		var p sensorhub.ReadingsStored
+		if err := e.Decode(&p); err != nil || e.Type != sensorhub.EventReadingsStored {
+			t.Fatalf("event %+v: %v", e, err)
+		}
+		for _, r := range p.Readings {
+			listed = append(listed, r.Time)
+		}
+	}
+	for i, r := range readings {
+		if i >= len(listed) || !listed[i].Equal(r.Time) {
+			t.Fatalf("reading %d not listed in order; %d listed", i, len(listed))
+		}
+	}
+	if len(listed) != n {
+		t.Errorf("%d readings listed, want %d", len(listed), n)
+	}
+}

@@ -1,8 +1,9 @@
 // Package postgres is the PostgreSQL sensorhub.Sink: it stores readings in
 // the table readings created by package migrations, once per natural key
 // (station, sensor, ts), and in the same transaction the events that go
-// with them in the outbox (package outbox): one sensorhub.EventReadingsStored
-// per transaction that stored anything new, plus the handlers' events.
+// with them in the outbox (package outbox): sensorhub.EventReadingsStored
+// events listing what a transaction stored new (one per
+// sensorhub.MaxReadingsPerEvent readings), plus the handlers' events.
 //
 //	pool, err := pgxpool.New(ctx, "postgres://service@127.0.0.1:5432/sensorhub")
 //	...
@@ -101,9 +102,10 @@ JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
 // unit, by an earlier write or earlier in this batch) or a conflict (its key
 // is stored with another value or unit; the first write wins and the
 // conflict is logged at Warn). With events on, the same transaction inserts
-// into the outbox one sensorhub.EventReadingsStored event listing the
-// readings stored for the first time, if any, followed by the batch's
-// events. An empty batch is a no-op.
+// into the outbox the sensorhub.EventReadingsStored events listing the
+// readings stored for the first time, if any (see
+// sensorhub.NewReadingsStored), followed by the batch's events. An empty
+// batch is a no-op.
 //
 // Errors are wrapped with context. Those that retrying cannot fix, data
 // rejected by PostgreSQL, are marked sensorhub.Permanent (see Classify);
@@ -119,8 +121,8 @@ func (s *Sink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.Writ
 // WriteBatches stores several batches in one transaction, as Write stores
 // one, and reports per batch: the group commit of sensorhub.Batcher. A
 // reading counts as a duplicate of an equal one in an earlier batch of the
-// same call. The transaction's one readings.stored event lists the new
-// readings of every batch; the batches' events follow it in batch order.
+// same call. The transaction's readings.stored events list the new
+// readings of every batch; the batches' events follow them in batch order.
 func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]sensorhub.WriteResult, error) {
 	results := make([]sensorhub.WriteResult, len(batches))
 	var (
@@ -252,13 +254,11 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	}
 
 	if s.events {
-		stored, ok, err := sensorhub.NewReadingsStored(fresh)
+		stored, err := sensorhub.NewReadingsStored(fresh)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
-		if ok {
-			events = append([]sensorhub.Event{stored}, events...)
-		}
+		events = append(stored, events...)
 		if err := outbox.Insert(ctx, tx, events); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}

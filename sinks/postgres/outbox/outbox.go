@@ -21,6 +21,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
@@ -56,9 +57,11 @@ var (
 	offsets = wsql.DefaultPostgreSQLOffsetsAdapter{}
 )
 
-// Insert adds events to the outbox within tx, in order, with one statement.
-// They become visible to the Forwarder when tx commits and vanish with it
-// when it rolls back. No events is a no-op.
+// Insert adds events to the outbox within tx, in order. They become visible
+// to the Forwarder when tx commits and vanish with it when it rolls back.
+// No events is a no-op. watermill-sql inserts the messages of one Publish
+// with one statement; more events than one statement can carry (see
+// eventsPerInsert) are inserted with several, in the same transaction.
 func Insert(ctx context.Context, tx pgx.Tx, events []sensorhub.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -77,13 +80,31 @@ func Insert(ctx context.Context, tx pgx.Tx, events []sensorhub.Event) error {
 	// The envelope's destination is informational: the Forwarder publishes
 	// every event to its own Stream, so that renaming the stream also moves
 	// events written before the rename.
-	err = forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: Topic}).
-		Publish(sensorhub.DefaultEventsStream, msgs...)
-	if err != nil {
-		return fmt.Errorf("outbox: insert %d events: %w", len(events), err)
+	envelope := forwarder.NewPublisher(pub, forwarder.PublisherConfig{ForwarderTopic: Topic})
+	for chunk := range slices.Chunk(msgs, eventsPerInsert) {
+		if err := envelope.Publish(sensorhub.DefaultEventsStream, chunk...); err != nil {
+			return fmt.Errorf("outbox: insert %d of %d events: %w", len(chunk), len(events), err)
+		}
 	}
 	return nil
 }
+
+// maxQueryParams is the most parameters one statement can bind: PostgreSQL's
+// extended protocol counts them in 16 bits, and pgx refuses more before
+// sending, with an error that retrying cannot fix.
+const maxQueryParams = 1<<16 - 1
+
+// eventsPerInsert is how many events one INSERT of watermill-sql carries:
+// maxQueryParams over the parameters its schema adapter binds per message
+// (three in watermill-sql v4: uuid, payload, metadata), asked of the adapter
+// so that an upgrade that binds more cannot overflow the statement.
+var eventsPerInsert = func() int {
+	q, err := schema.InsertQuery(wsql.InsertQueryParams{Topic: Topic, Msgs: message.Messages{message.NewMessage(watermill.NewUUID(), nil)}})
+	if err != nil || len(q.Args) == 0 {
+		panic(fmt.Sprintf("outbox: watermill-sql's insert query for one message: %d parameters, error %v", len(q.Args), err))
+	}
+	return maxQueryParams / len(q.Args)
+}()
 
 // Querier runs a query; *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
 type Querier interface {
