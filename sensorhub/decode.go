@@ -84,10 +84,10 @@ func (c DecoderConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Input is a decoded reading before its sensor type has validated and
+// input is a decoded reading before its sensor type has validated and
 // converted it: Value is in Unit as sent, and Unit is empty when the message
 // named none.
-type Input struct {
+type input struct {
 	// Index is the reading's position in a batch, or -1 for a message
 	// that is a single object.
 	Index   int
@@ -111,16 +111,16 @@ type wireReading struct {
 	ID        string         `json:"id" validate:"max=256"`
 }
 
-// Decoder turns raw message bytes into Inputs, enforcing the message
+// decoder turns raw message bytes into inputs, enforcing the message
 // contract: size, UTF-8, no NUL, no duplicate keys, required fields, name
 // rules, finite values and the time window. It is safe for concurrent use.
-type Decoder struct {
+type decoder struct {
 	cfg      DecoderConfig
 	validate *validator.Validate
 }
 
-// NewDecoder returns a Decoder for cfg, with defaults filled in.
-func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
+// newDecoder returns a decoder for cfg, with defaults filled in.
+func newDecoder(cfg DecoderConfig) (*decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sensorhub: decoder config: %w", err)
 	}
@@ -138,13 +138,13 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 			return nil, fmt.Errorf("sensorhub: register %s rule: %w", tag, err)
 		}
 	}
-	return &Decoder{cfg: cfg, validate: v}, nil
+	return &decoder{cfg: cfg, validate: v}, nil
 }
 
 // Decode checks and decodes one raw message: a JSON object, or a JSON array
 // of objects (a batch). Any problem yields an *InputError naming the reason,
 // the offending reading's index in a batch and the field.
-func (d *Decoder) Decode(payload []byte) ([]Input, error) {
+func (d *decoder) Decode(payload []byte) ([]input, error) {
 	if err := d.checkRaw(payload); err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 		}
 		return nil, &InputError{Reason: ReasonNotObject, Index: -1, Err: errors.New("payload is neither a JSON object nor an array of objects")}
 	}
-	inputs := make([]Input, len(wires))
+	inputs := make([]input, len(wires))
 	for i, w := range wires {
 		if w == nil {
 			return nil, &InputError{Reason: ReasonNotObject, Index: i, Err: errors.New("batch element is null, not an object")}
@@ -195,7 +195,7 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 }
 
 // checkRaw applies the checks that run on raw bytes, before any parsing.
-func (d *Decoder) checkRaw(payload []byte) *InputError {
+func (d *decoder) checkRaw(payload []byte) *InputError {
 	if len(payload) > d.cfg.MaxMessageBytes {
 		return &InputError{Reason: ReasonTooLarge, Index: -1,
 			Err: fmt.Errorf("message is %d bytes, limit %d", len(payload), d.cfg.MaxMessageBytes)}
@@ -209,24 +209,24 @@ func (d *Decoder) checkRaw(payload []byte) *InputError {
 	return nil
 }
 
-// convert validates one wire reading and turns it into an Input.
-func (d *Decoder) convert(w *wireReading) (Input, *InputError) {
+// convert validates one wire reading and turns it into an input.
+func (d *decoder) convert(w *wireReading) (input, *InputError) {
 	if err := d.validate.Struct(w); err != nil {
-		return Input{}, validationError(err)
+		return input{}, validationError(err)
 	}
 	value, err := parseValue(w.Value)
 	if err != nil {
-		return Input{}, err
+		return input{}, err
 	}
 	ts, err := d.parseTime(w.Timestamp)
 	if err != nil {
-		return Input{}, err
+		return input{}, err
 	}
 	station := w.Station
 	if station == "" {
 		station = d.cfg.DefaultStation
 	}
-	return Input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
+	return input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
 }
 
 func parseValue(raw jsontext.Value) (float64, *InputError) {
@@ -257,7 +257,7 @@ var zonelessLayouts = []string{
 // is the year 5138, 1e11 milliseconds is 1973.
 const unixMillisThreshold = 1e11
 
-func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
+func (d *decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 	var ts time.Time
 	switch raw.Kind() {
 	case 0, 'n':
@@ -296,7 +296,7 @@ func (d *Decoder) parseTime(raw jsontext.Value) (time.Time, *InputError) {
 	return ts.UTC(), nil
 }
 
-func (d *Decoder) parseTimeString(s string) (time.Time, error) {
+func (d *decoder) parseTimeString(s string) (time.Time, error) {
 	if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return ts, nil
 	}

@@ -148,6 +148,6 @@ func ReasonOf(err error) string {
 func (e *InputError) poisonReason() string     { return e.Reason }
 func (e *permanentError) poisonReason() string { return e.reason }
 
-// ErrStarted is returned by Register once the hub has started: the set of
-// sensor types is fixed while messages flow.
+// ErrStarted is returned by Start when the hub has already been started or
+// stopped: a hub runs once.
 var ErrStarted = errors.New("sensorhub: hub already started")

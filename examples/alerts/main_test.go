@@ -48,15 +48,15 @@ func startPipeline(t *testing.T, stream, eventsStream, rules string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pub.Close() })
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
 	parsed, err := threshold.Parse(rules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub.MustRegister(threshold.New(parsed).WrapAll(handlers.Builtin())...)
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger},
+		threshold.New(parsed).WrapAll(handlers.Builtin())...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	fwd, err := outbox.NewForwarder(outbox.Config{DB: db.Pool, Publisher: pub, Stream: eventsStream, PollInterval: 20 * time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatal(err)

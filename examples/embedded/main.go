@@ -68,11 +68,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer pub.Close()
 
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger})
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger}, handlers.Builtin()...)
 	if err != nil {
 		return err
 	}
-	hub.MustRegister(handlers.Builtin()...)
 
 	fmt.Fprintf(stdout, "consuming stream %s with %d sensor types\n", stream, len(hub.SensorTypes()))
 	if err := hub.Run(ctx); err != nil {

@@ -117,7 +117,7 @@ func (s *Sink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.Writ
 }
 
 // WriteBatches stores several batches in one transaction, as Write stores
-// one, and reports per batch: the group commit of sensorhub.Batcher. A
+// one, and reports per batch: the hub's group commit (sensorhub.BatchConfig). A
 // reading counts as a duplicate of an equal one in an earlier batch of the
 // same call. The transaction's one readings.stored event lists the new
 // readings of every batch; the batches' events follow it in batch order.
