@@ -34,6 +34,10 @@ const (
 	// ReasonInvalidEvent: a handler returned an event that fails
 	// Event.Validate, a bug in the handler.
 	ReasonInvalidEvent = "invalid_event"
+	// ReasonEventsDisabled: a handler returned events to a sink that does
+	// not store them (postgres.Config.DisableEvents), a wiring mistake;
+	// replay the message once events are on.
+	ReasonEventsDisabled = "events_disabled"
 )
 
 // Reasons returns every reason code the library poisons with, in the
@@ -48,6 +52,7 @@ var reasons = []string{
 	ReasonInvalidStation, ReasonInvalidTimestamp, ReasonTimestampOutOfWindow, ReasonValueNotFinite,
 	ReasonValueOutOfRange, ReasonUnknownSensor, ReasonUnknownUnit, ReasonUnsupportedEntry,
 	ReasonHandlerRejected, ReasonHandlerPanic, ReasonDatabaseRejected, ReasonInvalidEvent,
+	ReasonEventsDisabled,
 }
 
 // InputError reports a message that can never be processed as it is: it is
