@@ -12,13 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sensorhub/sensorhub/handlers"
-	"github.com/sensorhub/sensorhub/sensorhub"
-	"github.com/sensorhub/sensorhub/sensorhub/redis"
+	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
-	"github.com/sensorhub/sensorhub/sinks/postgres"
-	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -29,47 +26,27 @@ func TestMain(m *testing.M) {
 }
 
 // startPipeline runs the real sensorhub pipeline in process: Redis stream,
-// hub with the built-in types under a threshold rule, Postgres sink with
-// its outbox, and the forwarder to the events stream.
+// hub with the built-in types under threshold rules, Postgres sink with its
+// outbox, and the forwarder to the events stream.
 func startPipeline(t *testing.T, stream, eventsStream, rules string) {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db := postgrestest.New(t)
-	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := redis.NewSubscriber(redis.SubscriberConfig{Client: goredis.NewClient(redistest.Options(t)), Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
 	parsed, err := threshold.Parse(rules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink, Stream: stream, Logger: logger},
-		threshold.New(parsed).WrapAll(handlers.Builtin())...)
+	client := goredis.NewClient(redistest.Options(t))
+	t.Cleanup(func() { _ = client.Close() })
+	p, err := pipeline.New(pipeline.Config{
+		DB: postgrestest.New(t).Pool, Redis: client, Stream: stream, Events: true, EventsStream: eventsStream,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, threshold.New(parsed).WrapAll(handlers.Builtin())...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fwd, err := outbox.NewForwarder(outbox.Config{DB: db.Pool, Publisher: pub, Stream: eventsStream, PollInterval: 20 * time.Millisecond, Logger: logger})
-	if err != nil {
+	if err := p.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for _, start := range []func(context.Context) error{hub.Start, fwd.Start} {
-		if err := start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		_ = fwd.Stop(context.Background())
-		_ = hub.Stop(context.Background())
-	})
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
 }
 
 func TestAlertsPrintsThresholdCrossingsOnce(t *testing.T) {
