@@ -36,7 +36,7 @@ type HandleFunc func(ctx context.Context, r Reading) (Batch, error)
 // converted and handled. A custom type needs only Name, Unit and, where the
 // physics bounds it, Min and Max:
 //
-//	hub.MustRegister(sensorhub.SensorType{Name: "soil_ph", Unit: "pH", Min: 0, Max: 14})
+//	hub, err := sensorhub.New(cfg, sensorhub.SensorType{Name: "soil_ph", Unit: "pH", Min: 0, Max: 14})
 type SensorType struct {
 	// Name is the type's wire name, matching ^[a-z][a-z0-9_]{0,63}$, or
 	// CatchAll. Producers send it in the "sensor" field; it is stored in
