@@ -34,10 +34,8 @@ func startPipeline(t *testing.T, stream, eventsStream, rules string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := goredis.NewClient(redistest.Options(t))
-	t.Cleanup(func() { _ = client.Close() })
 	p, err := pipeline.New(pipeline.Config{
-		DB: postgrestest.New(t).Pool, Redis: client, Stream: stream, Events: true, EventsStream: eventsStream,
+		DB: postgrestest.New(t).Pool, Redis: redistest.Options(t), Stream: stream, Events: true, EventsStream: eventsStream,
 		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, threshold.New(parsed).WrapAll(handlers.Builtin())...)
 	if err != nil {

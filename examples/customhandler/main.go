@@ -51,10 +51,8 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	client := goredis.NewClient(opts)
-	defer client.Close()
 
-	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: client, Stream: getenv("SENSORHUB_STREAM"), Logger: logger}, soilPH())
+	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: opts, Stream: getenv("SENSORHUB_STREAM"), Logger: logger}, soilPH())
 	if err != nil {
 		return err
 	}

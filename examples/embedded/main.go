@@ -47,11 +47,9 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	client := goredis.NewClient(redisOpts)
-	defer client.Close()
 
 	// Events stay off (the default): this program has no event consumers.
-	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: client, Stream: getenv("SENSORHUB_STREAM"), Logger: logger},
+	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: redisOpts, Stream: getenv("SENSORHUB_STREAM"), Logger: logger},
 		handlers.Builtin()...)
 	if err != nil {
 		return err

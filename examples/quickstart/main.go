@@ -58,10 +58,8 @@ func run(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	client := goredis.NewClient(opts)
-	defer client.Close()
 
-	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: client, Stream: getenv("SENSORHUB_STREAM"),
+	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: opts, Stream: getenv("SENSORHUB_STREAM"),
 		Events: true, EventsStream: getenv("SENSORHUB_EVENTS_STREAM")}, append(handlers.Builtin(), leafWetness)...)
 	if err != nil {
 		return err

@@ -3,7 +3,9 @@
 // PostgreSQL, with the poison queue on Redis and, when events are on, the
 // outbox forwarder that moves committed events to the events stream.
 //
-//	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: client, Events: true}, handlers.Builtin()...)
+//	opts, err := goredis.ParseURL("redis://127.0.0.1:6379/0")
+//	...
+//	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: opts, Events: true}, handlers.Builtin()...)
 //	if err != nil {
 //		return err
 //	}
@@ -42,9 +44,10 @@ type Config struct {
 	// DB is the PostgreSQL database the readings and the outbox are in,
 	// migrated with package migrations. Required; never closed.
 	DB *pgxpool.Pool
-	// Redis is the server the streams are on. Required; never closed: the
-	// pipeline opens clients of its own with its options.
-	Redis *goredis.Client
+	// Redis is how to reach the server the streams are on, e.g. from
+	// goredis.ParseURL. Required. The pipeline opens clients of its own
+	// with these options and closes them in Stop.
+	Redis *goredis.Options
 	// Stream is the Redis stream readings arrive on; its poison queue is
 	// Stream + sensorhub.PoisonSuffix. Default sensorhub.DefaultStream.
 	Stream string

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/sensorhub/sensorhub/handlers/temperature"
@@ -30,9 +29,7 @@ func TestMain(m *testing.M) {
 func TestStartRefusesUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.NewEmpty(t)
-	client := goredis.NewClient(redistest.Options(t))
-	t.Cleanup(func() { _ = client.Close() })
-	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: client, Stream: redistest.Name(t, "unmigrated"), Events: true,
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: redistest.Name(t, "unmigrated"), Events: true,
 		Logger: slog.New(slog.DiscardHandler)}, temperature.Type())
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 // transport is the pipeline's Redis side: the subscriber the hub reads
 // the stream with, and one publisher for the poison queue and the events
-// stream. Each has a client of its own, made from Config.Redis's options.
+// stream. Each has a client of its own, made from Config.Redis.
 type transport struct {
 	subscriber message.Subscriber
 	publisher  message.Publisher
@@ -19,7 +19,7 @@ type transport struct {
 
 func newTransport(cfg Config) (*transport, error) {
 	sub, err := redis.NewSubscriber(redis.SubscriberConfig{
-		Client:   goredis.NewClient(cfg.Redis.Options()),
+		Client:   goredis.NewClient(cfg.Redis),
 		Group:    cfg.Group,
 		Consumer: cfg.Consumer,
 		// An entry whose payload is over the message limit is poisoned
@@ -30,7 +30,7 @@ func newTransport(cfg Config) (*transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := redis.NewPublisher(goredis.NewClient(cfg.Redis.Options()), cfg.Logger)
+	pub, err := redis.NewPublisher(goredis.NewClient(cfg.Redis), cfg.Logger)
 	if err != nil {
 		return nil, errors.Join(err, sub.Close())
 	}

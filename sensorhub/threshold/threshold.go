@@ -16,7 +16,7 @@
 //	rules, err := threshold.Parse(os.Getenv("SENSORHUB_THRESHOLDS"))
 //	...
 //	eval := threshold.New(rules)
-//	types := eval.WrapAll(handlers.Builtin()) // then register types on the hub
+//	types := eval.WrapAll(handlers.Builtin()) // then sensorhub.New(cfg, types...)
 //
 // The state behind the hysteresis, whether a rule is raised for a station,
 // is kept in memory per rule, station and sensor type. A restart forgets it:
