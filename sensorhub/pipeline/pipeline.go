@@ -129,12 +129,12 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		Logger:     cfg.Logger,
 	}, types...)
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close(true))
+		return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
 	}
 	if cfg.Events {
 		p.forwarder, err = outbox.NewForwarder(outbox.Config{DB: cfg.DB, Publisher: t.publisher, Stream: cfg.EventsStream, Logger: cfg.Logger})
 		if err != nil {
-			return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close(true))
+			return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
 		}
 	}
 	return p, nil
@@ -149,11 +149,11 @@ func (p *Pipeline) Hub() *sensorhub.Hub { return p.hub }
 // bounds only the start-up. After a failed Start, the pipeline is closed.
 func (p *Pipeline) Start(ctx context.Context) error {
 	if err := migrations.Check(ctx, p.cfg.DB); err != nil {
-		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.abort(ctx))
+		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 	}
 	if p.forwarder != nil {
 		if err := p.forwarder.Start(ctx); err != nil {
-			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.abort(ctx))
+			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 		}
 	}
 	if err := p.hub.Start(ctx); err != nil {
@@ -163,26 +163,15 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	return nil
 }
 
-// abort closes a pipeline whose hub never started.
-func (p *Pipeline) abort(ctx context.Context) error {
-	var errs []error
-	if p.forwarder != nil {
-		errs = append(errs, p.forwarder.Stop(context.WithoutCancel(ctx)))
-	}
-	errs = append(errs, p.hub.Stop(context.WithoutCancel(ctx)), p.transport.close(true))
-	return errors.Join(errs...)
-}
-
 // Stop stops the hub (see sensorhub.Hub.Stop: messages in flight finish or
 // are redelivered later), then the forwarder, and closes the Redis clients
-// the pipeline opened.
+// the pipeline opened. It may be called whether or not Start was.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	errs := []error{p.hub.Stop(ctx)}
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))
 	}
-	// The hub's router has closed the subscriber.
-	errs = append(errs, p.transport.close(false))
+	errs = append(errs, p.transport.close())
 	return errors.Join(errs...)
 }
 

@@ -37,12 +37,8 @@ func newTransport(cfg Config) (*transport, error) {
 	return &transport{subscriber: sub, publisher: pub}, nil
 }
 
-// close closes the publisher, and the subscriber too unless the hub's
-// router has run, which closes it.
-func (t *transport) close(subscriber bool) error {
-	err := t.publisher.Close()
-	if subscriber {
-		err = errors.Join(err, t.subscriber.Close())
-	}
-	return err
+// close closes subscriber and publisher. Closing twice is harmless: the
+// hub's router closes the subscriber too when it stops.
+func (t *transport) close() error {
+	return errors.Join(t.subscriber.Close(), t.publisher.Close())
 }
