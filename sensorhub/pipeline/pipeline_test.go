@@ -81,6 +81,20 @@ func TestEventsOffPoisonsHandlerEvents(t *testing.T) {
 	}
 }
 
+// TestStopWithoutStart checks that a pipeline built and never started
+// closes what New opened (TestMain finds leaked goroutines).
+func TestStopWithoutStart(t *testing.T) {
+	t.Parallel()
+	p, err := pipeline.New(pipeline.Config{DB: postgrestest.New(t).Pool, Redis: redistest.Options(t), Events: true,
+		Logger: slog.New(slog.DiscardHandler)}, temperature.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop without Start = %v", err)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
 	_, err := pipeline.New(pipeline.Config{})
