@@ -1,8 +1,10 @@
 # sensorhub — the commands a developer needs. `make` lists them.
 #
 # The machines this project is built on run an older Go with GOTOOLCHAIN=local;
-# go.mod needs Go 1.27.3, which the go command fetches from the module proxy
-# when GOTOOLCHAIN names it.
+# go.mod needs the Go 1.27 language, and every build here uses the 1.27.3
+# patch release, the security floor, which the go command fetches from the
+# module proxy when GOTOOLCHAIN names it. go.mod's go line stays at 1.27 so
+# that programs importing sensorhub choose their own patch release.
 export GOTOOLCHAIN := go1.27.3
 
 BIN       := bin/sensorhub

@@ -1,6 +1,8 @@
 module github.com/sensorhub/sensorhub
 
-go 1.27.3
+go 1.27
+
+toolchain go1.27.3
 
 require (
 	github.com/Shopify/toxiproxy/v2 v2.5.0

@@ -2,13 +2,13 @@
 // a package of its own under handlers/, with a README of its units and range
 // and a Name constant holding its wire name; this package only lists them.
 //
-// Register every built-in type on a hub at once:
+// Give every built-in type to a hub at once:
 //
-//	hub.MustRegister(handlers.Builtin()...)
+//	hub, err := sensorhub.New(cfg, handlers.Builtin()...)
 //
 // or only those a deployment needs, from their packages:
 //
-//	hub.MustRegister(temperature.Type(), humidity.Type())
+//	hub, err := sensorhub.New(cfg, temperature.Type(), humidity.Type())
 package handlers
 
 import (

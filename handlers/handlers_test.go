@@ -72,8 +72,8 @@ func TestBuiltinRegisters(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rejected with reason %q: %v", sensorhub.ReasonOf(err), err)
 	}
-	if len(got) != len(types) {
-		t.Fatalf("stored %d readings, want %d", len(got), len(types))
+	if len(got.Readings) != len(types) {
+		t.Fatalf("stored %d readings, want %d", len(got.Readings), len(types))
 	}
 }
 

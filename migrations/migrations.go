@@ -6,12 +6,15 @@
 // change the schema with a new NNNN_name.sql file. Statements use unqualified
 // names, so they apply to the first schema of the connection's search_path.
 //
-// A typical caller opens the database with pgx's database/sql driver:
+// A program that embeds sensorhub migrates its pgx pool with one call before
+// it starts, and a service checks at start-up that it was done:
 //
-//	db := stdlib.OpenDBFromPool(pool) // github.com/jackc/pgx/v5/stdlib
-//	m, err := migrations.New(migrations.Config{DB: db})
+//	applied, err := migrations.Up(ctx, pool, logger)
 //	...
-//	applied, err := m.Up(ctx)
+//	err = migrations.Check(ctx, pool) // errors.Is(err, migrations.ErrNotMigrated)
+//
+// A Migrator, over a database/sql handle (stdlib.OpenDBFromPool(pool) or
+// sql.Open("pgx", dsn)), also rolls back and lists migrations.
 package migrations
 
 import (

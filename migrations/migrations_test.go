@@ -247,3 +247,41 @@ func TestUpWithoutSchema(t *testing.T) {
 		t.Fatalf("Up with a search_path naming no schema = %v, want a no-current-schema error", err)
 	}
 }
+
+// TestCheckNamesPendingMigrations checks the start-up check: a schema never
+// migrated, or missing its newest migration, is refused with an error that
+// names what is pending; a migrated one passes. Up from a pgx pool is the
+// one call that migrates it.
+func TestCheckNamesPendingMigrations(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.NewEmpty(t)
+	ctx := t.Context()
+
+	err := migrations.Check(ctx, db.Pool)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "0001_readings.sql, 0002_outbox.sql") {
+		t.Fatalf("Check on an empty schema = %v, want ErrNotMigrated naming both migrations", err)
+	}
+	var tables int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, db.Schema).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("Check created %d tables (%v), want none", tables, err)
+	}
+
+	applied, err := migrations.Up(ctx, db.Pool, slog.New(slog.DiscardHandler))
+	if err != nil || len(applied) != 2 {
+		t.Fatalf("Up = %+v, %v; want both migrations applied", applied, err)
+	}
+	if err := migrations.Check(ctx, db.Pool); err != nil {
+		t.Fatalf("Check after Up = %v", err)
+	}
+	if err := db.Pool.Ping(ctx); err != nil {
+		t.Fatalf("Up closed the pool: %v", err)
+	}
+
+	if _, err := newMigrator(t, db.URL).Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = migrations.Check(ctx, db.Pool)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "(0002_outbox.sql)") {
+		t.Fatalf("Check after Down = %v, want ErrNotMigrated naming 0002_outbox.sql only", err)
+	}
+}

@@ -18,7 +18,7 @@ type BatchWriter interface {
 	WriteBatches(ctx context.Context, batches []Batch) ([]WriteResult, error)
 }
 
-// Batcher defaults, used where a BatchConfig field is zero.
+// Group commit defaults, used where a BatchConfig field is zero.
 const (
 	DefaultBatchMaxReadings = 5000
 	DefaultBatchMaxWait     = 5 * time.Millisecond
@@ -28,7 +28,7 @@ const (
 	DefaultBatchMaxBackoff  = 2 * time.Second
 )
 
-// errBatcherClosed fails the writes a closed Batcher no longer takes.
+// errBatcherClosed fails the writes a closed batcher no longer takes.
 var errBatcherClosed = errors.New("sensorhub: batcher closed")
 
 // BatchConfig configures group commit. The zero value takes the defaults its
@@ -84,7 +84,7 @@ func (c BatchConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Batcher is a Sink that commits the writes of concurrent callers together:
+// batcher is a Sink that commits the writes of concurrent callers together:
 // each Write waits while its batch joins a group, and the group is written
 // in one transaction when it holds MaxReadings readings, when MaxWait has
 // passed since it started, or when every message in flight has joined it.
@@ -94,7 +94,7 @@ func (c BatchConfig) Validate() error {
 // only the culprit is poisoned. After a flush failed with a transient
 // error the next one waits Backoff, doubling up to MaxBackoff, while the
 // writes gather.
-type Batcher struct {
+type batcher struct {
 	cfg      BatchConfig
 	writer   BatchWriter
 	inFlight func() int
@@ -122,11 +122,11 @@ type writeReply struct {
 	err error
 }
 
-// NewBatcher returns a Batcher over w. inFlight, when not nil, reports how
+// newBatcher returns a batcher over w. inFlight, when not nil, reports how
 // many writes may still join the current group (the hub passes the number
 // of messages being processed), letting a group flush as soon as all of them
 // arrived instead of waiting for MaxWait. Close stops it.
-func NewBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*Batcher, error) {
+func newBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*batcher, error) {
 	if w == nil {
 		return nil, errors.New("sensorhub: batcher: writer is required")
 	}
@@ -134,7 +134,7 @@ func NewBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*Batcher, 
 		return nil, fmt.Errorf("sensorhub: batcher: %w", err)
 	}
 	cfg.setDefaults()
-	b := &Batcher{
+	b := &batcher{
 		cfg:      cfg,
 		writer:   w,
 		inFlight: inFlight,
@@ -149,7 +149,7 @@ func NewBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*Batcher, 
 
 // Write implements Sink: it waits until the group holding batch is
 // committed, or ctx ends.
-func (b *Batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
+func (b *batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
 	if batch.Empty() {
 		return WriteResult{}, nil
 	}
@@ -173,7 +173,7 @@ func (b *Batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
 }
 
 // Close stops taking writes and waits for the flushes under way.
-func (b *Batcher) Close() error {
+func (b *batcher) Close() error {
 	select {
 	case <-b.stop:
 	default:
@@ -187,7 +187,7 @@ func (b *Batcher) Close() error {
 // a free writer before it starts a group, so that while every writer is
 // busy the writes queue up and the next group takes them all at once: the
 // slower the database, the larger the groups.
-func (b *Batcher) run() {
+func (b *batcher) run() {
 	defer close(b.done)
 	defer func() {
 		for range b.cfg.Writers {
@@ -254,7 +254,7 @@ func (b *Batcher) run() {
 
 // pause waits out the backoff after a failed flush, if any. It reports
 // false when the batcher is closed meanwhile.
-func (b *Batcher) pause() bool {
+func (b *batcher) pause() bool {
 	b.mu.Lock()
 	d := time.Until(b.resumeAt)
 	b.mu.Unlock()
@@ -275,7 +275,7 @@ func (b *Batcher) pause() bool {
 // none after a commit, or after a permanent error (the database answered);
 // after a transient error Backoff, or twice the last pause, up to
 // MaxBackoff.
-func (b *Batcher) settle(err error) {
+func (b *batcher) settle(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err == nil || IsPermanent(err) {
@@ -287,12 +287,12 @@ func (b *Batcher) settle(err error) {
 }
 
 // allArrived reports whether no further write can join a group of n.
-func (b *Batcher) allArrived(n int) bool {
+func (b *batcher) allArrived(n int) bool {
 	return b.inFlight != nil && n >= b.inFlight()
 }
 
 // flush writes a group in one transaction and answers every request.
-func (b *Batcher) flush(group []*writeRequest) {
+func (b *batcher) flush(group []*writeRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
 	batches := make([]Batch, len(group))
@@ -320,4 +320,4 @@ func (b *Batcher) flush(group []*writeRequest) {
 	}
 }
 
-var _ Sink = (*Batcher)(nil)
+var _ Sink = (*batcher)(nil)

@@ -55,9 +55,9 @@ func readings(station string, n int) Batch {
 	return Batch{Readings: out}
 }
 
-func newBatcher(t *testing.T, w BatchWriter, cfg BatchConfig, inFlight func() int) *Batcher {
+func startBatcher(t *testing.T, w BatchWriter, cfg BatchConfig, inFlight func() int) *batcher {
 	t.Helper()
-	b, err := NewBatcher(w, cfg, inFlight)
+	b, err := newBatcher(w, cfg, inFlight)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func newBatcher(t *testing.T, w BatchWriter, cfg BatchConfig, inFlight func() in
 
 // writeConcurrently runs n writes of size readings each at once and returns
 // their results.
-func writeConcurrently(b *Batcher, n, size int) ([]WriteResult, []error) {
+func writeConcurrently(b *batcher, n, size int) ([]WriteResult, []error) {
 	results, errs := make([]WriteResult, n), make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -82,7 +82,7 @@ func writeConcurrently(b *Batcher, n, size int) ([]WriteResult, []error) {
 func TestBatcherCommitsConcurrentWritesTogether(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := newBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 20 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 20 })
 	results, errs := writeConcurrently(b, 20, 3)
 	for i := range results {
 		if errs[i] != nil || results[i].Stored != 3 {
@@ -97,7 +97,7 @@ func TestBatcherCommitsConcurrentWritesTogether(t *testing.T) {
 func TestBatcherFlushesAtMaxReadings(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := newBatcher(t, w, BatchConfig{MaxReadings: 10, MaxWait: time.Hour, Writers: 1}, nil)
+	b := startBatcher(t, w, BatchConfig{MaxReadings: 10, MaxWait: time.Hour, Writers: 1}, nil)
 	_, errs := writeConcurrently(b, 20, 5)
 	for _, err := range errs {
 		if err != nil {
@@ -113,7 +113,7 @@ func TestBatcherFlushesAfterMaxWait(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
 	// inFlight says more writes are coming that never do: only MaxWait ends the group.
-	b := newBatcher(t, w, BatchConfig{MaxWait: 20 * time.Millisecond}, func() int { return 100 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 20 * time.Millisecond}, func() int { return 100 })
 	start := time.Now()
 	if _, err := b.Write(t.Context(), readings("a", 1)); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestBatcherFailsEveryWriteOfAFailedFlush(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection refused")
 	w := &recordingWriter{fail: func([]Batch) error { return boom }}
-	b := newBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
 	_, errs := writeConcurrently(b, 5, 2)
 	for i, err := range errs {
 		if !errors.Is(err, boom) || IsPermanent(err) {
@@ -149,7 +149,7 @@ func TestBatcherBacksOffWhileFlushesFail(t *testing.T) {
 		}
 		return nil
 	}}
-	b := newBatcher(t, w, BatchConfig{MaxWait: time.Millisecond, Backoff: backoff, MaxBackoff: maxBackoff}, nil)
+	b := startBatcher(t, w, BatchConfig{MaxWait: time.Millisecond, Backoff: backoff, MaxBackoff: maxBackoff}, nil)
 
 	// 20 writers that retry at once, the worst case of retries: without a
 	// pause between flushes they would make one every MaxWait.
@@ -206,7 +206,7 @@ func TestBatcherIsolatesAPermanentError(t *testing.T) {
 		}
 		return nil
 	}}
-	b := newBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 50 * time.Millisecond}, func() int { return 5 })
 	results, errs := writeConcurrently(b, 5, 2)
 	for i := range 5 {
 		station := string(rune('a' + i))
@@ -228,7 +228,7 @@ func TestBatcherWriteHonoursContext(t *testing.T) {
 		<-release
 		return nil
 	}}
-	b := newBatcher(t, w, BatchConfig{Writers: 1}, nil)
+	b := startBatcher(t, w, BatchConfig{Writers: 1}, nil)
 	defer close(release)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
@@ -240,7 +240,7 @@ func TestBatcherWriteHonoursContext(t *testing.T) {
 func TestBatcherKeepsEventsWithTheirBatch(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := newBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 3 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 3 })
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
@@ -270,10 +270,10 @@ func TestBatcherKeepsEventsWithTheirBatch(t *testing.T) {
 
 func TestNewBatcherRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	if _, err := NewBatcher(nil, BatchConfig{}, nil); err == nil {
+	if _, err := newBatcher(nil, BatchConfig{}, nil); err == nil {
 		t.Error("nil writer accepted")
 	}
-	if _, err := NewBatcher(&recordingWriter{}, BatchConfig{MaxReadings: -1, MaxWait: -1}, nil); err == nil {
+	if _, err := newBatcher(&recordingWriter{}, BatchConfig{MaxReadings: -1, MaxWait: -1}, nil); err == nil {
 		t.Error("negative limits accepted")
 	}
 }

@@ -34,13 +34,38 @@ var stationNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`
 
 // DecoderConfig controls how raw messages are decoded and validated. The zero
 // value is usable: every zero field takes the default its comment names.
+//
+// A value is a JSON number, or a JSON string holding exactly a JSON number
+// ("14.5", "-1e3"), as producers often send decimals (Python's Decimal):
+// no white space, sign "+", hexadecimal, "NaN" or "Inf" inside; any other
+// string ("hot") is ReasonInvalidField.
+//
+// A timestamp is a Unix time in seconds or milliseconds as a JSON number,
+// or a string of one of these shapes, each with or without a fraction of
+// up to nine digits after the seconds:
+//
+//	2024-12-01T12:00:00Z                RFC 3339 (JavaScript's toISOString, Go's time.RFC3339Nano)
+//	2024-12-01T13:00:00+01:00           RFC 3339 (Python's isoformat of an aware datetime)
+//	2024-12-01 13:00:00+01:00           RFC 3339 with a space for the T (Python's str)
+//	2024-12-01T13:00:00+01:00:30        an offset in seconds (Python's isoformat)
+//	2024-12-01 13:00:00 +0100 CET       Go's time.Time.String, also with its " m=+1.5" suffix
+//	2024-12-01 13:00:00                 no offset (the legacy form, Python's str of a naive datetime)
+//	2024-12-01T13:00:00                 no offset (Python's isoformat of a naive datetime)
+//
+// An offset decides the instant; Go's zone abbreviation after it is not
+// checked. A time without an offset is read in Location;
+// when that zone skips or repeats its wall clock (a daylight-saving
+// change: 02:30 on the last Sunday of March or October in Europe/Berlin),
+// the reading is refused with ReasonAmbiguousLocalTime rather than stored
+// an hour off. RFC 3339's lower-case "t" and "z" are refused, as are leap
+// seconds (no instant of their own).
 type DecoderConfig struct {
 	// MaxMessageBytes bounds the size of one raw message.
 	// Default DefaultMaxMessageBytes (64 KiB).
 	MaxMessageBytes int
 	// Location is the zone in which timestamps without an offset
 	// ("2024-12-01 12:00:00") are read; a wall clock it skips or shows
-	// twice is refused (see Decoder). Default UTC.
+	// twice is refused (see above). Default UTC.
 	Location *time.Location
 	// DefaultStation is the station of readings that name none.
 	// Default DefaultStation ("default").
@@ -85,10 +110,10 @@ func (c DecoderConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Input is a decoded reading before its sensor type has validated and
+// input is a decoded reading before its sensor type has validated and
 // converted it: Value is in Unit as sent, and Unit is empty when the message
 // named none.
-type Input struct {
+type input struct {
 	// Index is the reading's position in a batch, or -1 for a message
 	// that is a single object.
 	Index   int
@@ -112,41 +137,16 @@ type wireReading struct {
 	ID        string         `json:"id" validate:"max=256"`
 }
 
-// Decoder turns raw message bytes into Inputs, enforcing the message
+// decoder turns raw message bytes into inputs, enforcing the message
 // contract: size, UTF-8, no NUL, no duplicate keys, required fields, name
 // rules, finite values and the time window. It is safe for concurrent use.
-//
-// A value is a JSON number, or a JSON string holding exactly a JSON number
-// ("14.5", "-1e3"), as producers often send decimals (Python's Decimal):
-// no white space, sign "+", hexadecimal, "NaN" or "Inf" inside; any other
-// string ("hot") is ReasonInvalidField.
-//
-// A timestamp is a Unix time in seconds or milliseconds as a JSON number,
-// or a string of one of these shapes, each with or without a fraction of
-// up to nine digits after the seconds:
-//
-//	2024-12-01T12:00:00Z                RFC 3339 (JavaScript's toISOString, Go's time.RFC3339Nano)
-//	2024-12-01T13:00:00+01:00           RFC 3339 (Python's isoformat of an aware datetime)
-//	2024-12-01 13:00:00+01:00           RFC 3339 with a space for the T (Python's str)
-//	2024-12-01T13:00:00+01:00:30        an offset in seconds (Python's isoformat)
-//	2024-12-01 13:00:00 +0100 CET       Go's time.Time.String, also with its " m=+1.5" suffix
-//	2024-12-01 13:00:00                 no offset (the legacy form, Python's str of a naive datetime)
-//	2024-12-01T13:00:00                 no offset (Python's isoformat of a naive datetime)
-//
-// An offset decides the instant; Go's zone abbreviation after it is not
-// checked. A time without an offset is read in DecoderConfig.Location;
-// when that zone skips or repeats its wall clock (a daylight-saving
-// change: 02:30 on the last Sunday of March or October in Europe/Berlin),
-// the reading is refused with ReasonAmbiguousLocalTime rather than stored
-// an hour off. RFC 3339's lower-case "t" and "z" are refused, as are leap
-// seconds (no instant of their own).
-type Decoder struct {
+type decoder struct {
 	cfg      DecoderConfig
 	validate *validator.Validate
 }
 
-// NewDecoder returns a Decoder for cfg, with defaults filled in.
-func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
+// newDecoder returns a decoder for cfg, with defaults filled in.
+func newDecoder(cfg DecoderConfig) (*decoder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sensorhub: decoder config: %w", err)
 	}
@@ -164,13 +164,13 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 			return nil, fmt.Errorf("sensorhub: register %s rule: %w", tag, err)
 		}
 	}
-	return &Decoder{cfg: cfg, validate: v}, nil
+	return &decoder{cfg: cfg, validate: v}, nil
 }
 
 // Decode checks and decodes one raw message: a JSON object, or a JSON array
 // of objects (a batch). Any problem yields an *InputError naming the reason,
 // the offending reading's index in a batch and the field.
-func (d *Decoder) Decode(payload []byte) ([]Input, error) {
+func (d *decoder) Decode(payload []byte) ([]input, error) {
 	if err := d.checkRaw(payload); err != nil {
 		return nil, err
 	}
@@ -200,7 +200,7 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 		}
 		return nil, &InputError{Reason: ReasonNotObject, Index: -1, Err: errors.New("payload is neither a JSON object nor an array of objects")}
 	}
-	inputs := make([]Input, len(wires))
+	inputs := make([]input, len(wires))
 	for i, w := range wires {
 		if w == nil {
 			return nil, &InputError{Reason: ReasonNotObject, Index: i, Err: errors.New("batch element is null, not an object")}
@@ -221,7 +221,7 @@ func (d *Decoder) Decode(payload []byte) ([]Input, error) {
 }
 
 // checkRaw applies the checks that run on raw bytes, before any parsing.
-func (d *Decoder) checkRaw(payload []byte) *InputError {
+func (d *decoder) checkRaw(payload []byte) *InputError {
 	if len(payload) > d.cfg.MaxMessageBytes {
 		return &InputError{Reason: ReasonTooLarge, Index: -1,
 			Err: fmt.Errorf("message is %d bytes, limit %d", len(payload), d.cfg.MaxMessageBytes)}
@@ -235,14 +235,14 @@ func (d *Decoder) checkRaw(payload []byte) *InputError {
 	return nil
 }
 
-// convert validates one wire reading and turns it into an Input.
-func (d *Decoder) convert(w *wireReading) (Input, *InputError) {
+// convert validates one wire reading and turns it into an input.
+func (d *decoder) convert(w *wireReading) (input, *InputError) {
 	if err := d.validate.Struct(w); err != nil {
-		return Input{}, validationError(err)
+		return input{}, validationError(err)
 	}
 	value, err := parseValue(w.Value)
 	if err != nil {
-		return Input{}, err
+		return input{}, err
 	}
 	station := w.Station
 	if station == "" {
@@ -252,13 +252,13 @@ func (d *Decoder) convert(w *wireReading) (Input, *InputError) {
 	// zone (DESIGN.md §10) is to be looked up here.
 	ts, err := d.parseTime(w.Timestamp, d.cfg.Location)
 	if err != nil {
-		return Input{}, err
+		return input{}, err
 	}
-	return Input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
+	return input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
 }
 
 // parseValue reads the value: a JSON number, or a JSON string holding
-// exactly one (see Decoder).
+// exactly one (see DecoderConfig).
 func parseValue(raw jsontext.Value) (float64, *InputError) {
 	text := []byte(raw)
 	switch raw.Kind() {
@@ -309,7 +309,7 @@ func numberInString(raw jsontext.Value) ([]byte, bool) {
 const unixMillisThreshold = 1e11
 
 // parseTime reads the timestamp; loc is the zone of a zone-less one.
-func (d *Decoder) parseTime(raw jsontext.Value, loc *time.Location) (time.Time, *InputError) {
+func (d *decoder) parseTime(raw jsontext.Value, loc *time.Location) (time.Time, *InputError) {
 	var ts time.Time
 	switch raw.Kind() {
 	case 0, 'n':
@@ -352,7 +352,7 @@ func (d *Decoder) parseTime(raw jsontext.Value, loc *time.Location) (time.Time, 
 	return ts.UTC(), nil
 }
 
-// Layouts of the timestamp shapes listed on Decoder. The shape is told by
+// Layouts of the timestamp shapes listed on DecoderConfig. The shape is told by
 // the string's length and a few bytes, so that each string is parsed once,
 // with one layout.
 const (
@@ -371,7 +371,7 @@ const (
 )
 
 // parseTimeString reads a timestamp string of one of the shapes listed on
-// Decoder. The error wraps errNoSingleInstant when a zone-less time names
+// decoder. The error wraps errNoSingleInstant when a zone-less time names
 // no instant, or two, in loc.
 func parseTimeString(s string, loc *time.Location) (time.Time, error) {
 	ts, err := parseTimeShape(s, loc)

@@ -17,45 +17,50 @@
 //
 //	{"sensor": "temperature", "value": 14, "timestamp": "2024-12-01 12:00:00", "station": "roof", "unit": "Cel"}
 //
-// The Decoder checks the raw bytes (size, UTF-8, NUL, duplicate keys), then
+// The hub checks the raw bytes (size, UTF-8, NUL, duplicate keys), then
 // the fields, and reports every problem as an *InputError with a reason code
 // (the Reason* constants) that names what the poison queue records.
 //
 // # Sensor types
 //
 // A sensor type is a name, a canonical unit and a valid range; a reading in
-// another accepted unit is converted before the range is checked. Adding one
+// another accepted unit is converted before the range is checked. A hub is
+// built with its sensor types, fixed for its life; adding one of your own
 // takes a few lines:
 //
-//	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink})
-//	if err != nil {
-//		return err
-//	}
-//	hub.MustRegister(sensorhub.SensorType{
+//	soilPH := sensorhub.SensorType{
 //		Name:  "soil_ph", // the "sensor" field producers send; stored, never rename it
 //		Unit:  "pH",
 //		Min:   0,
 //		Max:   14,
 //		Units: map[string]sensorhub.Conversion{"pOH": func(v float64) float64 { return 14 - v }},
 //		// Handle is optional: it may derive or drop readings.
-//		Handle: func(ctx context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
-//			return sensorhub.Output{Readings: []sensorhub.Reading{r}}, nil
+//		Handle: func(ctx context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
+//			return sensorhub.Batch{Readings: []sensorhub.Reading{r}}, nil
 //		},
-//	})
+//	}
+//	hub, err := sensorhub.New(sensorhub.Config{Subscriber: sub, Publisher: pub, Sink: sink},
+//		append(handlers.Builtin(), soilPH)...)
+//	if err != nil {
+//		return err
+//	}
 //	return hub.Run(ctx)
 //
 // The built-in weather types live in package handlers, one package each.
+// Package pipeline wires a hub to Redis and PostgreSQL in one call.
 //
 // # Events
 //
-// A handler may return events next to its readings (Output.Events): they
+// A handler may return events next to its readings (Batch.Events): they
 // commit or roll back together with the readings, in the sink's
 // transaction, and are then forwarded to the events stream
 // (DefaultEventsStream). A user-defined event is a type name and any
-// JSON-encodable payload:
+// JSON-encodable payload; NewReadingEvent derives its UUID from the reading,
+// so that a redelivered or re-sent reading gives the same event, which
+// consumers drop as a repeat:
 //
-//	e, err := sensorhub.NewEvent("frost.warning", 1, map[string]any{"station": r.Station})
-//	return sensorhub.Output{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{e}}, err
+//	e, err := sensorhub.NewReadingEvent(r, "frost.warning", 1, map[string]any{"station": r.Station})
+//	return sensorhub.Batch{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{e}}, err
 //
 // The Postgres sink adds one EventReadingsStored event per transaction that
 // stored new readings. Delivery is at least once; consumers dedupe by

@@ -38,6 +38,10 @@ const (
 	// ReasonInvalidEvent: a handler returned an event that fails
 	// Event.Validate, a bug in the handler.
 	ReasonInvalidEvent = "invalid_event"
+	// ReasonEventsDisabled: a handler returned events to a sink that does
+	// not store them (postgres.Config.DisableEvents), a wiring mistake;
+	// replay the message once events are on.
+	ReasonEventsDisabled = "events_disabled"
 )
 
 // Reasons returns every reason code the library poisons with, in the
@@ -52,6 +56,7 @@ var reasons = []string{
 	ReasonInvalidStation, ReasonInvalidTimestamp, ReasonTimestampOutOfWindow, ReasonAmbiguousLocalTime, ReasonValueNotFinite,
 	ReasonValueOutOfRange, ReasonUnknownSensor, ReasonUnknownUnit, ReasonUnsupportedEntry,
 	ReasonHandlerRejected, ReasonHandlerPanic, ReasonDatabaseRejected, ReasonInvalidEvent,
+	ReasonEventsDisabled,
 }
 
 // InputError reports a message that can never be processed as it is: it is
@@ -152,6 +157,6 @@ func ReasonOf(err error) string {
 func (e *InputError) poisonReason() string     { return e.Reason }
 func (e *permanentError) poisonReason() string { return e.reason }
 
-// ErrStarted is returned by Register once the hub has started: the set of
-// sensor types is fixed while messages flow.
+// ErrStarted is returned by Start when the hub has already been started or
+// stopped: a hub runs once.
 var ErrStarted = errors.New("sensorhub: hub already started")

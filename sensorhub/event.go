@@ -43,7 +43,7 @@ const (
 var eventTypePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 
 // Event is something that happened, told to downstream consumers. A handler
-// returns events in Output.Events; the sink stores them in the same
+// returns events in Batch.Events; the sink stores them in the same
 // transaction as the readings, so an event exists if and only if what it
 // describes was committed. A user-defined event needs only a type name and
 // a payload that encodes to JSON: the framework never looks inside.
@@ -104,6 +104,29 @@ func canonicalUUID(id string) string {
 	}
 	return id
 }
+
+// NewReadingEvent returns an event of type typ about reading r whose UUID
+// and time are derived from r, so that handling the same reading again (a
+// redelivery, a producer's re-send) gives the same event and consumers
+// dedupe it. The UUID is a name-based one (UUID version 5) of the reading's
+// natural key (station, sensor, device time to the microsecond, as stored)
+// and typ; the event's time is the reading's device time. A handler that
+// emits two events of one type for one reading tells them apart with
+// NewEventAt and a UUID of its own making.
+func NewReadingEvent(r Reading, typ string, version int, payload any) (Event, error) {
+	return NewEventAt(readingEventUUID(r, typ), typ, version, r.Time, payload)
+}
+
+// readingEventUUID returns the UUID NewReadingEvent gives the event of type
+// typ about reading r.
+func readingEventUUID(r Reading, typ string) string {
+	name := r.Station + "\x00" + r.Sensor + "\x00" + strconv.FormatInt(r.Time.UnixMicro(), 10) + "\x00" + typ
+	return uuid.NewSHA1(readingEventSpace, []byte(name)).String()
+}
+
+// readingEventSpace is the UUID namespace of NewReadingEvent. It must never
+// change: consumers dedupe events across releases by their UUIDs.
+var readingEventSpace = uuid.MustParse("8c1d7f2e-3b0a-5e4c-9a6f-2d4b1e0c7a93")
 
 // Validate reports every problem with the event at once.
 func (e Event) Validate() error {

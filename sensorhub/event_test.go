@@ -99,8 +99,8 @@ func TestEventValidateNamesEveryProblem(t *testing.T) {
 // alarmType stores temperatures and emits a user-defined event for hot ones.
 func alarmType(t *testing.T) sensorhub.SensorType {
 	return sensorhub.SensorType{Name: "temperature", Unit: "Cel", Min: -90, Max: 70,
-		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
-			out := sensorhub.Output{Readings: []sensorhub.Reading{r}}
+		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
+			out := sensorhub.Batch{Readings: []sensorhub.Reading{r}}
 			if r.Value > 30 {
 				e, err := sensorhub.NewEvent("test.hot", 1, map[string]float64{"value": r.Value})
 				if err != nil {
@@ -152,8 +152,8 @@ func TestHandlerEventsRollBackWithTheReadings(t *testing.T) {
 func TestInvalidHandlerEventPoisons(t *testing.T) {
 	t.Parallel()
 	typ := sensorhub.SensorType{Name: "temperature", Unit: "Cel",
-		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
-			return sensorhub.Output{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{{Type: "no uuid"}}}, nil
+		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
+			return sensorhub.Batch{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{{Type: "no uuid"}}}, nil
 		}}
 	_, err := sensorhubtest.Process(t, `{"sensor":"temperature","value":1,"timestamp":"2024-12-01T12:00:00Z"}`, typ)
 	if sensorhub.ReasonOf(err) != sensorhub.ReasonInvalidEvent {
@@ -255,4 +255,50 @@ func TestReadingsStoredEventFitsTheFieldBound(t *testing.T) {
 		t.Errorf("worst-case event is %d bytes, documented bound %d, field bound %d", len(msg.Payload), documented, sensorhub.DefaultMaxMessageBytes)
 	}
 	t.Logf("worst-case event of %d readings: %d bytes", len(readings), len(msg.Payload))
+}
+
+// TestReadingEventIsStableAcrossRedeliveries checks that handling one
+// reading twice, as after a redelivery or a re-send, gives one event UUID,
+// and that another reading or type gives another.
+func TestReadingEventIsStableAcrossRedeliveries(t *testing.T) {
+	t.Parallel()
+	wet := sensorhub.SensorType{Name: "leaf_wetness", Unit: "%", Min: 0, Max: 100,
+		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
+			e, err := sensorhub.NewReadingEvent(r, "leaf.wet", 1, map[string]any{"station": r.Station, "value": r.Value})
+			return sensorhub.Batch{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{e}}, err
+		}}
+	const msg = `{"sensor":"leaf_wetness","value":80,"timestamp":"2024-12-01T12:00:00.123456Z","station":"vineyard"}`
+	first, err := sensorhubtest.Process(t, msg, wet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := sensorhubtest.Process(t, msg, wet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first.Events) != 1 || len(again.Events) != 1 {
+		t.Fatalf("events %+v and %+v, want one each", first.Events, again.Events)
+	}
+	e := first.Events[0]
+	if again.Events[0].UUID != e.UUID || !again.Events[0].Time.Equal(e.Time) {
+		t.Errorf("the same reading gave events %s at %s and %s at %s", e.UUID, e.Time, again.Events[0].UUID, again.Events[0].Time)
+	}
+	if want := time.Date(2024, 12, 1, 12, 0, 0, 123456000, time.UTC); !e.Time.Equal(want) {
+		t.Errorf("event time %s, want the device time %s", e.Time, want)
+	}
+	r := first.Readings[0]
+	other := r
+	other.Station = "orchard"
+	for name, id := range map[string]func() (sensorhub.Event, error){
+		"another station": func() (sensorhub.Event, error) { return sensorhub.NewReadingEvent(other, "leaf.wet", 1, nil) },
+		"another type":    func() (sensorhub.Event, error) { return sensorhub.NewReadingEvent(r, "leaf.dry", 1, nil) },
+	} {
+		got, err := id()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.UUID == e.UUID {
+			t.Errorf("%s gave the same UUID %s", name, got.UUID)
+		}
+	}
 }

@@ -12,10 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/cenkalti/backoff/v5"
+
+	"github.com/sensorhub/sensorhub/internal/watermilllog"
 )
 
 // Wire names. They are part of the contract with producers and operators:
@@ -61,7 +62,7 @@ type Config struct {
 	// Publisher receives poisoned messages on PoisonStream. Required.
 	Publisher message.Publisher
 	// Sink stores readings. Required. When it is a BatchWriter, the hub
-	// commits the readings of concurrent messages together (see Batcher).
+	// commits the readings of concurrent messages together (see BatchConfig).
 	Sink Sink
 	// Batch configures group commit for a BatchWriter sink.
 	Batch BatchConfig
@@ -155,23 +156,23 @@ type Stats struct {
 var ErrStopped = errors.New("sensorhub: router stopped unexpectedly")
 
 // Hub consumes raw messages, validates and routes each reading to the
-// handler of its sensor type, and stores the result through a Sink. Register
-// sensor types before Start; a hub runs once.
+// handler of its sensor type, and stores the result through a Sink. Its
+// sensor types are fixed by New; a hub runs once.
 type Hub struct {
 	cfg     Config
-	decoder *Decoder
+	decoder *decoder
 	sink    Sink
-	batcher *Batcher // nil without group commit
+	batcher *batcher // nil without group commit
 	// active counts the messages being processed, for the batcher.
 	active atomic.Int64
 	router *message.Router
 	log    *slog.Logger
-
-	mu    sync.Mutex
+	// types is never changed after New, so messages read it without a lock.
 	types map[string]SensorType
-	// frozen is set by Start; types is read without locking afterwards.
-	frozen atomic.Bool
 
+	// started is set by the first Start or Stop: a hub runs at most once.
+	started  atomic.Bool
+	running  atomic.Bool // set by Start, read by Check
 	stopping atomic.Bool
 	stopped  chan struct{} // closed by Stop; ends retries
 
@@ -185,28 +186,35 @@ type Hub struct {
 	poisoned                                         map[string]uint64
 }
 
-// New returns a hub for cfg with no sensor types registered.
-func New(cfg Config) (*Hub, error) {
+// New returns a hub for cfg that handles the sensor types given, at least
+// one. It fails for an invalid configuration, an invalid sensor type (see
+// SensorType.Validate) or a name given twice, reporting every problem at
+// once. The set of types is fixed for the hub's life.
+func New(cfg Config, types ...SensorType) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sensorhub: invalid config: %w", err)
 	}
+	registry, err := newRegistry(types)
+	if err != nil {
+		return nil, fmt.Errorf("sensorhub: sensor types: %w", err)
+	}
 	cfg.setDefaults()
-	decoder, err := NewDecoder(cfg.Decoder)
+	dec, err := newDecoder(cfg.Decoder)
 	if err != nil {
 		return nil, err
 	}
 	h := &Hub{
 		cfg:      cfg,
-		decoder:  decoder,
+		decoder:  dec,
 		log:      cfg.Logger,
-		types:    make(map[string]SensorType),
+		types:    registry,
 		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		poisoned: make(map[string]uint64),
 	}
 	h.sink = cfg.Sink
 	if w, ok := cfg.Sink.(BatchWriter); ok && !cfg.Batch.Disabled {
-		if h.batcher, err = NewBatcher(w, cfg.Batch, func() int { return int(h.active.Load()) }); err != nil {
+		if h.batcher, err = newBatcher(w, cfg.Batch, func() int { return int(h.active.Load()) }); err != nil {
 			return nil, err
 		}
 		h.sink = h.batcher
@@ -217,39 +225,31 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-// Register adds a sensor type. It fails for an invalid definition, a name
-// already registered, or once the hub has started.
-func (h *Hub) Register(t SensorType) error {
-	if err := t.Validate(); err != nil {
-		return fmt.Errorf("sensorhub: register: %w", err)
+// newRegistry validates types and maps them by name.
+func newRegistry(types []SensorType) (map[string]SensorType, error) {
+	if len(types) == 0 {
+		return nil, errors.New("none given")
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.frozen.Load() {
-		return fmt.Errorf("sensorhub: register %q: %w", t.Name, ErrStarted)
-	}
-	if _, ok := h.types[t.Name]; ok {
-		return fmt.Errorf("sensorhub: register: sensor type %q already registered", t.Name)
-	}
-	// A copy, so that changing the caller's map cannot race with messages.
-	t.Units = maps.Clone(t.Units)
-	h.types[t.Name] = t
-	return nil
-}
-
-// MustRegister is Register for start-up wiring: it panics on error.
-func (h *Hub) MustRegister(types ...SensorType) {
+	var errs []error
+	registry := make(map[string]SensorType, len(types))
 	for _, t := range types {
-		if err := h.Register(t); err != nil {
-			panic(err)
+		if err := t.Validate(); err != nil {
+			errs = append(errs, err)
+			continue
 		}
+		if _, ok := registry[t.Name]; ok {
+			errs = append(errs, fmt.Errorf("sensor type %q given twice", t.Name))
+			continue
+		}
+		// A copy, so that changing the caller's map cannot race with messages.
+		t.Units = maps.Clone(t.Units)
+		registry[t.Name] = t
 	}
+	return registry, errors.Join(errs...)
 }
 
-// SensorTypes returns the registered type names, sorted.
+// SensorTypes returns the names of the hub's sensor types, sorted.
 func (h *Hub) SensorTypes() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	return slices.Sorted(maps.Keys(h.types))
 }
 
@@ -291,19 +291,19 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 }
 
 // handle validates one input against its sensor type and runs its handler.
-func (h *Hub) handle(ctx context.Context, in Input) (_ Output, err error) {
+func (h *Hub) handle(ctx context.Context, in input) (_ Batch, err error) {
 	t, ok := h.lookup(in.Sensor)
 	if !ok {
-		return Output{}, &InputError{Reason: ReasonUnknownSensor, Index: -1, Field: "sensor",
+		return Batch{}, &InputError{Reason: ReasonUnknownSensor, Index: -1, Field: "sensor",
 			Err: fmt.Errorf("no handler registered for sensor type %q", in.Sensor)}
 	}
 	value, unit, err := t.normalize(in.Value, in.Unit)
 	if err != nil {
-		return Output{}, err
+		return Batch{}, err
 	}
 	r := Reading{Station: in.Station, Sensor: in.Sensor, Time: in.Time, Value: value, Unit: unit, ID: in.ID}
 	if t.Handle == nil {
-		return Output{Readings: []Reading{r}}, nil
+		return Batch{Readings: []Reading{r}}, nil
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -312,21 +312,17 @@ func (h *Hub) handle(ctx context.Context, in Input) (_ Output, err error) {
 	}()
 	out, err := t.Handle(ctx, r)
 	if err != nil {
-		return Output{}, fmt.Errorf("sensor type %q: %w", in.Sensor, err)
+		return Batch{}, fmt.Errorf("sensor type %q: %w", in.Sensor, err)
 	}
 	for i, e := range out.Events {
 		if err := e.Validate(); err != nil {
-			return Output{}, Permanent(ReasonInvalidEvent, fmt.Errorf("sensor type %q: event %d: %w", in.Sensor, i, err))
+			return Batch{}, Permanent(ReasonInvalidEvent, fmt.Errorf("sensor type %q: event %d: %w", in.Sensor, i, err))
 		}
 	}
 	return out, nil
 }
 
 func (h *Hub) lookup(name string) (SensorType, bool) {
-	if !h.frozen.Load() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-	}
 	if t, ok := h.types[name]; ok {
 		return t, true
 	}
@@ -350,21 +346,13 @@ func (h *Hub) Stats() Stats {
 }
 
 // Start starts consuming in the background and returns once the router runs.
-// ctx bounds only the start-up; the hub runs until Stop. Start fails if no
-// sensor type is registered.
+// ctx bounds only the start-up; the hub runs until Stop. A hub starts once:
+// Start after Start or Stop returns ErrStarted.
 func (h *Hub) Start(ctx context.Context) error {
-	h.mu.Lock()
-	if h.frozen.Load() {
-		h.mu.Unlock()
+	if !h.started.CompareAndSwap(false, true) {
 		return ErrStarted
 	}
-	if len(h.types) == 0 {
-		h.mu.Unlock()
-		return errors.New("sensorhub: start: no sensor types registered")
-	}
-	h.frozen.Store(true)
-	h.mu.Unlock()
-
+	h.running.Store(true)
 	go func() {
 		err := h.router.Run(context.WithoutCancel(ctx))
 		if err == nil && !h.stopping.Load() {
@@ -394,11 +382,7 @@ func (h *Hub) Start(ctx context.Context) error {
 func (h *Hub) Stop(ctx context.Context) error {
 	h.stopping.Store(true)
 	h.stopOnce.Do(func() { close(h.stopped) })
-	h.mu.Lock()
-	started := h.frozen.Load()
-	h.frozen.Store(true) // a stopped hub never starts
-	h.mu.Unlock()
-	if !started {
+	if h.started.CompareAndSwap(false, true) { // a stopped hub never starts
 		close(h.done)
 		if h.batcher != nil {
 			_ = h.batcher.Close()
@@ -455,7 +439,7 @@ func (h *Hub) Err() error {
 // Check reports whether the hub is consuming, for health checks.
 func (h *Hub) Check(context.Context) error {
 	switch {
-	case !h.frozen.Load():
+	case !h.running.Load():
 		return errors.New("not started")
 	case h.Err() != nil:
 		return h.Err()
@@ -470,7 +454,7 @@ func (h *Hub) Check(context.Context) error {
 // newRouter builds the Watermill router: Recoverer → CorrelationID →
 // PoisonQueue → poison annotation → Retry → Timeout → handler.
 func (h *Hub) newRouter() (*message.Router, error) {
-	logger := routerLogger{watermill.NewSlogLogger(h.log), h.log}
+	logger := watermilllog.New(h.log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: h.cfg.CloseTimeout}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("sensorhub: new router: %w", err)
@@ -626,27 +610,3 @@ func (p poisonCounter) Publish(topic string, msgs ...*message.Message) error {
 }
 
 func (p poisonCounter) Close() error { return nil }
-
-// routerLogger skips Watermill's per-message Debug and Trace logs before
-// their fields are built when the logger would drop them anyway: the slog
-// adapter builds them first, and the router logs several times a message.
-type routerLogger struct {
-	watermill.LoggerAdapter
-	log *slog.Logger
-}
-
-func (l routerLogger) Debug(msg string, fields watermill.LogFields) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.LoggerAdapter.Debug(msg, fields)
-	}
-}
-
-func (l routerLogger) Trace(msg string, fields watermill.LogFields) {
-	if l.log.Enabled(context.Background(), watermill.LevelTrace) {
-		l.LoggerAdapter.Trace(msg, fields)
-	}
-}
-
-func (l routerLogger) With(fields watermill.LogFields) watermill.LoggerAdapter {
-	return routerLogger{l.LoggerAdapter.With(fields), l.log}
-}

@@ -65,17 +65,16 @@ func sameReadings(got, want []sensorhub.Reading) bool {
 	return true
 }
 
-func mustPanic(t *testing.T, f func()) {
+// newHub builds a hub of types over an in-memory channel, returning New's
+// error.
+func newHub(t *testing.T, types ...sensorhub.SensorType) (*sensorhub.Hub, error) {
 	t.Helper()
-	defer func() {
-		if recover() == nil {
-			t.Error("no panic")
-		}
-	}()
-	f()
+	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
+	t.Cleanup(func() { _ = pubsub.Close() })
+	return sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: &sensorhubtest.Sink{}, Logger: testLogger(t)}, types...)
 }
 
-func TestRegister(t *testing.T) {
+func TestNewSensorTypes(t *testing.T) {
 	t.Parallel()
 	nilConversion := temperature
 	nilConversion.Units = map[string]sensorhub.Conversion{"degF": nil}
@@ -103,30 +102,39 @@ func TestRegister(t *testing.T) {
 			if err := tc.typ.Validate(); err == nil {
 				t.Error("Validate accepted the type")
 			}
-			hub := sensorhubtest.NewHub(t, &sensorhubtest.Sink{}, sensorhub.DecoderConfig{Now: clock})
-			if err := hub.Register(tc.typ); err == nil {
-				t.Error("Register accepted the type")
-			}
-			mustPanic(t, func() { hub.MustRegister(tc.typ) })
-			if got := hub.SensorTypes(); len(got) != 0 {
-				t.Errorf("SensorTypes = %v after a rejected registration", got)
+			if hub, err := newHub(t, temperature, tc.typ); err == nil {
+				t.Errorf("New accepted the type: %v", hub.SensorTypes())
 			}
 		})
 	}
 
 	t.Run("duplicate name=>rejected", func(t *testing.T) {
 		t.Parallel()
-		hub := sensorhubtest.NewHub(t, &sensorhubtest.Sink{}, sensorhub.DecoderConfig{Now: clock})
-		hub.MustRegister(temperature, sensorhub.SensorType{Name: sensorhub.CatchAll})
 		other := humidity
 		other.Name = "temperature"
-		if err := hub.Register(other); err == nil || !strings.Contains(err.Error(), "already registered") {
-			t.Errorf("Register of a duplicate name: %v, want already registered", err)
+		_, err := newHub(t, temperature, other, humidity)
+		if err == nil || !strings.Contains(err.Error(), `"temperature" given twice`) {
+			t.Errorf("New with a duplicate name: %v, want given twice", err)
 		}
-		if err := hub.Register(sensorhub.SensorType{Name: sensorhub.CatchAll}); err == nil {
-			t.Error("Register accepted a second catch-all type")
+		catchAll := sensorhub.SensorType{Name: sensorhub.CatchAll}
+		if _, err := newHub(t, catchAll, catchAll); err == nil {
+			t.Error("New accepted a second catch-all type")
 		}
-		mustPanic(t, func() { hub.MustRegister(other) })
+	})
+
+	t.Run("no types=>rejected", func(t *testing.T) {
+		t.Parallel()
+		if _, err := newHub(t); err == nil || !strings.Contains(err.Error(), "sensor types") {
+			t.Errorf("New without sensor types: %v, want an error", err)
+		}
+	})
+
+	t.Run("every problem reported at once", func(t *testing.T) {
+		t.Parallel()
+		_, err := newHub(t, sensorhub.SensorType{Name: "Bad", Unit: "1"}, temperature, temperature)
+		if err == nil || !strings.Contains(err.Error(), `"Bad" does not match`) || !strings.Contains(err.Error(), "given twice") {
+			t.Errorf("New error %v, want both the bad name and the duplicate", err)
+		}
 	})
 
 	t.Run("validate reports every problem at once", func(t *testing.T) {
@@ -144,7 +152,6 @@ func TestRegister(t *testing.T) {
 
 	t.Run("valid types=>accepted", func(t *testing.T) {
 		t.Parallel()
-		hub := sensorhubtest.NewHub(t, &sensorhubtest.Sink{}, sensorhub.DecoderConfig{Now: clock})
 		valid := []sensorhub.SensorType{
 			temperature,
 			humidity,
@@ -155,7 +162,7 @@ func TestRegister(t *testing.T) {
 			{Name: strings.Repeat("x", 64), Unit: "1"},
 			{Name: sensorhub.CatchAll}, // the catch-all may keep the message's unit
 		}
-		hub.MustRegister(valid...)
+		hub := sensorhubtest.NewHub(t, &sensorhubtest.Sink{}, sensorhub.DecoderConfig{Now: clock}, valid...)
 		want := []string{"*", "counter", "fixed", "humidity", "soil_ph", "temperature", "wind_speed", strings.Repeat("x", 64)}
 		if got := hub.SensorTypes(); strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("SensorTypes = %v, want sorted %v", got, want)
@@ -241,42 +248,42 @@ func TestProcess(t *testing.T) {
 		{name: "catch-all with a canonical unit rejects others", types: []sensorhub.SensorType{{Name: sensorhub.CatchAll, Unit: "1"}},
 			payload: `{"sensor": "soil_ph", "value": 5, "unit": "pH", "timestamp": "2024-12-01 12:00:00"}`, reason: sensorhub.ReasonUnknownUnit, index: -1, field: "unit"},
 		{name: "handle gets the converted reading and returns two",
-			types: []sensorhub.SensorType{withHandle(func(ctx context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
+			types: []sensorhub.SensorType{withHandle(func(ctx context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
 				if r.Value < 13.999 || r.Value > 14.001 || r.Unit != "Cel" {
-					return sensorhub.Output{}, sensorhub.Permanent("test_unconverted", errors.New("handler got an unconverted reading"))
+					return sensorhub.Batch{}, sensorhub.Permanent("test_unconverted", errors.New("handler got an unconverted reading"))
 				}
 				derived := r
 				derived.Sensor, derived.Value, derived.Unit = "temperature_k", r.Value+273.15, "K"
-				return sensorhub.Output{Readings: []sensorhub.Reading{r, derived}}, nil
+				return sensorhub.Batch{Readings: []sensorhub.Reading{r, derived}}, nil
 			})},
 			payload: `{"sensor": "temperature", "value": 57.2, "unit": "degF", "timestamp": "2024-12-01 12:00:00"}`,
 			want:    []sensorhub.Reading{legacy, {Station: "default", Sensor: "temperature_k", Time: noon, Value: 287.15, Unit: "K"}}},
 		{name: "handle drops the reading",
-			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Output, error) {
-				return sensorhub.Output{}, nil
+			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) {
+				return sensorhub.Batch{}, nil
 			})},
 			payload: legacyMessage, want: []sensorhub.Reading{}},
 		{name: "handle returns a permanent error",
-			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Output, error) {
-				return sensorhub.Output{}, sensorhub.Permanent("my_reason", errProbe)
+			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) {
+				return sensorhub.Batch{}, sensorhub.Permanent("my_reason", errProbe)
 			})},
 			payload: legacyMessage, reason: "my_reason", index: -1},
 		{name: "handle returns a plain error",
-			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Output, error) {
-				return sensorhub.Output{}, errProbe
+			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) {
+				return sensorhub.Batch{}, errProbe
 			})},
 			payload: legacyMessage, transient: errProbe},
 		{name: "handle panics",
-			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Output, error) {
+			types: []sensorhub.SensorType{withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) {
 				panic("boom")
 			})},
 			payload: legacyMessage, reason: sensorhub.ReasonHandlerPanic, index: -1},
 		{name: "handle honours a cancelled context",
-			types: []sensorhub.SensorType{withHandle(func(ctx context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
+			types: []sensorhub.SensorType{withHandle(func(ctx context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
 				if err := ctx.Err(); err != nil {
-					return sensorhub.Output{}, err
+					return sensorhub.Batch{}, err
 				}
-				return sensorhub.Output{Readings: []sensorhub.Reading{r}}, nil
+				return sensorhub.Batch{Readings: []sensorhub.Reading{r}}, nil
 			})},
 			ctx: func(ctx context.Context) context.Context {
 				ctx, cancel := context.WithCancel(ctx)
@@ -300,7 +307,7 @@ func TestProcess(t *testing.T) {
 			payload: `[` + legacyMessage + `, {"sensor": "humidity", "value": 81.5, "timestamp": "2024-12-01T12:00:00Z"}]`,
 			reason:  sensorhub.ReasonUnknownSensor, index: 1, field: "sensor"},
 		{name: "batch with a panicking 2nd reading",
-			types: []sensorhub.SensorType{humidity, withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Output, error) {
+			types: []sensorhub.SensorType{humidity, withHandle(func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) {
 				panic("boom")
 			})},
 			payload: `[{"sensor": "humidity", "value": 81.5, "timestamp": "2024-12-01T12:00:00Z"}, ` + legacyMessage + `]`,
@@ -458,7 +465,7 @@ type testHub struct {
 	pubsub *gochannel.GoChannel
 }
 
-func newTestHub(t *testing.T, sink sensorhub.Sink, cfg sensorhub.Config) testHub {
+func newTestHub(t *testing.T, sink sensorhub.Sink, cfg sensorhub.Config, types ...sensorhub.SensorType) testHub {
 	t.Helper()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
 	t.Cleanup(func() { _ = pubsub.Close() })
@@ -476,7 +483,7 @@ func newTestHub(t *testing.T, sink sensorhub.Sink, cfg sensorhub.Config) testHub
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
 	}
-	hub, err := sensorhub.New(cfg)
+	hub, err := sensorhub.New(cfg, types...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -542,30 +549,13 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 
-	t.Run("start without types fails", func(t *testing.T) {
+	t.Run("second start fails", func(t *testing.T) {
 		t.Parallel()
-		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{})
-		if err := hub.Start(t.Context()); err == nil {
-			t.Fatal("Start succeeded without sensor types")
-		}
-		// The failed Start did not freeze the hub.
-		hub.MustRegister(temperature)
-		hub.start(t)
-		hub.stop(t)
-	})
-
-	t.Run("register after start fails", func(t *testing.T) {
-		t.Parallel()
-		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{})
-		hub.MustRegister(temperature)
+		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{}, temperature)
 		if err := hub.Check(t.Context()); err == nil {
 			t.Error("Check succeeded before Start")
 		}
 		hub.start(t)
-		if err := hub.Register(humidity); !errors.Is(err, sensorhub.ErrStarted) {
-			t.Errorf("Register after Start: %v, want ErrStarted", err)
-		}
-		mustPanic(t, func() { hub.MustRegister(humidity) })
 		if err := hub.Start(t.Context()); !errors.Is(err, sensorhub.ErrStarted) {
 			t.Errorf("second Start: %v, want ErrStarted", err)
 		}
@@ -583,10 +573,18 @@ func TestLifecycle(t *testing.T) {
 		hub.stop(t)
 	})
 
+	t.Run("start after stop fails", func(t *testing.T) {
+		t.Parallel()
+		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{}, temperature)
+		hub.stop(t)
+		if err := hub.Start(t.Context()); !errors.Is(err, sensorhub.ErrStarted) {
+			t.Errorf("Start after Stop: %v, want ErrStarted", err)
+		}
+	})
+
 	t.Run("run returns nil when its context ends", func(t *testing.T) {
 		t.Parallel()
-		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{})
-		hub.MustRegister(temperature)
+		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{}, temperature)
 		ctx, cancel := context.WithCancel(t.Context())
 		ran := make(chan error, 1)
 		go func() { ran <- hub.Run(ctx) }()
@@ -608,8 +606,7 @@ func TestLifecycle(t *testing.T) {
 
 	t.Run("subscriber closing stops the hub with ErrStopped", func(t *testing.T) {
 		t.Parallel()
-		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{})
-		hub.MustRegister(temperature)
+		hub := newTestHub(t, &sensorhubtest.Sink{}, sensorhub.Config{}, temperature)
 		hub.start(t)
 		if err := hub.pubsub.Close(); err != nil {
 			t.Fatal(err)
@@ -633,10 +630,9 @@ func TestLifecycle(t *testing.T) {
 func TestHubEndToEnd(t *testing.T) {
 	t.Parallel()
 	sink := &sensorhubtest.Sink{}
-	hub := newTestHub(t, sink, sensorhub.Config{})
-	hub.MustRegister(temperature, sensorhub.SensorType{
+	hub := newTestHub(t, sink, sensorhub.Config{}, temperature, sensorhub.SensorType{
 		Name: "explosive", Unit: "1",
-		Handle: func(context.Context, sensorhub.Reading) (sensorhub.Output, error) { panic("boom") },
+		Handle: func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) { panic("boom") },
 	})
 	// The wire names of DESIGN.md §2 and §4, spelled out.
 	const stream, poisonStream = "sensor_stream", "sensor_stream.poison"
@@ -763,8 +759,7 @@ func TestHubRetriesTransientErrors(t *testing.T) {
 			sink := &flakySink{failures: tc.failures}
 			var logs syncbuf.Buffer
 			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			hub := newTestHub(t, sink, sensorhub.Config{MaxRetries: tc.maxRetries, Logger: logger})
-			hub.MustRegister(temperature)
+			hub := newTestHub(t, sink, sensorhub.Config{MaxRetries: tc.maxRetries, Logger: logger}, temperature)
 			poisoned, err := hub.pubsub.Subscribe(t.Context(), sensorhub.DefaultStream+sensorhub.PoisonSuffix)
 			if err != nil {
 				t.Fatal(err)

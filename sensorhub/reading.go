@@ -35,17 +35,9 @@ type WriteResult struct {
 	Conflicts int
 }
 
-// Add returns the sum of r and o.
-func (r WriteResult) Add(o WriteResult) WriteResult {
-	return WriteResult{
-		Stored:     r.Stored + o.Stored,
-		Duplicates: r.Duplicates + o.Duplicates,
-		Conflicts:  r.Conflicts + o.Conflicts,
-	}
-}
-
-// Batch is what one message produced: the readings to store and the events
-// to publish with them. Both commit or roll back together.
+// Batch is readings to store and the events to publish with them: what a
+// HandleFunc returns for one reading, and what the hub writes to the Sink
+// for one message. Readings and events commit or roll back together.
 type Batch struct {
 	// Readings are stored under their natural key.
 	Readings []Reading

@@ -19,30 +19,24 @@ var sensorNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 // Conversion turns a value in another unit into the canonical unit.
 type Conversion func(float64) float64
 
-// HandleFunc turns one validated reading into what is stored. It is called
-// concurrently and must honour ctx. An error marked with Permanent poisons
-// the message; any other error is retried with backoff. A panic is recovered
-// and poisons the message with ReasonHandlerPanic.
-type HandleFunc func(ctx context.Context, r Reading) (Output, error)
-
-// Output is what a HandleFunc produces for one reading.
-type Output struct {
-	// Readings are stored in the readings table; usually the input reading
-	// itself, possibly with derived readings beside it.
-	Readings []Reading
-	// Events are published if and only if the readings of the message
-	// commit, in the same transaction. Duplicates of a stored reading still
-	// carry the events of their handler: an event that must not repeat
-	// needs a UUID derived from its input (see NewEventAt), so that
-	// consumers dedupe it.
-	Events []Event
-}
+// HandleFunc turns one validated reading into what is stored: a Batch of
+// readings, usually r itself, possibly with derived readings beside it, and
+// the events to publish with them. It is called concurrently and must honour
+// ctx. An error marked with Permanent poisons the message; any other error
+// is retried with backoff. A panic is recovered and poisons the message with
+// ReasonHandlerPanic.
+//
+// Events are published if and only if the readings of the message commit,
+// in the same transaction. Duplicates of a stored reading still carry the
+// events of their handler: give an event a UUID derived from its reading
+// (NewReadingEvent) so that consumers dedupe the repeat.
+type HandleFunc func(ctx context.Context, r Reading) (Batch, error)
 
 // SensorType describes one sensor type: how its readings are validated,
 // converted and handled. A custom type needs only Name, Unit and, where the
 // physics bounds it, Min and Max:
 //
-//	hub.MustRegister(sensorhub.SensorType{Name: "soil_ph", Unit: "pH", Min: 0, Max: 14})
+//	hub, err := sensorhub.New(cfg, sensorhub.SensorType{Name: "soil_ph", Unit: "pH", Min: 0, Max: 14})
 type SensorType struct {
 	// Name is the type's wire name, matching ^[a-z][a-z0-9_]{0,63}$, or
 	// CatchAll. Producers send it in the "sensor" field; it is stored in

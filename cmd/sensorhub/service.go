@@ -15,6 +15,7 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/sensorhub/sensorhub/handlers"
+	"github.com/sensorhub/sensorhub/migrations"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/health"
 	"github.com/sensorhub/sensorhub/sensorhub/metrics"
@@ -107,6 +108,10 @@ func runApp(ctx context.Context, cfg config, logger *slog.Logger, opts ...fx.Opt
 	return exit, app.Stop(stopCtx)
 }
 
+// newPool returns the PostgreSQL pool. Its start hook, the first of every
+// component that uses it, refuses a schema that misses migrations of this
+// build: the service would otherwise retry "relation does not exist"
+// forever as an outage.
 func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.databaseURL)
 	if err != nil {
@@ -116,7 +121,10 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
-	lc.Append(fx.StopHook(pool.Close))
+	lc.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return migrations.Check(ctx, pool) },
+		OnStop:  func(context.Context) error { pool.Close(); return nil },
+	})
 	return pool, nil
 }
 

@@ -15,11 +15,10 @@ import (
 	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
-	"github.com/sensorhub/sensorhub/sensorhub/redis"
+	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
-	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -30,53 +29,28 @@ func TestMain(m *testing.M) {
 }
 
 // startPipeline runs the real sensorhub pipeline in process: Redis stream,
-// hub with the built-in types under a threshold rule, Postgres sink with
-// its outbox, and the forwarder to the events stream. It returns the
-// pipeline's sink.
-func startPipeline(t *testing.T, stream, eventsStream, rules string) *postgres.Sink {
+// hub with the built-in types under threshold rules, Postgres sink with its
+// outbox, and the forwarder to the events stream. It returns the pipeline's
+// database.
+func startPipeline(t *testing.T, stream, eventsStream, rules string) *postgrestest.DB {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	db := postgrestest.New(t)
-	sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	transport, err := redis.New(redis.Config{Options: redistest.Options(t), Stream: stream, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = transport.Close() })
-	pub, err := redis.NewPublisher(goredis.NewClient(redistest.Options(t)), logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = pub.Close() })
-	hub, err := sensorhub.New(sensorhub.Config{
-		Subscriber: transport.Subscriber(), Publisher: transport.PoisonPublisher(), PoisonStream: transport.PoisonStream(),
-		Sink: sink, Stream: stream, Logger: logger,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	parsed, err := threshold.Parse(rules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub.MustRegister(threshold.New(parsed).WrapAll(handlers.Builtin())...)
-	fwd, err := outbox.NewForwarder(outbox.Config{DB: db.Pool, Publisher: pub, Stream: eventsStream, PollInterval: 20 * time.Millisecond, Logger: logger})
+	db := postgrestest.New(t)
+	p, err := pipeline.New(pipeline.Config{
+		DB: db.Pool, Redis: redistest.Options(t), Stream: stream, Events: true, EventsStream: eventsStream,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, threshold.New(parsed).WrapAll(handlers.Builtin())...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, start := range []func(context.Context) error{hub.Start, fwd.Start} {
-		if err := start(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = fwd.Stop(context.Background())
-		_ = hub.Stop(context.Background())
-	})
-	return sink
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	return db
 }
 
 // startAlerts runs the example's consumer on eventsStream until the test
@@ -149,8 +123,12 @@ func TestAlertsReadsEveryEventOfALargeCommit(t *testing.T) {
 	const n = 5000
 	client := redistest.Client(t)
 	stream, eventsStream := redistest.Name(t, "alerts_in"), redistest.Name(t, "alerts_events")
-	sink := startPipeline(t, stream, eventsStream, "temperature@roof>30/28")
+	db := startPipeline(t, stream, eventsStream, "temperature@roof>30/28")
 	startAlerts(t, eventsStream)
+	sink, err := postgres.New(postgres.Config{DB: db.Pool})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	base := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
 	readings := make([]sensorhub.Reading, n)

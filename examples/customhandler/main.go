@@ -1,7 +1,7 @@
 // Command customhandler adds a sensor type of its own, soil_ph, to
 // sensorhub and stores its readings end to end: Redis stream in, Postgres
-// out. It is wired with fx through sensorhubfx; examples/embedded shows the
-// same without fx.
+// out, in one call of package pipeline. Readings outside the type's range
+// go to the poison queue, sensor_stream.poison.
 //
 //	DATABASE_URL=postgres://service@127.0.0.1:5432/sensorhub go run ./examples/customhandler
 //	redis-cli XADD sensor_stream '*' payload '{"sensor":"soil_ph","value":6.5,"timestamp":"2024-12-01T12:00:00Z"}'
@@ -19,12 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	goredis "github.com/redis/go-redis/v9"
-	"go.uber.org/fx"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
-	"github.com/sensorhub/sensorhub/sensorhub/redis"
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
-	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 )
 
 // soilPH is the whole custom sensor type: its wire name, canonical unit and
@@ -44,54 +41,25 @@ func main() {
 
 // run consumes readings until ctx ends.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
-	var hub *sensorhub.Hub
-	app := fx.New(
-		fx.NopLogger,
-		fx.Supply(getenv),
-		fx.Supply(slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-		fx.Provide(newHubConfig),
-		fx.Provide(sensorhubfx.AsSensorType(soilPH)),
-		sensorhubfx.Module,
-		fx.Populate(&hub),
-	)
-	if err := app.Start(ctx); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "consuming with sensor types %v\n", hub.SensorTypes())
-	<-ctx.Done()
-	if err := app.Stop(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "stopped: %d stored\n", hub.Stats().Stored)
-	return nil
-}
-
-// newHubConfig connects the hub to Redis and Postgres as the environment
-// says, closing what it opened when the app stops.
-func newHubConfig(lc fx.Lifecycle, getenv func(string) string, logger *slog.Logger) (sensorhub.Config, error) {
-	pool, err := pgxpool.New(context.Background(), cmp.Or(getenv("DATABASE_URL"), "postgres://service@127.0.0.1:5432/sensorhub"))
+	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	pool, err := pgxpool.New(ctx, cmp.Or(getenv("DATABASE_URL"), "postgres://service@127.0.0.1:5432/sensorhub"))
 	if err != nil {
-		return sensorhub.Config{}, err
+		return err
 	}
-	lc.Append(fx.StopHook(pool.Close))
+	defer pool.Close()
 	opts, err := goredis.ParseURL(cmp.Or(getenv("REDIS_URL"), "redis://127.0.0.1:6379/0"))
 	if err != nil {
-		return sensorhub.Config{}, err
+		return err
 	}
-	// This program runs no outbox forwarder (cmd/sensorhub does), so it
-	// writes no events that would pile up unforwarded.
-	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger, DisableEvents: true})
+
+	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: opts, Stream: getenv("SENSORHUB_STREAM"), Logger: logger}, soilPH())
 	if err != nil {
-		return sensorhub.Config{}, err
+		return err
 	}
-	stream := cmp.Or(getenv("SENSORHUB_STREAM"), sensorhub.DefaultStream)
-	transport, err := redis.New(redis.Config{Options: opts, Stream: stream, Logger: logger})
-	if err != nil {
-		return sensorhub.Config{}, err
+	fmt.Fprintf(stdout, "consuming with sensor types %v\n", p.Hub().SensorTypes())
+	if err := p.Run(ctx); err != nil {
+		return err
 	}
-	lc.Append(fx.StopHook(transport.Close))
-	return sensorhub.Config{
-		Subscriber: transport.Subscriber(), Publisher: transport.PoisonPublisher(), PoisonStream: transport.PoisonStream(),
-		Sink: sink, Stream: stream, Logger: logger,
-	}, nil
+	fmt.Fprintf(stdout, "stopped: %d stored\n", p.Hub().Stats().Stored)
+	return nil
 }

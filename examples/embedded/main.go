@@ -1,11 +1,12 @@
 // Command embedded runs sensorhub inside a program of its own, wired with
 // plain constructors and no fx: the built-in sensor types, the Redis stream
-// as input, Postgres as storage. It stops on SIGINT or SIGTERM and prints
-// what it stored.
+// as input, Postgres as storage, in one call of package pipeline. It stops
+// on SIGINT or SIGTERM and prints what it stored.
 //
 //	DATABASE_URL=postgres://service@127.0.0.1:5432/sensorhub REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/embedded
 //
-// The database must be migrated first (sensorhub migrate up).
+// The database must be migrated first (sensorhub migrate up, or
+// migrations.Up as examples/quickstart does); start-up fails otherwise.
 package main
 
 import (
@@ -22,9 +23,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/handlers"
-	"github.com/sensorhub/sensorhub/sensorhub"
-	"github.com/sensorhub/sensorhub/sensorhub/redis"
-	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 )
 
 func main() {
@@ -39,8 +38,6 @@ func main() {
 // run consumes readings until ctx ends.
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	stream := cmp.Or(getenv("SENSORHUB_STREAM"), sensorhub.DefaultStream)
-
 	pool, err := pgxpool.New(ctx, cmp.Or(getenv("DATABASE_URL"), "postgres://service@127.0.0.1:5432/sensorhub"))
 	if err != nil {
 		return err
@@ -51,33 +48,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 
-	// This program runs no outbox forwarder (cmd/sensorhub does), so it
-	// writes no events that would pile up unforwarded.
-	sink, err := postgres.New(postgres.Config{DB: pool, Logger: logger, DisableEvents: true})
+	// Events stay off (the default): this program has no event consumers.
+	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: redisOpts, Stream: getenv("SENSORHUB_STREAM"), Logger: logger},
+		handlers.Builtin()...)
 	if err != nil {
 		return err
 	}
-	// The transport creates its clients from the options, and closes them.
-	transport, err := redis.New(redis.Config{Options: redisOpts, Stream: stream, Logger: logger})
-	if err != nil {
+	fmt.Fprintf(stdout, "consuming with %d sensor types\n", len(p.Hub().SensorTypes()))
+	if err := p.Run(ctx); err != nil {
 		return err
 	}
-	defer transport.Close()
-
-	hub, err := sensorhub.New(sensorhub.Config{
-		Subscriber: transport.Subscriber(), Publisher: transport.PoisonPublisher(), PoisonStream: transport.PoisonStream(),
-		Sink: sink, Stream: stream, Logger: logger,
-	})
-	if err != nil {
-		return err
-	}
-	hub.MustRegister(handlers.Builtin()...)
-
-	fmt.Fprintf(stdout, "consuming stream %s with %d sensor types\n", stream, len(hub.SensorTypes()))
-	if err := hub.Run(ctx); err != nil {
-		return err
-	}
-	s := hub.Stats()
+	s := p.Hub().Stats()
 	fmt.Fprintf(stdout, "stopped: %d messages, %d stored, %d duplicates, %d conflicts\n",
 		s.Received, s.Stored, s.Duplicates, s.Conflicts)
 	return nil

@@ -1,9 +1,9 @@
 // Package battery defines the built-in sensor type for the voltage of a
 // station's battery, stored in volts. A charge level in percent is another
 // quantity with another canonical unit, so it has its own type, in package
-// batterylevel. Register it on a hub with
+// batterylevel. Give it to a hub with
 //
-//	hub.MustRegister(battery.Type())
+//	sensorhub.New(cfg, battery.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package battery

@@ -1,9 +1,9 @@
 // Package batterylevel defines the built-in sensor type for the charge
 // level of a station's battery, stored in percent. A battery voltage is
 // another quantity with another canonical unit, so it has its own type, in
-// package battery. Register it on a hub with
+// package battery. Give it to a hub with
 //
-//	hub.MustRegister(batterylevel.Type())
+//	sensorhub.New(cfg, batterylevel.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package batterylevel

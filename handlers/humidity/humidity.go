@@ -1,7 +1,7 @@
 // Package humidity defines the built-in sensor type for the relative
-// humidity of the air, stored in percent. Register it on a hub with
+// humidity of the air, stored in percent. Give it to a hub with
 //
-//	hub.MustRegister(humidity.Type())
+//	sensorhub.New(cfg, humidity.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package humidity

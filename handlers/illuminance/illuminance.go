@@ -2,7 +2,7 @@
 // visible light falling on a surface, stored in lux. Register it on a hub
 // with
 //
-//	hub.MustRegister(illuminance.Type())
+//	sensorhub.New(cfg, illuminance.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package illuminance

@@ -1,7 +1,7 @@
 // Package pressure defines the built-in sensor type for atmospheric
-// pressure, stored in hectopascals. Register it on a hub with
+// pressure, stored in hectopascals. Give it to a hub with
 //
-//	hub.MustRegister(pressure.Type())
+//	sensorhub.New(cfg, pressure.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package pressure

@@ -1,7 +1,7 @@
 // Package rain defines the built-in sensor type for precipitation, stored
-// as a depth in millimetres. Register it on a hub with
+// as a depth in millimetres. Give it to a hub with
 //
-//	hub.MustRegister(rain.Type())
+//	sensorhub.New(cfg, rain.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package rain

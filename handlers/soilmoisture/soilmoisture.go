@@ -2,7 +2,7 @@
 // the water content of the soil, stored in percent. Register it on a hub
 // with
 //
-//	hub.MustRegister(soilmoisture.Type())
+//	sensorhub.New(cfg, soilmoisture.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package soilmoisture

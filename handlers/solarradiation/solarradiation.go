@@ -1,8 +1,8 @@
 // Package solarradiation defines the built-in sensor type for solar
 // radiation, the global irradiance on a horizontal surface as a pyranometer
-// measures it, stored in watts per square metre. Register it on a hub with
+// measures it, stored in watts per square metre. Give it to a hub with
 //
-//	hub.MustRegister(solarradiation.Type())
+//	sensorhub.New(cfg, solarradiation.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package solarradiation

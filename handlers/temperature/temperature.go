@@ -1,7 +1,7 @@
 // Package temperature defines the built-in sensor type for air temperature,
-// stored in degrees Celsius. Register it on a hub with
+// stored in degrees Celsius. Give it to a hub with
 //
-//	hub.MustRegister(temperature.Type())
+//	sensorhub.New(cfg, temperature.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package temperature

@@ -1,8 +1,8 @@
 // Package uvindex defines the built-in sensor type for the UV index, the
 // dimensionless WHO scale of sunburn-causing ultraviolet radiation.
-// Register it on a hub with
+// Give it to a hub with
 //
-//	hub.MustRegister(uvindex.Type())
+//	sensorhub.New(cfg, uvindex.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package uvindex

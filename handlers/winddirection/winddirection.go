@@ -2,7 +2,7 @@
 // the wind blows from, stored in degrees clockwise from north. Register it
 // on a hub with
 //
-//	hub.MustRegister(winddirection.Type())
+//	sensorhub.New(cfg, winddirection.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package winddirection

@@ -3,7 +3,7 @@
 // It accepts the same units and range as package windspeed. Register it on a
 // hub with
 //
-//	hub.MustRegister(windgust.Type())
+//	sensorhub.New(cfg, windgust.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package windgust

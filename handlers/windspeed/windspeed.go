@@ -1,8 +1,8 @@
 // Package windspeed defines the built-in sensor type for the mean wind
 // speed, stored in metres per second. Gusts have their own type, in package
-// windgust, with the same units and range. Register it on a hub with
+// windgust, with the same units and range. Give it to a hub with
 //
-//	hub.MustRegister(windspeed.Type())
+//	sensorhub.New(cfg, windspeed.Type())
 //
 // or every built-in type at once with handlers.Builtin.
 package windspeed

@@ -96,7 +96,7 @@ func TestProducerAgainstRedis(t *testing.T) {
 			t.Fatalf("entry %d: %v", i, err)
 		}
 		want := p.Reading(i)
-		if len(got) != 1 || got[0].Station != want.Station || !got[0].Time.Equal(want.Time) || got[0].Value != want.Value {
+		if len(got.Readings) != 1 || got.Readings[0].Station != want.Station || !got.Readings[0].Time.Equal(want.Time) || got.Readings[0].Value != want.Value {
 			t.Errorf("entry %d stored as %+v, want %+v", i, got, want)
 		}
 	}

@@ -91,11 +91,10 @@ func TestHubMetricsOfRunningHub(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Logger: discardLogger()})
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Logger: discardLogger()}, handlers.Builtin()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub.MustRegister(handlers.Builtin()...)
 	hubMetrics, err := metrics.NewHubCollector(hub)
 	if err != nil {
 		t.Fatal(err)

@@ -43,25 +43,24 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "failing")
 	db := postgrestest.New(t)
-	hub, _ := newStoringHub(t, db, redis.Config{
-		Consumer:      "failing",
-		NackDelay:     nackDelay,
-		MaxNackDelay:  maxNackDelay,
-		MaxDeliveries: maxDeliveries,
-	}, sensorhub.Config{Stream: stream, MaxRetries: maxRetries, RetryInterval: retryInterval, MaxRetryBackoff: time.Second})
-
 	var (
 		mu       sync.Mutex
 		attempts []time.Time
 	)
 	errFlaky := errors.New("rain gauge bus busy")
-	hub.MustRegister(temperature.Type())
-	hub.MustRegister(sensorhub.SensorType{Name: "rain", Unit: "mm", Handle: func(context.Context, sensorhub.Reading) (sensorhub.Output, error) {
-		mu.Lock()
-		attempts = append(attempts, time.Now())
-		mu.Unlock()
-		return sensorhub.Output{}, errFlaky
-	}})
+	hub, _ := newStoringHub(t, db, redis.Config{
+		Consumer:      "failing",
+		NackDelay:     nackDelay,
+		MaxNackDelay:  maxNackDelay,
+		MaxDeliveries: maxDeliveries,
+	}, sensorhub.Config{Stream: stream, MaxRetries: maxRetries, RetryInterval: retryInterval, MaxRetryBackoff: time.Second},
+		temperature.Type(),
+		sensorhub.SensorType{Name: "rain", Unit: "mm", Handle: func(context.Context, sensorhub.Reading) (sensorhub.Batch, error) {
+			mu.Lock()
+			attempts = append(attempts, time.Now())
+			mu.Unlock()
+			return sensorhub.Batch{}, errFlaky
+		}})
 	startHub(t, hub)
 
 	failingID, err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
@@ -134,7 +133,7 @@ func TestFaultHandlerFailsTransientlyForever(t *testing.T) {
 // newStoringHub returns a hub, not started, that reads its Stream through
 // a subscriber of the test Redis configured by sub (with a short BlockTime)
 // and stores into db, with the other fields of cfg as given.
-func newStoringHub(t *testing.T, db *postgrestest.DB, sub redis.Config, cfg sensorhub.Config) (*sensorhub.Hub, *redis.Subscriber) {
+func newStoringHub(t *testing.T, db *postgrestest.DB, sub redis.Config, cfg sensorhub.Config, types ...sensorhub.SensorType) (*sensorhub.Hub, *redis.Subscriber) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	sub.Stream = cfg.Stream
@@ -147,7 +146,7 @@ func newStoringHub(t *testing.T, db *postgrestest.DB, sub redis.Config, cfg sens
 		t.Fatal(err)
 	}
 	cfg.Subscriber, cfg.Publisher, cfg.PoisonStream, cfg.Sink, cfg.Logger = subscriber, tr.PoisonPublisher(), tr.PoisonStream(), sink, logger
-	hub, err := sensorhub.New(cfg)
+	hub, err := sensorhub.New(cfg, types...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +214,7 @@ func TestFaultOutageOutlastsRedeliveryBudget(t *testing.T) {
 		NackDelay:     50 * time.Millisecond,
 		MaxNackDelay:  50 * time.Millisecond,
 		MaxDeliveries: 2,
-	}, sensorhub.Config{Stream: stream, MaxRetries: 2, RetryInterval: 10 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond})
-	hub.MustRegister(temperature.Type())
+	}, sensorhub.Config{Stream: stream, MaxRetries: 2, RetryInterval: 10 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond}, temperature.Type())
 	startHub(t, hub)
 
 	if err := srv.Stop("fast"); err != nil {

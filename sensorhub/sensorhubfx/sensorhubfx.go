@@ -21,8 +21,8 @@ import (
 const Group = "sensorhub.types"
 
 // Module provides a *sensorhub.Hub built from the sensorhub.Config in the
-// container, registers every sensor type of Group on it, and starts and
-// stops it with the application (non-blocking hooks).
+// container with every sensor type of Group, and starts and stops it with
+// the application (non-blocking hooks).
 var Module = fx.Module("sensorhub",
 	fx.Provide(New),
 	fx.Invoke(func(*sensorhub.Hub) {}),
@@ -37,17 +37,12 @@ type Params struct {
 	Lifecycle fx.Lifecycle
 }
 
-// New builds the hub, registers Params.Types and appends its Start and Stop
-// to the lifecycle.
+// New builds the hub of Params.Types and appends its Start and Stop to the
+// lifecycle.
 func New(p Params) (*sensorhub.Hub, error) {
-	hub, err := sensorhub.New(p.Config)
+	hub, err := sensorhub.New(p.Config, p.Types...)
 	if err != nil {
-		return nil, err
-	}
-	for _, t := range p.Types {
-		if err := hub.Register(t); err != nil {
-			return nil, fmt.Errorf("sensorhubfx: %w", err)
-		}
+		return nil, fmt.Errorf("sensorhubfx: %w", err)
 	}
 	p.Lifecycle.Append(fx.StartStopHook(hub.Start, hub.Stop))
 	return hub, nil

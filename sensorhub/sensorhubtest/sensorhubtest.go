@@ -1,8 +1,17 @@
 // Package sensorhubtest helps users test their sensor types without Redis or
 // Postgres: an in-memory Sink with the natural-key semantics of the Postgres
-// sink, and Process, which runs one message through a real hub wired to it.
-// The Sink also keeps the events a write commits, as the Postgres sink's
-// outbox does, so handlers that emit events are tested the same way.
+// sink, and Process, which runs one message through a real hub wired to it
+// and returns the readings stored and the events the handlers emitted.
+//
+//	func TestFrost(t *testing.T) {
+//		got, err := sensorhubtest.Process(t, `{"sensor":"leaf_wetness","value":12,"timestamp":"2024-12-01T12:00:00Z"}`, leafWetness())
+//		if err != nil {
+//			t.Fatalf("poisoned with reason %s: %v", sensorhub.ReasonOf(err), err)
+//		}
+//		if len(got.Readings) != 1 || len(got.Events) != 1 || got.Events[0].Type != "leaf.wet" {
+//			t.Errorf("got %+v", got)
+//		}
+//	}
 package sensorhubtest
 
 import (
@@ -37,6 +46,8 @@ type Sink struct {
 	mu     sync.Mutex
 	rows   map[key]sensorhub.Reading
 	events []sensorhub.Event
+	// emitted are the batches' own events, without readings.stored.
+	emitted []sensorhub.Event
 }
 
 // Write implements sensorhub.Sink.
@@ -71,6 +82,7 @@ func (s *Sink) Write(_ context.Context, batch sensorhub.Batch) (sensorhub.WriteR
 	}
 	s.events = append(s.events, events...)
 	s.events = append(s.events, batch.Events...)
+	s.emitted = append(s.emitted, batch.Events...)
 	return res, nil
 }
 
@@ -89,6 +101,10 @@ func compareReadings(a, b sensorhub.Reading) int {
 func (s *Sink) Readings() []sensorhub.Reading {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.sortedReadings()
+}
+
+func (s *Sink) sortedReadings() []sensorhub.Reading {
 	out := make([]sensorhub.Reading, 0, len(s.rows))
 	for _, r := range s.rows {
 		out = append(out, r)
@@ -97,37 +113,39 @@ func (s *Sink) Readings() []sensorhub.Reading {
 	return out
 }
 
-// NewHub returns a hub with types registered, reading from an in-memory
-// Watermill channel and storing into sink. It is not started: call Process
-// on it, or Start it and publish to the channel yourself.
+// NewHub returns a hub of types, reading from an in-memory Watermill
+// channel and storing into sink. It is not started: call Process on it, or
+// Start it and publish to the channel yourself. It fails t for invalid
+// types.
 func NewHub(t testing.TB, sink sensorhub.Sink, cfg sensorhub.DecoderConfig, types ...sensorhub.SensorType) *sensorhub.Hub {
 	t.Helper()
 	pubsub := gochannel.NewGoChannel(gochannel.Config{}, watermill.NopLogger{})
 	t.Cleanup(func() { _ = pubsub.Close() })
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Decoder: cfg, Logger: logger})
+	hub, err := sensorhub.New(sensorhub.Config{Subscriber: pubsub, Publisher: pubsub, Sink: sink, Decoder: cfg, Logger: logger}, types...)
 	if err != nil {
 		t.Fatalf("sensorhubtest: new hub: %v", err)
-	}
-	for _, typ := range types {
-		if err := hub.Register(typ); err != nil {
-			t.Fatalf("sensorhubtest: %v", err)
-		}
 	}
 	return hub
 }
 
-// Process runs one raw message through a hub with types registered and
-// returns what was stored, or the error that would poison or retry the
-// message (see sensorhub.IsPermanent and sensorhub.ReasonOf).
-func Process(t testing.TB, payload string, types ...sensorhub.SensorType) ([]sensorhub.Reading, error) {
+// Process runs one raw message through a hub of types and returns what it
+// stored: the readings (ordered by station, sensor and time) and the events
+// the handlers emitted with them (in handler order; the
+// sensorhub.EventReadingsStored event a real sink adds is left out). An
+// error is what would poison or retry the message (see
+// sensorhub.IsPermanent and sensorhub.ReasonOf); nothing is returned with
+// it.
+func Process(t testing.TB, payload string, types ...sensorhub.SensorType) (sensorhub.Batch, error) {
 	t.Helper()
 	sink := &Sink{}
 	hub := NewHub(t, sink, sensorhub.DecoderConfig{}, types...)
 	if _, err := hub.Process(t.Context(), []byte(payload)); err != nil {
-		return nil, err
+		return sensorhub.Batch{}, err
 	}
-	return sink.Readings(), nil
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	return sensorhub.Batch{Readings: sink.sortedReadings(), Events: slices.Clone(sink.emitted)}, nil
 }
 
 var _ sensorhub.Sink = (*Sink)(nil)

@@ -16,7 +16,7 @@
 //	rules, err := threshold.Parse(os.Getenv("SENSORHUB_THRESHOLDS"))
 //	...
 //	eval := threshold.New(rules)
-//	types := eval.WrapAll(handlers.Builtin()) // then register types on the hub
+//	types := eval.WrapAll(handlers.Builtin()) // then sensorhub.New(cfg, types...)
 //
 // The state behind the hysteresis, whether a rule is raised for a station,
 // is kept in memory per rule, station and sensor type. A restart forgets it:
@@ -331,8 +331,8 @@ func (e *Evaluator) Wrap(t sensorhub.SensorType) sensorhub.SensorType {
 		return t
 	}
 	next := t.Handle
-	t.Handle = func(ctx context.Context, r sensorhub.Reading) (sensorhub.Output, error) {
-		out := sensorhub.Output{Readings: []sensorhub.Reading{r}}
+	t.Handle = func(ctx context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
+		out := sensorhub.Batch{Readings: []sensorhub.Reading{r}}
 		if next != nil {
 			var err error
 			if out, err = next(ctx, r); err != nil {
@@ -342,7 +342,7 @@ func (e *Evaluator) Wrap(t sensorhub.SensorType) sensorhub.SensorType {
 		for _, stored := range out.Readings {
 			events, err := e.Evaluate(stored)
 			if err != nil {
-				return sensorhub.Output{}, err
+				return sensorhub.Batch{}, err
 			}
 			out.Events = append(out.Events, events...)
 		}

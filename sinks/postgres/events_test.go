@@ -3,11 +3,9 @@ package postgres_test
 import (
 	"log/slog"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
@@ -86,28 +84,36 @@ func TestFailedTransactionInsertsNoEvent(t *testing.T) {
 	}
 }
 
+// TestDisableEventsWritesNoOutbox checks that with events off a batch of
+// readings stores them without a readings.stored event, and that a batch
+// carrying a handler's event is refused as permanent, with nothing stored,
+// rather than losing the event.
 func TestDisableEventsWritesNoOutbox(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
-	var logs syncbuf.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	s, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true, Logger: logger})
+	s, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if res, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}}); err != nil || res.Stored != 1 {
+		t.Fatalf("Write = %+v, %v; want the reading stored", res, err)
 	}
 	e, err := sensorhub.NewEvent("frost.warning", 1, map[string]string{"station": "roof"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}, Events: []sensorhub.Event{e}}); err != nil {
-		t.Fatal(err)
+	later := reference
+	later.Time = later.Time.Add(time.Minute)
+	_, err = s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{later}, Events: []sensorhub.Event{e}})
+	if sensorhub.ReasonOf(err) != sensorhub.ReasonEventsDisabled {
+		t.Fatalf("Write with a handler event = %v, want a permanent error of reason %s", err, sensorhub.ReasonEventsDisabled)
 	}
 	if events := outboxEvents(t, db); len(events) != 0 {
 		t.Errorf("events written with DisableEvents: %+v", events)
 	}
-	// Dropped, but never silently.
-	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "events=1") {
-		t.Errorf("dropping a handler event was not logged at Warn:\n%s", got)
+	var n int
+	if err := db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM readings`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%d readings stored (%v), want only the first", n, err)
 	}
 }
 

@@ -48,9 +48,13 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// DisableEvents turns the outbox off: no readings.stored event is
-	// written and the batches' events are dropped, with a Warn log. By default (false)
-	// events are on: the outbox tables of migration 0002 must exist, and an
-	// outbox.Forwarder must run somewhere, or the outbox only grows.
+	// written, and a batch that carries events of its handlers is refused
+	// with a permanent error of reason sensorhub.ReasonEventsDisabled, so
+	// that its message goes to the poison queue (to be replayed once events
+	// are on) instead of losing them. By default (false) events are on: the
+	// outbox tables of migration 0002 must exist, and an outbox.Forwarder
+	// must run somewhere, or the outbox only grows; package pipeline runs
+	// one.
 	DisableEvents bool
 }
 
@@ -119,7 +123,7 @@ func (s *Sink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.Writ
 }
 
 // WriteBatches stores several batches in one transaction, as Write stores
-// one, and reports per batch: the group commit of sensorhub.Batcher. A
+// one, and reports per batch: the hub's group commit (sensorhub.BatchConfig). A
 // reading counts as a duplicate of an equal one in an earlier batch of the
 // same call. The transaction's readings.stored events list the new
 // readings of every batch; the batches' events follow them in batch order.
@@ -134,8 +138,8 @@ func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]s
 		events = append(events, b.Events...)
 	}
 	if !s.events && len(events) > 0 {
-		s.logger.WarnContext(ctx, "postgres: events disabled, handler events not written", "events", len(events))
-		events = nil
+		return nil, sensorhub.Permanent(sensorhub.ReasonEventsDisabled,
+			fmt.Errorf("postgres: %d handler events, but events are disabled (Config.DisableEvents): turn them on and run an outbox forwarder", len(events)))
 	}
 	if len(all) == 0 && len(events) == 0 {
 		return results, nil

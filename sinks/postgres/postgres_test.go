@@ -271,7 +271,9 @@ func TestWriteConcurrentOverlap(t *testing.T) {
 				t.Errorf("Write: %v", err)
 			}
 			mu.Lock()
-			total = total.Add(res)
+			total.Stored += res.Stored
+			total.Duplicates += res.Duplicates
+			total.Conflicts += res.Conflicts
 			mu.Unlock()
 		})
 	}

@@ -97,10 +97,10 @@ func Run(t *testing.T, typ sensorhub.SensorType, file string) {
 			if err != nil {
 				t.Fatalf("rejected with reason %q: %v", sensorhub.ReasonOf(err), err)
 			}
-			if len(got) != 1 {
-				t.Fatalf("stored %d readings %+v, want 1", len(got), got)
+			if len(got.Readings) != 1 {
+				t.Fatalf("stored %d readings %+v, want 1", len(got.Readings), got.Readings)
 			}
-			checkReading(t, typ.Name, got[0], *c.Want)
+			checkReading(t, typ.Name, got.Readings[0], *c.Want)
 		})
 	}
 }

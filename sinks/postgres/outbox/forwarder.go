@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/sensorhub/sensorhub/internal/watermilllog"
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
@@ -236,7 +237,7 @@ func (f *Forwarder) forwardLoop(ctx context.Context) {
 // forward runs one Watermill forwarder from the outbox to the stream until
 // ctx ends or it fails.
 func (f *Forwarder) forward(ctx context.Context) error {
-	logger := quietOnStop{watermill.NewSlogLogger(f.log), ctx}
+	logger := quietOnStop{watermilllog.New(f.log), ctx}
 	sub, err := wsql.NewSubscriber(wsql.BeginnerFromPgx(f.cfg.DB), wsql.SubscriberConfig{
 		ConsumerGroup:  ConsumerGroup,
 		PollInterval:   f.cfg.PollInterval,

@@ -1,0 +1,192 @@
+// Package pipeline runs sensorhub end to end in one call: readings from a
+// Redis stream, through a hub of the caller's sensor types, into
+// PostgreSQL, with the poison queue on Redis and, when events are on, the
+// outbox forwarder that moves committed events to the events stream.
+//
+//	opts, err := goredis.ParseURL("redis://127.0.0.1:6379/0")
+//	...
+//	p, err := pipeline.New(pipeline.Config{DB: pool, Redis: opts, Events: true}, handlers.Builtin()...)
+//	if err != nil {
+//		return err
+//	}
+//	return p.Run(ctx) // until ctx ends
+//
+// Start refuses a database that was never migrated (see migrations.Up and
+// migrations.Check). Events are opt-in: with Events on, the pipeline
+// forwards them itself, so the outbox never grows unforwarded; with Events
+// off, a handler that returns events has its message poisoned with reason
+// sensorhub.ReasonEventsDisabled instead of losing them silently.
+//
+// The pieces (sensorhub.New, redis, postgres, outbox) remain for programs
+// that wire them differently, as cmd/sensorhub does for its metrics.
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/migrations"
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+)
+
+// Config configures a Pipeline. DB and Redis are required; every other zero
+// field takes the default its comment names.
+type Config struct {
+	// DB is the PostgreSQL database the readings and the outbox are in,
+	// migrated with package migrations. Required; never closed.
+	DB *pgxpool.Pool
+	// Redis is how to reach the server the streams are on, e.g. from
+	// goredis.ParseURL. Required. The pipeline opens clients of its own
+	// with these options and closes them in Stop.
+	Redis *goredis.Options
+	// Stream is the Redis stream readings arrive on; its poison queue is
+	// Stream + sensorhub.PoisonSuffix. Default sensorhub.DefaultStream.
+	Stream string
+	// Group is the Redis consumer group. Default the redis package's
+	// DefaultGroup ("sensorhub").
+	Group string
+	// Consumer names this process within Group; stable across restarts.
+	// Default the host name.
+	Consumer string
+	// Events turns events on: the sink writes readings.stored and the
+	// handlers' events to the outbox, and the pipeline forwards them to
+	// EventsStream. Default off.
+	Events bool
+	// EventsStream is the Redis stream events are forwarded to. Default
+	// sensorhub.DefaultEventsStream.
+	EventsStream string
+	// Decoder controls decoding and validation of messages.
+	Decoder sensorhub.DecoderConfig
+	// Logger receives the pipeline's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DB == nil {
+		errs = append(errs, errors.New("pipeline: Config.DB is nil"))
+	}
+	if c.Redis == nil {
+		errs = append(errs, errors.New("pipeline: Config.Redis is nil"))
+	}
+	return errors.Join(append(errs, c.Decoder.Validate())...)
+}
+
+func (c *Config) setDefaults() {
+	c.Stream = cmp.Or(c.Stream, sensorhub.DefaultStream)
+	c.EventsStream = cmp.Or(c.EventsStream, sensorhub.DefaultEventsStream)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// stopTimeout bounds Run's Stop after its context ended: the hub's close
+// timeout and some time for the forwarder.
+const stopTimeout = sensorhub.DefaultCloseTimeout + 10*time.Second
+
+// Pipeline is a running sensorhub: hub, Redis transport, Postgres sink and,
+// with events on, the outbox forwarder. It runs once.
+type Pipeline struct {
+	cfg       Config
+	hub       *sensorhub.Hub
+	transport *transport
+	forwarder *outbox.Forwarder // nil with events off
+}
+
+// New returns a pipeline of the sensor types given, not started. It fails
+// for an invalid configuration or invalid sensor types (see sensorhub.New).
+// New does not connect; Start does.
+func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	sink, err := postgres.New(postgres.Config{DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events})
+	if err != nil {
+		return nil, err
+	}
+	t, err := newTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &Pipeline{cfg: cfg, transport: t}
+	p.hub, err = sensorhub.New(sensorhub.Config{
+		Subscriber:   t.Subscriber(),
+		Publisher:    t.PoisonPublisher(),
+		PoisonStream: t.PoisonStream(),
+		Sink:         sink,
+		Stream:       cfg.Stream,
+		Decoder:      cfg.Decoder,
+		Logger:       cfg.Logger,
+	}, types...)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
+	}
+	if cfg.Events {
+		p.forwarder, err = outbox.NewForwarder(outbox.Config{DB: cfg.DB, Publisher: t.events, Stream: cfg.EventsStream, Logger: cfg.Logger})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
+		}
+	}
+	return p, nil
+}
+
+// Hub returns the pipeline's hub, for its Stats and its health Check.
+func (p *Pipeline) Hub() *sensorhub.Hub { return p.hub }
+
+// Start checks that the database is migrated (an error wrapping
+// migrations.ErrNotMigrated names what is missing), starts the forwarder,
+// if events are on, and then the hub, and returns once they run. ctx
+// bounds only the start-up. After a failed Start, the pipeline is closed.
+func (p *Pipeline) Start(ctx context.Context) error {
+	if err := migrations.Check(ctx, p.cfg.DB); err != nil {
+		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+	}
+	if p.forwarder != nil {
+		if err := p.forwarder.Start(ctx); err != nil {
+			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+		}
+	}
+	if err := p.hub.Start(ctx); err != nil {
+		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+	}
+	p.cfg.Logger.InfoContext(ctx, "pipeline: started", "stream", p.cfg.Stream, "events", p.cfg.Events)
+	return nil
+}
+
+// Stop stops the hub (see sensorhub.Hub.Stop: messages in flight finish or
+// are redelivered later), then the forwarder, and closes the Redis clients
+// the pipeline opened. It may be called whether or not Start was.
+func (p *Pipeline) Stop(ctx context.Context) error {
+	errs := []error{p.hub.Stop(ctx)}
+	if p.forwarder != nil {
+		errs = append(errs, p.forwarder.Stop(ctx))
+	}
+	errs = append(errs, p.transport.close())
+	return errors.Join(errs...)
+}
+
+// Run starts the pipeline and blocks until ctx ends, then stops it. It
+// returns the error of Start, or the hub's when it stopped by itself.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if err := p.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-p.hub.Done():
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	return errors.Join(p.hub.Err(), p.Stop(stopCtx))
+}

@@ -1,0 +1,104 @@
+package pipeline_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/sensorhub/sensorhub/handlers/temperature"
+	"github.com/sensorhub/sensorhub/migrations"
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
+	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+// TestMain fails the tests when a goroutine outlives them: a pipeline that
+// failed to start must have closed what it opened.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// TestStartRefusesUnmigratedDatabase checks that a database that was never
+// migrated stops start-up with an error naming the missing migrations,
+// instead of a service that retries "relation does not exist" forever.
+func TestStartRefusesUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.NewEmpty(t)
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: redistest.Name(t, "unmigrated"), Events: true,
+		Logger: slog.New(slog.DiscardHandler)}, temperature.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the check, Run would start and block until ctx ends.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	err = p.Run(ctx)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "0001_readings.sql") {
+		t.Fatalf("Run = %v, want ErrNotMigrated naming 0001_readings.sql", err)
+	}
+}
+
+// TestEventsOffPoisonsHandlerEvents checks that with events off a handler's
+// event is never dropped silently: its message goes to the poison queue
+// with reason events_disabled, to be replayed once events are on.
+func TestEventsOffPoisonsHandlerEvents(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "eventsoff")
+	wet := sensorhub.SensorType{Name: "leaf_wetness", Unit: "%", Min: 0, Max: 100,
+		Handle: func(_ context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
+			e, err := sensorhub.NewReadingEvent(r, "leaf.wet", 1, nil)
+			return sensorhub.Batch{Readings: []sensorhub.Reading{r}, Events: []sensorhub.Event{e}}, err
+		}}
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: stream,
+		Logger: slog.New(slog.DiscardHandler)}, wet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
+		`{"sensor":"leaf_wetness","value":80,"timestamp":"2024-12-01T12:00:00Z"}`}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var poisoned []goredis.XMessage
+	for deadline := time.Now().Add(20 * time.Second); len(poisoned) == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		poisoned = client.XRange(t.Context(), stream+sensorhub.PoisonSuffix, "-", "+").Val()
+	}
+	if len(poisoned) != 1 || poisoned[0].Values["reason"] != sensorhub.ReasonEventsDisabled {
+		t.Fatalf("poisoned %+v, want one entry with reason %s", poisoned, sensorhub.ReasonEventsDisabled)
+	}
+}
+
+// TestStopWithoutStart checks that a pipeline built and never started
+// closes what New opened (TestMain finds leaked goroutines).
+func TestStopWithoutStart(t *testing.T) {
+	t.Parallel()
+	p, err := pipeline.New(pipeline.Config{DB: postgrestest.New(t).Pool, Redis: redistest.Options(t), Events: true,
+		Logger: slog.New(slog.DiscardHandler)}, temperature.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop without Start = %v", err)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	_, err := pipeline.New(pipeline.Config{})
+	if err == nil || !strings.Contains(err.Error(), "Config.DB") || !strings.Contains(err.Error(), "Config.Redis") {
+		t.Fatalf("New(Config{}) = %v, want both DB and Redis named", err)
+	}
+}
