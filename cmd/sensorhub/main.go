@@ -71,7 +71,7 @@ commands:
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
-configuration is read from the environment; see README.md.
+configuration is read from the environment; see docs/configuration.md.
 `
 
 // run is main without the process: it parses args, runs one command and

@@ -23,7 +23,7 @@ import (
 // health server adds to its own.
 const healthChecksGroup = "health.checks"
 
-// outboxConfig is the events part of the configuration (README: Events).
+// outboxConfig is the events part of the configuration (docs/events.md).
 type outboxConfig struct {
 	stream       string
 	retention    time.Duration
