@@ -66,9 +66,12 @@ func TestDeploy(t *testing.T) {
 	t.Run("DockerfileGoVersion", func(t *testing.T) {
 		t.Parallel()
 		stages := d.dockerfile(t)
-		m := regexp.MustCompile(`(?m)^go\s+(\S+)\s*$`).FindStringSubmatch(d.text(t, goModPath))
+		// The image builds with the toolchain go.mod names: the security
+		// floor, which the go line (the language version importers need)
+		// does not fix.
+		m := regexp.MustCompile(`(?m)^toolchain\s+go(\S+)\s*$`).FindStringSubmatch(d.text(t, goModPath))
 		if m == nil {
-			t.Fatalf("%s: no go line", goModPath)
+			t.Fatalf("%s: no toolchain line", goModPath)
 		}
 		found := false
 		for _, s := range stages {
@@ -78,11 +81,11 @@ func TestDeploy(t *testing.T) {
 			}
 			found = true
 			if version, _, _ := strings.Cut(tag, "-"); version != m[1] {
-				t.Errorf("%s:%d: build image %s has Go %q; go.mod's go line says %s", dockerfilePath, s.from.line, s.image, version, m[1])
+				t.Errorf("%s:%d: build image %s has Go %q; go.mod's toolchain line says go%s", dockerfilePath, s.from.line, s.image, version, m[1])
 			}
 		}
 		if !found {
-			t.Errorf("%s: no stage FROM golang:<go.mod's version>", dockerfilePath)
+			t.Errorf("%s: no stage FROM golang:<go.mod's toolchain version>", dockerfilePath)
 		}
 	})
 
