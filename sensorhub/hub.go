@@ -551,7 +551,9 @@ func (h *Hub) consume(msg *message.Message) error {
 		return &InputError{Reason: ReasonUnsupportedEntry, Index: -1, Err: errors.New(why)}
 	}
 	res, err := h.Process(msg.Context(), msg.Payload)
-	if err == nil {
+	// Checked first: the record's arguments would otherwise be built, and
+	// boxed, for every message whether or not Debug is on.
+	if err == nil && h.log.Enabled(msg.Context(), slog.LevelDebug) {
 		h.log.Debug("sensorhub: message processed", "message_id", msg.UUID, "entry_id", msg.Metadata.Get(MetadataEntryID),
 			"stored", res.Stored, "duplicates", res.Duplicates, "conflicts", res.Conflicts)
 	}
