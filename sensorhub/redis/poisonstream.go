@@ -1,0 +1,98 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// clockSkew is how far the clock of the poison stream's Redis may lag
+// behind that of the source stream's: a record of a source entry is looked
+// for from the entry's time less clockSkew (the two streams may live on
+// different nodes of a Redis Cluster).
+const clockSkew = time.Minute
+
+// scanPage is how many poison entries one XRANGE of a record lookup reads.
+const scanPage = 128
+
+// poisonStream appends PoisonRecords to the one poison stream so that each
+// source entry has at most one record there, with single-key commands only
+// (no MULTI, no script: see the package doc).
+type poisonStream struct {
+	client goredis.UniversalClient
+	name   string
+}
+
+// add appends a record of the source entry entryID, with the field values
+// of an XADD (a slice of names and values, or a map), then settles: of all the records of entryID, the
+// earliest stays and the others go. It reports whether the record it added
+// is the one that stays; false means an earlier poisoning of the same
+// entry, by a process that crashed before its XACK or by another replica,
+// had already written one. A record without entryID is simply added.
+func (p *poisonStream) add(ctx context.Context, entryID string, values any) (added bool, err error) {
+	id, err := p.client.XAdd(ctx, &goredis.XAddArgs{Stream: p.name, Values: values}).Result()
+	if err != nil {
+		return false, fmt.Errorf("append to %q: %w", p.name, err)
+	}
+	if entryID == "" {
+		return true, nil
+	}
+	ids, err := p.recordsOf(ctx, entryID)
+	if err != nil {
+		return false, err
+	}
+	if len(ids) == 0 { // deleted meanwhile: replayed already
+		return false, nil
+	}
+	if len(ids) > 1 {
+		if err := p.client.XDel(ctx, p.name, ids[1:]...).Err(); err != nil {
+			return false, fmt.Errorf("delete duplicate records of entry %s from %q: %w", entryID, p.name, err)
+		}
+	}
+	return ids[0] == id, nil
+}
+
+// recordsOf returns the ids of the poison records of the source entry
+// entryID, oldest first. It reads the poison stream from the entry's time
+// on (less clockSkew), since no record of an entry predates it.
+func (p *poisonStream) recordsOf(ctx context.Context, entryID string) ([]string, error) {
+	var ids []string
+	start := since(entryID)
+	for {
+		page, err := p.client.XRangeN(ctx, p.name, start, "+", scanPage).Result()
+		if err != nil {
+			return nil, fmt.Errorf("look for records of entry %s in %q: %w", entryID, p.name, err)
+		}
+		for _, m := range page {
+			if v, _ := m.Values[sensorhub.MetadataEntryID].(string); v == entryID {
+				ids = append(ids, m.ID)
+			}
+		}
+		if len(page) < scanPage {
+			return ids, nil
+		}
+		start = "(" + page[len(page)-1].ID
+	}
+}
+
+// since returns the first poison stream id a record of the source entry id
+// may have: the entry's millisecond time less clockSkew, or the stream's
+// start for an id that is not a stream id.
+func since(id string) string {
+	ms, _, _ := strings.Cut(id, "-")
+	t, err := strconv.ParseUint(ms, 10, 64)
+	if err != nil {
+		return "-"
+	}
+	skew := uint64(clockSkew.Milliseconds())
+	if t <= skew {
+		return "-"
+	}
+	return strconv.FormatUint(t-skew, 10)
+}
