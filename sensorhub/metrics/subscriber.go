@@ -23,7 +23,7 @@ var (
 	subscriberPoisonedDesc = prometheus.NewDesc("sensorhub_redis_entries_poisoned_total",
 		"Stream entries the subscriber moved to the poison stream itself, before the hub saw them, by reason: redelivery_limit (delivered too often) or too_large (a field over the message limit, never read).", []string{"reason"}, nil)
 	subscriberRefusedDesc = prometheus.NewDesc("sensorhub_redis_errors_total",
-		"Redis commands of the transport (poisoning, acking poisoned entries) that Redis refused for a reason retrying cannot fix, by kind: NOPERM (the ACL user lacks a right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT, ERR (unknown command). Not retried; /healthcheck shows them.", []string{"kind"}, nil)
+		"Redis commands of the transport (reading, acking, poisoning) that Redis refused for a reason retrying cannot fix, by kind: NOPERM (the ACL user lacks a right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT, ERR (unknown command). /healthcheck shows them for a minute.", []string{"kind"}, nil)
 )
 
 // SubscriberCollector is a prometheus.Collector that reads a stream

@@ -52,7 +52,9 @@
 // error naming the field and its size. The oversized field is not copied.
 //
 // A command Redis refuses for a reason retrying cannot fix (NOPERM,
-// WRONGTYPE, CROSSSLOT, …) is not retried in a loop: it is logged once a
-// minute per kind, counted in SubscriberStats.RefusedCommands, and fails
-// Transport.Check for a minute; the entry stays pending.
+// WRONGTYPE, CROSSSLOT, …) is logged once a minute per kind, counted in
+// SubscriberStats.RefusedCommands, and fails Transport.Check for a minute.
+// A poison step so refused is not retried in a loop: the entry stays
+// pending until it is next delivered or claimed. Reads and acks are
+// retried with backoff all the same.
 package redis

@@ -35,7 +35,9 @@ func permanentKind(err error) (string, bool) {
 	case "NOPERM", "WRONGTYPE", "CROSSSLOT", "NOSCRIPT", "EXECABORT":
 		return kind, true
 	case "ERR":
-		return kind, strings.Contains(msg, "unknown command") || strings.Contains(msg, "unknown subcommand")
+		if strings.Contains(msg, "unknown command") || strings.Contains(msg, "unknown subcommand") {
+			return kind, true
+		}
 	}
 	return "", false
 }
@@ -75,7 +77,7 @@ func (l *errorLog) permanent(op string, err error) bool {
 	}
 	l.mu.Unlock()
 	if logNow {
-		l.log.Error("redis: command refused, not retried (check the ACL user's rights, or the keys' types and slots)",
+		l.log.Error("redis: command refused for a reason retrying cannot fix (check the ACL user's rights, or the keys' types and slots)",
 			"op", op, "kind", kind, "error", err)
 	}
 	return true
@@ -96,5 +98,5 @@ func (l *errorLog) Check(context.Context) error {
 	if l.last.IsZero() || time.Since(l.last) >= permanentErrorWindow {
 		return nil
 	}
-	return fmt.Errorf("redis refused a command %s ago, not retried: %s", time.Since(l.last).Round(time.Second), l.lastText)
+	return fmt.Errorf("redis refused a command for good %s ago: %s", time.Since(l.last).Round(time.Second), l.lastText)
 }

@@ -177,3 +177,23 @@ func TestSlowConsumerDoesNotPoisonAClaimedEntryAgain(t *testing.T) {
 		t.Errorf("a poisoned %d entries, want 0", n)
 	}
 }
+
+// TestPoisonPublisherPoisonsAFutureEntryOnce: an entry whose producer chose
+// an id ahead of the clock has its records looked for in the whole poison
+// stream, and is poisoned once however often it is published.
+func TestPoisonPublisherPoisonsAFutureEntryOnce(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	tr := newTransport(t, redis.Config{Client: client, Stream: redistest.Name(t, "future")})
+	const entry = "99999999999999-0"
+	for range 2 {
+		msg := message.NewMessage(entry, []byte("not json"))
+		msg.Metadata.Set(sensorhub.MetadataEntryID, entry)
+		if err := tr.PoisonPublisher().Publish(tr.PoisonStream(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ids := poisonRecordIDs(t, client, tr.PoisonStream(), entry); len(ids) != 1 {
+		t.Errorf("poison records of %s: %v, want one", entry, ids)
+	}
+}

@@ -43,7 +43,7 @@ func (p *poisonStream) add(ctx context.Context, entryID string, values any) (add
 	if entryID == "" {
 		return true, nil
 	}
-	ids, err := p.recordsOf(ctx, entryID)
+	ids, err := p.recordsOf(ctx, entryID, id)
 	if err != nil {
 		return false, err
 	}
@@ -59,11 +59,18 @@ func (p *poisonStream) add(ctx context.Context, entryID string, values any) (add
 }
 
 // recordsOf returns the ids of the poison records of the source entry
-// entryID, oldest first. It reads the poison stream from the entry's time
-// on (less clockSkew), since no record of an entry predates it.
-func (p *poisonStream) recordsOf(ctx context.Context, entryID string) ([]string, error) {
+// entryID, oldest first, given the id of one of them, added. It reads the
+// poison stream from the entry's time on, less clockSkew, since no record
+// of an entry predates it; an entry whose id lies ahead of added (its
+// producer chose it) is looked for in the whole stream.
+func (p *poisonStream) recordsOf(ctx context.Context, entryID, added string) ([]string, error) {
 	var ids []string
-	start := since(entryID)
+	start := "-"
+	if t, ok := idTime(entryID); ok {
+		if a, ok := idTime(added); ok && t <= a && t > uint64(clockSkew.Milliseconds()) {
+			start = strconv.FormatUint(t-uint64(clockSkew.Milliseconds()), 10)
+		}
+	}
 	for {
 		page, err := p.client.XRangeN(ctx, p.name, start, "+", scanPage).Result()
 		if err != nil {
@@ -81,18 +88,9 @@ func (p *poisonStream) recordsOf(ctx context.Context, entryID string) ([]string,
 	}
 }
 
-// since returns the first poison stream id a record of the source entry id
-// may have: the entry's millisecond time less clockSkew, or the stream's
-// start for an id that is not a stream id.
-func since(id string) string {
+// idTime returns the millisecond time of a stream entry id.
+func idTime(id string) (uint64, bool) {
 	ms, _, _ := strings.Cut(id, "-")
 	t, err := strconv.ParseUint(ms, 10, 64)
-	if err != nil {
-		return "-"
-	}
-	skew := uint64(clockSkew.Milliseconds())
-	if t <= skew {
-		return "-"
-	}
-	return strconv.FormatUint(t-skew, 10)
+	return t, err == nil
 }

@@ -73,9 +73,10 @@ func (t *Transport) PoisonStream() string { return t.cfg.PoisonStream }
 // Check fails for a minute after Redis refused one of the transport's
 // commands for a reason retrying cannot fix: NOPERM (the ACL user lacks a
 // right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT or an unknown command.
-// Such a command is not retried in a loop: the entry it was for stays
-// pending, and is tried again when next delivered or claimed. Register it
-// as a health check.
+// A poison step so refused is not retried in a loop: the entry stays
+// pending, and is tried again when next delivered or claimed. Reads and
+// acks go on being retried with backoff, as they are the subscriber's
+// whole job. Register Check as a health check.
 func (t *Transport) Check(ctx context.Context) error { return t.errs.Check(ctx) }
 
 // Close closes the subscriber, waiting for the acks of what it delivered,
