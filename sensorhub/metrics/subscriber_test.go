@@ -29,7 +29,7 @@ sensorhub_redis_groups_recreated_total 2
 # TYPE sensorhub_redis_entries_poisoned_total counter
 sensorhub_redis_entries_poisoned_total{reason="redelivery_limit"} 3
 sensorhub_redis_entries_poisoned_total{reason="too_large"} 4
-# HELP sensorhub_redis_errors_total Redis commands of the transport (poisoning, acking poisoned entries) that Redis refused for a reason retrying cannot fix, by kind: NOPERM (the ACL user lacks a right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT, ERR (unknown command). /healthcheck shows them for a minute.
+# HELP sensorhub_redis_errors_total Redis commands of the transport (reading, acking, poisoning) that Redis refused for a reason retrying cannot fix, by kind: NOPERM (the ACL user lacks a right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT, ERR (unknown command). /healthcheck shows them for a minute.
 # TYPE sensorhub_redis_errors_total counter
 sensorhub_redis_errors_total{kind="CROSSSLOT"} 1
 sensorhub_redis_errors_total{kind="NOPERM"} 5
