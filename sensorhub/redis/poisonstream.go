@@ -30,11 +30,12 @@ type poisonStream struct {
 }
 
 // add appends a record of the source entry entryID, with the field values
-// of an XADD (a slice of names and values, or a map), then settles: of all the records of entryID, the
-// earliest stays and the others go. It reports whether the record it added
-// is the one that stays; false means an earlier poisoning of the same
-// entry, by a process that crashed before its XACK or by another replica,
-// had already written one. A record without entryID is simply added.
+// of an XADD (a slice of names and values, or a map), then settles: of all
+// the records of entryID, the earliest stays and the others go. It reports
+// whether the record it added is the one that stays; false means an
+// earlier poisoning of the same entry, by a process that crashed before
+// its XACK or by another replica, had already written one. A record
+// without entryID is simply added.
 func (p *poisonStream) add(ctx context.Context, entryID string, values any) (added bool, err error) {
 	id, err := p.client.XAdd(ctx, &goredis.XAddArgs{Stream: p.name, Values: values}).Result()
 	if err != nil {
