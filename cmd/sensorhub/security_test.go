@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/syncbuf"
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/redis"
+	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 )
 
 // testPKI is a certificate authority made for one test, with a server
@@ -518,16 +522,20 @@ func TestTLSConfigErrorsNameEveryVariable(t *testing.T) {
 }
 
 // TestServiceOverTLSRedis runs the service over TLS as the least-privilege
-// ACL user the README documents: stream and Pub/Sub commands on its own
-// keys and channel only. Readings come from the README's producer user,
-// which may only append and publish.
+// ACL user the docs give: stream and Pub/Sub commands on its own keys and
+// channel only. Readings come from the docs' producer user, which may only
+// append and publish. Every path must work with these rights: storing,
+// poisoning (by the hub and, for an oversized entry, by the subscriber),
+// listing and replaying the poison queue, forwarding events, and an events
+// consumer reading them.
 func TestServiceOverTLSRedis(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	password, producerPassword := "least-pw-"+randomHex(t), "producer-pw-"+randomHex(t)
 	// README (Security): the ACL lines, with the test's names.
-	acl := fmt.Sprintf("user sensorhub on >%s resetkeys ~%s ~%s.poison ~sensor_events resetchannels &%s -@all +@stream +@pubsub +@connection -@dangerous",
-		password, e.stream, e.stream, e.stream)
+	events := e.vars["SENSORHUB_EVENTS_STREAM"]
+	acl := fmt.Sprintf("user sensorhub on >%s resetkeys ~%s ~%s.poison ~%s resetchannels &%s -@all +@stream +@pubsub +@connection -@dangerous",
+		password, e.stream, e.stream, events, e.stream)
 	producerACL := fmt.Sprintf("user sensors on >%s resetkeys ~%s resetchannels &%s -@all +xadd +publish +ping",
 		producerPassword, e.stream, e.stream)
 	r := startTLSRedis(t, "no", acl, producerACL)
@@ -578,10 +586,50 @@ func TestServiceOverTLSRedis(t *testing.T) {
 		code, out := e.cli(t, "poison", "list")
 		return code == 0 && strings.Contains(out, "value_out_of_range")
 	})
+	// An entry over the message limit: the subscriber poisons it itself.
+	admin := r.client(r.user, r.password)
+	defer admin.Close()
+	if err := admin.XAdd(t.Context(), &goredis.XAddArgs{Stream: e.stream, Values: []any{"payload", strings.Repeat("x", 70<<10)}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the oversized entry is poisoned", func() bool {
+		code, out := e.cli(t, "poison", "list")
+		return code == 0 && strings.Contains(out, sensorhub.ReasonTooLarge)
+	})
+	if code, out := e.cli(t, "poison", "replay"); code != 0 || !strings.Contains(out, "replayed 2 message(s)") {
+		t.Errorf("poison replay = %d, want both entries replayed\n%s", code, out)
+	}
+	// The readings stored above were forwarded as events, which a
+	// consumer with the same rights reads.
+	eventually(t, 5*time.Second, "a readings.stored event is forwarded", func() bool {
+		return slices.ContainsFunc(redistest.Events(t, admin, events), func(ev sensorhub.Event) bool { return ev.Type == sensorhub.EventReadingsStored })
+	})
+	as := r.client("sensorhub", password)
+	defer as.Close()
+	consumer, err := redis.New(redis.Config{Options: as.Options(), Stream: events, Group: "alerts", Consumer: "alerts", BlockTime: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	received, err := consumer.Subscriber().Subscribe(t.Context(), events)
+	if err != nil {
+		t.Fatalf("subscribe to the events stream as the sensorhub user: %v", err)
+	}
+	select {
+	case m := <-received:
+		m.Ack()
+	case <-time.After(10 * time.Second):
+		t.Error("the events consumer received nothing within 10s")
+	}
 	if code, body := getRaw("http://" + e.api + "/metrics"); code != http.StatusOK || !strings.Contains(body, "sensorhub_") {
 		t.Errorf("GET /metrics = %d", code)
+	} else if strings.Contains(body, "sensorhub_redis_errors_total") {
+		t.Errorf("Redis refused commands of the service:\n%s", body)
 	}
 	e.waitHealthy(t)
+	if _, status := e.component("redis_commands"); status != "ok" {
+		t.Errorf("component redis_commands is %q, want ok", status)
+	}
 	if strings.Contains(p.logs.String(), password) {
 		t.Errorf("logs hold the Redis password:\n%s", p.logs.String())
 	}

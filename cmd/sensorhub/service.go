@@ -39,6 +39,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
+			fx.Annotate(transportCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 		),
 		sensorhubfx.SensorTypes(handlers.Builtin()...),
 		sensorhubfx.Module,
@@ -295,6 +296,12 @@ func redisCheck(client *goredis.Client) health.Check {
 
 func postgresCheck(pool *pgxpool.Pool) health.Check {
 	return health.Check{Name: "postgres", Func: pool.Ping}
+}
+
+// transportCheck fails while Redis refuses the transport's commands for a
+// reason retrying cannot fix, such as an ACL user without a right.
+func transportCheck(t *redis.Transport) health.Check {
+	return health.Check{Name: "redis_commands", Func: t.Check}
 }
 
 func consumerCheck(hub *sensorhub.Hub) health.Check {

@@ -22,6 +22,8 @@ var (
 		"Consumer groups the subscriber created again after Redis lost them (NOGROUP): a Redis restart without persistence, or a deleted stream. Entries Redis lost with them were never delivered.", nil, nil)
 	subscriberPoisonedDesc = prometheus.NewDesc("sensorhub_redis_entries_poisoned_total",
 		"Stream entries the subscriber moved to the poison stream itself, before the hub saw them, by reason: redelivery_limit (delivered too often) or too_large (a field over the message limit, never read).", []string{"reason"}, nil)
+	subscriberRefusedDesc = prometheus.NewDesc("sensorhub_redis_errors_total",
+		"Redis commands of the transport (reading, acking, poisoning) that Redis refused for a reason retrying cannot fix, by kind: NOPERM (the ACL user lacks a right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT, ERR (unknown command). /healthcheck shows them for a minute.", []string{"kind"}, nil)
 )
 
 // SubscriberCollector is a prometheus.Collector that reads a stream
@@ -48,6 +50,7 @@ func NewSubscriberCollector(sub SubscriberSource) (*SubscriberCollector, error) 
 func (c *SubscriberCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- subscriberGroupsRecreatedDesc
 	ch <- subscriberPoisonedDesc
+	ch <- subscriberRefusedDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -56,6 +59,9 @@ func (c *SubscriberCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(subscriberGroupsRecreatedDesc, prometheus.CounterValue, float64(s.GroupsRecreated))
 	ch <- prometheus.MustNewConstMetric(subscriberPoisonedDesc, prometheus.CounterValue, float64(s.Poisoned), redis.ReasonRedeliveryLimit)
 	ch <- prometheus.MustNewConstMetric(subscriberPoisonedDesc, prometheus.CounterValue, float64(s.TooLarge), sensorhub.ReasonTooLarge)
+	for kind, n := range s.RefusedCommands {
+		ch <- prometheus.MustNewConstMetric(subscriberRefusedDesc, prometheus.CounterValue, float64(n), kind)
+	}
 }
 
 // Interface guards.

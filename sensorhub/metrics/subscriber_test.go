@@ -16,7 +16,8 @@ func (s subscriberStats) Stats() redis.SubscriberStats { return redis.Subscriber
 
 func TestSubscriberCollectorReadsStats(t *testing.T) {
 	t.Parallel()
-	c, err := metrics.NewSubscriberCollector(subscriberStats{GroupsRecreated: 2, Delivered: 9, Poisoned: 3, TooLarge: 4})
+	c, err := metrics.NewSubscriberCollector(subscriberStats{GroupsRecreated: 2, Delivered: 9, Poisoned: 3, TooLarge: 4,
+		RefusedCommands: map[string]uint64{"NOPERM": 5, "CROSSSLOT": 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +29,10 @@ sensorhub_redis_groups_recreated_total 2
 # TYPE sensorhub_redis_entries_poisoned_total counter
 sensorhub_redis_entries_poisoned_total{reason="redelivery_limit"} 3
 sensorhub_redis_entries_poisoned_total{reason="too_large"} 4
+# HELP sensorhub_redis_errors_total Redis commands of the transport (reading, acking, poisoning) that Redis refused for a reason retrying cannot fix, by kind: NOPERM (the ACL user lacks a right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT, ERR (unknown command). /healthcheck shows them for a minute.
+# TYPE sensorhub_redis_errors_total counter
+sensorhub_redis_errors_total{kind="CROSSSLOT"} 1
+sensorhub_redis_errors_total{kind="NOPERM"} 5
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)

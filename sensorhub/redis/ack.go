@@ -43,6 +43,8 @@ func (s *subscription) xack(ids []string) {
 			}
 			return
 		}
+		// Retried all the same: until it is sent, the entries stay in hand.
+		s.errs.permanent("ack", err)
 		if s.ctx.Err() != nil && attempt >= 3 {
 			s.log.Warn("redis: acks not sent at close; the entries will be delivered again", "count", len(ids), "error", err)
 			return

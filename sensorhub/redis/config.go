@@ -97,10 +97,9 @@ type Config struct {
 	// Default DefaultReadPace (5 ms); negative turns pacing off.
 	ReadPace time.Duration
 	// MaxFieldBytes bounds the size of one field of a stream entry, name or
-	// value, the payload among them. An entry with a larger one is moved
-	// by Redis itself to the poison stream with reason
-	// sensorhub.ReasonTooLarge, its payload field copied as it was, and
-	// acked. With Options (not Client) such a field is never read into
+	// value, the payload among them. An entry with a larger one goes to
+	// the poison stream with reason sensorhub.ReasonTooLarge and is acked;
+	// the oversized field is not copied (see the package doc). With Options (not Client) such a field is never read into
 	// memory: the subscriber's connections drop its bytes as they arrive.
 	// Without this bound a producer could make the subscriber read
 	// BatchSize entries of up to 512 MiB each (Redis's proto-max-bulk-len)

@@ -17,4 +17,44 @@
 // works, as do the fields data, body and message in place of payload. An
 // entry with none of these is not dropped: it becomes a message the hub
 // poisons with reason unsupported_entry.
+//
+// # Poisoning exactly once, with stream commands only
+//
+// Every Redis command of the transport touches one key and is in the ACL
+// categories @stream, @pubsub and @connection: no MULTI, no Lua script.
+// The least-privilege ACL user the docs give may run them all, and they
+// work on a Redis Cluster where the stream and its poison stream live on
+// different nodes. Two consequences:
+//
+// Poisoning an entry is three steps: XPENDING (is the entry still pending
+// in the group? if not, another consumer finished it, and nothing is
+// written), XADD to the poison stream, XACK. A crash between the XADD and
+// the XACK leaves the entry pending, and so poisoned again by whichever
+// consumer next claims it; two replicas holding the same entry may both
+// reach the XADD. So each XADD is followed by a look for records of the
+// same source entry (field entry_id), read from the entry's own time on:
+// the earliest record stays, later ones are deleted, and only the writer
+// of the earliest counts and logs it. Whoever settles last sees every
+// record added before its own, so one record remains. The look costs a
+// read of the poison records written since the source entry was, usually
+// a handful. Deriving the poison entry's id from the source entry's would
+// make the XADD itself the check, but ids must grow in a stream and
+// entries are poisoned out of order; a marker key (SET NX) would need
+// another key pattern and command category in the ACL. The one case left
+// is a crash of one replica right after its XADD while another replica
+// settles and acks the same entry at the same moment: then a second
+// record remains.
+//
+// An entry with a field over MaxFieldBytes is poisoned from what was read
+// of it: with Options, the subscriber's connections drop such a field as
+// it arrives, so the record holds the entry's payload only when the
+// oversized field was another one, and otherwise an empty payload and an
+// error naming the field and its size. The oversized field is not copied.
+//
+// A command Redis refuses for a reason retrying cannot fix (NOPERM,
+// WRONGTYPE, CROSSSLOT, …) is logged once a minute per kind, counted in
+// SubscriberStats.RefusedCommands, and fails Transport.Check for a minute.
+// A poison step so refused is not retried in a loop: the entry stays
+// pending until it is next delivered or claimed. Reads and acks are
+// retried with backoff all the same.
 package redis

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -13,31 +14,73 @@ import (
 )
 
 // poisonRedelivered moves an entry that was delivered too often to the
-// poison stream and acks it, in one MULTI/EXEC, so it is neither lost nor
-// doubled.
+// poison stream and acks it.
 func (s *subscription) poisonRedelivered(e goredis.XMessage, deliveries int) {
-	record := PoisonRecord{
+	s.poison(e, PoisonRecord{
 		Payload: messageOf(e.ID, e.Values).Payload,
 		Reason:  ReasonRedeliveryLimit,
 		// deliveries counts the delivery that is not going to happen.
 		Error:      fmt.Sprintf("%s: delivered %d times, limit %d", ReasonRedeliveryLimit, deliveries-1, s.cfg.MaxDeliveries),
 		EntryID:    e.ID,
 		PoisonedAt: time.Now(),
+	}, &s.poisoned, "deliveries", deliveries-1)
+}
+
+// poisonOversized moves an entry with a field over MaxFieldBytes to the
+// poison stream with sensorhub.ReasonTooLarge and acks it. The field was
+// never read (with Config.Options, the connection dropped its bytes), so
+// it is not copied: when it is the payload, or the entry has no payload
+// field, the record's payload is empty and its error names the field and
+// its size; otherwise the record holds the payload.
+func (s *subscription) poisonOversized(e goredis.XMessage, field string, size int64) {
+	var payload []byte
+	if !slices.Contains(PayloadFields, field) && hasPayloadField(e.Values) {
+		payload = messageOf(e.ID, e.Values).Payload
 	}
-	moved := s.untilDone(e.ID, func() error {
-		_, err := s.client.TxPipelined(s.ctx, func(p goredis.Pipeliner) error {
-			p.XAdd(s.ctx, &goredis.XAddArgs{Stream: s.cfg.PoisonStream, Values: record.xaddValues()})
-			p.XAck(s.ctx, s.stream, s.cfg.Group, e.ID)
-			return nil
-		})
+	s.poison(e, PoisonRecord{
+		Payload:    payload,
+		Reason:     sensorhub.ReasonTooLarge,
+		Error:      fmt.Sprintf("%s: stream entry field %q is %d bytes, limit %d; not copied", sensorhub.ReasonTooLarge, field, size, s.cfg.MaxFieldBytes),
+		EntryID:    e.ID,
+		PoisonedAt: time.Now(),
+	}, &s.tooLarge, "field", field, "bytes", size)
+}
+
+// poison writes record of the entry e to the poison stream, once, and acks
+// e: an entry no longer pending in the group (another consumer finished
+// it) is left alone; a record an earlier attempt left (a crash before the
+// XACK, or another replica holding the same entry) is kept instead of a
+// second one (see poisonStream.add). Each step is retried while Redis
+// fails for a transient reason. A permanent error (see permanentKind)
+// leaves the entry pending, to be tried again when it is next delivered
+// or claimed. count counts the records written; logAttrs go to the log.
+func (s *subscription) poison(e goredis.XMessage, record PoisonRecord, count *atomic.Uint64, logAttrs ...any) {
+	defer s.done(e.ID)
+	var pending bool
+	if !s.untilDone(e.ID, func() error {
+		p, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
+			Stream: s.stream, Group: s.cfg.Group, Start: e.ID, End: e.ID, Count: 1,
+		}).Result()
+		pending = len(p) == 1
 		return err
-	})
-	if !moved {
-		return // stays pending; the limit is checked again on the next delivery
+	}) || !pending {
+		return
 	}
-	s.poisoned.Add(1)
-	s.log.Warn("redis: entry poisoned", "reason", ReasonRedeliveryLimit, "entry_id", e.ID, "deliveries", deliveries-1)
-	s.done(e.ID)
+	var added bool
+	if !s.untilDone(e.ID, func() error {
+		var err error
+		added, err = s.poisons.add(s.ctx, e.ID, record.xaddValues())
+		return err
+	}) {
+		return
+	}
+	if !s.untilDone(e.ID, func() error { return s.client.XAck(s.ctx, s.stream, s.cfg.Group, e.ID).Err() }) {
+		return
+	}
+	if added {
+		count.Add(1)
+		s.log.Warn("redis: entry poisoned", append([]any{"reason", record.Reason, "entry_id", e.ID}, logAttrs...)...)
+	}
 }
 
 // oversized reports the first field of e, payload fields first, whose name
@@ -84,82 +127,14 @@ func payloadRank(name string) int {
 	return len(PayloadFields)
 }
 
-// poisonOversizedScript moves an entry with a field too large to read to
-// the poison stream inside Redis, so that the field never crosses the
-// network, and acks it. The poison entry's payload is the entry's first
-// payload field, or else, as messageOf does, its fields as a JSON object. An
-// entry no longer pending in the group (another consumer finished it) is
-// left alone, and one trimmed from the stream is poisoned with an empty
-// payload.
-//
-// KEYS: the stream, the poison stream. ARGV: the group, the entry id, the
-// name of the poison entry's payload field, the number of payload field
-// names, those names in order of preference, then the poison record's
-// other fields as names and values.
-var poisonOversizedScript = goredis.NewScript(`
-if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) == 0 then
-	return 0
-end
-local payload = ''
-local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
-local k = tonumber(ARGV[4])
-if #entry == 1 then
-	local fields, values = entry[1][2], {}
-	for i = 1, #fields, 2 do
-		values[fields[i]] = fields[i + 1]
-	end
-	payload = nil
-	for i = 5, 4 + k do
-		if values[ARGV[i]] then
-			payload = values[ARGV[i]]
-			break
-		end
-	end
-	if payload == nil then
-		payload = cjson.encode(values)
-	end
-end
-local add = {'XADD', KEYS[2], '*', ARGV[3], payload}
-for i = 5 + k, #ARGV do
-	add[#add + 1] = ARGV[i]
-end
-redis.call(unpack(add))
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`)
-
-// poisonOversized moves an entry with a field over MaxFieldBytes to the
-// poison stream with sensorhub.ReasonTooLarge, without reading it.
-func (s *subscription) poisonOversized(e goredis.XMessage, field string, size int64) {
-	record := PoisonRecord{
-		Reason:     sensorhub.ReasonTooLarge,
-		Error:      fmt.Sprintf("%s: stream entry field %q is %d bytes, limit %d", sensorhub.ReasonTooLarge, field, size, s.cfg.MaxFieldBytes),
-		EntryID:    e.ID,
-		PoisonedAt: time.Now(),
-	}
-	args := []any{s.cfg.Group, e.ID, poisonPayloadField, len(PayloadFields)}
-	for _, f := range PayloadFields {
-		args = append(args, f)
-	}
-	args = append(args, record.annotations()...)
-	var moved int64
-	ok := s.untilDone(e.ID, func() error {
-		var err error
-		moved, err = poisonOversizedScript.Run(s.ctx, s.client, []string{s.stream, s.cfg.PoisonStream}, args...).Int64()
-		return err
-	})
-	if !ok {
-		return // stays pending; checked again on the next delivery
-	}
-	if moved == 1 {
-		s.tooLarge.Add(1)
-		s.log.Warn("redis: entry poisoned", "reason", sensorhub.ReasonTooLarge, "entry_id", e.ID, "field", field, "bytes", size)
-	}
-	s.done(e.ID)
+// hasPayloadField reports whether an entry has one of PayloadFields.
+func hasPayloadField(values map[string]any) bool {
+	return slices.ContainsFunc(PayloadFields, func(f string) bool { _, ok := values[f]; return ok })
 }
 
-// untilDone runs f until it succeeds, backing off while Redis fails, and
-// reports false when the subscription ends first.
+// untilDone runs f until it succeeds, backing off while Redis fails for a
+// transient reason. It reports false when the subscription ends first, or
+// f fails for a permanent one, which the transport's error log records.
 func (s *subscription) untilDone(id string, f func() error) bool {
 	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
 	for {
@@ -167,7 +142,7 @@ func (s *subscription) untilDone(id string, f func() error) bool {
 		if err == nil {
 			return true
 		}
-		if s.ctx.Err() != nil {
+		if s.ctx.Err() != nil || s.errs.permanent("poison entry "+id, err) {
 			return false
 		}
 		s.log.Warn("redis: poisoning an entry failed, retrying", "entry_id", id, "error", err)

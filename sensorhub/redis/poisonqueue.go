@@ -49,9 +49,11 @@ func (q *PoisonQueue) List(ctx context.Context, after string, count int64) ([]Po
 
 // Replay sends the entries with the given ids (all entries when ids is
 // empty) back to the source stream, each as a plain payload entry, and
-// removes them from the poison stream. Each entry moves in one MULTI/EXEC
-// transaction, so none is lost or doubled by a failure midway. It returns
-// how many entries moved.
+// then removes them from the poison stream: two single-key commands, no
+// MULTI, so that it works for the documented ACL user and on a Redis
+// Cluster. A failure between the two leaves the entry in the poison stream
+// as well: none is lost, and one replayed again is stored once, since the
+// sink drops readings it already holds. It returns how many entries moved.
 func (q *PoisonQueue) Replay(ctx context.Context, ids []string) (int, error) {
 	var msgs []goredis.XMessage
 	if len(ids) == 0 {
@@ -72,13 +74,12 @@ func (q *PoisonQueue) Replay(ctx context.Context, ids []string) (int, error) {
 	}
 	for i, m := range msgs {
 		payload := string(decodePoisonRecord(m).Payload)
-		_, err := q.client.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			p.XAdd(ctx, &goredis.XAddArgs{Stream: q.target, Values: []any{"payload", payload}})
-			p.XDel(ctx, q.poison, m.ID)
-			return nil
-		})
+		err := q.client.XAdd(ctx, &goredis.XAddArgs{Stream: q.target, Values: []any{poisonPayloadField, payload}}).Err()
 		if err != nil {
-			return i, fmt.Errorf("redis: poison queue %q: replay %s: %w", q.poison, m.ID, err)
+			return i, fmt.Errorf("redis: poison queue %q: replay %s to %q: %w", q.poison, m.ID, q.target, err)
+		}
+		if err := q.client.XDel(ctx, q.poison, m.ID).Err(); err != nil {
+			return i, fmt.Errorf("redis: poison queue %q: replay %s: delete after appending to %q: %w", q.poison, m.ID, q.target, err)
 		}
 	}
 	return len(msgs), nil

@@ -51,26 +51,30 @@ func NewPublisher(client goredis.UniversalClient, logger *slog.Logger) (message.
 }
 
 // poisonPublisher appends poisoned messages to the transport's poison
-// stream, in the Marshaller's layout, through the transport's client.
+// stream, in the Marshaller's layout, at most once per source entry.
 type poisonPublisher struct {
-	client goredis.UniversalClient
-	stream string
+	poisons *poisonStream
+	errs    *errorLog
 }
 
-// Publish appends msgs to the poison stream, one XADD each, and stops at
-// the first failure. topic must be the poison stream: a hub configured with
-// another would otherwise poison into a stream nothing reads.
+// Publish appends msgs to the poison stream and stops at the first
+// failure. A message whose source entry (sensorhub.MetadataEntryID)
+// already has a record there, written before a crash ended the XACK that
+// should have followed, or by another replica, is not appended again.
+// topic must be the poison stream: a hub configured with another would
+// otherwise poison into a stream nothing reads.
 func (p *poisonPublisher) Publish(topic string, msgs ...*message.Message) error {
-	if topic != p.stream {
-		return fmt.Errorf("redis: poison publisher: topic %q is not the poison stream %q", topic, p.stream)
+	if topic != p.poisons.name {
+		return fmt.Errorf("redis: poison publisher: topic %q is not the poison stream %q", topic, p.poisons.name)
 	}
 	for _, msg := range msgs {
 		values, err := Marshaller{}.Marshal(topic, msg)
 		if err != nil {
 			return fmt.Errorf("redis: poison publisher: marshal message %s: %w", msg.UUID, err)
 		}
-		if err := p.client.XAdd(msg.Context(), &goredis.XAddArgs{Stream: p.stream, Values: values}).Err(); err != nil {
-			return fmt.Errorf("redis: poison publisher: append message %s to %q: %w", msg.UUID, p.stream, err)
+		if _, err := p.poisons.add(msg.Context(), msg.Metadata.Get(sensorhub.MetadataEntryID), values); err != nil {
+			p.errs.permanent("poison message "+msg.UUID, err)
+			return fmt.Errorf("redis: poison publisher: message %s: %w", msg.UUID, err)
 		}
 	}
 	return nil

@@ -87,6 +87,7 @@ func (s *subscription) readFailed(err error, retry *backoff.ExponentialBackOff) 
 		}
 		err = cerr
 	}
+	s.errs.permanent("read "+s.stream, err) // reading is retried all the same: it is the subscriber's one job
 	wait := retry.NextBackOff()
 	s.log.Warn("redis: read failed, backing off", "error", err, "backoff", wait)
 	sleep(s.ctx.Done(), wait)

@@ -38,6 +38,11 @@ type SubscriberStats struct {
 	GroupsRecreated uint64
 	// ReadErrors counts failed reads, each followed by a backoff.
 	ReadErrors uint64
+	// RefusedCommands counts, by kind (NOPERM, WRONGTYPE, CROSSSLOT, …),
+	// the commands of the subscriber's transport that Redis refused for a
+	// reason retrying cannot fix; see Transport.Check. It counts those of
+	// the transport's poison publisher too.
+	RefusedCommands map[string]uint64
 }
 
 // Subscriber reads a Redis stream through a consumer group with many entries
@@ -60,12 +65,15 @@ type Subscriber struct {
 	// bound tells a field over MaxFieldBytes, or the stand-in the
 	// client's connections read in its place.
 	bound respbound.Bound
+	// poisons is the transport's poison stream, errs its error log.
+	poisons *poisonStream
+	errs    *errorLog
 
 	delivered, acked, nacked, claimed, poisoned, tooLarge, groupsRecreated, readErrors atomic.Uint64
 }
 
-func newSubscriber(cfg Config, client goredis.UniversalClient, bound respbound.Bound) *Subscriber {
-	return &Subscriber{cfg: cfg, client: client, bound: bound, closing: make(chan struct{})}
+func newSubscriber(cfg Config, client goredis.UniversalClient, bound respbound.Bound, poisons *poisonStream, errs *errorLog) *Subscriber {
+	return &Subscriber{cfg: cfg, client: client, bound: bound, poisons: poisons, errs: errs, closing: make(chan struct{})}
 }
 
 // Stats returns a snapshot of the subscriber's counters.
@@ -79,6 +87,7 @@ func (s *Subscriber) Stats() SubscriberStats {
 		TooLarge:        s.tooLarge.Load(),
 		GroupsRecreated: s.groupsRecreated.Load(),
 		ReadErrors:      s.readErrors.Load(),
+		RefusedCommands: s.errs.snapshot(),
 	}
 }
 

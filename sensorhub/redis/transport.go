@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -19,6 +20,7 @@ type Transport struct {
 	sub    *Subscriber
 	poison *poisonPublisher
 	queue  *PoisonQueue
+	errs   *errorLog
 	// owned are the clients New created from Config.Options; Close
 	// closes them, and never a client the caller passed in.
 	owned []goredis.UniversalClient
@@ -34,7 +36,7 @@ func New(cfg Config) (*Transport, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, fmt.Errorf("redis: transport config: %w", err)
 	}
-	t := &Transport{cfg: cfg}
+	t := &Transport{cfg: cfg, errs: newErrorLog(cfg.Logger)}
 	bound := respbound.New(int64(cfg.MaxFieldBytes))
 	client, reads := cfg.Client, cfg.Client
 	if client == nil {
@@ -44,8 +46,9 @@ func New(cfg Config) (*Transport, error) {
 			reads.AddHook(bound)
 		}
 	}
-	t.sub = newSubscriber(cfg, reads, bound)
-	t.poison = &poisonPublisher{client: client, stream: cfg.PoisonStream}
+	poisons := &poisonStream{client: client, name: cfg.PoisonStream}
+	t.sub = newSubscriber(cfg, reads, bound, poisons, t.errs)
+	t.poison = &poisonPublisher{poisons: poisons, errs: t.errs}
 	t.queue = &PoisonQueue{client: client, poison: cfg.PoisonStream, target: cfg.Stream}
 	return t, nil
 }
@@ -66,6 +69,15 @@ func (t *Transport) PoisonQueue() *PoisonQueue { return t.queue }
 // PoisonStream returns the name of the poison stream, Config.PoisonStream
 // or its default: the name to give the hub and the metrics.
 func (t *Transport) PoisonStream() string { return t.cfg.PoisonStream }
+
+// Check fails for a minute after Redis refused one of the transport's
+// commands for a reason retrying cannot fix: NOPERM (the ACL user lacks a
+// right), WRONGTYPE, CROSSSLOT, NOSCRIPT, EXECABORT or an unknown command.
+// A poison step so refused is not retried in a loop: the entry stays
+// pending, and is tried again when next delivered or claimed. Reads and
+// acks go on being retried with backoff, as they are the subscriber's
+// whole job. Register Check as a health check.
+func (t *Transport) Check(ctx context.Context) error { return t.errs.Check(ctx) }
 
 // Close closes the subscriber, waiting for the acks of what it delivered,
 // then the clients the transport created. A client passed in Config.Client
