@@ -93,6 +93,8 @@ func (s *subscription) readFailed(err error, retry *backoff.ExponentialBackOff) 
 }
 
 // claim takes over entries that other consumers left idle, periodically.
+// It waits for free slots to claim into; keepAlive, which needs none, runs
+// beside it.
 func (s *subscription) claim() {
 	ticker := time.NewTicker(s.cfg.ClaimInterval)
 	defer ticker.Stop()
@@ -103,7 +105,6 @@ func (s *subscription) claim() {
 			return
 		case <-ticker.C:
 		}
-		s.keepAlive()
 		for {
 			n := s.acquire(s.cfg.BatchSize)
 			if n == 0 {
@@ -142,18 +143,33 @@ func (s *subscription) claim() {
 	}
 }
 
-// keepAlive resets the idle time of the entries in hand, with XCLAIM
-// JUSTID, which does not count as a delivery: an entry waiting out a long
-// nack delay, or a database outage, is then neither claimed by another
-// consumer nor poisoned early for deliveries that never happened.
+// keepAlive resets the idle time of the entries in hand every
+// ClaimInterval, with XCLAIM JUSTID, which does not count as a delivery, so
+// that no other consumer claims an entry this one still works on: one
+// waiting out a nack delay, or a database outage with every slot taken.
+// It takes no slot, so a full in-flight limit never stops it; Config
+// requires MaxIdleTime to be at least three ClaimIntervals, so that an
+// entry in hand is refreshed at least twice before another consumer may
+// claim it.
 func (s *subscription) keepAlive() {
-	for chunk := range slices.Chunk(s.held(), s.cfg.BatchSize) {
-		err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
-			Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
-		}).Err()
-		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
+	ticker := time.NewTicker(s.cfg.ClaimInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
 			return
+		case <-ticker.C:
+		}
+		for chunk := range slices.Chunk(s.held(), s.cfg.BatchSize) {
+			err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
+				Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
+			}).Err()
+			if err != nil {
+				if s.ctx.Err() == nil {
+					s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
+				}
+				break
+			}
 		}
 	}
 }

@@ -46,11 +46,12 @@ type SubscriberStats struct {
 // are gathered into one XACK per round trip. On start it first re-reads the
 // entries this consumer had pending (a crash or restart left them unacked),
 // then new ones; entries that dead consumers left idle for MaxIdleTime are
-// claimed with XAUTOCLAIM. Every entry becomes a message, whatever its
-// layout (see PayloadFields), with its entry id in the
-// sensorhub.MetadataEntryID metadata. Order is not guaranteed. Entries it
-// poisons itself, of whatever topic, go to its transport's PoisonStream.
-// Get one from Transport.Subscriber.
+// claimed with XAUTOCLAIM, while the idle time of the entries in hand is
+// reset every ClaimInterval so that no other consumer claims them. Every
+// entry becomes a message, whatever its layout (see PayloadFields), with its
+// entry id in the sensorhub.MetadataEntryID metadata. Order is not
+// guaranteed. Entries it poisons itself, of whatever topic, go to its
+// transport's PoisonStream. Get one from Transport.Subscriber.
 type Subscriber struct {
 	cfg     Config
 	client  goredis.UniversalClient
@@ -113,6 +114,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, stream string) (<-chan *mess
 	var workers sync.WaitGroup
 	workers.Go(sub.read)
 	workers.Go(sub.claim)
+	workers.Go(sub.keepAlive)
 	ackerDone := make(chan struct{})
 	go func() { defer close(ackerDone); sub.ack() }()
 
