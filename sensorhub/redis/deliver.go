@@ -10,22 +10,32 @@ import (
 )
 
 // deliverAll hands entries to the consumer, in order, from one goroutine
-// per read, each holding one slot. A small goroutine per message then waits
-// for its ack or nack, so that acks are not held up behind slower messages
-// of the same read and each message's context ends with its ack. Entries
-// with a field over MaxFieldBytes, or past MaxDeliveries, are poisoned
-// instead.
-func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) {
-	if len(entries) == 0 {
-		return
+// per read, each holding one slot. Entries already in hand are dropped and
+// their slots given back (see hold). A small goroutine per message then
+// waits for its ack or nack, so that acks are not held up behind slower
+// messages of the same read and each message's context ends with its ack.
+// Entries with a field over MaxFieldBytes, or past MaxDeliveries, are
+// poisoned instead. redelivered tells entries that may have been delivered
+// before (pending or claimed), whose delivery counts are looked up, from
+// new ones, delivered once. It returns how many entries it took.
+func (s *subscription) deliverAll(entries []goredis.XMessage, redelivered bool) int {
+	fresh := s.hold(entries)
+	s.release(len(entries) - len(fresh))
+	if len(fresh) == 0 {
+		return 0
 	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.ID
-	}
-	s.hold(ids...)
 	s.handlers.Go(func() {
-		for i, e := range entries {
+		deliveries := make([]int, len(fresh))
+		for i := range deliveries {
+			deliveries[i] = 1
+		}
+		if redelivered {
+			// Re-reading own pending entries with XREADGROUP 0, like
+			// XAUTOCLAIM, raises their delivery count: the count Redis
+			// reports already includes this one.
+			deliveries = s.deliveryCounts(fresh)
+		}
+		for i, e := range fresh {
 			if field, size, ok := s.oversized(e); ok {
 				s.poisonOversized(e, field, size)
 				continue
@@ -46,6 +56,7 @@ func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) 
 			})
 		}
 	})
+	return len(fresh)
 }
 
 // deliver hands e to the consumer as a message with a context of its own

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -77,4 +78,89 @@ func TestConfigValidateRequiresClaimIntervalsWithinMaxIdleTime(t *testing.T) {
 			t.Errorf("%s: Validate() = %v, want ok %v", c.name, err, c.ok)
 		}
 	}
+}
+
+// The pending re-read at start and XAUTOCLAIM may both return entries this
+// consumer left pending, idle long enough to be claimed (a restart during an
+// outage). Here the claim comes first, and the re-read returns the same
+// entries after it: each must be delivered once.
+func TestSubscriberDeliversEntryOnceWhenClaimAndReReadMeet(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "claimreread")
+	ctx := t.Context()
+	if err := client.XGroupCreateMkStream(ctx, stream, redis.DefaultGroup, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	ids := addEntries(t, client, stream, 3, "left")
+	// An earlier run of the same consumer read them and stopped.
+	if err := client.XReadGroup(ctx, &goredis.XReadGroupArgs{
+		Group: redis.DefaultGroup, Consumer: "restarted", Streams: []string{stream, ">"}, Count: 10,
+	}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const maxIdle = 300 * time.Millisecond
+	time.Sleep(maxIdle) // idle enough to be claimed
+
+	c := redistest.Client(t)
+	claimed := make(chan struct{})
+	c.AddHook(claimBeforeReRead{claimed: claimed})
+	sub := newTestSubscriber(t, redis.Config{Client: c, Stream: stream, Consumer: "restarted",
+		MaxIdleTime: maxIdle, ClaimInterval: maxIdle / 3})
+	ch, err := sub.Subscribe(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []*message.Message
+	for range ids {
+		got = append(got, mustReceive(t, ch))
+	}
+	select {
+	case <-claimed:
+	default:
+		t.Fatal("the entries came before XAUTOCLAIM claimed them")
+	}
+	// The re-read has returned them again by now; nothing may follow.
+	expectNone(t, ch, time.Second)
+	if gotIDs := entryIDs(got); !sameSet(gotIDs, ids) {
+		t.Fatalf("delivered %v, want %v once each", gotIDs, ids)
+	}
+	if s := sub.Stats(); s.Delivered != uint64(len(ids)) {
+		t.Errorf("Stats = %+v, want %d delivered", s, len(ids))
+	}
+	for _, m := range got {
+		m.Ack()
+	}
+	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+}
+
+// claimBeforeReRead is a go-redis hook that holds the re-read of the
+// consumer's pending list (XREADGROUP ... 0) until an XAUTOCLAIM has
+// claimed something, and then closes claimed.
+type claimBeforeReRead struct{ claimed chan struct{} }
+
+func (h claimBeforeReRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h claimBeforeReRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		args := cmd.Args()
+		if cmd.Name() == "xreadgroup" && args[len(args)-1] == "0" {
+			select {
+			case <-h.claimed:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		err := next(ctx, cmd)
+		if c, ok := cmd.(*goredis.XAutoClaimCmd); ok && err == nil {
+			if entries, _ := c.Val(); len(entries) > 0 {
+				close(h.claimed)
+			}
+		}
+		return err
+	}
+}
+
+func (h claimBeforeReRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
 }

@@ -55,18 +55,7 @@ func (s *subscription) read() {
 				s.log.Info("redis: redelivering entries left pending by an earlier run", "count", len(entries))
 			}
 		}
-		deliveries := make([]int, len(entries))
-		if id == ">" {
-			for i := range deliveries {
-				deliveries[i] = 1
-			}
-		} else {
-			// Re-reading own pending entries with XREADGROUP 0 raises their
-			// delivery count like any delivery: the count Redis reports
-			// already includes this one.
-			deliveries = s.deliveryCounts(entries)
-		}
-		s.deliverAll(entries, deliveries)
+		s.deliverAll(entries, id != ">")
 		if len(entries) > 0 && len(entries) < n && s.cfg.ReadPace > 0 && !sleep(s.ctx.Done(), s.cfg.ReadPace) {
 			return
 		}
@@ -125,16 +114,8 @@ func (s *subscription) claim() {
 				}
 				break
 			}
-			var claimed []goredis.XMessage
-			for _, e := range entries {
-				if !s.holding(e.ID) { // one still in hand was only slow
-					claimed = append(claimed, e)
-				}
-			}
-			deliveries := s.deliveryCounts(claimed)
-			s.claimed.Add(uint64(len(claimed)))
-			s.release(n - len(claimed))
-			s.deliverAll(claimed, deliveries)
+			s.release(n - len(entries))
+			s.claimed.Add(uint64(s.deliverAll(entries, true)))
 			start = next
 			if start == "0-0" {
 				break // scanned the whole pending list

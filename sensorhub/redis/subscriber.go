@@ -183,8 +183,9 @@ type subscription struct {
 	handlers sync.WaitGroup
 
 	mu sync.Mutex
-	// inFlight holds the ids delivered and not yet acked, so that the
-	// claimer does not deliver a second copy of an entry still in hand.
+	// inFlight holds the ids in hand, delivered and not yet acked or
+	// poisoned; hold is its one gate, so that no entry is delivered twice
+	// by this process.
 	inFlight map[string]struct{}
 }
 
