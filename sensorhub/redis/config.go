@@ -90,9 +90,12 @@ type Config struct {
 	NackDelay time.Duration
 	// MaxNackDelay caps NackDelay's doubling. Default DefaultMaxNackDelay (1 min).
 	MaxNackDelay time.Duration
-	// MaxDeliveries is how often an entry is delivered before it goes to
-	// the poison stream with reason ReasonRedeliveryLimit instead of
-	// looping for ever. Default DefaultMaxDeliveries (10).
+	// MaxDeliveries is how often the consumer may nack an entry: after the
+	// MaxDeliveries-th nack it goes to the poison stream with reason
+	// ReasonRedeliveryLimit instead of looping for ever. Deliveries that
+	// end without a nack do not count: re-reads after a restart, claims
+	// after a crash, nor a nack at the stop of the subscription (see the
+	// package doc). Default DefaultMaxDeliveries (10).
 	MaxDeliveries int
 	// ReadPace is the pause after a read that returned fewer entries than
 	// asked for, so that at a steady rate entries are fetched and committed

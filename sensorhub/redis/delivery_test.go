@@ -8,6 +8,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 )
@@ -163,4 +164,73 @@ func (h claimBeforeReRead) ProcessHook(next goredis.ProcessHook) goredis.Process
 
 func (h claimBeforeReRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return next
+}
+
+// Restarts re-read the pending list, which raises Redis's delivery count
+// each time; only nacks may spend the budget.
+func TestSubscriberRestartsSpendNoRedeliveryBudget(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "restarts")
+	id := addEntries(t, client, stream, 1, "x")[0]
+	cfg := redis.Config{Consumer: "restarting", MaxDeliveries: 2, CloseTimeout: 50 * time.Millisecond}
+
+	const restarts = 5
+	for range restarts {
+		sub, ch := subscribe(t, stream, cfg)
+		mustReceive(t, ch) // never finished: the process stops
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, ch := subscribe(t, stream, cfg)
+	for nack := range cfg.MaxDeliveries {
+		m := mustReceive(t, ch)
+		if got := m.Metadata.Get(sensorhub.MetadataEntryID); got != id {
+			t.Fatalf("delivery after nack %d: entry %s, want %s", nack, got, id)
+		}
+		m.Nack()
+	}
+	poison := waitForPoison(t, client, stream)
+	if want := "redelivery_limit: delivered 2 times, limit 2"; poison.Values[sensorhub.MetadataError] != want {
+		t.Errorf("poison error = %q, want %q", poison.Values[sensorhub.MetadataError], want)
+	}
+	if s := second.Stats(); s.Poisoned != 1 || s.Delivered != 2 {
+		t.Errorf("Stats = %+v, want 2 delivered and 1 poisoned", s)
+	}
+	if n := client.HLen(t.Context(), stream+":nacks").Val(); n != 0 {
+		t.Errorf("%d nack counts left after poisoning, want none", n)
+	}
+}
+
+// The hub nacks the messages that wait for the database when it stops, as
+// the subscription ends: such a nack is no failure of the message and must
+// leave it pending with its budget unspent.
+func TestSubscriberNackAtStopSpendsNoRedeliveryBudget(t *testing.T) {
+	t.Parallel()
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "nackatstop")
+	id := addEntries(t, client, stream, 1, "waiting")[0]
+	cfg := redis.Config{Consumer: "stopping", MaxDeliveries: 1, NackDelay: 500 * time.Millisecond}
+
+	for range 3 {
+		sub, ch := subscribe(t, stream, cfg)
+		mustReceive(t, ch).Nack()
+		if err := sub.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := client.XLen(t.Context(), stream+sensorhub.PoisonSuffix).Val(); n != 0 {
+			t.Fatalf("entry poisoned by nacks at stop")
+		}
+	}
+	_, ch := subscribe(t, stream, cfg)
+	m := mustReceive(t, ch)
+	if got := m.Metadata.Get(sensorhub.MetadataEntryID); got != id {
+		t.Fatalf("delivered %s after the restarts, want %s", got, id)
+	}
+	m.Ack()
+	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	if n := client.XLen(t.Context(), stream+sensorhub.PoisonSuffix).Val(); n != 0 {
+		t.Errorf("%d entries poisoned", n)
+	}
 }

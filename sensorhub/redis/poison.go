@@ -28,6 +28,7 @@ func (s *subscription) poisonRedelivered(e goredis.XMessage, deliveries int) {
 		_, err := s.client.TxPipelined(s.ctx, func(p goredis.Pipeliner) error {
 			p.XAdd(s.ctx, &goredis.XAddArgs{Stream: s.cfg.PoisonStream, Values: record.xaddValues()})
 			p.XAck(s.ctx, s.stream, s.cfg.Group, e.ID)
+			p.HDel(s.ctx, nackKey(s.stream), e.ID)
 			return nil
 		})
 		return err

@@ -154,33 +154,3 @@ func (s *subscription) keepAlive() {
 		}
 	}
 }
-
-// deliveryCounts asks Redis, in one XPENDING, how often each of entries was
-// delivered to this consumer; 1 for any it cannot tell.
-func (s *subscription) deliveryCounts(entries []goredis.XMessage) []int {
-	counts := make([]int, len(entries))
-	for i := range counts {
-		counts[i] = 1
-	}
-	if len(entries) == 0 {
-		return counts
-	}
-	// Entries come in id order; the range may hold other entries of ours.
-	pending, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
-		Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer,
-		Start: entries[0].ID, End: entries[len(entries)-1].ID, Count: int64(len(entries) + s.cfg.MaxInFlight),
-	}).Result()
-	if err != nil {
-		return counts
-	}
-	byID := make(map[string]int, len(pending))
-	for _, p := range pending {
-		byID[p.ID] = int(p.RetryCount)
-	}
-	for i, e := range entries {
-		if n, ok := byID[e.ID]; ok {
-			counts[i] = n
-		}
-	}
-	return counts
-}

@@ -26,8 +26,8 @@ type SubscriberStats struct {
 	Nacked uint64
 	// Claimed counts entries taken over from idle consumers.
 	Claimed uint64
-	// Poisoned counts entries moved to the poison stream for exceeding
-	// MaxDeliveries.
+	// Poisoned counts entries moved to the poison stream after their
+	// handler failed MaxDeliveries times.
 	Poisoned uint64
 	// TooLarge counts entries moved to the poison stream, with reason
 	// sensorhub.ReasonTooLarge, for a field over MaxFieldBytes.
@@ -47,7 +47,8 @@ type SubscriberStats struct {
 // entries this consumer had pending (a crash or restart left them unacked),
 // then new ones; entries that dead consumers left idle for MaxIdleTime are
 // claimed with XAUTOCLAIM, while the idle time of the entries in hand is
-// reset every ClaimInterval so that no other consumer claims them. Every
+// reset every ClaimInterval so that no other consumer claims them. Only
+// nacks spend an entry's MaxDeliveries budget (see the package doc). Every
 // entry becomes a message, whatever its layout (see PayloadFields), with its
 // entry id in the sensorhub.MetadataEntryID metadata. Order is not
 // guaranteed. Entries it poisons itself, of whatever topic, go to its
