@@ -2,6 +2,7 @@ package redis_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,8 +24,8 @@ func TestSubscriberKeepsEntriesInHandWithEverySlotTaken(t *testing.T) {
 	stream := redistest.Name(t, "fullkeepalive")
 	ids := addEntries(t, client, stream, 3, "waiting")
 
-	const maxIdle = 600 * time.Millisecond
-	cfg := redis.Config{Stream: stream, MaxIdleTime: maxIdle, ClaimInterval: maxIdle / 6, MaxInFlight: len(ids)}
+	const maxIdle = time.Second
+	cfg := redis.Config{Stream: stream, MaxIdleTime: maxIdle, ClaimInterval: maxIdle / 5, MaxInFlight: len(ids)}
 	cfg.Consumer = "busy"
 	_, busy := subscribe(t, stream, cfg)
 	var held []*message.Message
@@ -38,9 +39,9 @@ func TestSubscriberKeepsEntriesInHandWithEverySlotTaken(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Held for five claim-idle periods: the idle consumer claims nothing,
+	// Held for four claim-idle periods: the idle consumer claims nothing,
 	// and Redis counts one delivery of each entry.
-	expectNone(t, idleCh, 5*maxIdle)
+	expectNone(t, idleCh, 4*maxIdle)
 	if s := idle.Stats(); s.Claimed != 0 {
 		t.Errorf("the idle consumer claimed %d entries in the busy one's hands", s.Claimed)
 	}
@@ -105,7 +106,7 @@ func TestSubscriberDeliversEntryOnceWhenClaimAndReReadMeet(t *testing.T) {
 
 	c := redistest.Client(t)
 	claimed := make(chan struct{})
-	c.AddHook(claimBeforeReRead{claimed: claimed})
+	c.AddHook(&claimBeforeReRead{claimed: claimed})
 	sub := newTestSubscriber(t, redis.Config{Client: c, Stream: stream, Consumer: "restarted",
 		MaxIdleTime: maxIdle, ClaimInterval: maxIdle / 3})
 	ch, err := sub.Subscribe(ctx, stream)
@@ -138,11 +139,14 @@ func TestSubscriberDeliversEntryOnceWhenClaimAndReReadMeet(t *testing.T) {
 // claimBeforeReRead is a go-redis hook that holds the re-read of the
 // consumer's pending list (XREADGROUP ... 0) until an XAUTOCLAIM has
 // claimed something, and then closes claimed.
-type claimBeforeReRead struct{ claimed chan struct{} }
+type claimBeforeReRead struct {
+	claimed chan struct{}
+	once    sync.Once
+}
 
-func (h claimBeforeReRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *claimBeforeReRead) DialHook(next goredis.DialHook) goredis.DialHook { return next }
 
-func (h claimBeforeReRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+func (h *claimBeforeReRead) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
 	return func(ctx context.Context, cmd goredis.Cmder) error {
 		args := cmd.Args()
 		if cmd.Name() == "xreadgroup" && args[len(args)-1] == "0" {
@@ -155,14 +159,14 @@ func (h claimBeforeReRead) ProcessHook(next goredis.ProcessHook) goredis.Process
 		err := next(ctx, cmd)
 		if c, ok := cmd.(*goredis.XAutoClaimCmd); ok && err == nil {
 			if entries, _ := c.Val(); len(entries) > 0 {
-				close(h.claimed)
+				h.once.Do(func() { close(h.claimed) })
 			}
 		}
 		return err
 	}
 }
 
-func (h claimBeforeReRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+func (h *claimBeforeReRead) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
 	return next
 }
 
