@@ -481,7 +481,10 @@ func (h *Hub) newRouter() (*message.Router, error) {
 // as long each time up to MaxRetryBackoff, each wait randomised by ±20 %.
 // While the sink is unreachable it retries without a limit, until the hub
 // stops: nacking would spend the message's redelivery budget, and a long
-// outage would then poison valid readings.
+// outage would then poison valid readings. At the stop it gives up and the
+// router nacks the message while its subscriber stops; a subscriber must
+// not count that nack against the budget (the Redis transport's does not,
+// see its package doc), so that restarts during an outage poison nothing.
 //
 // It replaces Watermill's Retry middleware, whose callbacks advance the
 // backoff (watermill#690): with ShouldRetry and OnRetryHook set, each wait

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
 	"github.com/sensorhub/sensorhub/internal/testserver"
@@ -244,6 +248,74 @@ func TestFaultPostgresDown60s(t *testing.T) {
 	c := scrapeSinkCounts(t, e)
 	t.Logf("drained %d readings in %s after PostgreSQL came back; %v transient sink errors, %v in-process retries",
 		inHand+undelivered, drain.Round(time.Millisecond), c.transient, c.retries)
+}
+
+// TestFaultPostgresDownRestarts restarts the service 15 times, by SIGTERM,
+// while PostgreSQL is down and every reading waits in its hands: more
+// restarts than the redelivery budget (10) allows deliveries. Each restart
+// re-reads the pending entries, which raises Redis's delivery count, and
+// each stop ends the in-process retries of the waiting messages; neither is
+// a failure of the reading, so none may be poisoned, and once PostgreSQL is
+// back every reading is stored exactly once.
+func TestFaultPostgresDownRestarts(t *testing.T) {
+	t.Parallel()
+	e, srv := newPostgresFaultEnv(t)
+	e.vars["SENSORHUB_SHUTDOWN_TIMEOUT"] = "5s"
+	proc := e.start(t, "run")
+	e.waitHealthy(t)
+	if err := srv.Stop("fast"); err != nil {
+		t.Fatal(err)
+	}
+	const n, restarts = 200, 15
+	log := checker.NewLog()
+	p := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "pgrestarts"}
+	produce(t, p, n)()
+	// deliveredAtLeast waits until every entry is pending with the
+	// service, delivered at least times by Redis's count; it fails at once
+	// when a reading is poisoned.
+	deliveredAtLeast := func(restart int, times int64) {
+		t.Helper()
+		eventually(t, 30*time.Second, fmt.Sprintf("every reading in the service's hands, delivered %d times", times), func() bool {
+			if poisoned := len(e.poisoned(t)); poisoned != 0 {
+				t.Fatalf("after %d restarts during the outage, %d of %d readings poisoned", restart, poisoned, n)
+			}
+			pending, err := e.redis.XPendingExt(t.Context(), &goredis.XPendingExtArgs{
+				Stream: e.stream, Group: redis.DefaultGroup, Start: "-", End: "+", Count: 2 * n,
+			}).Result()
+			if err != nil {
+				t.Fatalf("XPENDING: %v", err)
+			}
+			for _, pe := range pending {
+				if pe.RetryCount < times {
+					return false
+				}
+			}
+			return len(pending) == n
+		})
+	}
+	deliveredAtLeast(0, 1)
+	started := time.Now()
+	for i := range restarts {
+		proc.signal(t, syscall.SIGTERM)
+		if code := proc.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("restart %d: exit code %d after SIGTERM, want 0\n%s", i+1, code, proc.logs)
+		}
+		proc = e.start(t, "run")
+		// The successor re-reads its pending entries: Redis counts one
+		// more delivery of each.
+		deliveredAtLeast(i+1, int64(i+2))
+	}
+	t.Logf("%d restarts with PostgreSQL down in %s", restarts, time.Since(started).Round(time.Millisecond))
+
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.db.Pool.Reset() // the test's own connections died with the server
+	report := verify(t, e, log, time.Minute)
+	if report.OK != n {
+		t.Errorf("%d readings acknowledged by Redis, want %d", report.OK, n)
+	}
+	proc.alive(t)
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -27,6 +27,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/sensorhub/sensorhub/internal/docacl"
 	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
@@ -532,12 +533,16 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	password, producerPassword := "least-pw-"+randomHex(t), "producer-pw-"+randomHex(t)
-	// README (Security): the ACL lines, with the test's names.
+	// docs/security.md: the ACL lines, with the test's names.
 	events := e.vars["SENSORHUB_EVENTS_STREAM"]
-	acl := fmt.Sprintf("user sensorhub on >%s resetkeys ~%s ~%s.poison ~%s resetchannels &%s -@all +@stream +@pubsub +@connection -@dangerous",
-		password, e.stream, e.stream, events, e.stream)
-	producerACL := fmt.Sprintf("user sensors on >%s resetkeys ~%s resetchannels &%s -@all +xadd +publish +ping",
-		producerPassword, e.stream, e.stream)
+	aclLine := func(user, password string) string {
+		rules, err := docacl.Rules(user, e.stream, events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("user %s on >%s %s", user, password, strings.Join(rules, " "))
+	}
+	acl, producerACL := aclLine("sensorhub", password), aclLine("sensors", producerPassword)
 	r := startTLSRedis(t, "no", acl, producerACL)
 	r.serve(e)
 	e.vars["REDIS_USERNAME"], e.vars["REDIS_PASSWORD"] = "sensorhub", password

@@ -1,6 +1,10 @@
 package redis
 
-import "context"
+import (
+	"context"
+
+	goredis "github.com/redis/go-redis/v9"
+)
 
 // ack sends the ids of acked messages to Redis, as many per XACK as have
 // gathered while the previous XACK was on its way. It returns once acks is
@@ -35,7 +39,14 @@ func (s *subscription) xack(ids []string) {
 	// acks of finished work still go out then.
 	ctx := context.WithoutCancel(s.ctx)
 	for attempt := 1; ; attempt++ {
-		err := s.client.XAck(ctx, s.stream, s.cfg.Group, ids...).Err()
+		// The nack counts of acked entries are of no further use. Both
+		// commands are of one key each, for Redis Cluster; a count left
+		// behind by a failed HDEL only takes memory.
+		_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			p.XAck(ctx, s.stream, s.cfg.Group, ids...)
+			p.HDel(ctx, nackKey(s.stream), ids...)
+			return nil
+		})
 		if err == nil {
 			s.acked.Add(uint64(len(ids)))
 			for _, id := range ids {

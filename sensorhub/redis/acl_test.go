@@ -2,7 +2,6 @@ package redis_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,15 +11,11 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/sensorhub/sensorhub/internal/docacl"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 )
-
-// leastPrivilegeACL is the docs' ACL rule of the sensorhub user (Security,
-// "Redis: ACL users") after its password, with %[1]s for the stream and
-// %[2]s for the events stream.
-const leastPrivilegeACL = "resetkeys ~%[1]s ~%[1]s.poison ~%[2]s resetchannels &%[1]s -@all +@stream +@pubsub +@connection -@dangerous"
 
 // aclOptions creates an ACL user of the test server with the docs' rights on
 // stream and events, deleted when the test ends, and returns options that
@@ -30,8 +25,12 @@ func aclOptions(t *testing.T, stream, events string) *goredis.Options {
 	admin := redistest.Client(t)
 	user := strings.ReplaceAll(redistest.Name(t, "acl"), "_", "-")
 	password := watermill.NewUUID()
+	rules, err := docacl.Rules("sensorhub", stream, events)
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := []any{"ACL", "SETUSER", user, "reset", "on", ">" + password}
-	for _, rule := range strings.Fields(fmt.Sprintf(leastPrivilegeACL, stream, events)) {
+	for _, rule := range rules {
 		args = append(args, rule)
 	}
 	if err := admin.Do(t.Context(), args...).Err(); err != nil {

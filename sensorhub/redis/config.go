@@ -76,8 +76,12 @@ type Config struct {
 	// MaxIdleTime is how long an entry may stay unacked with another
 	// consumer before this one claims it. Default DefaultMaxIdleTime (30 s).
 	MaxIdleTime time.Duration
-	// ClaimInterval is how often idle entries are looked for.
-	// Default DefaultClaimInterval (5 s).
+	// ClaimInterval is how often idle entries are looked for, and how
+	// often the idle time of the entries in hand is reset so that no other
+	// consumer claims them. It must be at most a third of MaxIdleTime, so
+	// that an entry in hand is refreshed at least twice before it could be
+	// claimed. Default DefaultClaimInterval (5 s), or a third of
+	// MaxIdleTime when that is shorter.
 	ClaimInterval time.Duration
 	// NackDelay is the pause before a nacked message is delivered again;
 	// it doubles with each further nack of the same entry up to
@@ -86,9 +90,12 @@ type Config struct {
 	NackDelay time.Duration
 	// MaxNackDelay caps NackDelay's doubling. Default DefaultMaxNackDelay (1 min).
 	MaxNackDelay time.Duration
-	// MaxDeliveries is how often an entry is delivered before it goes to
-	// the poison stream with reason ReasonRedeliveryLimit instead of
-	// looping for ever. Default DefaultMaxDeliveries (10).
+	// MaxDeliveries is how often the consumer may nack an entry: after the
+	// MaxDeliveries-th nack it goes to the poison stream with reason
+	// ReasonRedeliveryLimit instead of looping for ever. Deliveries that
+	// end without a nack do not count: re-reads after a restart, claims
+	// after a crash, nor a nack at the stop of the subscription (see the
+	// package doc). Default DefaultMaxDeliveries (10).
 	MaxDeliveries int
 	// ReadPace is the pause after a read that returned fewer entries than
 	// asked for, so that at a steady rate entries are fetched and committed
@@ -146,8 +153,19 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must not be negative, got %d", n.name, n.n))
 		}
 	}
+	idle := cmp.Or(c.MaxIdleTime, DefaultMaxIdleTime)
+	if c.ClaimInterval > 0 && idle < claimIntervalsPerIdle*c.ClaimInterval {
+		errs = append(errs, fmt.Errorf("max idle time %s must be at least %d claim intervals (%s): entries in hand would be claimed by other consumers",
+			idle, claimIntervalsPerIdle, c.ClaimInterval))
+	}
 	return errors.Join(errs...)
 }
+
+// claimIntervalsPerIdle is how many ClaimIntervals MaxIdleTime spans at
+// least: keep-alive runs each ClaimInterval, and an entry in hand must be
+// refreshed more than once before it could be claimed, so that one slow or
+// failed XCLAIM does not hand it to another consumer.
+const claimIntervalsPerIdle = 3
 
 func (c *Config) setDefaults() error {
 	c.Stream = cmp.Or(c.Stream, sensorhub.DefaultStream)
@@ -165,7 +183,7 @@ func (c *Config) setDefaults() error {
 	c.MaxDeliveries = cmp.Or(c.MaxDeliveries, DefaultMaxDeliveries)
 	c.BlockTime = cmp.Or(c.BlockTime, DefaultBlockTime)
 	c.MaxIdleTime = cmp.Or(c.MaxIdleTime, DefaultMaxIdleTime)
-	c.ClaimInterval = cmp.Or(c.ClaimInterval, DefaultClaimInterval)
+	c.ClaimInterval = cmp.Or(c.ClaimInterval, min(DefaultClaimInterval, c.MaxIdleTime/claimIntervalsPerIdle))
 	c.NackDelay = cmp.Or(c.NackDelay, DefaultNackDelay)
 	c.MaxNackDelay = cmp.Or(c.MaxNackDelay, DefaultMaxNackDelay)
 	c.CloseTimeout = cmp.Or(c.CloseTimeout, DefaultCloseTimeout)

@@ -10,42 +10,47 @@ import (
 )
 
 // deliverAll hands entries to the consumer, in order, from one goroutine
-// per read, each holding one slot. A small goroutine per message then waits
-// for its ack or nack, so that acks are not held up behind slower messages
-// of the same read and each message's context ends with its ack. Entries
-// with a field over MaxFieldBytes, or past MaxDeliveries, are poisoned
-// instead.
-func (s *subscription) deliverAll(entries []goredis.XMessage, deliveries []int) {
-	if len(entries) == 0 {
-		return
+// per read, each holding one slot. Entries already in hand are dropped and
+// their slots given back (see hold). A small goroutine per message then
+// waits for its ack or nack, so that acks are not held up behind slower
+// messages of the same read and each message's context ends with its ack.
+// Entries with a field over MaxFieldBytes, or nacked MaxDeliveries times
+// already, are poisoned instead. redelivered tells entries that may have
+// been delivered before (pending or claimed), whose nack counts are looked
+// up, from new ones, which have none. It returns how many entries it took.
+func (s *subscription) deliverAll(entries []goredis.XMessage, redelivered bool) int {
+	fresh := s.hold(entries)
+	s.release(len(entries) - len(fresh))
+	if len(fresh) == 0 {
+		return 0
 	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.ID
-	}
-	s.hold(ids...)
 	s.handlers.Go(func() {
-		for i, e := range entries {
+		nacks := make([]int, len(fresh))
+		if redelivered {
+			nacks = s.nackCounts(fresh)
+		}
+		for i, e := range fresh {
 			if field, size, ok := s.oversized(e); ok {
 				s.poisonOversized(e, field, size)
 				continue
 			}
-			if deliveries[i] > s.cfg.MaxDeliveries {
-				s.poisonRedelivered(e, deliveries[i])
+			if nacks[i] >= s.cfg.MaxDeliveries {
+				s.poisonRedelivered(e, nacks[i]+1)
 				continue
 			}
 			msg, cancel, ok := s.deliver(e)
 			if !ok {
 				return // the rest stays pending in Redis; the next run delivers it
 			}
-			d := deliveries[i]
+			n := nacks[i]
 			s.handlers.Go(func() {
 				if !s.await(e.ID, msg, cancel) && s.ctx.Err() == nil {
-					s.redeliver(e, d)
+					s.redeliver(e, n)
 				}
 			})
 		}
 	})
+	return len(fresh)
 }
 
 // deliver hands e to the consumer as a message with a context of its own
@@ -86,16 +91,18 @@ func (s *subscription) await(id string, msg *message.Message, cancel context.Can
 
 // redeliver delivers a nacked entry again after NackDelay, doubling the
 // delay after each further nack up to MaxNackDelay, until it is acked, the
-// subscription ends, or the entry passes MaxDeliveries and is poisoned.
-func (s *subscription) redeliver(e goredis.XMessage, deliveries int) {
+// subscription ends, or the entry's handler failed MaxDeliveries times and
+// it is poisoned. nacks is the count before this nack. A nack is counted
+// once its delay has passed: a nack that the stop of the consumer caused
+// (the hub ends its retries while the database is down) finds the
+// subscription ended and leaves the entry pending, its budget unspent.
+func (s *subscription) redeliver(e goredis.XMessage, nacks int) {
 	delay := newBackoff(s.cfg.NackDelay, s.cfg.MaxNackDelay)
-	for s.ctx.Err() == nil {
-		deliveries++
-		if deliveries > s.cfg.MaxDeliveries {
-			s.poisonRedelivered(e, deliveries)
-			return
-		}
-		if !sleep(s.ctx.Done(), delay.NextBackOff()) {
+	for sleep(s.ctx.Done(), delay.NextBackOff()) {
+		nacks = s.countNack(e.ID, nacks)
+		if nacks >= s.cfg.MaxDeliveries {
+			// poisonRedelivered counts the delivery that is not going to happen.
+			s.poisonRedelivered(e, nacks+1)
 			return
 		}
 		msg, cancel, ok := s.deliver(e)

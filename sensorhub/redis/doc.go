@@ -57,4 +57,24 @@
 // A poison step so refused is not retried in a loop: the entry stays
 // pending until it is next delivered or claimed. Reads and acks are
 // retried with backoff all the same.
+//
+// # Redelivery budget
+//
+// An entry whose handler keeps failing is poisoned with reason
+// redelivery_limit after Config.MaxDeliveries nacks. Redis's own delivery
+// counter cannot be that budget: every re-read of a consumer's pending list
+// after a restart and every XCLAIM raises it, so deploys during a long
+// database outage would poison valid readings that no handler ever failed.
+// The subscriber counts nacks itself instead, in a hash next to the stream,
+// <stream>:nacks (field: entry id), with HINCRBY when a nack is counted and
+// HDEL when the entry is acked or poisoned. A hash of the stream's name,
+// rather than a key per entry, keeps the count durable across restarts and
+// replicas at the cost of one key, shares the stream's hash tag when its
+// name has one, and needs only single-key commands, so it works on Redis
+// Cluster. A nack is counted once its NackDelay has passed, just before the
+// entry is delivered again; a subscription that stops meanwhile leaves the
+// entry pending with its budget unspent. That is how the hub's stop during
+// a database outage, which ends the in-process retries of the messages
+// waiting for the database and so nacks them, costs them nothing: each is
+// neither acked nor counted, and is delivered again after the restart.
 package redis

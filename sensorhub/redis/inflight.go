@@ -1,5 +1,7 @@
 package redis
 
+import goredis "github.com/redis/go-redis/v9"
+
 // acquire takes at least one and at most n slots, waiting for the first. It
 // returns 0 once the subscription ends.
 func (s *subscription) acquire(n int) int {
@@ -27,21 +29,21 @@ func (s *subscription) release(n int) {
 	}
 }
 
-// hold records entries as in hand, before they are delivered.
-func (s *subscription) hold(ids ...string) {
+// hold records entries as in hand and returns those that were not in hand
+// already, in order. It is the one gate every delivery passes: the re-read
+// of the pending list, XAUTOCLAIM and keep-alive may all name an entry this
+// process holds, and an entry in hand is never delivered a second time.
+func (s *subscription) hold(entries []goredis.XMessage) []goredis.XMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		s.inFlight[id] = struct{}{}
+	fresh := make([]goredis.XMessage, 0, len(entries))
+	for _, e := range entries {
+		if _, ok := s.inFlight[e.ID]; !ok {
+			s.inFlight[e.ID] = struct{}{}
+			fresh = append(fresh, e)
+		}
 	}
-}
-
-// holding reports whether the entry id is in hand.
-func (s *subscription) holding(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.inFlight[id]
-	return ok
+	return fresh
 }
 
 // held returns the ids of the entries in hand.

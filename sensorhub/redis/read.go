@@ -55,18 +55,7 @@ func (s *subscription) read() {
 				s.log.Info("redis: redelivering entries left pending by an earlier run", "count", len(entries))
 			}
 		}
-		deliveries := make([]int, len(entries))
-		if id == ">" {
-			for i := range deliveries {
-				deliveries[i] = 1
-			}
-		} else {
-			// Re-reading own pending entries with XREADGROUP 0 raises their
-			// delivery count like any delivery: the count Redis reports
-			// already includes this one.
-			deliveries = s.deliveryCounts(entries)
-		}
-		s.deliverAll(entries, deliveries)
+		s.deliverAll(entries, id != ">")
 		if len(entries) > 0 && len(entries) < n && s.cfg.ReadPace > 0 && !sleep(s.ctx.Done(), s.cfg.ReadPace) {
 			return
 		}
@@ -94,6 +83,8 @@ func (s *subscription) readFailed(err error, retry *backoff.ExponentialBackOff) 
 }
 
 // claim takes over entries that other consumers left idle, periodically.
+// It waits for free slots to claim into; keepAlive, which needs none, runs
+// beside it.
 func (s *subscription) claim() {
 	ticker := time.NewTicker(s.cfg.ClaimInterval)
 	defer ticker.Stop()
@@ -104,7 +95,6 @@ func (s *subscription) claim() {
 			return
 		case <-ticker.C:
 		}
-		s.keepAlive()
 		for {
 			n := s.acquire(s.cfg.BatchSize)
 			if n == 0 {
@@ -125,16 +115,8 @@ func (s *subscription) claim() {
 				}
 				break
 			}
-			var claimed []goredis.XMessage
-			for _, e := range entries {
-				if !s.holding(e.ID) { // one still in hand was only slow
-					claimed = append(claimed, e)
-				}
-			}
-			deliveries := s.deliveryCounts(claimed)
-			s.claimed.Add(uint64(len(claimed)))
-			s.release(n - len(claimed))
-			s.deliverAll(claimed, deliveries)
+			s.release(n - len(entries))
+			s.claimed.Add(uint64(s.deliverAll(entries, true)))
 			start = next
 			if start == "0-0" {
 				break // scanned the whole pending list
@@ -143,48 +125,33 @@ func (s *subscription) claim() {
 	}
 }
 
-// keepAlive resets the idle time of the entries in hand, with XCLAIM
-// JUSTID, which does not count as a delivery: an entry waiting out a long
-// nack delay, or a database outage, is then neither claimed by another
-// consumer nor poisoned early for deliveries that never happened.
+// keepAlive resets the idle time of the entries in hand every
+// ClaimInterval, with XCLAIM JUSTID, which does not count as a delivery, so
+// that no other consumer claims an entry this one still works on: one
+// waiting out a nack delay, or a database outage with every slot taken.
+// It takes no slot, so a full in-flight limit never stops it; Config
+// requires MaxIdleTime to be at least three ClaimIntervals, so that an
+// entry in hand is refreshed at least twice before another consumer may
+// claim it.
 func (s *subscription) keepAlive() {
-	for chunk := range slices.Chunk(s.held(), s.cfg.BatchSize) {
-		err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
-			Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
-		}).Err()
-		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
+	ticker := time.NewTicker(s.cfg.ClaimInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
 			return
+		case <-ticker.C:
+		}
+		for chunk := range slices.Chunk(s.held(), s.cfg.BatchSize) {
+			err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
+				Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
+			}).Err()
+			if err != nil {
+				if s.ctx.Err() == nil {
+					s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
+				}
+				break
+			}
 		}
 	}
-}
-
-// deliveryCounts asks Redis, in one XPENDING, how often each of entries was
-// delivered to this consumer; 1 for any it cannot tell.
-func (s *subscription) deliveryCounts(entries []goredis.XMessage) []int {
-	counts := make([]int, len(entries))
-	for i := range counts {
-		counts[i] = 1
-	}
-	if len(entries) == 0 {
-		return counts
-	}
-	// Entries come in id order; the range may hold other entries of ours.
-	pending, err := s.client.XPendingExt(s.ctx, &goredis.XPendingExtArgs{
-		Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer,
-		Start: entries[0].ID, End: entries[len(entries)-1].ID, Count: int64(len(entries) + s.cfg.MaxInFlight),
-	}).Result()
-	if err != nil {
-		return counts
-	}
-	byID := make(map[string]int, len(pending))
-	for _, p := range pending {
-		byID[p.ID] = int(p.RetryCount)
-	}
-	for i, e := range entries {
-		if n, ok := byID[e.ID]; ok {
-			counts[i] = n
-		}
-	}
-	return counts
 }

@@ -26,8 +26,8 @@ type SubscriberStats struct {
 	Nacked uint64
 	// Claimed counts entries taken over from idle consumers.
 	Claimed uint64
-	// Poisoned counts entries moved to the poison stream for exceeding
-	// MaxDeliveries.
+	// Poisoned counts entries moved to the poison stream after their
+	// handler failed MaxDeliveries times.
 	Poisoned uint64
 	// TooLarge counts entries moved to the poison stream, with reason
 	// sensorhub.ReasonTooLarge, for a field over MaxFieldBytes.
@@ -51,11 +51,13 @@ type SubscriberStats struct {
 // are gathered into one XACK per round trip. On start it first re-reads the
 // entries this consumer had pending (a crash or restart left them unacked),
 // then new ones; entries that dead consumers left idle for MaxIdleTime are
-// claimed with XAUTOCLAIM. Every entry becomes a message, whatever its
-// layout (see PayloadFields), with its entry id in the
-// sensorhub.MetadataEntryID metadata. Order is not guaranteed. Entries it
-// poisons itself, of whatever topic, go to its transport's PoisonStream.
-// Get one from Transport.Subscriber.
+// claimed with XAUTOCLAIM, while the idle time of the entries in hand is
+// reset every ClaimInterval so that no other consumer claims them. Only
+// nacks spend an entry's MaxDeliveries budget (see the package doc). Every
+// entry becomes a message, whatever its layout (see PayloadFields), with its
+// entry id in the sensorhub.MetadataEntryID metadata. Order is not
+// guaranteed. Entries it poisons itself, of whatever topic, go to its
+// transport's PoisonStream. Get one from Transport.Subscriber.
 type Subscriber struct {
 	cfg     Config
 	client  goredis.UniversalClient
@@ -122,6 +124,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, stream string) (<-chan *mess
 	var workers sync.WaitGroup
 	workers.Go(sub.read)
 	workers.Go(sub.claim)
+	workers.Go(sub.keepAlive)
 	ackerDone := make(chan struct{})
 	go func() { defer close(ackerDone); sub.ack() }()
 
@@ -190,8 +193,9 @@ type subscription struct {
 	handlers sync.WaitGroup
 
 	mu sync.Mutex
-	// inFlight holds the ids delivered and not yet acked, so that the
-	// claimer does not deliver a second copy of an entry still in hand.
+	// inFlight holds the ids in hand, delivered and not yet acked or
+	// poisoned; hold is its one gate, so that no entry is delivered twice
+	// by this process.
 	inFlight map[string]struct{}
 }
 

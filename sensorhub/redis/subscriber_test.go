@@ -78,35 +78,6 @@ func TestSubscriberDeliversOwnPendingEntriesFirst(t *testing.T) {
 	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
 
-// Re-reading its own pending entries with XREADGROUP 0 is a delivery that
-// Redis counts; the subscriber must not count it a second time.
-func TestSubscriberCountsRedeliveryAfterRestartOnce(t *testing.T) {
-	t.Parallel()
-	client := redistest.Client(t)
-	stream := redistest.Name(t, "recount")
-	id := addEntries(t, client, stream, 1, "x")[0]
-	cfg := redis.Config{Consumer: "restarting", MaxDeliveries: 2, CloseTimeout: 50 * time.Millisecond}
-
-	first, ch := subscribe(t, stream, cfg)
-	mustReceive(t, ch) // delivery 1, not acked
-	if err := first.Close(); err != nil {
-		t.Fatal(err)
-	}
-	second, ch := subscribe(t, stream, cfg)
-	m := mustReceive(t, ch) // delivery 2 of 2: delivered, not poisoned
-	if got := m.Metadata.Get(sensorhub.MetadataEntryID); got != id {
-		t.Fatalf("redelivered entry %s, want %s", got, id)
-	}
-	m.Nack() // a third delivery would pass the limit
-	poison := waitForPoison(t, client, stream)
-	if want := "redelivery_limit: delivered 2 times, limit 2"; poison.Values[sensorhub.MetadataError] != want {
-		t.Errorf("poison error = %q, want %q", poison.Values[sensorhub.MetadataError], want)
-	}
-	if s := second.Stats(); s.Poisoned != 1 || s.Delivered != 1 {
-		t.Errorf("Stats = %+v, want 1 delivered and 1 poisoned", s)
-	}
-}
-
 func TestSubscriberClaimsEntriesOfDeadConsumer(t *testing.T) {
 	t.Parallel()
 	client := redistest.Client(t)
