@@ -77,6 +77,11 @@ func (s *subscription) poison(e goredis.XMessage, record PoisonRecord, count *at
 	if !s.untilDone(e.ID, func() error { return s.client.XAck(s.ctx, s.stream, s.cfg.Group, e.ID).Err() }) {
 		return
 	}
+	// The entry's nack count is of no further use; one left behind by a
+	// failed HDEL only takes memory.
+	if err := s.client.HDel(s.ctx, nackKey(s.stream), e.ID).Err(); err != nil {
+		s.errs.permanent("poison", err)
+	}
 	if added {
 		count.Add(1)
 		s.log.Warn("redis: entry poisoned", append([]any{"reason", record.Reason, "entry_id", e.ID}, logAttrs...)...)
