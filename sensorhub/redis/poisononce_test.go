@@ -54,16 +54,22 @@ func poisonRecordIDs(t *testing.T, client goredis.UniversalClient, poison, entry
 }
 
 // TestRedeliveryLimitAfterCrashPoisonsOnce: a consumer crashed between the
-// poison XADD and the XACK; the consumer that claims the entry past its
-// delivery limit acks it and leaves the one record there is.
+// poison XADD and the XACK; the consumer that claims the entry, whose
+// handler failures are at the limit, acks it and leaves the one record
+// there is.
 func TestRedeliveryLimitAfterCrashPoisonsOnce(t *testing.T) {
 	t.Parallel()
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "crash_limit")
 	tr := newTransport(t, redis.Config{Client: client, Stream: stream, Consumer: "heir", MaxDeliveries: 1,
-		MaxIdleTime: 100 * time.Millisecond, ClaimInterval: 50 * time.Millisecond,
+		MaxIdleTime: 100 * time.Millisecond, ClaimInterval: 30 * time.Millisecond,
 		BlockTime: 100 * time.Millisecond, CloseTimeout: time.Second, Logger: testLogger(t)})
 	entry, record := crashAfterPoisonXAdd(t, client, tr, stream)
+	// The crashed consumer poisoned the entry for its handler failures, which
+	// had reached the limit (the hash of the package doc).
+	if err := client.HSet(t.Context(), stream+":nacks", entry, 1).Err(); err != nil {
+		t.Fatal(err)
+	}
 	ch, err := tr.Subscriber().Subscribe(t.Context(), stream)
 	if err != nil {
 		t.Fatal(err)
@@ -143,27 +149,32 @@ func TestReplicasRacingToPoisonWriteOneRecord(t *testing.T) {
 }
 
 // TestSlowConsumerDoesNotPoisonAClaimedEntryAgain: consumer a holds an
-// entry past MaxIdleTime, b claims it past its delivery limit and poisons
-// it; when a then nacks it past the limit too, a finds it no longer
-// pending and writes nothing.
+// entry past MaxIdleTime whose handler failures already reached the limit,
+// b claims it and poisons it; when a then nacks it past the limit too, a
+// finds it no longer pending and writes nothing.
 func TestSlowConsumerDoesNotPoisonAClaimedEntryAgain(t *testing.T) {
 	t.Parallel()
 	client := redistest.Client(t)
 	stream := redistest.Name(t, "race_sub")
-	cfg := func(consumer string, claim time.Duration) redis.Config {
+	cfg := func(consumer string, idle, claim time.Duration) redis.Config {
 		return redis.Config{Client: client, Stream: stream, Consumer: consumer, MaxDeliveries: 1,
-			MaxIdleTime: 100 * time.Millisecond, ClaimInterval: claim, NackDelay: 10 * time.Millisecond,
+			MaxIdleTime: idle, ClaimInterval: claim, NackDelay: 10 * time.Millisecond,
 			BlockTime: 100 * time.Millisecond, CloseTimeout: time.Second, Logger: testLogger(t)}
 	}
 	// a neither claims nor keeps its entries alive during the test.
-	slow := newTransport(t, cfg("a", time.Hour))
+	slow := newTransport(t, cfg("a", 3*time.Hour, time.Hour))
 	entry := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", "x"}}).Val()
 	chA, err := slow.Subscriber().Subscribe(t.Context(), stream)
 	if err != nil {
 		t.Fatal(err)
 	}
 	held := mustReceive(t, chA)
-	claimer := newTransport(t, cfg("b", 50*time.Millisecond))
+	// The entry's handler failures are at the limit already (the hash the
+	// subscriber counts them in, documented in the package doc).
+	if err := client.HSet(t.Context(), stream+":nacks", entry, 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	claimer := newTransport(t, cfg("b", 100*time.Millisecond, 30*time.Millisecond))
 	if _, err := claimer.Subscriber().Subscribe(t.Context(), stream); err != nil {
 		t.Fatal(err)
 	}
