@@ -15,7 +15,6 @@ import (
 	"go.uber.org/fx/fxevent"
 
 	"github.com/sensorhub/sensorhub/handlers"
-	"github.com/sensorhub/sensorhub/migrations"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/health"
 	"github.com/sensorhub/sensorhub/sensorhub/metrics"
@@ -33,9 +32,12 @@ const startTimeout = 30 * time.Second
 // until the hub stops by itself, which is an error: a service that no longer
 // consumes must not idle on as if healthy.
 func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
-	var hub *sensorhub.Hub
+	var (
+		hub    *sensorhub.Hub
+		schema *schemaGuard
+	)
 	exit, err := runApp(ctx, cfg, logger,
-		fx.Provide(newPool, newSink, newTransport, newHubConfig),
+		fx.Provide(newPool, newSchemaGuard, newSink, newTransport, newHubConfig),
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
@@ -46,9 +48,12 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		outboxModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
-		fx.Populate(&hub),
+		fx.Populate(&hub, &schema),
 	)
 	if exit != 0 {
+		if schemaErr := schema.Err(); schemaErr != nil {
+			return errors.Join(schemaErr, err)
+		}
 		return errors.Join(fmt.Errorf("hub stopped: %w", hub.Err()), err)
 	}
 	return err
@@ -122,10 +127,7 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
-	lc.Append(fx.Hook{
-		OnStart: func(ctx context.Context) error { return migrations.Check(ctx, pool) },
-		OnStop:  func(context.Context) error { pool.Close(); return nil },
-	})
+	lc.Append(fx.StopHook(pool.Close))
 	return pool, nil
 }
 
@@ -140,7 +142,10 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 
 // newSink returns the Postgres sink, instrumented with commit metrics. The
 // instrumented sink is still a BatchWriter, so group commit stays on.
-func newSink(cfg config, pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
+// newSink takes the schema guard so that fx builds the guard first: its
+// start hook, the schema check, then runs before the hub and the forwarder
+// start writing.
+func newSink(cfg config, pool *pgxpool.Pool, _ *schemaGuard, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
 	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger})
 	if err != nil {
 		return nil, err
