@@ -72,15 +72,15 @@ commands:
   poison replay [ID...]                send poisoned messages back (all without IDs)
   station list [--json]                list stations with position and time zone
   station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M]
-                                       create or change a station (TZ "" follows SENSORHUB_TIMEZONE)
   calibration add STATION SENSOR [--offset X] [--scale Y] [--from T] [--to T] [--note S]
-                                       calibrate from T (default: always) to T (default: open),
-                                       re-applied to stored readings; times RFC 3339
   calibration end ID --to T            end a calibration's period at T
   calibration list [STATION [SENSOR]]  list calibrations
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
+station set creates the station or changes the fields given; --timezone "" follows SENSORHUB_TIMEZONE.
+calibration add applies value × scale (default 1) + offset (default 0) in [--from, --to) (default:
+always), to stored readings too; times are RFC 3339.
 configuration is read from the environment; see README.md.
 `
 
