@@ -289,3 +289,32 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 		t.Fatalf("Check after Down = %v, want ErrNotMigrated naming 0003_stations.sql only", err)
 	}
 }
+
+// TestStationsMigrationCreatesKnownStations checks the upgrade to 0003:
+// the stations of readings stored before it exist after it, without a
+// zone, so they keep following SENSORHUB_TIMEZONE.
+func TestStationsMigrationCreatesKnownStations(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	m := newMigrator(t, db.URL)
+	if down, err := m.Down(ctx); err != nil || down.Name != "0003_stations.sql" {
+		t.Fatalf("Down = %+v, %v; want 0003_stations.sql rolled back", down, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO readings (station, sensor, ts, value, unit) VALUES
+		('roof', 'temperature', '2024-12-01T12:00:00Z', 14, 'Cel'),
+		('roof', 'humidity', '2024-12-01T12:00:00Z', 55, '%RH'),
+		('garden', 'temperature', '2024-12-01T12:00:00Z', 9, 'Cel')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := db.Pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM stations WHERE timezone IS NULL`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []string{"garden", "roof"}) {
+		t.Fatalf("stations after the upgrade = %v, want garden and roof without a zone", ids)
+	}
+}
