@@ -1,17 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/sensorhub/sensorhub/migrations"
 )
 
 // parseArgs parses args with fs, flags before, between and after the
@@ -88,22 +83,4 @@ func stringFlag(fs *flag.FlagSet, name, usage string) **string {
 	v := new(*string)
 	fs.Func(name, usage, func(s string) error { *v = &s; return nil })
 	return v
-}
-
-// openDB connects to the database of cfg and checks that it is migrated;
-// the caller closes the pool.
-func openDB(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
-	pcfg, err := pgxpool.ParseConfig(cfg.databaseURL)
-	if err != nil {
-		return nil, errors.New("parse database URL (value not shown)")
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres pool: %w", err)
-	}
-	if err := migrations.Check(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	return pool, nil
 }
