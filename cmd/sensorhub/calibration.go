@@ -36,8 +36,8 @@ func runCalibration(ctx context.Context, cfg config, args []string, stdout io.Wr
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "added calibration #%d: %s/%s in %s: value × %v + %v\n", added.ID, added.Station, added.Sensor,
-				period(added.From, added.To), added.Scale, added.Offset)
+			fmt.Fprintf(stdout, "added calibration #%d: %s/%s in %s: %s\n", added.ID, added.Station, added.Sensor,
+				period(added.From, added.To), formula(added.Scale, added.Offset))
 			fmt.Fprintf(stdout, "%d stored reading(s) calibrated again\n", applied.Readings)
 			return nil
 		}
@@ -155,6 +155,14 @@ func printCalibrations(w io.Writer, list []calibration.Calibration) error {
 			c.Scale, c.Offset, orDash(c.Note), c.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
+}
+
+// formula shows what a calibration does to a value.
+func formula(scale, offset float64) string {
+	if offset < 0 {
+		return fmt.Sprintf("value × %v − %v", scale, -offset)
+	}
+	return fmt.Sprintf("value × %v + %v", scale, offset)
 }
 
 // period shows [from, to) with its open ends named.

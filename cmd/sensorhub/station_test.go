@@ -110,7 +110,7 @@ func TestServiceStoresCalibratedValues(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	out := e.mustCLI(t, "calibration", "add", "roof", "temperature", "--scale", "1.5", "--offset", "-2", "--note", "screen")
-	if !strings.Contains(out, "added calibration #1: roof/temperature in [the beginning, open): value × 1.5 + -2") {
+	if !strings.Contains(out, "added calibration #1: roof/temperature in [the beginning, open): value × 1.5 − 2") {
 		t.Fatalf("calibration add printed:\n%s", out)
 	}
 	e.start(t, "run")
