@@ -134,9 +134,10 @@ ON CONFLICT DO NOTHING`
 // unit, by an earlier write or earlier in this batch) or a conflict (its key
 // is stored with another value or unit; the first write wins and the
 // conflict is logged at Warn). Values are compared before calibration, so
-// a reading sent again after a calibration is still a duplicate. With events on, the same transaction inserts
-// into the outbox the sensorhub.EventReadingsStored events listing the
-// readings stored for the first time, if any (see
+// a reading sent again after a calibration is still a duplicate. With
+// events on, the same transaction inserts into the outbox the
+// sensorhub.EventReadingsStored events listing the readings stored for the
+// first time, if any, with their stored (calibrated) values (see
 // sensorhub.NewReadingsStored), followed by the batch's events. An empty
 // batch is a no-op.
 //
