@@ -1,12 +1,16 @@
 package stations_test
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"math"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/sensorhub/sensorhub/internal/syncbuf"
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -155,13 +159,10 @@ func TestZonesFollowChanges(t *testing.T) {
 	if _, err := stations.Set(ctx, db.Pool, stations.Update{ID: "ny", Timezone: ptr("Europe/Berlin")}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for loc := zones.Zone("ny"); loc == nil || loc.String() != "Europe/Berlin"; loc = zones.Zone("ny") {
-		if time.Now().After(deadline) {
-			t.Fatalf("Zone(ny) = %v 30 s after the change, want Europe/Berlin", loc)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, "Zone(ny) is Europe/Berlin", func() bool {
+		loc := zones.Zone("ny")
+		return loc != nil && loc.String() == "Europe/Berlin"
+	})
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Fatalf("%d warnings about the unknown zone, want 1:\n%s", n, logs.String())
 	}
@@ -181,5 +182,61 @@ func TestZonesStartFailsWithoutTable(t *testing.T) {
 	}
 	if err := zones.Stop(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flakyDB fails every query while down is set.
+type flakyDB struct {
+	stations.DB
+	down atomic.Bool
+}
+
+func (d *flakyDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if d.down.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return d.DB.Query(ctx, sql, args...)
+}
+
+// TestZonesKeepServingThroughAnOutage checks that while the database is
+// unreachable Zones keeps the zones it read, and logs one warning for the
+// outage, not one per refresh, and one record when it is over.
+func TestZonesKeepServingThroughAnOutage(t *testing.T) {
+	t.Parallel()
+	pg := postgrestest.New(t)
+	ctx := t.Context()
+	if _, err := stations.Set(ctx, pg.Pool, stations.Update{ID: "ny", Timezone: ptr("America/New_York")}); err != nil {
+		t.Fatal(err)
+	}
+	db := &flakyDB{DB: pg.Pool}
+	var logs syncbuf.Buffer
+	zones, err := stations.NewZones(stations.ZonesConfig{DB: db, Refresh: 10 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zones.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = zones.Stop(ctx) }()
+
+	db.down.Store(true)
+	waitFor(t, "the outage is logged", func() bool { return strings.Contains(logs.String(), "zones not refreshed") })
+	time.Sleep(100 * time.Millisecond) // some ten failed refreshes
+	if loc := zones.Zone("ny"); loc == nil || loc.String() != "America/New_York" {
+		t.Fatalf("Zone(ny) during the outage = %v, want America/New_York still", loc)
+	}
+	db.down.Store(false)
+	waitFor(t, "the recovery is logged", func() bool { return strings.Contains(logs.String(), "zones refreshed again") })
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d warnings for one outage, want 1:\n%s", n, logs.String())
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
 	}
 }

@@ -24,9 +24,10 @@ type ZonesConfig struct {
 	// Refresh is how often the zones are read again, and so how soon a
 	// running service follows a changed zone. Default DefaultRefresh (2 s).
 	Refresh time.Duration
-	// Logger receives a Warn record when a refresh fails (the zones read
-	// before stay in use) or a stored zone is unknown to this build. nil
-	// means slog.Default().
+	// Logger receives a Warn record when refreshing starts failing (the
+	// zones read before stay in use; an Info record follows when it works
+	// again) and when a stored zone is unknown to this build. nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -116,13 +117,22 @@ func (z *Zones) run(ctx context.Context) {
 	defer close(z.done)
 	ticker := time.NewTicker(z.cfg.Refresh)
 	defer ticker.Stop()
+	// One record per outage, not one per tick.
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := z.refresh(ctx); err != nil && ctx.Err() == nil {
-				z.cfg.Logger.WarnContext(ctx, "stations: zones not refreshed, keeping the previous ones", "error", err)
+			err := z.refresh(ctx)
+			switch {
+			case ctx.Err() != nil:
+			case err != nil && !failing:
+				z.cfg.Logger.WarnContext(ctx, "stations: zones not refreshed, keeping the previous ones until they are", "error", err)
+				failing = true
+			case err == nil && failing:
+				z.cfg.Logger.InfoContext(ctx, "stations: zones refreshed again")
+				failing = false
 			}
 		}
 	}
