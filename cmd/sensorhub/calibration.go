@@ -56,15 +56,19 @@ func runCalibration(ctx context.Context, cfg config, args []string, stdout io.Wr
 		}
 	case "list":
 		fs := flag.NewFlagSet("calibration list", flag.ContinueOnError)
+		asJSON := fs.Bool("json", false, "print JSON")
 		rest, err := parseArgs(fs, args)
 		if err != nil || len(rest) > 2 {
-			return fmt.Errorf("%w: calibration list [STATION [SENSOR]]", errUsage)
+			return fmt.Errorf("%w: calibration list [STATION [SENSOR]] [--json]", errUsage)
 		}
 		rest = append(rest, "", "")
 		run = func(store *calibration.Store) error {
 			list, err := store.List(ctx, rest[0], rest[1])
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
+			case *asJSON:
+				return printJSON(stdout, list)
 			}
 			return printCalibrations(stdout, list)
 		}

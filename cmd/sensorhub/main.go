@@ -74,7 +74,7 @@ commands:
   station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M]
   calibration add STATION SENSOR [--offset X] [--scale Y] [--from T] [--to T] [--note S]
   calibration end ID --to T            end a calibration's period at T
-  calibration list [STATION [SENSOR]]  list calibrations
+  calibration list [STATION [SENSOR]] [--json]
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 

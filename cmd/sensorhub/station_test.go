@@ -149,6 +149,11 @@ func TestServiceStoresCalibratedValues(t *testing.T) {
 	if !strings.Contains(out, "2024-06-01T00:00:00Z") || !strings.Contains(out, "screen") {
 		t.Fatalf("calibration list printed:\n%s", out)
 	}
+	var list []calibration.Calibration
+	if err := json.Unmarshal([]byte(e.mustCLI(t, "calibration", "list", "roof", "temperature", "--json")), &list); err != nil ||
+		len(list) != 1 || list[0].Scale != 1.5 || list[0].Offset != -2 || !list[0].From.IsZero() || list[0].Note != "screen" {
+		t.Fatalf("calibration list --json = %+v, %v; want the one calibration", list, err)
+	}
 }
 
 // TestStationAndCalibrationCommandsRefuseBadInput checks that bad values
