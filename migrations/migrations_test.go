@@ -52,7 +52,7 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}, {Version: 2, Name: "0002_outbox.sql"}}; !reflect.DeepEqual(st, want) {
+	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}, {Version: 2, Name: "0002_outbox.sql"}, {Version: 3, Name: "0003_stations.sql"}}; !reflect.DeepEqual(st, want) {
 		t.Fatalf("Status before Up = %+v, want %+v", st, want)
 	}
 
@@ -95,6 +95,9 @@ func TestUpStatusDown(t *testing.T) {
 		}
 		if down.Version != st[i].Version || down.Name != st[i].Name {
 			t.Fatalf("Down = %+v, want %s rolled back", down, st[i].Name)
+		}
+		if down.Version == 3 && (exists("stations") || exists("calibrations") || !exists("readings")) {
+			t.Fatal("Down of 0003 must drop stations and calibrations and only them")
 		}
 		if down.Version == 2 && (exists(`"watermill_sensorhub_outbox"`) || exists(`"watermill_offsets_sensorhub_outbox"`) || !exists("readings")) {
 			t.Fatal("Down of 0002 must drop the outbox tables and only them")
@@ -143,6 +146,7 @@ func checkReadingsTable(t *testing.T, db *postgrestest.DB) {
 		{"value", "double precision", "NO", ""},
 		{"unit", "text", "NO", ""},
 		{"received_at", "timestamp with time zone", "NO", "now()"},
+		{"raw_value", "double precision", "YES", ""},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("readings columns = %+v, want %+v", got, want)
@@ -258,8 +262,8 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 	ctx := t.Context()
 
 	err := migrations.Check(ctx, db.Pool)
-	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "0001_readings.sql, 0002_outbox.sql") {
-		t.Fatalf("Check on an empty schema = %v, want ErrNotMigrated naming both migrations", err)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "0001_readings.sql, 0002_outbox.sql, 0003_stations.sql") {
+		t.Fatalf("Check on an empty schema = %v, want ErrNotMigrated naming every migration", err)
 	}
 	var tables int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, db.Schema).Scan(&tables); err != nil || tables != 0 {
@@ -267,8 +271,8 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 	}
 
 	applied, err := migrations.Up(ctx, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil || len(applied) != 2 {
-		t.Fatalf("Up = %+v, %v; want both migrations applied", applied, err)
+	if err != nil || len(applied) != 3 {
+		t.Fatalf("Up = %+v, %v; want every migration applied", applied, err)
 	}
 	if err := migrations.Check(ctx, db.Pool); err != nil {
 		t.Fatalf("Check after Up = %v", err)
@@ -281,7 +285,36 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = migrations.Check(ctx, db.Pool)
-	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "(0002_outbox.sql)") {
-		t.Fatalf("Check after Down = %v, want ErrNotMigrated naming 0002_outbox.sql only", err)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "(0003_stations.sql)") {
+		t.Fatalf("Check after Down = %v, want ErrNotMigrated naming 0003_stations.sql only", err)
+	}
+}
+
+// TestStationsMigrationCreatesKnownStations checks the upgrade to 0003:
+// the stations of readings stored before it exist after it, without a
+// zone, so they keep following SENSORHUB_TIMEZONE.
+func TestStationsMigrationCreatesKnownStations(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	m := newMigrator(t, db.URL)
+	if down, err := m.Down(ctx); err != nil || down.Name != "0003_stations.sql" {
+		t.Fatalf("Down = %+v, %v; want 0003_stations.sql rolled back", down, err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO readings (station, sensor, ts, value, unit) VALUES
+		('roof', 'temperature', '2024-12-01T12:00:00Z', 14, 'Cel'),
+		('roof', 'humidity', '2024-12-01T12:00:00Z', 55, '%RH'),
+		('garden', 'temperature', '2024-12-01T12:00:00Z', 9, 'Cel')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := db.Pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY id) FROM stations WHERE timezone IS NULL`).Scan(&ids); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []string{"garden", "roof"}) {
+		t.Fatalf("stations after the upgrade = %v, want garden and roof without a zone", ids)
 	}
 }

@@ -53,7 +53,8 @@ var stationNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`
 //	2024-12-01T13:00:00                 no offset (Python's isoformat of a naive datetime)
 //
 // An offset decides the instant; Go's zone abbreviation after it is not
-// checked. A time without an offset is read in Location;
+// checked. A time without an offset is read in its station's zone (Zones)
+// or else in Location;
 // when that zone skips or repeats its wall clock (a daylight-saving
 // change: 02:30 on the last Sunday of March or October in Europe/Berlin),
 // the reading is refused with ReasonAmbiguousLocalTime rather than stored
@@ -67,6 +68,12 @@ type DecoderConfig struct {
 	// ("2024-12-01 12:00:00") are read; a wall clock it skips or shows
 	// twice is refused (see above). Default UTC.
 	Location *time.Location
+	// Zones, if set, gives stations zones of their own: a time without an
+	// offset from a station for which it returns a zone is read in that
+	// zone instead of Location. It is asked once per reading on the
+	// message path, so it must answer from memory, and be safe for
+	// concurrent use. Default nil: every station uses Location.
+	Zones Zones
 	// DefaultStation is the station of readings that name none.
 	// Default DefaultStation ("default").
 	DefaultStation string
@@ -108,6 +115,13 @@ func (c DecoderConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("default station %q does not match %s", c.DefaultStation, stationNamePattern))
 	}
 	return errors.Join(errs...)
+}
+
+// Zones looks up the zone of a station's times without an offset.
+type Zones interface {
+	// Zone returns station's zone, or nil when the station has none of
+	// its own and follows DecoderConfig.Location.
+	Zone(station string) *time.Location
 }
 
 // input is a decoded reading before its sensor type has validated and
@@ -248,13 +262,21 @@ func (d *decoder) convert(w *wireReading) (input, *InputError) {
 	if station == "" {
 		station = d.cfg.DefaultStation
 	}
-	// The one place that picks the zone of zone-less times: a station's own
-	// zone (DESIGN.md §10) is to be looked up here.
-	ts, err := d.parseTime(w.Timestamp, d.cfg.Location)
+	ts, err := d.parseTime(w.Timestamp, d.zone(station))
 	if err != nil {
 		return input{}, err
 	}
 	return input{Index: -1, Station: station, Sensor: w.Sensor, Time: ts, Value: value, Unit: w.Unit, ID: w.ID}, nil
+}
+
+// zone is the zone of station's times without an offset (DESIGN.md §10).
+func (d *decoder) zone(station string) *time.Location {
+	if d.cfg.Zones != nil {
+		if loc := d.cfg.Zones.Zone(station); loc != nil {
+			return loc
+		}
+	}
+	return d.cfg.Location
 }
 
 // parseValue reads the value: a JSON number, or a JSON string holding

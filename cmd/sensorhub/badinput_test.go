@@ -525,6 +525,18 @@ func TestBadInput(t *testing.T) {
 			if after != before+int64(len(validKeys)) {
 				t.Errorf("readings: %d rows, %d before: want the %d valid readings added", after, before, len(validKeys))
 			}
+		case "stations":
+			// The stations of the valid readings, created on their first
+			// one; a poisoned reading creates none.
+			newStations := map[string]bool{}
+			for _, k := range validKeys {
+				if st, _, _ := strings.Cut(k, "/"); st != "warm-up" {
+					newStations[st] = true
+				}
+			}
+			if after != before+int64(len(newStations)) {
+				t.Errorf("stations: %d rows, %d before: want the %d stations of valid readings added", after, before, len(newStations))
+			}
 		case "watermill_sensorhub_outbox":
 			// One event per commit: group commit may join messages.
 			if added := after - before; added < 1 || added > int64(len(validKeys)) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
+	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
 // config is the service's configuration, read from the environment only.
@@ -32,6 +33,7 @@ type config struct {
 	stream, channel, group, consumer string
 	bridge                           bool
 	decoder                          sensorhub.DecoderConfig
+	stationRefresh                   time.Duration
 	handlerTimeout, shutdownTimeout  time.Duration
 	claimIdle                        time.Duration
 
@@ -388,6 +390,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.decoder.Location = loc
 	}
+	c.stationRefresh = e.duration("SENSORHUB_STATION_REFRESH", stations.DefaultRefresh)
 	if v := getenv("SENSORHUB_MIN_TIME"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {

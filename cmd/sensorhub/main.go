@@ -5,6 +5,8 @@
 //	sensorhub migrate up|down|status     database schema migrations
 //	sensorhub publish [--stream|--channel] JSON
 //	sensorhub poison list|replay         inspect and replay the poison queue
+//	sensorhub station list|set           stations: name, position, time zone
+//	sensorhub calibration add|end|list   calibrations per station and sensor
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -68,9 +70,17 @@ commands:
   publish [--stream|--channel] JSON    send a test reading (default: to the stream)
   poison list [--count N] [--after ID] show poisoned messages
   poison replay [ID...]                send poisoned messages back (all without IDs)
+  station list [--json]                list stations with position and time zone
+  station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M]
+  calibration add STATION SENSOR [--offset X] [--scale Y] [--from T] [--to T] [--note S]
+  calibration end ID --to T            end a calibration's period at T
+  calibration list [STATION [SENSOR]] [--json]
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
+station set creates the station or changes the fields given; --timezone "" follows SENSORHUB_TIMEZONE.
+calibration add applies value × scale (default 1) + offset (default 0) in [--from, --to) (default:
+always), to stored readings too; times are RFC 3339.
 configuration is read from the environment; see docs/configuration.md.
 `
 
@@ -107,6 +117,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runPublish(ctx, cfg, args, stdout)
 	case "poison":
 		err = runPoison(ctx, cfg, args, stdout)
+	case "station":
+		err = runStation(ctx, cfg, args, stdout)
+	case "calibration":
+		err = runCalibration(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

@@ -30,8 +30,8 @@ func TestServiceRefusesUnmigratedDatabase(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	code := run(ctx, []string{"run"}, getenv, &out, &out)
-	if code != 1 || !strings.Contains(out.String(), "0001_readings.sql, 0002_outbox.sql") || !strings.Contains(out.String(), "migrate up") {
-		t.Fatalf("exit %d, want 1 with an error naming both migrations and `migrate up`:\n%s", code, out.String())
+	if code != 1 || !strings.Contains(out.String(), "0001_readings.sql, 0002_outbox.sql, 0003_stations.sql") || !strings.Contains(out.String(), "migrate up") {
+		t.Fatalf("exit %d, want 1 with an error naming every migration and `migrate up`:\n%s", code, out.String())
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
 // startTimeout bounds start-up: connecting, creating the consumer group,
@@ -37,7 +38,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		schema *schemaGuard
 	)
 	exit, err := runApp(ctx, cfg, logger,
-		fx.Provide(newPool, newSchemaGuard, newSink, newTransport, newHubConfig),
+		fx.Provide(newPool, newSchemaGuard, newSink, newTransport, newZones, newHubConfig),
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
@@ -181,9 +182,23 @@ func openTransport(cfg config, logger *slog.Logger) (*redis.Transport, error) {
 	})
 }
 
+// newZones returns the stations' zones, read at start-up (after the
+// migration check) and every SENSORHUB_STATION_REFRESH after, until the
+// hub has stopped (fx stops in reverse).
+func newZones(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog.Logger) (*stations.Zones, error) {
+	zones, err := stations.NewZones(stations.ZonesConfig{DB: pool, Refresh: cfg.stationRefresh, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.StartStopHook(zones.Start, zones.Stop))
+	return zones, nil
+}
+
 // newHubConfig connects the hub to Redis through the transport: its
-// subscriber, its poison publisher and its one poison stream name.
-func newHubConfig(cfg config, t *redis.Transport, sink sensorhub.Sink, logger *slog.Logger) sensorhub.Config {
+// subscriber, its poison publisher and its one poison stream name; and
+// reads zone-less times in the stations' own zones.
+func newHubConfig(cfg config, t *redis.Transport, sink sensorhub.Sink, zones *stations.Zones, logger *slog.Logger) sensorhub.Config {
+	cfg.decoder.Zones = zones
 	return sensorhub.Config{
 		Subscriber:     t.Subscriber(),
 		Publisher:      t.PoisonPublisher(),

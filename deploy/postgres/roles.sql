@@ -86,6 +86,15 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA sensorhub FROM sensorhub_app;
 -- readings exists after the first `migrate up`; run this file again then.
 SELECT 'GRANT SELECT, INSERT ON sensorhub.readings TO sensorhub_app'
 WHERE to_regclass('sensorhub.readings') IS NOT NULL \gexec
+-- Migration 0003: the service creates a station on its first reading,
+-- reads the stations' zones and applies calibrations. Changing stations
+-- and calibrations (sensorhub station set, calibration add|end) updates
+-- stored readings: run those commands as sensorhub_migrator, which owns
+-- the tables.
+SELECT 'GRANT SELECT, INSERT ON sensorhub.stations TO sensorhub_app'
+WHERE to_regclass('sensorhub.stations') IS NOT NULL \gexec
+SELECT 'GRANT SELECT ON sensorhub.calibrations TO sensorhub_app'
+WHERE to_regclass('sensorhub.calibrations') IS NOT NULL \gexec
 
 -- Example, not run: a read-only role for Grafana.
 --   CREATE ROLE grafana LOGIN;  -- then \password grafana

@@ -172,6 +172,9 @@ func (c *checker) command(line int, argv []string) {
 }
 
 // sensorhub checks the arguments of a sensorhub command line.
+// negativeNumber matches a negative number, which is a value, not a flag.
+var negativeNumber = regexp.MustCompile(`^-[0-9.]+$`)
+
 func (c *checker) sensorhub(line int, args []string) {
 	if len(args) == 0 || args[0] == "" {
 		return // the default command, or a word only known at run time
@@ -185,9 +188,11 @@ func (c *checker) sensorhub(line int, args []string) {
 	sub := ""
 	for _, arg := range args {
 		switch {
+		case negativeNumber.MatchString(arg): // a flag's value, such as --lon -74.006
 		case strings.HasPrefix(arg, "-"):
-			if !slices.Contains(cmd.Flags, arg) {
-				c.addf(line, "sensorhub %s %s: no such flag", name, arg)
+			flag, _, _ := strings.Cut(arg, "=") // --offset=-0.4
+			if !slices.Contains(cmd.Flags, flag) {
+				c.addf(line, "sensorhub %s %s: no such flag", name, flag)
 			}
 		case sub == "":
 			sub = arg

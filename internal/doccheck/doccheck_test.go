@@ -77,7 +77,7 @@ func TestCheckFindsEachMistake(t *testing.T) {
 	}{
 		{"good", "See [the index](README.md#the-pages) and `make test`.\n" +
 			"```sh\nDB_PORT=54321 make run   # a comment\nbin/sensorhub poison list --count 5\n" +
-			"go run ./cmd/sensorhub migrate status\nredis-cli XADD sensor_stream '*' payload '{}'\n```\n", ""},
+			"go run ./cmd/sensorhub migrate status\nsensorhub station set roof --lat -33.9 --lon=18.4\nredis-cli XADD sensor_stream '*' payload '{}'\n```\n", ""},
 		{"shell syntax", "```sh\nmake test\necho 'unclosed\n```\n", "docs/x.md:3: shell:"},
 		{"make target", "```bash\nmake run && make deploy-to-mars\n```\n", "make deploy-to-mars: the Makefile has no such target"},
 		{"make target inline", "Run `make no-such-target SOAK=10` first.\n", "make no-such-target"},
@@ -85,6 +85,7 @@ func TestCheckFindsEachMistake(t *testing.T) {
 		{"command via go run", "```sh\ngo run ./cmd/sensorhub frobnicate\n```\n", "sensorhub frobnicate: no such command"},
 		{"subcommand", "```console\n$ sensorhub migrate sideways\nmigrated\n```\n", "docs/x.md:2: sensorhub migrate sideways: no such subcommand"},
 		{"flag", "`sensorhub publish --topic '{}'`\n", "sensorhub publish --topic: no such flag"},
+		{"flag with its value", "`sensorhub station set roof --latitude=-3`\n", "sensorhub station --latitude: no such flag"},
 		{"variable", "Set SENSORHUB_NO_SUCH_THING=1.\n", "SENSORHUB_NO_SUCH_THING: no such variable"},
 		{"variable in a block", "```sh\nREDIS_PROT=6380 make run\n```\n", "REDIS_PROT: no such variable"},
 		{"link", "See [here](no-such-file.md).\n", "link no-such-file.md: no file docs/no-such-file.md"},

@@ -11,6 +11,10 @@
 //	}
 //	return p.Run(ctx) // until ctx ends
 //
+// Zone-less device times are read in each station's zone from the table
+// stations (sensorhub station set), refreshed every StationRefresh, unless
+// Config.Decoder.Zones is given.
+//
 // Start refuses a database that was never migrated (see migrations.Up and
 // migrations.Check). Events are opt-in: with Events on, the pipeline
 // forwards them itself, so the outbox never grows unforwarded; with Events
@@ -36,6 +40,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
 // Config configures a Pipeline. DB and Redis are required; every other zero
@@ -64,8 +69,14 @@ type Config struct {
 	// EventsStream is the Redis stream events are forwarded to. Default
 	// sensorhub.DefaultEventsStream.
 	EventsStream string
-	// Decoder controls decoding and validation of messages.
+	// Decoder controls decoding and validation of messages. When its Zones
+	// is nil, the pipeline reads the stations' zones from the table
+	// stations (see package stations), every StationRefresh.
 	Decoder sensorhub.DecoderConfig
+	// StationRefresh is how often the stations' zones are read again, so
+	// how soon a changed zone applies. Default stations.DefaultRefresh
+	// (2 s).
+	StationRefresh time.Duration
 	// Logger receives the pipeline's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -78,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.Redis == nil {
 		errs = append(errs, errors.New("pipeline: Config.Redis is nil"))
+	}
+	if c.StationRefresh < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: Config.StationRefresh must not be negative, got %s", c.StationRefresh))
 	}
 	return errors.Join(append(errs, c.Decoder.Validate())...)
 }
@@ -101,6 +115,7 @@ type Pipeline struct {
 	hub       *sensorhub.Hub
 	transport *transport
 	forwarder *outbox.Forwarder // nil with events off
+	zones     *stations.Zones   // nil when Config.Decoder.Zones was given
 }
 
 // New returns a pipeline of the sensor types given, not started. It fails
@@ -120,6 +135,13 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, transport: t}
+	if cfg.Decoder.Zones == nil {
+		p.zones, err = stations.NewZones(stations.ZonesConfig{DB: cfg.DB, Refresh: cfg.StationRefresh, Logger: cfg.Logger})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
+		}
+		cfg.Decoder.Zones = p.zones
+	}
 	p.hub, err = sensorhub.New(sensorhub.Config{
 		Subscriber:   t.Subscriber(),
 		Publisher:    t.PoisonPublisher(),
@@ -152,6 +174,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err := migrations.Check(ctx, p.cfg.DB); err != nil {
 		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 	}
+	if p.zones != nil {
+		if err := p.zones.Start(ctx); err != nil {
+			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+		}
+	}
 	if p.forwarder != nil {
 		if err := p.forwarder.Start(ctx); err != nil {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
@@ -165,12 +192,16 @@ func (p *Pipeline) Start(ctx context.Context) error {
 }
 
 // Stop stops the hub (see sensorhub.Hub.Stop: messages in flight finish or
-// are redelivered later), then the forwarder, and closes the Redis clients
-// the pipeline opened. It may be called whether or not Start was.
+// are redelivered later), then the forwarder and the zones' refreshing,
+// and closes the Redis clients the pipeline opened. It may be called
+// whether or not Start was.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	errs := []error{p.hub.Stop(ctx)}
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))
+	}
+	if p.zones != nil {
+		errs = append(errs, p.zones.Stop(ctx))
 	}
 	errs = append(errs, p.transport.close())
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
 // TestMain fails the tests when a goroutine outlives them: a pipeline that
@@ -100,5 +102,49 @@ func TestNewValidates(t *testing.T) {
 	_, err := pipeline.New(pipeline.Config{})
 	if err == nil || !strings.Contains(err.Error(), "Config.DB") || !strings.Contains(err.Error(), "Config.Redis") {
 		t.Fatalf("New(Config{}) = %v, want both DB and Redis named", err)
+	}
+}
+
+// TestStationZoneReadsZonelessTimes checks DESIGN.md §10 end to end: the
+// legacy message from a station whose zone is America/New_York is stored
+// at 17:00Z, while a station without a zone follows Decoder.Location (UTC).
+func TestStationZoneReadsZonelessTimes(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "zones")
+	tz := "America/New_York"
+	if _, err := stations.Set(t.Context(), db.Pool, stations.Update{ID: "ny", Timezone: &tz}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: stream,
+		Logger: slog.New(slog.DiscardHandler)}, temperature.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	for _, station := range []string{"ny", "plain"} {
+		if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
+			`{"sensor":"temperature","value":14,"timestamp":"2024-12-01 12:00:00","station":"` + station + `"}`}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]string{}
+	for deadline := time.Now().Add(20 * time.Second); len(got) < 2 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		rows, err := db.Pool.Query(t.Context(), `SELECT station, to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM readings`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var station, ts string
+		if _, err := pgx.ForEachRow(rows, []any{&station, &ts}, func() error { got[station] = ts; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got["ny"] != "2024-12-01T17:00:00Z" || got["plain"] != "2024-12-01T12:00:00Z" {
+		t.Fatalf("stored %v, want ny at 2024-12-01T17:00:00Z and plain at 2024-12-01T12:00:00Z", got)
 	}
 }

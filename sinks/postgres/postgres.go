@@ -4,6 +4,10 @@
 // with them in the outbox (package outbox): sensorhub.EventReadingsStored
 // events listing what a transaction stored new (one per
 // sensorhub.MaxReadingsPerEvent readings), plus the handlers' events.
+// A station's first reading creates its row in the table stations, and a
+// reading is stored calibrated by the row of the table calibrations valid
+// at its device time, if any, with the value before in raw_value (package
+// calibration manages them).
 //
 //	pool, err := pgxpool.New(ctx, "postgres://service@127.0.0.1:5432/sensorhub")
 //	...
@@ -85,29 +89,55 @@ func New(cfg Config) (*Sink, error) {
 	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents}, nil
 }
 
-// Table and column names are the storage contract (DESIGN.md §3): do not
-// rename them.
+// Table and column names are the storage contract (DESIGN.md §3, §10,
+// §11): do not rename them.
 const (
+	// Readings are inserted in array order (WITH ORDINALITY), so that
+	// concurrent writers take row locks in one order. A reading's value is
+	// calibrated here, by the calibration valid at its device time, if
+	// any (periods of a (station, sensor) never overlap, so at most one
+	// joins); raw_value keeps the value before. Calibrating in the insert,
+	// under the station's lock that calibration.Add takes too, means a
+	// reading can never miss a calibration committed before it.
+	//
+	// Rows come back with the value before calibration, which is what a
+	// reading sent again carries, and the stored one.
+	//
 	// Times travel as timestamptz values, never as text, so the session's
 	// TimeZone cannot shift the stored instant.
-	insertReadings = `INSERT INTO readings (station, sensor, ts, value, unit)
-SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])
+	insertReadings = `INSERT INTO readings (station, sensor, ts, value, unit, raw_value)
+SELECT k.station, k.sensor, k.ts,
+       CASE WHEN c.id IS NULL THEN k.value ELSE k.value * c.scale + c.offset_value END,
+       k.unit,
+       CASE WHEN c.id IS NULL THEN NULL ELSE k.value END
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[]) WITH ORDINALITY AS k(station, sensor, ts, value, unit, n)
+LEFT JOIN calibrations c
+  ON c.station = k.station AND c.sensor = k.sensor AND k.ts >= c.valid_from AND (c.valid_to IS NULL OR k.ts < c.valid_to)
+ORDER BY k.n
 ON CONFLICT DO NOTHING
-RETURNING station, sensor, ts, value, unit`
+RETURNING station, sensor, ts, coalesce(raw_value, value), unit, value`
 
-	selectReadings = `SELECT r.station, r.sensor, r.ts, r.value, r.unit
+	selectReadings = `SELECT r.station, r.sensor, r.ts, coalesce(r.raw_value, r.value), r.unit, r.value
 FROM readings r
 JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
   ON (r.station, r.sensor, r.ts) = (k.station, k.sensor, k.ts)`
+
+	// lockStations takes the advisory locks $1, in array order, and then
+	// creates the stations $2 that do not exist yet: one round trip.
+	lockStations = `WITH locked AS (SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k)
+INSERT INTO stations (id) SELECT s FROM locked, unnest($2::text[]) AS s
+ON CONFLICT DO NOTHING`
 )
 
 // Write stores a batch in one transaction and counts, per reading, whether
 // it was stored, a duplicate (its key is stored with the same value and
 // unit, by an earlier write or earlier in this batch) or a conflict (its key
 // is stored with another value or unit; the first write wins and the
-// conflict is logged at Warn). With events on, the same transaction inserts
-// into the outbox the sensorhub.EventReadingsStored events listing the
-// readings stored for the first time, if any (see
+// conflict is logged at Warn). Values are compared before calibration, so
+// a reading sent again after a calibration is still a duplicate. With
+// events on, the same transaction inserts into the outbox the
+// sensorhub.EventReadingsStored events listing the readings stored for the
+// first time, if any, with their stored (calibrated) values (see
 // sensorhub.NewReadingsStored), followed by the batch's events. An empty
 // batch is a no-op.
 //
@@ -199,10 +229,8 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	// cleanup needed, and its error adds nothing to the one returned.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if s.events {
-		if err := lockStations(ctx, tx, batch); err != nil {
-			return nil, err
-		}
+	if err := prepareStations(ctx, tx, batch); err != nil {
+		return nil, err
 	}
 	stations, sensors, times, values, units := columns(batch)
 	inserted, err := queryStored(ctx, tx, insertReadings, stations, sensors, times, values, units)
@@ -222,6 +250,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		if v, ok := inserted[k]; ok && v.matches(r) && !v.claimed {
 			v.claimed = true
 			inserted[k] = v
+			r.Value = v.calibrated
 			fresh = append(fresh, r)
 			continue
 		}
@@ -280,18 +309,27 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	return outcomes, nil
 }
 
-// lockStations takes a transaction-level advisory lock per station of
-// batch, in one order, before the transaction writes anything. Two
-// transactions holding readings of one station thus commit one after the
-// other, and the second gets the later transaction ID: the forwarder, which
-// goes by transaction ID, then delivers the events of every station in
-// commit order. Without it, a transaction that began writing first but
-// committed last would have its event forwarded first.
-func lockStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) error {
-	var keys []int64
+// prepareStations takes the lock of every station of batch (see
+// LockStation), in one order, before the transaction writes anything, and
+// creates the stations that do not exist yet (DESIGN.md §10).
+//
+// The lock does two jobs. Two transactions holding readings of one station
+// commit one after the other, and the second gets the later transaction ID:
+// the forwarder, which goes by transaction ID, then delivers the events of
+// every station in commit order (without it, a transaction that began
+// writing first but committed last would have its event forwarded first).
+// And a calibration added concurrently (package calibration) is either
+// committed before the insert, which then applies it, or waits for the
+// insert to commit and then re-applies itself to the new rows.
+func prepareStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) error {
+	var (
+		keys     []int64
+		stations []string
+	)
 	for i, r := range batch {
 		if i == 0 || r.Station != batch[i-1].Station { // batch is sorted by station
 			keys = append(keys, stationLock(r.Station))
+			stations = append(stations, r.Station)
 		}
 	}
 	if len(keys) == 0 {
@@ -301,8 +339,19 @@ func lockStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) err
 	keys = slices.Compact(keys)
 	// unnest yields the keys in array order and the aggregate takes them in
 	// that order: every transaction locks in ascending order, no deadlock.
-	if _, err := tx.Exec(ctx, `SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k`, keys); err != nil {
-		return fmt.Errorf("postgres: lock stations: %w", err)
+	if _, err := tx.Exec(ctx, lockStations, keys, stations); err != nil {
+		return fmt.Errorf("postgres: lock and create stations: %w", err)
+	}
+	return nil
+}
+
+// LockStation takes in tx the transaction-level advisory lock that a Sink
+// holds on a station from before it inserts the station's readings until
+// it commits them. Code that changes how a station's readings are stored
+// (package calibration) takes it to serialize with the sink.
+func LockStation(ctx context.Context, tx pgx.Tx, station string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, stationLock(station)); err != nil {
+		return fmt.Errorf("postgres: lock station %s: %w", station, err)
 	}
 	return nil
 }
@@ -357,8 +406,12 @@ func compareKeys(a, b key) int {
 
 // storedValue is what the table holds under a key.
 type storedValue struct {
+	// value is the value before calibration, as a reading carries it:
+	// raw_value where a calibration applied, else value.
 	value float64
 	unit  string
+	// calibrated is the value stored, after calibration.
+	calibrated float64
 	// claimed is set once a reading of the batch is counted as the one
 	// that inserted this row.
 	claimed bool
@@ -388,8 +441,8 @@ func columns(readings []sensorhub.Reading) (stations, sensors []string, times []
 	return stations, sensors, times, values, units
 }
 
-// queryStored runs a query returning (station, sensor, ts, value, unit) rows
-// and maps them by key.
+// queryStored runs a query returning (station, sensor, ts, value before
+// calibration, unit, stored value) rows and maps them by key.
 func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[key]storedValue, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
@@ -400,7 +453,7 @@ func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[k
 		r  sensorhub.Reading
 		sv storedValue
 	)
-	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit, &sv.calibrated}, func() error {
 		out[keyOf(r)] = sv
 		return nil
 	})

@@ -392,7 +392,9 @@ func TestWriteRejectedIsPermanent(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	bad := reference
-	bad.Station = "nul\x00station"
+	// In the sensor, which only the insert of readings sends (a station's
+	// name goes to the table stations first).
+	bad.Sensor = "nul\x00sensor"
 	bad.Time = reference.Time.Add(time.Minute)
 	_, err := newSink(t, db.Pool, nil).Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference, bad}})
 	if !sensorhub.IsPermanent(err) || sensorhub.ReasonOf(err) != sensorhub.ReasonDatabaseRejected {
