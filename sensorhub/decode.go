@@ -122,6 +122,11 @@ type Zones interface {
 	// Zone returns station's zone, or nil when the station has none of
 	// its own and follows DecoderConfig.Location.
 	Zone(station string) *time.Location
+	// Err is not nil while the zones are unknown (their source was never
+	// read, say the database is down at start-up). Messages then wait,
+	// retried as in a database outage, rather than be read in a wrong
+	// zone.
+	Err() error
 }
 
 // input is a decoded reading before its sensor type has validated and
@@ -213,6 +218,11 @@ func (d *decoder) Decode(payload []byte) ([]input, error) {
 			return nil, jsonError(payload, err, false)
 		}
 		return nil, &InputError{Reason: ReasonNotObject, Index: -1, Err: errors.New("payload is neither a JSON object nor an array of objects")}
+	}
+	if d.cfg.Zones != nil {
+		if err := d.cfg.Zones.Err(); err != nil {
+			return nil, &outageError{fmt.Errorf("sensorhub: station zones unknown: %w", err)}
+		}
 	}
 	inputs := make([]input, len(wires))
 	for i, w := range wires {

@@ -12,6 +12,32 @@ import (
 type zoneMap map[string]*time.Location
 
 func (m zoneMap) Zone(station string) *time.Location { return m[station] }
+func (zoneMap) Err() error                           { return nil }
+
+// unknownZones is a sensorhub.Zones whose source was never read.
+type unknownZones struct{}
+
+func (unknownZones) Zone(string) *time.Location { return nil }
+func (unknownZones) Err() error                 { return errors.New("zones not read yet") }
+
+// TestDecodeWaitsWhileZonesAreUnknown: while the station zones are unknown
+// no message is decoded, not even one whose time has an offset, and the
+// error is not the message's: it is retried, never poisoned.
+func TestDecodeWaitsWhileZonesAreUnknown(t *testing.T) {
+	t.Parallel()
+	d, err := sensorhub.NewDecoder(sensorhub.DecoderConfig{Zones: unknownZones{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Decode([]byte(`{"sensor":"temperature","value":14,"timestamp":"2024-12-01 12:00:00","station":"roof"}`))
+	if err == nil || sensorhub.IsPermanent(err) {
+		t.Fatalf("Decode with unknown zones = %v, want a transient error", err)
+	}
+	var inErr *sensorhub.InputError
+	if errors.As(err, &inErr) {
+		t.Errorf("Decode with unknown zones = %v, an input error, which would poison the message", err)
+	}
+}
 
 func mustZone(t *testing.T, name string) *time.Location {
 	t.Helper()

@@ -95,17 +95,18 @@ func (e *InputError) Unwrap() error { return e.Err }
 // Permanent reports true: bad input does not get better by retrying.
 func (e *InputError) Permanent() bool { return true }
 
-// sinkError marks an error of the sink that is not permanent: the message
-// is valid and waits only for the database. The hub retries it for as long
-// as the outage lasts (see Config.MaxRetries).
-type sinkError struct{ err error }
+// outageError marks an error that is not the message's: it is valid and
+// waits only for the database, to store it (a transient error of the sink)
+// or to read it (the station zones not read yet). The hub retries it for
+// as long as the outage lasts (see Config.MaxRetries).
+type outageError struct{ err error }
 
-func (e *sinkError) Error() string { return e.err.Error() }
-func (e *sinkError) Unwrap() error { return e.err }
+func (e *outageError) Error() string { return e.err.Error() }
+func (e *outageError) Unwrap() error { return e.err }
 
-// isSinkOutage reports whether err is a transient error of the sink.
-func isSinkOutage(err error) bool {
-	_, ok := errors.AsType[*sinkError](err)
+// isOutage reports whether err is an outageError and not permanent.
+func isOutage(err error) bool {
+	_, ok := errors.AsType[*outageError](err)
 	return ok && !IsPermanent(err)
 }
 

@@ -282,7 +282,7 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 	}
 	res, err := h.sink.Write(ctx, batch)
 	if err != nil {
-		return WriteResult{}, &sinkError{fmt.Errorf("sensorhub: write %d readings and %d events: %w", len(batch.Readings), len(batch.Events), err)}
+		return WriteResult{}, &outageError{fmt.Errorf("sensorhub: write %d readings and %d events: %w", len(batch.Readings), len(batch.Events), err)}
 	}
 	h.stored.Add(uint64(res.Stored))
 	h.duplicates.Add(uint64(res.Duplicates))
@@ -506,11 +506,11 @@ func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
 		wait.Reset()
 		timer := time.NewTimer(0)
 		defer timer.Stop()
-		for retry := 1; retry <= h.cfg.MaxRetries || isSinkOutage(err); retry++ {
+		for retry := 1; retry <= h.cfg.MaxRetries || isOutage(err); retry++ {
 			d := wait.NextBackOff()
 			h.log.DebugContext(ctx, "sensorhub: transient error, retrying",
 				"entry_id", msg.Metadata.Get(MetadataEntryID), "retry", retry, "wait", d, "err", err)
-			if isSinkOutage(err) {
+			if isOutage(err) {
 				h.warnOutage(ctx, err)
 			}
 			timer.Reset(d)

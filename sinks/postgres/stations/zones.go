@@ -45,9 +45,10 @@ func (c ZonesConfig) Validate() error {
 
 // Zones is a sensorhub.Zones over the table stations: the zones of the
 // stations that have one, held in memory and read again every Refresh, so
-// that the decoder never asks the database per message. Before Start, and
-// for stations without a zone, Zone returns nil (the decoder's default
-// zone). It is safe for concurrent use.
+// that the decoder never asks the database per message. For stations
+// without a zone, Zone returns nil (the decoder's default zone). Until the
+// zones were read once, Err says so, and the hub holds messages back as in
+// a database outage. It is safe for concurrent use.
 type Zones struct {
 	cfg   ZonesConfig
 	zones atomic.Pointer[map[string]*time.Location]
@@ -83,16 +84,27 @@ func (z *Zones) Zone(station string) *time.Location {
 	return nil
 }
 
-// Start reads the zones once, failing when it cannot (so that no reading
-// is decoded in a wrong zone at start-up), then refreshes them every
-// Refresh until Stop. ctx bounds the first read only. Start runs once.
+// errNotRead is Err's answer until the zones were read once.
+var errNotRead = errors.New("stations: zones not read yet (the database does not answer)")
+
+// Err returns an error until the zones were read once.
+func (z *Zones) Err() error {
+	if z.zones.Load() == nil {
+		return errNotRead
+	}
+	return nil
+}
+
+// Start reads the zones, then refreshes them every Refresh until Stop. A
+// database that does not answer at start-up is an outage, not a failure:
+// Err reports it until a refresh succeeds, so that no reading is decoded in
+// a wrong zone meanwhile. ctx bounds the first read only. Start runs once.
 func (z *Zones) Start(ctx context.Context) error {
 	if !z.started.CompareAndSwap(false, true) {
 		return errors.New("stations: zones already started")
 	}
 	if err := z.refresh(ctx); err != nil {
-		z.started.Store(false)
-		return err
+		z.cfg.Logger.WarnContext(ctx, "stations: zones not read yet; messages wait until they are", "error", err)
 	}
 	go z.run(z.runCtx)
 	return nil
