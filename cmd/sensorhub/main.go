@@ -5,6 +5,7 @@
 //	sensorhub migrate up|down|status     database schema migrations
 //	sensorhub publish [--stream|--channel] JSON
 //	sensorhub poison list|replay         inspect and replay the poison queue
+//	sensorhub rule add|list|remove       manage the threshold rules
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -68,6 +69,9 @@ commands:
   publish [--stream|--channel] JSON    send a test reading (default: to the stream)
   poison list [--count N] [--after ID] show poisoned messages
   poison replay [ID...]                send poisoned messages back (all without IDs)
+  rule add SPEC                        add a threshold rule, sensor[@station]>threshold[/clear] or <
+  rule list                            list the threshold rules with their IDs
+  rule remove ID                       remove a threshold rule
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -107,6 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runPublish(ctx, cfg, args, stdout)
 	case "poison":
 		err = runPoison(ctx, cfg, args, stdout)
+	case "rule":
+		err = runRule(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

@@ -35,7 +35,7 @@ const startTimeout = 30 * time.Second
 func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 	var hub *sensorhub.Hub
 	exit, err := runApp(ctx, cfg, logger,
-		fx.Provide(newPool, newSink, newTransport, newHubConfig),
+		fx.Provide(newPool, newPostgresSink, newSink, newTransport, newHubConfig),
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
@@ -43,6 +43,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		sensorhubfx.SensorTypes(handlers.Builtin()...),
 		sensorhubfx.Module,
 		outboxModule,
+		processingModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub),
@@ -137,13 +138,17 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 	return client
 }
 
-// newSink returns the Postgres sink, instrumented with commit metrics. The
+// newPostgresSink returns the Postgres sink with the processors.
+func newPostgresSink(cfg config, pool *pgxpool.Pool, processors []postgres.Processor, logger *slog.Logger) (*postgres.Sink, error) {
+	return postgres.New(postgres.Config{
+		DB: cfg.faults.sinkDB(pool, logger), Logger: logger,
+		Processors: processors, ReorderWindow: cfg.processing.reorderWindow,
+	})
+}
+
+// newSink returns the Postgres sink instrumented with commit metrics. The
 // instrumented sink is still a BatchWriter, so group commit stays on.
-func newSink(cfg config, pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
-	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger})
-	if err != nil {
-		return nil, err
-	}
+func newSink(sink *postgres.Sink, reg *prometheus.Registry) (sensorhub.Sink, error) {
 	return metrics.InstrumentSink(sink, reg)
 }
 

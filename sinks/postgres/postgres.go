@@ -20,6 +20,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,17 @@ type Config struct {
 	// must run somewhere, or the outbox only grows; package pipeline runs
 	// one.
 	DisableEvents bool
+	// Processors run inside every commit transaction, in this order, over
+	// the series the transaction stored readings for (see Processor). Their
+	// events need events on; a processor that emits one with events off
+	// fails the write with reason sensorhub.ReasonEventsDisabled. Names
+	// must be unique. None by default.
+	Processors []Processor
+	// ReorderWindow is how long, in device time, the readings of a series
+	// are held back before processors see them, so that readings arriving
+	// out of order within it are processed in device-time order. Default
+	// DefaultReorderWindow (10 s); it must not be negative.
+	ReorderWindow time.Duration
 }
 
 // Validate reports every problem of c at once.
@@ -64,14 +76,32 @@ func (c Config) Validate() error {
 	if c.DB == nil {
 		errs = append(errs, errors.New("postgres: Config.DB is nil"))
 	}
+	if c.ReorderWindow < 0 {
+		errs = append(errs, fmt.Errorf("postgres: Config.ReorderWindow %s is negative", c.ReorderWindow))
+	}
+	names := map[string]bool{}
+	for i, p := range c.Processors {
+		switch {
+		case p == nil:
+			errs = append(errs, fmt.Errorf("postgres: Config.Processors[%d] is nil", i))
+		case !processorName.MatchString(p.Name()):
+			errs = append(errs, fmt.Errorf("postgres: processor name %q does not match %s", p.Name(), processorName))
+		case names[p.Name()]:
+			errs = append(errs, fmt.Errorf("postgres: two processors named %q", p.Name()))
+		default:
+			names[p.Name()] = true
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // Sink stores readings in the table readings. It is safe for concurrent use.
 type Sink struct {
-	db     DB
-	logger *slog.Logger
-	events bool
+	db         DB
+	logger     *slog.Logger
+	events     bool
+	processors []Processor
+	window     time.Duration
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -82,7 +112,10 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents}, nil
+	return &Sink{
+		db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents,
+		processors: slices.Clone(cfg.Processors), window: cmp.Or(cfg.ReorderWindow, DefaultReorderWindow),
+	}, nil
 }
 
 // Table and column names are the storage contract (DESIGN.md §3): do not
@@ -199,8 +232,12 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	// cleanup needed, and its error adds nothing to the one returned.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if s.events {
-		if err := lockStations(ctx, tx, batch); err != nil {
+	if s.events || len(s.processors) > 0 {
+		stations := make([]string, len(batch))
+		for i, r := range batch {
+			stations[i] = r.Station
+		}
+		if err := lockStations(ctx, tx, stations); err != nil {
 			return nil, err
 		}
 	}
@@ -257,15 +294,19 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		}
 	}
 
+	processed, err := s.runProcessors(ctx, tx, fresh)
+	if err != nil {
+		return nil, err
+	}
 	if s.events {
 		stored, err := sensorhub.NewReadingsStored(fresh)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
 		events = append(stored, events...)
-		if err := outbox.Insert(ctx, tx, events); err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
+	}
+	if err := s.insertEvents(ctx, tx, append(events, processed...)); err != nil {
+		return nil, err
 	}
 
 	if err := tx.Commit(ctx); err != nil {
@@ -280,19 +321,36 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	return outcomes, nil
 }
 
-// lockStations takes a transaction-level advisory lock per station of
-// batch, in one order, before the transaction writes anything. Two
+// insertEvents adds events to the outbox within tx; with events off, any
+// event is a permanent error.
+func (s *Sink) insertEvents(ctx context.Context, tx pgx.Tx, events []sensorhub.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if !s.events {
+		return sensorhub.Permanent(sensorhub.ReasonEventsDisabled,
+			fmt.Errorf("postgres: %d processor events, but events are disabled (Config.DisableEvents): turn them on and run an outbox forwarder", len(events)))
+	}
+	if err := outbox.Insert(ctx, tx, events); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// processorName is the rule for Processor names.
+var processorName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// lockStations takes a transaction-level advisory lock per station, in
+// one order, before the transaction writes anything. Two
 // transactions holding readings of one station thus commit one after the
 // other, and the second gets the later transaction ID: the forwarder, which
 // goes by transaction ID, then delivers the events of every station in
 // commit order. Without it, a transaction that began writing first but
 // committed last would have its event forwarded first.
-func lockStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) error {
-	var keys []int64
-	for i, r := range batch {
-		if i == 0 || r.Station != batch[i-1].Station { // batch is sorted by station
-			keys = append(keys, stationLock(r.Station))
-		}
+func lockStations(ctx context.Context, tx pgx.Tx, stations []string) error {
+	keys := make([]int64, len(stations))
+	for i, station := range stations {
+		keys[i] = stationLock(station)
 	}
 	if len(keys) == 0 {
 		return nil
