@@ -327,4 +327,3 @@ func waitAcked(t *testing.T, client *goredis.Client, stream string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
