@@ -20,9 +20,9 @@ CREATE TABLE processor_cursors (
     PRIMARY KEY (processor, station, sensor)
 );
 
--- The flusher looks for series with readings held back that stopped sending.
-CREATE INDEX processor_cursors_pending ON processor_cursors (updated_at)
-    WHERE processed_until < max_ts;
+-- No index beyond the key: the rows are updated by every commit, and without
+-- an index on the updated columns those updates stay HOT (no index writes).
+-- The flusher scans the table, one row per processor and series.
 
 -- Threshold rules, managed with `sensorhub rule add|list|remove` and seeded
 -- from SENSORHUB_THRESHOLDS. station null: the rule is for every station.

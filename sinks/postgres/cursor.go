@@ -50,11 +50,10 @@ FOR UPDATE SKIP LOCKED`
 	// (from, to], in series and device-time order. They come from the
 	// table, so a reading stored twice is released once. Once readings
 	// carry QC flags, those flagged 4 (fail) are to be left out here.
-	releaseReadings = `SELECT r.station, r.sensor, r.ts, r.value, r.unit
-FROM readings r
-JOIN unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS k(station, sensor, after, upto)
-  ON r.station = k.station AND r.sensor = k.sensor AND r.ts > k.after AND r.ts <= k.upto
-ORDER BY r.station, r.sensor, r.ts`
+	releaseReadings = `SELECT k.i, r.ts, r.value, r.unit
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(station, sensor, after, upto, i)
+JOIN readings r ON r.station = k.station AND r.sensor = k.sensor AND r.ts > k.after AND r.ts <= k.upto
+ORDER BY k.i, r.ts`
 
 	saveCursors = `UPDATE processor_cursors AS c SET processed_until = k.processed_until, state = k.state
 FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) AS k(station, sensor, processed_until, state)
@@ -99,14 +98,20 @@ func (s *Sink) runProcessors(ctx context.Context, tx pgx.Tx, fresh []sensorhub.R
 // lockTouched locks the cursors of p for the series of fresh, raising their
 // max_ts, and returns them with the range to release and the late readings.
 func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []sensorhub.Reading) ([]cursor, error) {
-	filter, _ := p.(SensorFilter)
+	watches := func(string) bool { return true }
+	if f, ok := p.(SensorFilter); ok {
+		var err error
+		if watches, err = f.Watches(ctx, tx); err != nil {
+			return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+		}
+	}
 	var (
 		stations, sensors []string
 		starts, maxes     []time.Time
 		bySeries          = map[seriesKey][]sensorhub.Reading{}
 	)
 	for _, r := range fresh { // in key order: each series' readings are adjacent and ascending
-		if filter != nil && !filter.Watches(r.Sensor) {
+		if !watches(r.Sensor) {
 			continue
 		}
 		k := seriesKey{r.Station, r.Sensor}
@@ -215,8 +220,12 @@ func (s *Sink) release(ctx context.Context, tx pgx.Tx, cursors []cursor) (map[se
 	if err != nil {
 		return nil, fmt.Errorf("release readings: %w", err)
 	}
-	var r sensorhub.Reading
-	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &r.Value, &r.Unit}, func() error {
+	var (
+		i int64 // from 1
+		r sensorhub.Reading
+	)
+	_, err = pgx.ForEachRow(rows, []any{&i, &r.Time, &r.Value, &r.Unit}, func() error {
+		r.Station, r.Sensor = stations[i-1], sensors[i-1]
 		k := seriesKey{r.Station, r.Sensor}
 		out[k] = append(out[k], r)
 		return nil

@@ -50,12 +50,17 @@ type Processor interface {
 }
 
 // SensorFilter is a Processor that watches only some sensor types: the
-// sink keeps no cursor for the series of the others, which saves work on
-// every commit.
+// sink keeps no cursor for the series of the others, so they cost nothing
+// on a commit. A type that becomes watched starts a cursor with its next
+// reading, as a new processor does; readings stored while it was not
+// watched are not processed, unless a cursor of an earlier watch is left
+// behind them (it resumes there).
 type SensorFilter interface {
 	Processor
-	// Watches reports whether the series of sensor go through Process.
-	Watches(sensor string) bool
+	// Watches returns, for one transaction, whether the series of a
+	// sensor type go through Process. It may read through tx, e.g. to
+	// refresh settings it caches.
+	Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error)
 }
 
 // Series is one (station, sensor) series handed to Processor.Process.
@@ -103,8 +108,8 @@ type StepProcessor[S any] struct {
 func (p StepProcessor[S]) Name() string { return p.ID }
 
 // Watches implements SensorFilter.
-func (p StepProcessor[S]) Watches(sensor string) bool {
-	return len(p.Sensors) == 0 || slices.Contains(p.Sensors, sensor)
+func (p StepProcessor[S]) Watches(context.Context, pgx.Tx) (func(sensor string) bool, error) {
+	return func(sensor string) bool { return len(p.Sensors) == 0 || slices.Contains(p.Sensors, sensor) }, nil
 }
 
 // Process implements Processor.

@@ -74,6 +74,18 @@ func (p *Processor) Name() string { return Name }
 // time of the reading that raised each. A cleared alarm has no entry.
 type state map[int64]time.Time
 
+// Watches implements postgres.SensorFilter: the sensor types some rule
+// names.
+func (p *Processor) Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error) {
+	rules, err := p.load(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	return func(sensor string) bool {
+		return slices.ContainsFunc(rules, func(r StoredRule) bool { return r.Sensor == sensor })
+	}, nil
+}
+
 // Process implements postgres.Processor: it applies the rules to the
 // released readings in order and emits a threshold.crossed event for each
 // alarm raised or cleared. Late readings change nothing. The alarms of
@@ -174,4 +186,4 @@ func crossedEvent(rule StoredRule, r sensorhub.Reading, active bool) (sensorhub.
 	return e, nil
 }
 
-var _ postgres.Processor = (*Processor)(nil)
+var _ postgres.SensorFilter = (*Processor)(nil)
