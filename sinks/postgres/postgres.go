@@ -10,6 +10,15 @@
 //	sink, err := postgres.New(postgres.Config{DB: pool})
 //	...
 //	res, err := sink.Write(ctx, readings)
+//
+// The sink is also the extension point for stateful processing: the
+// Processors of its Config run in every commit transaction after the
+// readings are stored, see each (station, sensor) series in device-time
+// order once the reorder window has passed, and keep their state in the
+// table processor_cursors, committed with the readings. StepProcessor makes
+// a processor from a function of one reading and a typed state; Flush and
+// RunFlusher release the series that stopped sending. docs/processing.md
+// tells the guarantees and how it works.
 package postgres
 
 import (
@@ -141,8 +150,9 @@ JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
 // conflict is logged at Warn). With events on, the same transaction inserts
 // into the outbox the sensorhub.EventReadingsStored events listing the
 // readings stored for the first time, if any (see
-// sensorhub.NewReadingsStored), followed by the batch's events. An empty
-// batch is a no-op.
+// sensorhub.NewReadingsStored), followed by the batch's events, then the
+// events of the processors, which run in the same transaction over the
+// series of the new readings (see Processor). An empty batch is a no-op.
 //
 // Errors are wrapped with context. Those that retrying cannot fix, data
 // rejected by PostgreSQL, are marked sensorhub.Permanent (see Classify);
