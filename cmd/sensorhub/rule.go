@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres/alarms"
 )
@@ -41,6 +42,9 @@ func runRule(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 		}
 		if len(rules) != 1 {
 			return fmt.Errorf("%w: rule add takes one rule, got %d", errUsage, len(rules))
+		}
+		if err := unregisteredSensors("rule add", rules, handlers.Builtin()); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		r, err := alarms.AddRule(ctx, conn, rules[0])
 		if err != nil {

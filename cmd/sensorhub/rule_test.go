@@ -40,6 +40,7 @@ func TestRuleCommandManagesTheRulesTheServiceSeeds(t *testing.T) {
 		{[]string{"rule", "add", "temperature@roof<0/1"}, exitOK, "added rule 2 temperature@roof<0/1"},
 		{[]string{"rule", "add", "temperature@roof<-3"}, exitFailure, "exists: 2 temperature@roof<0/1 (remove it first)"},
 		{[]string{"rule", "add", "temperature<"}, exitUsage, "threshold"},
+		{[]string{"rule", "add", "radon>300"}, exitUsage, `sensor type "radon" is not registered`},
 		{[]string{"rule", "list"}, exitOK, "2 rule(s)"},
 		{[]string{"rule", "remove", "1"}, exitOK, "removed rule 1"},
 		{[]string{"rule", "remove", "1"}, exitFailure, "no such rule"},
@@ -55,5 +56,16 @@ func TestRuleCommandManagesTheRulesTheServiceSeeds(t *testing.T) {
 	_, out := e.cli(t, "rule", "list")
 	if !strings.Contains(out, "2   temperature@roof<0/1  roof") || strings.Contains(out, "temperature>30/28") {
 		t.Errorf("rule list after removing rule 1:\n%s", out)
+	}
+}
+
+func TestSeedRuleOfAnUnregisteredTypeStopsStartUp(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.vars["SENSORHUB_THRESHOLDS"] = "temperature>30,radon>300"
+	p := e.start(t, "run")
+	code := p.wait(t, 30*time.Second)
+	if out := p.logs.String(); code == exitOK || !strings.Contains(out, `SENSORHUB_THRESHOLDS: rule radon>300: sensor type "radon" is not registered`) {
+		t.Errorf("run = %d:\n%s\nwant a failure naming the rule", code, out)
 	}
 }
