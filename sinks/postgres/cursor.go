@@ -80,6 +80,9 @@ type cursor struct {
 // readings the transaction stored for the first time (in key order), and
 // returns the events to add to the outbox.
 func (s *Sink) runProcessors(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
+	if len(fresh) == 0 { // duplicates only: no series moves
+		return nil, nil
+	}
 	var events []sensorhub.Event
 	for _, p := range s.processors {
 		cursors, err := s.lockTouched(ctx, tx, p, fresh)

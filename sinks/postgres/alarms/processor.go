@@ -99,11 +99,14 @@ func (p *Processor) Process(ctx context.Context, tx pgx.Tx, s *postgres.Series) 
 	if err != nil {
 		return err
 	}
-	st := state{}
+	var st state
 	if s.State != nil {
 		if err := json.Unmarshal(s.State, &st); err != nil {
 			return fmt.Errorf("alarms: decode state of %s/%s: %w", s.Station, s.Sensor, err)
 		}
+	}
+	if st == nil { // never saved, or saved as JSON null
+		st = state{}
 	}
 	rules := applicable(all, s.Station, s.Sensor)
 	for id := range st {
