@@ -26,8 +26,14 @@ const (
 	// MaxReadingsPerEvent of them. Its payload is a ReadingsStored.
 	EventReadingsStored = "readings.stored"
 	// EventThresholdCrossed is the type of the event the built-in threshold
-	// rule (package rules/threshold) emits.
+	// rule (packages threshold and sinks/postgres/alarms) emits.
 	EventThresholdCrossed = "threshold.crossed"
+	// EventReadingLate is the type of the event the Postgres sink writes
+	// when it stores a reading that a stateful processor had already
+	// processed its series past: the reading is stored, but the
+	// processor's state does not go back for it. Its payload is a
+	// ReadingLate.
+	EventReadingLate = "reading.late"
 )
 
 // Metadata keys of an event's message. Part of the wire contract.
@@ -272,3 +278,22 @@ func NewReadingsStored(readings []Reading) ([]Event, error) {
 	}
 	return events, nil
 }
+
+// ReadingLate is the payload of an EventReadingLate event, version 1: a
+// reading stored after Processor had processed its series up to
+// ProcessedUntil, later than the reorder window allows.
+type ReadingLate struct {
+	Processor string `json:"processor"`
+	Station   string `json:"station"`
+	Sensor    string `json:"sensor"`
+	// Time is the reading's device time, RFC 3339 in UTC on the wire.
+	Time  time.Time `json:"ts"`
+	Value float64   `json:"value"`
+	Unit  string    `json:"unit"`
+	// ProcessedUntil is the device time up to which the processor had
+	// processed the series when the reading arrived.
+	ProcessedUntil time.Time `json:"processed_until"`
+}
+
+// ReadingLateVersion is the schema version of ReadingLate.
+const ReadingLateVersion = 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -46,4 +47,14 @@ func dataset(n, stations int) []reading {
 		}
 	}
 	return out
+}
+
+// ruleOnEveryType returns SENSORHUB_THRESHOLDS with a rule on every type of
+// the dataset, which each series raises with its first reading.
+func ruleOnEveryType() string {
+	rules := make([]string, len(sensorTypes))
+	for i, t := range sensorTypes {
+		rules[i] = fmt.Sprintf("%s>%v", t.name, t.value-0.1)
+	}
+	return strings.Join(rules, ",")
 }

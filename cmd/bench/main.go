@@ -9,6 +9,8 @@
 //     DO NOTHING, XACK after commit, two writers;
 //  3. drain: the real sensorhub binary draining the same preloaded stream,
 //     validation and dedupe on, until every row is committed;
+//     3b. rules: the same drain with a threshold rule on every sensor type
+//     (stateful processing in the commit transaction), against the drain;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
 //     publish to row, and its CPU time per reading against the drain's.
 //
@@ -37,6 +39,9 @@ const (
 	targetLoopRatio = 0.85
 	targetP99       = 50 * time.Millisecond
 	targetPeakRSS   = 64 << 20
+	// targetRulesRatio is the drain with a threshold rule on every type
+	// against the drain without.
+	targetRulesRatio = 0.8
 )
 
 func main() {
@@ -102,6 +107,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
+	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType()); err != nil {
+		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
+	}
+	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}

@@ -184,8 +184,9 @@ func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids 
 	return e.redis.XAck(ctx, stream, "loop", ids...).Err()
 }
 
-// measureDrain times the sensorhub binary draining a preloaded stream.
-func (e *environment) measureDrain(ctx context.Context, readings []reading) (result, error) {
+// measureDrain times the sensorhub binary draining a preloaded stream; env
+// adds variables to the binary's environment.
+func (e *environment) measureDrain(ctx context.Context, readings []reading, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
 		return result{}, err
@@ -194,7 +195,7 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading) (res
 	if err := e.preload(ctx, stream, readings); err != nil {
 		return result{}, err
 	}
-	p, err := e.startBinary(ctx, dsn, stream)
+	p, err := e.startBinary(ctx, dsn, stream, env...)
 	if err != nil {
 		return result{}, err
 	}
@@ -313,7 +314,7 @@ func (p *process) context(ctx context.Context) context.Context {
 	return ctx
 }
 
-func (e *environment) startBinary(ctx context.Context, dsn, stream string) (*process, error) {
+func (e *environment) startBinary(ctx context.Context, dsn, stream string, env ...string) (*process, error) {
 	cmd := exec.CommandContext(ctx, e.opts.binary, "run")
 	// Only what the run needs: DB_* or REDIS_* of the caller's environment
 	// would clash with the URLs.
@@ -323,6 +324,7 @@ func (e *environment) startBinary(ctx context.Context, dsn, stream string) (*pro
 		"SENSORHUB_EVENTS_STREAM="+stream+eventsSuffix,
 		"API_HOST=127.0.0.1", "API_PORT=0", // any free port: the bench asks nothing of it
 		"SENSORHUB_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
 	logs := &tailBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {

@@ -40,8 +40,9 @@ type config struct {
 	logLevel  slog.Level
 	logFormat string
 
-	outbox outboxConfig
-	faults faultHooks
+	outbox     outboxConfig
+	processing processingConfig
+	faults     faultHooks
 }
 
 // env reads variables and collects one error per bad variable, so that
@@ -418,6 +419,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.logFormat = e.oneOf("SENSORHUB_LOG_FORMAT", "text", "text", "json")
 
 	c.outbox = loadOutboxConfig(e)
+	c.processing = loadProcessingConfig(e)
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

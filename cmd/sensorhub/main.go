@@ -7,6 +7,7 @@
 //	sensorhub poison list|replay         inspect and replay the poison queue
 //	sensorhub station list|set           stations: name, position, time zone
 //	sensorhub calibration add|end|list   calibrations per station and sensor
+//	sensorhub rule add|list|remove       manage the threshold rules
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -75,6 +76,9 @@ commands:
   calibration add STATION SENSOR [--offset X] [--scale Y] [--from T] [--to T] [--note S]
   calibration end ID --to T            end a calibration's period at T
   calibration list [STATION [SENSOR]] [--json]
+  rule add SPEC                        add a threshold rule, sensor[@station]>threshold[/clear] or <
+  rule list                            list the threshold rules with their IDs
+  rule remove ID                       remove a threshold rule
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -121,6 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runStation(ctx, cfg, args, stdout)
 	case "calibration":
 		err = runCalibration(ctx, cfg, args, stdout)
+	case "rule":
+		err = runRule(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

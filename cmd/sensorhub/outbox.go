@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,8 +11,6 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sensorhub/health"
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
-	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 )
 
@@ -28,7 +23,6 @@ type outboxConfig struct {
 	stream       string
 	retention    time.Duration
 	pollInterval time.Duration
-	thresholds   []threshold.Rule
 }
 
 func loadOutboxConfig(e *env) outboxConfig {
@@ -37,25 +31,16 @@ func loadOutboxConfig(e *env) outboxConfig {
 		retention:    e.duration("SENSORHUB_OUTBOX_RETENTION", outbox.DefaultRetention),
 		pollInterval: e.duration("SENSORHUB_OUTBOX_POLL_INTERVAL", outbox.DefaultPollInterval),
 	}
-	rules, err := threshold.Parse(e.str("SENSORHUB_THRESHOLDS", ""))
-	if err != nil {
-		e.fail("SENSORHUB_THRESHOLDS", "%v", err)
-	}
-	c.thresholds = rules
 	return c
 }
 
 // outboxModule forwards the events the Postgres sink writes to the events
-// stream, applies the threshold rules to the sensor types, exposes the
-// forwarder (*outbox.Forwarder, whose Stats feed metrics) and its health
+// stream, and exposes the forwarder (*outbox.Forwarder, whose Stats feed metrics) and its health
 // check (group "health.checks").
 var outboxModule = fx.Options(
 	fx.Provide(newForwarder),
 	fx.Provide(fx.Annotate(outboxCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`))),
 	fx.Invoke(func(*outbox.Forwarder) {}),
-	fx.Decorate(fx.Annotate(applyThresholds,
-		fx.ParamTags(``, ``, `group:"`+sensorhubfx.Group+`"`),
-		fx.ResultTags(`group:"`+sensorhubfx.Group+`"`))),
 )
 
 // newForwarder runs the outbox forwarder with the application. Its
@@ -85,28 +70,4 @@ func newForwarder(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog.
 
 func outboxCheck(fwd *outbox.Forwarder) health.Check {
 	return health.Check{Name: "outbox", Func: fwd.Check}
-}
-
-// applyThresholds wraps the sensor types with the threshold rules, and
-// fails start-up for a rule that names no registered type.
-func applyThresholds(cfg config, logger *slog.Logger, types []sensorhub.SensorType) ([]sensorhub.SensorType, error) {
-	if len(cfg.outbox.thresholds) == 0 {
-		return types, nil
-	}
-	eval := threshold.New(cfg.outbox.thresholds)
-	names := make([]string, 0, len(types))
-	for _, t := range types {
-		names = append(names, t.Name)
-	}
-	var errs []error
-	for _, s := range eval.Sensors() {
-		if !slices.Contains(names, s) && !slices.Contains(names, sensorhub.CatchAll) {
-			errs = append(errs, fmt.Errorf("SENSORHUB_THRESHOLDS: sensor type %q is not registered", s))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	logger.Info("threshold rules active", "rules", len(cfg.outbox.thresholds))
-	return eval.WrapAll(types), nil
 }

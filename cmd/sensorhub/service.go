@@ -38,7 +38,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		schema *schemaGuard
 	)
 	exit, err := runApp(ctx, cfg, logger,
-		fx.Provide(newPool, newSchemaGuard, newSink, newTransport, newZones, newHubConfig),
+		fx.Provide(newPool, newSchemaGuard, newPostgresSink, newSink, newTransport, newZones, newHubConfig),
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
@@ -47,6 +47,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		sensorhubfx.SensorTypes(handlers.Builtin()...),
 		sensorhubfx.Module,
 		outboxModule,
+		processingModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub, &schema),
@@ -141,16 +142,19 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 	return client
 }
 
-// newSink returns the Postgres sink, instrumented with commit metrics. The
+// newPostgresSink returns the Postgres sink with the processors. It takes
+// the schema guard so that fx builds the guard first: its start hook, the
+// schema check, then runs before the hub and the forwarder start writing.
+func newPostgresSink(cfg config, pool *pgxpool.Pool, _ *schemaGuard, processors []postgres.Processor, logger *slog.Logger) (*postgres.Sink, error) {
+	return postgres.New(postgres.Config{
+		DB: cfg.faults.sinkDB(pool, logger), Logger: logger,
+		Processors: processors, ReorderWindow: cfg.processing.reorderWindow,
+	})
+}
+
+// newSink returns the Postgres sink instrumented with commit metrics. The
 // instrumented sink is still a BatchWriter, so group commit stays on.
-// newSink takes the schema guard so that fx builds the guard first: its
-// start hook, the schema check, then runs before the hub and the forwarder
-// start writing.
-func newSink(cfg config, pool *pgxpool.Pool, _ *schemaGuard, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
-	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger})
-	if err != nil {
-		return nil, err
-	}
+func newSink(sink *postgres.Sink, reg *prometheus.Registry) (sensorhub.Sink, error) {
 	return metrics.InstrumentSink(sink, reg)
 }
 

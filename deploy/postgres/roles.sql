@@ -96,6 +96,15 @@ WHERE to_regclass('sensorhub.stations') IS NOT NULL \gexec
 SELECT 'GRANT SELECT ON sensorhub.calibrations TO sensorhub_app'
 WHERE to_regclass('sensorhub.calibrations') IS NOT NULL \gexec
 
+-- Stateful processing (migration 0004): processors' cursors and state are
+-- inserted and updated by every commit; threshold rules are read, and
+-- inserted when SENSORHUB_THRESHOLDS seeds them at start-up (`sensorhub rule
+-- add|remove` is for an operator's role, or the migrator).
+SELECT 'GRANT SELECT, INSERT, UPDATE ON sensorhub.processor_cursors TO sensorhub_app'
+WHERE to_regclass('sensorhub.processor_cursors') IS NOT NULL \gexec
+SELECT 'GRANT SELECT, INSERT ON sensorhub.threshold_rules TO sensorhub_app'
+WHERE to_regclass('sensorhub.threshold_rules') IS NOT NULL \gexec
+
 -- Example, not run: a read-only role for Grafana.
 --   CREATE ROLE grafana LOGIN;  -- then \password grafana
 --   GRANT CONNECT ON DATABASE sensorhub TO grafana;

@@ -5,7 +5,10 @@
 //
 //	REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/alerts
 //
-// Run sensorhub with rules, e.g. SENSORHUB_THRESHOLDS='temperature>30/28'.
+// Run sensorhub with rules, e.g. SENSORHUB_THRESHOLDS='temperature>30/28' or
+// `sensorhub rule add 'temperature>30/28'`. An alert comes once the reorder
+// window (SENSORHUB_REORDER_WINDOW, 10 s of device time) has passed after
+// the reading that raised it.
 package main
 
 import (

@@ -19,6 +19,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/alarms"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -29,9 +30,9 @@ func TestMain(m *testing.M) {
 }
 
 // startPipeline runs the real sensorhub pipeline in process: Redis stream,
-// hub with the built-in types under threshold rules, Postgres sink with its
-// outbox, and the forwarder to the events stream. It returns the pipeline's
-// database.
+// hub with the built-in types, Postgres sink with its outbox and the
+// threshold rules (stored in the database) as a processor, and the
+// forwarder to the events stream. It returns the pipeline's database.
 func startPipeline(t *testing.T, stream, eventsStream, rules string) *postgrestest.DB {
 	t.Helper()
 	parsed, err := threshold.Parse(rules)
@@ -39,10 +40,14 @@ func startPipeline(t *testing.T, stream, eventsStream, rules string) *postgreste
 		t.Fatal(err)
 	}
 	db := postgrestest.New(t)
+	if _, err := alarms.SeedRules(t.Context(), db.Pool, parsed); err != nil {
+		t.Fatal(err)
+	}
 	p, err := pipeline.New(pipeline.Config{
 		DB: db.Pool, Redis: redistest.Options(t), Stream: stream, Events: true, EventsStream: eventsStream,
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-	}, threshold.New(parsed).WrapAll(handlers.Builtin())...)
+		Processors: []postgres.Processor{alarms.New(alarms.Config{})},
+		Logger:     slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}, handlers.Builtin()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +85,8 @@ func TestAlertsPrintsThresholdCrossingsOnce(t *testing.T) {
 	out := startAlerts(t, eventsStream)
 	ctx := t.Context()
 
-	// One message at a time, so that device time and commit order agree.
+	// One message a minute of device time: each releases the one before to
+	// the threshold rule, once the 10 s reorder window has passed.
 	for i, v := range []float64{25, 31, 29, 30.5, 27, 26} {
 		ts := time.Date(2024, 12, 1, 12, i, 0, 0, time.UTC).Format(time.RFC3339)
 		payload := `{"sensor":"temperature","station":"roof","value":` + strconv.FormatFloat(v, 'g', -1, 64) + `,"timestamp":"` + ts + `"}`

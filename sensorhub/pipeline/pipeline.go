@@ -77,6 +77,14 @@ type Config struct {
 	// how soon a changed zone applies. Default stations.DefaultRefresh
 	// (2 s).
 	StationRefresh time.Duration
+	// Processors run inside the sink's commit transactions (see
+	// postgres.Processor), e.g. alarms.New for the threshold rules; the
+	// pipeline also runs the flusher that releases the readings of series
+	// that stopped sending (postgres.Sink.RunFlusher). None by default.
+	Processors []postgres.Processor
+	// ReorderWindow is the processors' reorder window. Default
+	// postgres.DefaultReorderWindow (10 s).
+	ReorderWindow time.Duration
 	// Logger receives the pipeline's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -116,6 +124,10 @@ type Pipeline struct {
 	transport *transport
 	forwarder *outbox.Forwarder // nil with events off
 	zones     *stations.Zones   // nil when Config.Decoder.Zones was given
+	sink      *postgres.Sink
+
+	stopFlusher context.CancelFunc // nil until Start
+	flusherDone chan struct{}
 }
 
 // New returns a pipeline of the sensor types given, not started. It fails
@@ -126,7 +138,10 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	sink, err := postgres.New(postgres.Config{DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events})
+	sink, err := postgres.New(postgres.Config{
+		DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events,
+		Processors: cfg.Processors, ReorderWindow: cfg.ReorderWindow,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +149,7 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, transport: t}
+	p := &Pipeline{cfg: cfg, transport: t, sink: sink}
 	if cfg.Decoder.Zones == nil {
 		p.zones, err = stations.NewZones(stations.ZonesConfig{DB: cfg.DB, Refresh: cfg.StationRefresh, Logger: cfg.Logger})
 		if err != nil {
@@ -168,7 +183,8 @@ func (p *Pipeline) Hub() *sensorhub.Hub { return p.hub }
 
 // Start checks that the database is migrated (an error wrapping
 // migrations.ErrNotMigrated names what is missing), starts the forwarder,
-// if events are on, and then the hub, and returns once they run. ctx
+// if events are on, then the hub and the processors' flusher, and returns
+// once they run. ctx
 // bounds only the start-up. After a failed Start, the pipeline is closed.
 func (p *Pipeline) Start(ctx context.Context) error {
 	if err := migrations.Check(ctx, p.cfg.DB); err != nil {
@@ -187,6 +203,12 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	if err := p.hub.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 	}
+	flushCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	p.stopFlusher, p.flusherDone = cancel, make(chan struct{})
+	go func() {
+		defer close(p.flusherDone)
+		p.sink.RunFlusher(flushCtx)
+	}()
 	p.cfg.Logger.InfoContext(ctx, "pipeline: started", "stream", p.cfg.Stream, "events", p.cfg.Events)
 	return nil
 }
@@ -197,6 +219,10 @@ func (p *Pipeline) Start(ctx context.Context) error {
 // whether or not Start was.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	errs := []error{p.hub.Stop(ctx)}
+	if p.stopFlusher != nil {
+		p.stopFlusher()
+		<-p.flusherDone
+	}
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))
 	}

@@ -1,8 +1,9 @@
-// Package threshold is sensorhub's built-in threshold rule: it watches the
-// readings of chosen sensor types (and stations) and emits a
-// sensorhub.EventThresholdCrossed event when a value crosses a bound, and
-// again when it comes back, with hysteresis so that a value hovering at the
-// bound does not flap.
+// Package threshold is the syntax and the logic of sensorhub's built-in
+// threshold rule: a rule watches the readings of a sensor type (at one
+// station or all) and raises an alarm when a value crosses a bound, and
+// clears it when the value comes back, with hysteresis so that a value
+// hovering at the bound does not flap. Each change is announced with a
+// sensorhub.EventThresholdCrossed event whose payload is a Crossed.
 //
 // Rules are written as a small text syntax, comma-separated:
 //
@@ -11,32 +12,25 @@
 //	humidity>95              no hysteresis: clear when below 95 again
 //
 // For one sensor type, station and direction (> or <), a rule naming the
-// station replaces the rule for any station.
+// station replaces the rule for any station (Select).
+//
+// This package holds no state: package sinks/postgres/alarms runs the rules
+// as a processor of the Postgres sink, with the rules and every alarm's
+// state in PostgreSQL, changed in the transaction that stores the readings.
 //
 //	rules, err := threshold.Parse(os.Getenv("SENSORHUB_THRESHOLDS"))
 //	...
-//	eval := threshold.New(rules)
-//	types := eval.WrapAll(handlers.Builtin()) // then sensorhub.New(cfg, types...)
-//
-// The state behind the hysteresis, whether a rule is raised for a station,
-// is kept in memory per rule, station and sensor type. A restart forgets it:
-// each rule starts cleared and re-evaluates from the next reading, so a
-// condition still present after a restart is announced again (an alert may
-// repeat, it is never lost to a restart).
+//	active = rule.Next(active, reading.Value) // per reading, in device-time order
 package threshold
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
@@ -73,6 +67,9 @@ type Crossed struct {
 	Direction string `json:"direction"`
 	// Active is true when the alarm was raised, false when it cleared.
 	Active bool `json:"active"`
+	// RuleID is the rule's ID in the table threshold_rules (see `sensorhub
+	// rule list`); absent for a rule that is not stored there.
+	RuleID int64 `json:"rule_id,omitempty"`
 }
 
 // Rule raises an alarm when a reading of Sensor (at Station, or any
@@ -201,172 +198,53 @@ func parseRule(entry string) (Rule, error) {
 	return r, nil
 }
 
-// Evaluator applies rules to readings and remembers, per rule, station and
-// sensor type, whether the alarm is raised. It is safe for concurrent use.
-type Evaluator struct {
-	rules map[string][]Rule // by sensor type
-
-	mu    sync.Mutex
-	state map[stateKey]*state
-}
-
-type stateKey struct{ rule, station string }
-
-// state is one rule's memory for one station.
-type state struct {
-	active bool
-	// last is the device time of the latest reading evaluated; older
-	// readings arriving late do not move the state.
-	last time.Time
-	// crossedAt is the device time of the reading that caused the latest
-	// crossing, and event its event: evaluating that reading again (a retry
-	// after a failed commit, a redelivery) emits the same event, UUID and
-	// all, so it is neither lost nor announced twice.
-	crossedAt time.Time
-	event     sensorhub.Event
-}
-
-// New returns an Evaluator for rules, validated beforehand (Parse does).
-func New(rules []Rule) *Evaluator {
-	e := &Evaluator{rules: make(map[string][]Rule), state: make(map[stateKey]*state)}
-	for _, r := range rules {
-		e.rules[r.Sensor] = append(e.rules[r.Sensor], r)
-	}
-	return e
-}
-
-// uuidSpace is the namespace of the UUIDs of threshold events, derived
-// from rule, station and the reading's time, so that repeats share one.
-var uuidSpace = uuid.MustParse("5f0c5d8e-4f6b-4a43-9f43-8d7f0b8e2a61")
-
-// Evaluate returns the events r causes, and records its effect. Readings
-// must come in device-time order per station and sensor type; an older one
-// than the latest seen changes nothing.
-func (e *Evaluator) Evaluate(r sensorhub.Reading) ([]sensorhub.Event, error) {
-	var events []sensorhub.Event
-	for _, rule := range e.applicable(r) {
-		ev, ok, err := e.evaluate(rule, r)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			events = append(events, ev)
-		}
-	}
-	return events, nil
-}
-
-// applicable returns the rules for r: per direction, the one naming r's
-// station, or else the one for any station.
-func (e *Evaluator) applicable(r sensorhub.Reading) []Rule {
-	var above, below *Rule
-	for i, rule := range e.rules[r.Sensor] {
-		if rule.Station != "" && rule.Station != r.Station {
+// Select returns the rules of rules that apply to a reading of sensor at
+// station: per direction, the one naming the station, or else the one for
+// every station. The result is in rules' order.
+func Select(rules []Rule, station, sensor string) []Rule {
+	var above, below = -1, -1
+	for i, rule := range rules {
+		if rule.Sensor != sensor || (rule.Station != "" && rule.Station != station) {
 			continue
 		}
 		slot := &below
 		if rule.Above {
 			slot = &above
 		}
-		if *slot == nil || rule.Station != "" {
-			*slot = &e.rules[r.Sensor][i]
+		if *slot < 0 || rule.Station != "" {
+			*slot = i
 		}
 	}
 	var out []Rule
-	for _, p := range []*Rule{above, below} {
-		if p != nil {
-			out = append(out, *p)
+	for i, rule := range rules {
+		if i == above || i == below {
+			out = append(out, rule)
 		}
 	}
 	return out
 }
 
-func (e *Evaluator) evaluate(rule Rule, r sensorhub.Reading) (sensorhub.Event, bool, error) {
-	spec := rule.String()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	k := stateKey{rule: spec, station: r.Station}
-	st := e.state[k]
-	if st == nil {
-		st = &state{}
-		e.state[k] = st
+// Next returns whether the alarm is raised after a reading of value, given
+// whether it was raised before: a cleared alarm is raised beyond
+// Threshold, a raised one cleared beyond Clear.
+func (r Rule) Next(active bool, value float64) bool {
+	if active {
+		clear := (r.Above && value < r.Clear) || (!r.Above && value > r.Clear)
+		return !clear
 	}
-	switch {
-	case !st.crossedAt.IsZero() && r.Time.Equal(st.crossedAt):
-		return st.event, true, nil
-	case !st.last.IsZero() && !r.Time.After(st.last):
-		return sensorhub.Event{}, false, nil
-	}
-	st.last = r.Time
-	raise := (rule.Above && r.Value > rule.Threshold) || (!rule.Above && r.Value < rule.Threshold)
-	clear := (rule.Above && r.Value < rule.Clear) || (!rule.Above && r.Value > rule.Clear)
-	if (st.active && !clear) || (!st.active && !raise) {
-		return sensorhub.Event{}, false, nil
-	}
-	st.active = !st.active
+	return (r.Above && value > r.Threshold) || (!r.Above && value < r.Threshold)
+}
+
+// Crossing returns the payload announcing that reading moved the alarm of
+// r to active.
+func (r Rule) Crossing(reading sensorhub.Reading, active bool) Crossed {
 	direction := Falling // "<" raised, or ">" cleared
-	if rule.Above == st.active {
+	if r.Above == active {
 		direction = Rising
 	}
-	p := Crossed{
-		Rule: spec, Station: r.Station, Sensor: r.Sensor, Time: r.Time.UTC(), Value: r.Value, Unit: r.Unit,
-		Operator: rule.operator(), Threshold: rule.Threshold, Clear: rule.Clear, Active: st.active,
-		Direction: direction,
+	return Crossed{
+		Rule: r.String(), Station: reading.Station, Sensor: reading.Sensor, Time: reading.Time.UTC(),
+		Value: reading.Value, Unit: reading.Unit, Operator: r.operator(), Threshold: r.Threshold, Clear: r.Clear,
+		Direction: direction, Active: active,
 	}
-	id := uuid.NewSHA1(uuidSpace, []byte(spec+"|"+r.Station+"|"+r.Time.UTC().Format(time.RFC3339Nano)))
-	ev, err := sensorhub.NewEventAt(id.String(), sensorhub.EventThresholdCrossed, Version, r.Time, p)
-	if err != nil {
-		st.active = !st.active
-		return sensorhub.Event{}, false, fmt.Errorf("threshold: %w", err)
-	}
-	st.crossedAt, st.event = r.Time, ev
-	return ev, true, nil
-}
-
-// Wrap returns t with its handler wrapped: the readings it produces (the
-// reading itself when t has no handler) are evaluated, and the crossings'
-// events join its output. Types no rule names are returned unchanged.
-func (e *Evaluator) Wrap(t sensorhub.SensorType) sensorhub.SensorType {
-	if len(e.rules[t.Name]) == 0 && t.Name != sensorhub.CatchAll {
-		return t
-	}
-	next := t.Handle
-	t.Handle = func(ctx context.Context, r sensorhub.Reading) (sensorhub.Batch, error) {
-		out := sensorhub.Batch{Readings: []sensorhub.Reading{r}}
-		if next != nil {
-			var err error
-			if out, err = next(ctx, r); err != nil {
-				return out, err
-			}
-		}
-		for _, stored := range out.Readings {
-			events, err := e.Evaluate(stored)
-			if err != nil {
-				return sensorhub.Batch{}, err
-			}
-			out.Events = append(out.Events, events...)
-		}
-		return out, nil
-	}
-	return t
-}
-
-// WrapAll wraps every type of types (see Wrap) and returns them in a new
-// slice.
-func (e *Evaluator) WrapAll(types []sensorhub.SensorType) []sensorhub.SensorType {
-	out := make([]sensorhub.SensorType, len(types))
-	for i, t := range types {
-		out[i] = e.Wrap(t)
-	}
-	return out
-}
-
-// Sensors returns the sensor types some rule names, for checking them
-// against the registered types.
-func (e *Evaluator) Sensors() []string {
-	out := make([]string, 0, len(e.rules))
-	for s := range e.rules {
-		out = append(out, s)
-	}
-	return out
 }

@@ -1,43 +1,39 @@
 package threshold_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
-	"github.com/sensorhub/sensorhub/sensorhub/sensorhubtest"
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 )
 
 var t0 = time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
 
-func mustParse(t *testing.T, spec string) *threshold.Evaluator {
+func mustParse(t *testing.T, spec string) []threshold.Rule {
 	t.Helper()
 	rules, err := threshold.Parse(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return threshold.New(rules)
+	return rules
 }
 
-// feed evaluates values one minute apart and returns the crossings.
-func feed(t *testing.T, e *threshold.Evaluator, station string, values ...float64) []threshold.Crossed {
+// feed runs values one minute apart through the rules that Select picks
+// for station, each with its own alarm state, and returns the crossings.
+func feed(t *testing.T, rules []threshold.Rule, station string, values ...float64) []threshold.Crossed {
 	t.Helper()
+	active := map[string]bool{}
 	var out []threshold.Crossed
 	for i, v := range values {
 		r := sensorhub.Reading{Station: station, Sensor: "temperature", Time: t0.Add(time.Duration(i) * time.Minute), Value: v, Unit: "Cel"}
-		events, err := e.Evaluate(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range events {
-			var c threshold.Crossed
-			if ev.Type != sensorhub.EventThresholdCrossed || ev.Decode(&c) != nil || !ev.Time.Equal(r.Time) {
-				t.Fatalf("event %+v", ev)
+		for _, rule := range threshold.Select(rules, station, r.Sensor) {
+			next := rule.Next(active[rule.String()], v)
+			if next != active[rule.String()] {
+				out = append(out, rule.Crossing(r, next))
 			}
-			out = append(out, c)
+			active[rule.String()] = next
 		}
 	}
 	return out
@@ -88,22 +84,6 @@ func TestStationsAndRulesHaveSeparateState(t *testing.T) {
 	}
 }
 
-func TestReEvaluatingTheCrossingReadingRepeatsItsEvent(t *testing.T) {
-	t.Parallel()
-	e := mustParse(t, "temperature>30")
-	r := sensorhub.Reading{Station: "roof", Sensor: "temperature", Time: t0, Value: 31, Unit: "Cel"}
-	first, _ := e.Evaluate(r)
-	again, _ := e.Evaluate(r) // a retry after a failed commit
-	if len(first) != 1 || len(again) != 1 || first[0].UUID != again[0].UUID {
-		t.Fatalf("first %+v, again %+v: want the same event twice", first, again)
-	}
-	older := r
-	older.Time, older.Value = t0.Add(-time.Minute), 10
-	if ev, _ := e.Evaluate(older); len(ev) != 0 {
-		t.Errorf("a late older reading moved the state: %+v", ev)
-	}
-}
-
 func TestParseNamesEveryBadEntry(t *testing.T) {
 	t.Parallel()
 	_, err := threshold.Parse("temperature>30/28, Temp>1, humidity>x, rain<5/4, wind@>3, temperature>31, pressure")
@@ -127,26 +107,17 @@ func TestParseNamesEveryBadEntry(t *testing.T) {
 	}
 }
 
-func TestWrapAddsEventsToTheHandlersOutput(t *testing.T) {
+func TestSelectPicksOneRulePerDirection(t *testing.T) {
 	t.Parallel()
-	e := mustParse(t, "temperature>30/28")
-	typ := e.Wrap(sensorhub.SensorType{Name: "temperature", Unit: "Cel"})
-	sink := &sensorhubtest.Sink{}
-	hub := sensorhubtest.NewHub(t, sink, sensorhub.DecoderConfig{}, typ,
-		e.Wrap(sensorhub.SensorType{Name: "humidity", Unit: "%RH"}))
-	for _, msg := range []string{
-		`{"sensor":"temperature","value":31,"timestamp":"2024-12-01T12:00:00Z","station":"roof"}`,
-		`{"sensor":"humidity","value":99,"timestamp":"2024-12-01T12:00:00Z","station":"roof"}`,
-	} {
-		if _, err := hub.Process(context.Background(), []byte(msg)); err != nil {
-			t.Fatal(err)
-		}
+	rules := mustParse(t, "temperature>30, temperature@roof>25, temperature<0, humidity>95")
+	var got []string
+	for _, r := range threshold.Select(rules, "roof", "temperature") {
+		got = append(got, r.String())
 	}
-	var types []string
-	for _, ev := range sink.Events() {
-		types = append(types, ev.Type)
+	if strings.Join(got, " ") != "temperature@roof>25 temperature<0" {
+		t.Errorf("Select(roof, temperature) = %v", got)
 	}
-	if got := strings.Join(types, " "); got != "readings.stored threshold.crossed readings.stored" {
-		t.Errorf("events %s", got)
+	if got := threshold.Select(rules, "garden", "rain"); len(got) != 0 {
+		t.Errorf("Select(garden, rain) = %v, want none", got)
 	}
 }

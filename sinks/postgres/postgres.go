@@ -14,6 +14,15 @@
 //	sink, err := postgres.New(postgres.Config{DB: pool})
 //	...
 //	res, err := sink.Write(ctx, readings)
+//
+// The sink is also the extension point for stateful processing: the
+// Processors of its Config run in every commit transaction after the
+// readings are stored, see each (station, sensor) series in device-time
+// order once the reorder window has passed, and keep their state in the
+// table processor_cursors, committed with the readings. StepProcessor makes
+// a processor from a function of one reading and a typed state; Flush and
+// RunFlusher release the series that stopped sending. docs/processing.md
+// tells the guarantees and how it works.
 package postgres
 
 import (
@@ -24,6 +33,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -60,6 +70,17 @@ type Config struct {
 	// must run somewhere, or the outbox only grows; package pipeline runs
 	// one.
 	DisableEvents bool
+	// Processors run inside every commit transaction, in this order, over
+	// the series the transaction stored readings for (see Processor). Their
+	// events need events on; a processor that emits one with events off
+	// fails the write with reason sensorhub.ReasonEventsDisabled. Names
+	// must be unique. None by default.
+	Processors []Processor
+	// ReorderWindow is how long, in device time, the readings of a series
+	// are held back before processors see them, so that readings arriving
+	// out of order within it are processed in device-time order. Default
+	// DefaultReorderWindow (10 s); it must not be negative.
+	ReorderWindow time.Duration
 }
 
 // Validate reports every problem of c at once.
@@ -68,14 +89,32 @@ func (c Config) Validate() error {
 	if c.DB == nil {
 		errs = append(errs, errors.New("postgres: Config.DB is nil"))
 	}
+	if c.ReorderWindow < 0 {
+		errs = append(errs, fmt.Errorf("postgres: Config.ReorderWindow %s is negative", c.ReorderWindow))
+	}
+	names := map[string]bool{}
+	for i, p := range c.Processors {
+		switch {
+		case p == nil:
+			errs = append(errs, fmt.Errorf("postgres: Config.Processors[%d] is nil", i))
+		case !processorName.MatchString(p.Name()):
+			errs = append(errs, fmt.Errorf("postgres: processor name %q does not match %s", p.Name(), processorName))
+		case names[p.Name()]:
+			errs = append(errs, fmt.Errorf("postgres: two processors named %q", p.Name()))
+		default:
+			names[p.Name()] = true
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // Sink stores readings in the table readings. It is safe for concurrent use.
 type Sink struct {
-	db     DB
-	logger *slog.Logger
-	events bool
+	db         DB
+	logger     *slog.Logger
+	events     bool
+	processors []Processor
+	window     time.Duration
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -86,7 +125,10 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents}, nil
+	return &Sink{
+		db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents,
+		processors: slices.Clone(cfg.Processors), window: cmp.Or(cfg.ReorderWindow, DefaultReorderWindow),
+	}, nil
 }
 
 // Table and column names are the storage contract (DESIGN.md §3, §10,
@@ -122,9 +164,9 @@ FROM readings r
 JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
   ON (r.station, r.sensor, r.ts) = (k.station, k.sensor, k.ts)`
 
-	// lockStations takes the advisory locks $1, in array order, and then
-	// creates the stations $2 that do not exist yet: one round trip.
-	lockStations = `WITH locked AS (SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k)
+	// lockAndCreateStations takes the advisory locks $1, in array order, and
+	// then creates the stations $2 that do not exist yet: one round trip.
+	lockAndCreateStations = `WITH locked AS (SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k)
 INSERT INTO stations (id) SELECT s FROM locked, unnest($2::text[]) AS s
 ON CONFLICT DO NOTHING`
 )
@@ -138,8 +180,9 @@ ON CONFLICT DO NOTHING`
 // events on, the same transaction inserts into the outbox the
 // sensorhub.EventReadingsStored events listing the readings stored for the
 // first time, if any, with their stored (calibrated) values (see
-// sensorhub.NewReadingsStored), followed by the batch's events. An empty
-// batch is a no-op.
+// sensorhub.NewReadingsStored), followed by the batch's events, then the
+// events of the processors, which run in the same transaction over the
+// series of the new readings (see Processor). An empty batch is a no-op.
 //
 // Errors are wrapped with context. Those that retrying cannot fix, data
 // rejected by PostgreSQL, are marked sensorhub.Permanent (see Classify);
@@ -229,7 +272,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	// cleanup needed, and its error adds nothing to the one returned.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if err := prepareStations(ctx, tx, batch); err != nil {
+	if err := lockStations(ctx, tx, stationsOf(batch)); err != nil {
 		return nil, err
 	}
 	stations, sensors, times, values, units := columns(batch)
@@ -286,15 +329,19 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		}
 	}
 
+	processed, err := s.runProcessors(ctx, tx, fresh)
+	if err != nil {
+		return nil, err
+	}
 	if s.events {
 		stored, err := sensorhub.NewReadingsStored(fresh)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
 		events = append(stored, events...)
-		if err := outbox.Insert(ctx, tx, events); err != nil {
-			return nil, fmt.Errorf("postgres: %w", err)
-		}
+	}
+	if err := s.insertEvents(ctx, tx, append(events, processed...)); err != nil {
+		return nil, err
 	}
 
 	if err := tx.Commit(ctx); err != nil {
@@ -309,28 +356,55 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	return outcomes, nil
 }
 
-// prepareStations takes the lock of every station of batch (see
-// LockStation), in one order, before the transaction writes anything, and
-// creates the stations that do not exist yet (DESIGN.md §10).
-//
-// The lock does two jobs. Two transactions holding readings of one station
-// commit one after the other, and the second gets the later transaction ID:
-// the forwarder, which goes by transaction ID, then delivers the events of
-// every station in commit order (without it, a transaction that began
-// writing first but committed last would have its event forwarded first).
-// And a calibration added concurrently (package calibration) is either
-// committed before the insert, which then applies it, or waits for the
-// insert to commit and then re-applies itself to the new rows.
-func prepareStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) error {
-	var (
-		keys     []int64
-		stations []string
-	)
+// insertEvents adds events to the outbox within tx; with events off, any
+// event is a permanent error.
+func (s *Sink) insertEvents(ctx context.Context, tx pgx.Tx, events []sensorhub.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if !s.events {
+		return sensorhub.Permanent(sensorhub.ReasonEventsDisabled,
+			fmt.Errorf("postgres: %d processor events, but events are disabled (Config.DisableEvents): turn them on and run an outbox forwarder", len(events)))
+	}
+	if err := outbox.Insert(ctx, tx, events); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return nil
+}
+
+// processorName is the rule for Processor names.
+var processorName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// stationsOf returns the stations of batch, which is sorted by station,
+// once each.
+func stationsOf(batch []sensorhub.Reading) []string {
+	var stations []string
 	for i, r := range batch {
-		if i == 0 || r.Station != batch[i-1].Station { // batch is sorted by station
-			keys = append(keys, stationLock(r.Station))
+		if i == 0 || r.Station != batch[i-1].Station {
 			stations = append(stations, r.Station)
 		}
+	}
+	return stations
+}
+
+// lockStations takes the lock of every station (see LockStation), in one
+// order, before the transaction writes anything, and creates the stations
+// that do not exist yet (DESIGN.md §10).
+//
+// The lock does three jobs. Two transactions holding readings of one
+// station commit one after the other, and the second gets the later
+// transaction ID: the forwarder, which goes by transaction ID, then
+// delivers the events of every station in commit order (without it, a
+// transaction that began writing first but committed last would have its
+// event forwarded first). A calibration added concurrently (package
+// calibration) is either committed before the insert, which then applies
+// it, or waits for the insert to commit and then re-applies itself to the
+// new rows. And processors see a station's commits one at a time, the
+// flusher's included.
+func lockStations(ctx context.Context, tx pgx.Tx, stations []string) error {
+	keys := make([]int64, len(stations))
+	for i, station := range stations {
+		keys[i] = stationLock(station)
 	}
 	if len(keys) == 0 {
 		return nil
@@ -339,7 +413,7 @@ func prepareStations(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading) 
 	keys = slices.Compact(keys)
 	// unnest yields the keys in array order and the aggregate takes them in
 	// that order: every transaction locks in ascending order, no deadlock.
-	if _, err := tx.Exec(ctx, lockStations, keys, stations); err != nil {
+	if _, err := tx.Exec(ctx, lockAndCreateStations, keys, stations); err != nil {
 		return fmt.Errorf("postgres: lock and create stations: %w", err)
 	}
 	return nil

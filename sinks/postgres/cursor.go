@@ -1,0 +1,359 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// The processors' bookkeeping, table processor_cursors of migration
+// 0004_processing.sql: one row per processor and series, locked by the
+// transaction that moves it. Do not rename the table or its columns.
+const (
+	// lockCursors creates the cursors of the series a transaction stored
+	// readings for, or raises their max_ts, and locks them in key order
+	// (the order of the SELECT), so that concurrent transactions cannot
+	// deadlock. A new cursor starts a window before the earliest reading,
+	// so readings that arrive out of order right after it are still in
+	// time. RETURNING gives the processed_until before this transaction.
+	lockCursors = `INSERT INTO processor_cursors AS c (processor, station, sensor, processed_until, max_ts)
+SELECT $1, k.station, k.sensor, k.start, k.max_ts
+FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS k(station, sensor, start, max_ts)
+ORDER BY k.station, k.sensor
+ON CONFLICT (processor, station, sensor) DO UPDATE
+SET max_ts = greatest(c.max_ts, excluded.max_ts), updated_at = now()
+RETURNING station, sensor, processed_until, max_ts, state`
+
+	// idleStations finds the stations of series that hold readings back and
+	// received none for the idle time; lockIdleCursors locks those series
+	// of the stations, checking again, and skips those a writer holds.
+	idleStations = `SELECT DISTINCT station FROM (
+  SELECT station FROM processor_cursors
+  WHERE processor = $1 AND processed_until < max_ts AND updated_at < now() - $2::interval
+  LIMIT $3) AS idle`
+	lockIdleCursors = `SELECT station, sensor, processed_until, max_ts, state
+FROM processor_cursors
+WHERE processor = $1 AND processed_until < max_ts AND updated_at < now() - $2::interval
+  AND station = ANY($4::text[])
+ORDER BY station, sensor
+LIMIT $3
+FOR UPDATE SKIP LOCKED`
+
+	// releaseReadings returns the readings of each series in its range
+	// (from, to], in series and device-time order. They come from the
+	// table, so a reading stored twice is released once. Once readings
+	// carry QC flags, those flagged 4 (fail) are to be left out here.
+	releaseReadings = `SELECT k.i, r.ts, r.value, r.unit
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(station, sensor, after, upto, i)
+JOIN readings r ON r.station = k.station AND r.sensor = k.sensor AND r.ts > k.after AND r.ts <= k.upto
+ORDER BY k.i, r.ts`
+
+	saveCursors = `UPDATE processor_cursors AS c SET processed_until = k.processed_until, state = k.state
+FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) AS k(station, sensor, processed_until, state)
+WHERE c.processor = $1 AND c.station = k.station AND c.sensor = k.sensor`
+)
+
+// flushLimit bounds the series one Flush transaction releases per
+// processor; Flush repeats until none is left.
+const flushLimit = 500
+
+// seriesKey names a series.
+type seriesKey struct{ station, sensor string }
+
+// cursor is a locked series on its way through a processor.
+type cursor struct {
+	seriesKey
+	processedUntil time.Time // before this transaction
+	upto           time.Time // what this transaction releases to
+	state          json.RawMessage
+	late           []sensorhub.Reading
+}
+
+// runProcessors runs every processor over the series of fresh, the
+// readings the transaction stored for the first time (in key order), and
+// returns the events to add to the outbox.
+func (s *Sink) runProcessors(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
+	if len(fresh) == 0 { // duplicates only: no series moves
+		return nil, nil
+	}
+	var events []sensorhub.Event
+	for _, p := range s.processors {
+		cursors, err := s.lockTouched(ctx, tx, p, fresh)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := s.advance(ctx, tx, p, cursors)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, evs...)
+	}
+	return events, nil
+}
+
+// lockTouched locks the cursors of p for the series of fresh, raising their
+// max_ts, and returns them with the range to release and the late readings.
+func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []sensorhub.Reading) ([]cursor, error) {
+	watches := func(string) bool { return true }
+	if f, ok := p.(SensorFilter); ok {
+		var err error
+		if watches, err = f.Watches(ctx, tx); err != nil {
+			return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+		}
+	}
+	var (
+		stations, sensors []string
+		starts, maxes     []time.Time
+		bySeries          = map[seriesKey][]sensorhub.Reading{}
+	)
+	for _, r := range fresh { // in key order: each series' readings are adjacent and ascending
+		if !watches(r.Sensor) {
+			continue
+		}
+		k := seriesKey{r.Station, r.Sensor}
+		if _, seen := bySeries[k]; !seen {
+			stations, sensors = append(stations, k.station), append(sensors, k.sensor)
+			starts, maxes = append(starts, r.Time.Add(-s.window)), append(maxes, r.Time)
+		}
+		maxes[len(maxes)-1] = r.Time
+		bySeries[k] = append(bySeries[k], r)
+	}
+	if len(stations) == 0 {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, lockCursors, p.Name(), stations, sensors, starts, maxes)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: processor %s: lock cursors: %w", p.Name(), err)
+	}
+	var (
+		c     cursor
+		maxTS time.Time
+	)
+	cursors := make([]cursor, 0, len(stations))
+	_, err = pgx.ForEachRow(rows, []any{&c.station, &c.sensor, &c.processedUntil, &maxTS, &c.state}, func() error {
+		c.upto = c.processedUntil
+		if horizon := maxTS.Add(-s.window); horizon.After(c.upto) {
+			c.upto = horizon
+		}
+		c.late = nil
+		for _, r := range bySeries[c.seriesKey] {
+			if r.Time.UnixMicro() <= c.processedUntil.UnixMicro() {
+				c.late = append(c.late, r)
+			}
+		}
+		cursors = append(cursors, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: processor %s: lock cursors: %w", p.Name(), err)
+	}
+	return cursors, nil
+}
+
+// advance hands p the readings each cursor releases and its late readings,
+// saves the cursors that moved or whose state changed, and returns p's
+// events, preceded by the late readings' announcements.
+func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cursor) ([]sensorhub.Event, error) {
+	if len(cursors) == 0 {
+		return nil, nil
+	}
+	released, err := s.release(ctx, tx, cursors)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+	}
+	var (
+		events            []sensorhub.Event
+		stations, sensors []string
+		untils            []time.Time
+		states            []json.RawMessage
+	)
+	for _, c := range cursors {
+		series := &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, State: c.state}
+		for _, r := range c.late {
+			e, err := newLateEvent(p.Name(), c.processedUntil, r)
+			if err != nil {
+				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+			}
+			events = append(events, e)
+		}
+		if len(series.Readings) > 0 || len(series.Late) > 0 {
+			if err := p.Process(ctx, tx, series); err != nil {
+				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+			}
+		}
+		events = append(events, series.events...)
+		if c.upto.Equal(c.processedUntil) && bytes.Equal(series.State, c.state) {
+			continue
+		}
+		stations, sensors = append(stations, c.station), append(sensors, c.sensor)
+		untils, states = append(untils, c.upto), append(states, series.State)
+	}
+	if len(stations) > 0 {
+		if _, err := tx.Exec(ctx, saveCursors, p.Name(), stations, sensors, untils, states); err != nil {
+			return nil, fmt.Errorf("postgres: processor %s: save cursors: %w", p.Name(), err)
+		}
+	}
+	return events, nil
+}
+
+// release reads the readings each cursor releases, by series.
+func (s *Sink) release(ctx context.Context, tx pgx.Tx, cursors []cursor) (map[seriesKey][]sensorhub.Reading, error) {
+	var (
+		stations, sensors []string
+		afters, uptos     []time.Time
+	)
+	for _, c := range cursors {
+		if c.upto.After(c.processedUntil) {
+			stations, sensors = append(stations, c.station), append(sensors, c.sensor)
+			afters, uptos = append(afters, c.processedUntil), append(uptos, c.upto)
+		}
+	}
+	out := map[seriesKey][]sensorhub.Reading{}
+	if len(stations) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, releaseReadings, stations, sensors, afters, uptos)
+	if err != nil {
+		return nil, fmt.Errorf("release readings: %w", err)
+	}
+	var (
+		i int64 // from 1
+		r sensorhub.Reading
+	)
+	_, err = pgx.ForEachRow(rows, []any{&i, &r.Time, &r.Value, &r.Unit}, func() error {
+		r.Station, r.Sensor = stations[i-1], sensors[i-1]
+		k := seriesKey{r.Station, r.Sensor}
+		out[k] = append(out[k], r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("release readings: %w", err)
+	}
+	return out, nil
+}
+
+// Flush releases, to every processor, the readings held back in the series
+// that received no reading for idle (by the database server's clock), and
+// commits what the processors did, a transaction per processor and up to
+// flushLimit series. It returns how many series it released. Series a
+// concurrent transaction holds are skipped: that transaction moves them.
+//
+// RunFlusher calls it with the reorder window; without it, a series that
+// stops sending keeps its last window of readings unprocessed until its
+// next reading.
+func (s *Sink) Flush(ctx context.Context, idle time.Duration) (int, error) {
+	total := 0
+	for _, p := range s.processors {
+		for {
+			n, err := s.flush(ctx, p, idle)
+			if err != nil {
+				return total, Classify(err)
+			}
+			total += n
+			if n < flushLimit {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// flush is one transaction of Flush for p.
+func (s *Sink) flush(ctx context.Context, p Processor, idle time.Duration) (int, error) {
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: flush: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	// Station locks come before cursor locks, as in Write, or the two
+	// would deadlock; they also order this transaction's events after those
+	// of writers that committed readings of the same stations first. So the
+	// idle series are found first, and locked (and checked again) after.
+	var stations []string
+	rows, err := tx.Query(ctx, idleStations, p.Name(), idle, flushLimit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: flush %s: find idle series: %w", p.Name(), err)
+	}
+	if stations, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return 0, fmt.Errorf("postgres: flush %s: find idle series: %w", p.Name(), err)
+	}
+	if len(stations) == 0 {
+		return 0, nil
+	}
+	if err := lockStations(ctx, tx, stations); err != nil {
+		return 0, err
+	}
+	rows, err = tx.Query(ctx, lockIdleCursors, p.Name(), idle, flushLimit, stations)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: flush %s: lock cursors: %w", p.Name(), err)
+	}
+	var (
+		c       cursor
+		maxTS   time.Time
+		cursors []cursor
+	)
+	_, err = pgx.ForEachRow(rows, []any{&c.station, &c.sensor, &c.processedUntil, &maxTS, &c.state}, func() error {
+		c.upto = maxTS
+		cursors = append(cursors, c)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: flush %s: lock cursors: %w", p.Name(), err)
+	}
+	events, err := s.advance(ctx, tx, p, cursors)
+	if err != nil {
+		return 0, err
+	}
+	if err := s.insertEvents(ctx, tx, events); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: flush: commit: %w", err)
+	}
+	return len(cursors), nil
+}
+
+// RunFlusher calls Flush every half reorder window with the window as idle
+// time, until ctx ends; errors are logged and retried at the next tick.
+// Replicas may each run one: a series is flushed by one of them.
+func (s *Sink) RunFlusher(ctx context.Context) {
+	if len(s.processors) == 0 {
+		return
+	}
+	t := time.NewTicker(max(s.window/2, 50*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.Flush(ctx, s.window); err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "postgres: flush held-back readings", "error", err)
+		}
+	}
+}
+
+// lateSpace is the UUID namespace of sensorhub.EventReadingLate events.
+// Never change it: consumers dedupe by the UUIDs derived from it.
+var lateSpace = uuid.MustParse("b7a4f0a2-54c1-4b8e-8d0e-6c2f9a1d3e57")
+
+// newLateEvent announces that r arrived after processor had processed its
+// series up to processedUntil. The UUID is derived from the processor and
+// the reading's key: only the transaction that stores r announces it.
+func newLateEvent(processor string, processedUntil time.Time, r sensorhub.Reading) (sensorhub.Event, error) {
+	name := fmt.Appendf(nil, "%s\x00%s\x00%s\x00%d", processor, r.Station, r.Sensor, r.Time.UnixMicro())
+	p := sensorhub.ReadingLate{
+		Processor: processor, Station: r.Station, Sensor: r.Sensor, Time: r.Time.UTC(), Value: r.Value, Unit: r.Unit,
+		ProcessedUntil: processedUntil.UTC(),
+	}
+	return sensorhub.NewEventAt(uuid.NewSHA1(lateSpace, name).String(), sensorhub.EventReadingLate, sensorhub.ReadingLateVersion, r.Time, p)
+}
