@@ -52,7 +52,8 @@ func TestUpStatusDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}, {Version: 2, Name: "0002_outbox.sql"}}; !reflect.DeepEqual(st, want) {
+	if want := []migrations.Status{{Version: 1, Name: "0001_readings.sql"}, {Version: 2, Name: "0002_outbox.sql"},
+		{Version: 5, Name: "0005_staleness.sql"}}; !reflect.DeepEqual(st, want) {
 		t.Fatalf("Status before Up = %+v, want %+v", st, want)
 	}
 
@@ -95,6 +96,9 @@ func TestUpStatusDown(t *testing.T) {
 		}
 		if down.Version != st[i].Version || down.Name != st[i].Name {
 			t.Fatalf("Down = %+v, want %s rolled back", down, st[i].Name)
+		}
+		if down.Version == 5 && (exists("sensor_status") || !exists(`"watermill_sensorhub_outbox"`)) {
+			t.Fatal("Down of 0005 must drop sensor_status and only it")
 		}
 		if down.Version == 2 && (exists(`"watermill_sensorhub_outbox"`) || exists(`"watermill_offsets_sensorhub_outbox"`) || !exists("readings")) {
 			t.Fatal("Down of 0002 must drop the outbox tables and only them")
@@ -258,8 +262,8 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 	ctx := t.Context()
 
 	err := migrations.Check(ctx, db.Pool)
-	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "0001_readings.sql, 0002_outbox.sql") {
-		t.Fatalf("Check on an empty schema = %v, want ErrNotMigrated naming both migrations", err)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "0001_readings.sql, 0002_outbox.sql, 0005_staleness.sql") {
+		t.Fatalf("Check on an empty schema = %v, want ErrNotMigrated naming every migration", err)
 	}
 	var tables int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = $1`, db.Schema).Scan(&tables); err != nil || tables != 0 {
@@ -267,8 +271,8 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 	}
 
 	applied, err := migrations.Up(ctx, db.Pool, slog.New(slog.DiscardHandler))
-	if err != nil || len(applied) != 2 {
-		t.Fatalf("Up = %+v, %v; want both migrations applied", applied, err)
+	if err != nil || len(applied) != 3 {
+		t.Fatalf("Up = %+v, %v; want every migration applied", applied, err)
 	}
 	if err := migrations.Check(ctx, db.Pool); err != nil {
 		t.Fatalf("Check after Up = %v", err)
@@ -281,7 +285,7 @@ func TestCheckNamesPendingMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = migrations.Check(ctx, db.Pool)
-	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "(0002_outbox.sql)") {
-		t.Fatalf("Check after Down = %v, want ErrNotMigrated naming 0002_outbox.sql only", err)
+	if !errors.Is(err, migrations.ErrNotMigrated) || !strings.Contains(err.Error(), "(0005_staleness.sql)") {
+		t.Fatalf("Check after Down = %v, want ErrNotMigrated naming 0005_staleness.sql only", err)
 	}
 }

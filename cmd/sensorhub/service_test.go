@@ -212,14 +212,17 @@ func TestMigrateCommands(t *testing.T) {
 	if code, out := cli("migrate", "status"); code != 0 || !strings.Contains(out, ", 0 pending") {
 		t.Fatalf("status after up = %d\n%s", code, out)
 	}
-	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0002_outbox.sql") {
+	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0005_staleness.sql") {
 		t.Fatalf("down = %d\n%s", code, out)
 	}
 	if !tableExists() {
 		t.Fatal("the first down dropped readings; it must roll back only the newest migration")
 	}
-	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0001_readings.sql") {
+	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0002_outbox.sql") {
 		t.Fatalf("second down = %d\n%s", code, out)
+	}
+	if code, out := cli("migrate", "down"); code != 0 || !strings.Contains(out, "rolled back 0001_readings.sql") {
+		t.Fatalf("third down = %d\n%s", code, out)
 	}
 	if tableExists() {
 		t.Fatal("readings table left after migrate down")

@@ -56,6 +56,24 @@ type Config struct {
 	// must run somewhere, or the outbox only grows; package pipeline runs
 	// one.
 	DisableEvents bool
+	// Processors run, in order, inside every transaction that stores new
+	// readings (see Processor). They need events on: Validate refuses them
+	// with DisableEvents. Default none.
+	Processors []Processor
+}
+
+// Processor keeps state derived from readings in the sink's transaction:
+// Process runs after the batch's readings are inserted and before its
+// events go into the outbox, with stored, the readings the transaction
+// stored for the first time (never duplicates or conflicts), ordered by
+// station, sensor and device time, never empty. Its events go into the
+// outbox after the readings.stored events and before the handlers' events.
+// An error rolls the whole transaction back, and is retried unless
+// Classify calls it permanent. Transactions that store readings of one
+// station run one at a time, so a Processor sees each station's commits in
+// order. Process is called concurrently for different stations.
+type Processor interface {
+	Process(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error)
 }
 
 // Validate reports every problem of c at once.
@@ -64,14 +82,21 @@ func (c Config) Validate() error {
 	if c.DB == nil {
 		errs = append(errs, errors.New("postgres: Config.DB is nil"))
 	}
+	if len(c.Processors) > 0 && c.DisableEvents {
+		errs = append(errs, errors.New("postgres: Config.Processors need events; unset Config.DisableEvents"))
+	}
+	if slices.Contains(c.Processors, nil) {
+		errs = append(errs, errors.New("postgres: Config.Processors holds nil"))
+	}
 	return errors.Join(errs...)
 }
 
 // Sink stores readings in the table readings. It is safe for concurrent use.
 type Sink struct {
-	db     DB
-	logger *slog.Logger
-	events bool
+	db         DB
+	logger     *slog.Logger
+	events     bool
+	processors []Processor
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -82,7 +107,7 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents}, nil
+	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents, processors: slices.Clone(cfg.Processors)}, nil
 }
 
 // Table and column names are the storage contract (DESIGN.md §3): do not
@@ -262,7 +287,11 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
-		events = append(stored, events...)
+		processed, err := s.process(ctx, tx, fresh)
+		if err != nil {
+			return nil, err
+		}
+		events = slices.Concat(stored, processed, events)
 		if err := outbox.Insert(ctx, tx, events); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
@@ -278,6 +307,23 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 			"stored_unit", c.stored.unit, "new_unit", c.dropped.Unit)
 	}
 	return outcomes, nil
+}
+
+// process runs the processors over the readings stored now and returns
+// their events.
+func (s *Sink) process(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	var events []sensorhub.Event
+	for _, p := range s.processors {
+		e, err := p.Process(ctx, tx, fresh)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: processor %T: %w", p, err)
+		}
+		events = append(events, e...)
+	}
+	return events, nil
 }
 
 // lockStations takes a transaction-level advisory lock per station of
