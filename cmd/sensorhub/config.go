@@ -38,8 +38,9 @@ type config struct {
 	logLevel  slog.Level
 	logFormat string
 
-	outbox outboxConfig
-	faults faultHooks
+	outbox    outboxConfig
+	staleness stalenessConfig
+	faults    faultHooks
 }
 
 // env reads variables and collects one error per bad variable, so that
@@ -415,6 +416,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.logFormat = e.oneOf("SENSORHUB_LOG_FORMAT", "text", "text", "json")
 
 	c.outbox = loadOutboxConfig(e)
+	c.staleness = loadStalenessConfig(e)
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

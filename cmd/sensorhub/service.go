@@ -23,6 +23,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 )
 
 // startTimeout bounds start-up: connecting, creating the consumer group,
@@ -43,6 +44,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		sensorhubfx.SensorTypes(handlers.Builtin()...),
 		sensorhubfx.Module,
 		outboxModule,
+		stalenessModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub),
@@ -137,10 +139,15 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 	return client
 }
 
-// newSink returns the Postgres sink, instrumented with commit metrics. The
+// newSink returns the Postgres sink, instrumented with commit metrics, with
+// the staleness tracker in its transactions unless staleness is off. The
 // instrumented sink is still a BatchWriter, so group commit stays on.
-func newSink(cfg config, pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
-	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger})
+func newSink(cfg config, pool *pgxpool.Pool, tracker *staleness.Tracker, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
+	var processors []postgres.Processor
+	if cfg.staleness.enabled {
+		processors = append(processors, tracker)
+	}
+	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger, Processors: processors})
 	if err != nil {
 		return nil, err
 	}

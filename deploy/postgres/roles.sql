@@ -86,6 +86,10 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA sensorhub FROM sensorhub_app;
 -- readings exists after the first `migrate up`; run this file again then.
 SELECT 'GRANT SELECT, INSERT ON sensorhub.readings TO sensorhub_app'
 WHERE to_regclass('sensorhub.readings') IS NOT NULL \gexec
+-- sensor_status (migration 0005): the sink records arrivals in it, the
+-- staleness sweeper flips series stale; neither deletes a row.
+SELECT 'GRANT SELECT, INSERT, UPDATE ON sensorhub.sensor_status TO sensorhub_app'
+WHERE to_regclass('sensorhub.sensor_status') IS NOT NULL \gexec
 
 -- Example, not run: a read-only role for Grafana.
 --   CREATE ROLE grafana LOGIN;  -- then \password grafana
