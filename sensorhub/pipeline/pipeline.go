@@ -36,6 +36,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 )
 
 // Config configures a Pipeline. DB and Redis are required; every other zero
@@ -64,6 +65,14 @@ type Config struct {
 	// EventsStream is the Redis stream events are forwarded to. Default
 	// sensorhub.DefaultEventsStream.
 	EventsStream string
+	// Staleness, when set, announces sensors that stop reporting
+	// (sensor.stale) and come back (sensor.recovered) by this policy: the
+	// sink tracks arrivals and the pipeline runs a staleness.Sweeper. It
+	// needs Events. Default nil: off.
+	Staleness *staleness.Policy
+	// StaleSweepInterval is how often the sweeper looks for stale sensors.
+	// Default staleness.DefaultSweepInterval (5 s).
+	StaleSweepInterval time.Duration
 	// Decoder controls decoding and validation of messages.
 	Decoder sensorhub.DecoderConfig
 	// Logger receives the pipeline's logs. Default slog.Default().
@@ -78,6 +87,12 @@ func (c Config) Validate() error {
 	}
 	if c.Redis == nil {
 		errs = append(errs, errors.New("pipeline: Config.Redis is nil"))
+	}
+	if c.Staleness != nil {
+		if !c.Events {
+			errs = append(errs, errors.New("pipeline: Config.Staleness needs Config.Events"))
+		}
+		errs = append(errs, c.Staleness.Validate())
 	}
 	return errors.Join(append(errs, c.Decoder.Validate())...)
 }
@@ -100,7 +115,8 @@ type Pipeline struct {
 	cfg       Config
 	hub       *sensorhub.Hub
 	transport *transport
-	forwarder *outbox.Forwarder // nil with events off
+	forwarder *outbox.Forwarder  // nil with events off
+	sweeper   *staleness.Sweeper // nil with staleness off
 }
 
 // New returns a pipeline of the sensor types given, not started. It fails
@@ -111,7 +127,19 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	sink, err := postgres.New(postgres.Config{DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events})
+	var (
+		processors []postgres.Processor
+		sweeper    *staleness.Sweeper
+	)
+	if cfg.Staleness != nil {
+		processors = append(processors, staleness.NewTracker(*cfg.Staleness))
+		var err error
+		sweeper, err = staleness.NewSweeper(staleness.Config{DB: cfg.DB, Policy: *cfg.Staleness, SweepInterval: cfg.StaleSweepInterval, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+	}
+	sink, err := postgres.New(postgres.Config{DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events, Processors: processors})
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +147,7 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, transport: t}
+	p := &Pipeline{cfg: cfg, transport: t, sweeper: sweeper}
 	p.hub, err = sensorhub.New(sensorhub.Config{
 		Subscriber:   t.Subscriber(),
 		Publisher:    t.PoisonPublisher(),
@@ -144,9 +172,13 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 // Hub returns the pipeline's hub, for its Stats and its health Check.
 func (p *Pipeline) Hub() *sensorhub.Hub { return p.hub }
 
+// Sweeper returns the staleness sweeper, for its Stats; nil when
+// Config.Staleness is nil.
+func (p *Pipeline) Sweeper() *staleness.Sweeper { return p.sweeper }
+
 // Start checks that the database is migrated (an error wrapping
 // migrations.ErrNotMigrated names what is missing), starts the forwarder,
-// if events are on, and then the hub, and returns once they run. ctx
+// if events are on, the staleness sweeper, if on, and then the hub, and returns once they run. ctx
 // bounds only the start-up. After a failed Start, the pipeline is closed.
 func (p *Pipeline) Start(ctx context.Context) error {
 	if err := migrations.Check(ctx, p.cfg.DB); err != nil {
@@ -154,6 +186,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 	if p.forwarder != nil {
 		if err := p.forwarder.Start(ctx); err != nil {
+			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+		}
+	}
+	if p.sweeper != nil {
+		if err := p.sweeper.Start(ctx); err != nil {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 		}
 	}
@@ -165,10 +202,14 @@ func (p *Pipeline) Start(ctx context.Context) error {
 }
 
 // Stop stops the hub (see sensorhub.Hub.Stop: messages in flight finish or
-// are redelivered later), then the forwarder, and closes the Redis clients
-// the pipeline opened. It may be called whether or not Start was.
+// are redelivered later), then the staleness sweeper and the forwarder, and
+// closes the Redis clients the pipeline opened. It may be called whether or
+// not Start was.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	errs := []error{p.hub.Stop(ctx)}
+	if p.sweeper != nil {
+		errs = append(errs, p.sweeper.Stop(ctx))
+	}
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))
 	}
