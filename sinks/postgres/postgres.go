@@ -3,7 +3,9 @@
 // (station, sensor, ts), and in the same transaction the events that go
 // with them in the outbox (package outbox): sensorhub.EventReadingsStored
 // events listing what a transaction stored new (one per
-// sensorhub.MaxReadingsPerEvent readings), plus the handlers' events.
+// sensorhub.MaxReadingsPerEvent readings), the events of its Processors
+// (state kept in the same transaction, such as package staleness's), plus
+// the handlers' events.
 //
 //	pool, err := pgxpool.New(ctx, "postgres://service@127.0.0.1:5432/sensorhub")
 //	...
