@@ -26,9 +26,15 @@ func TestNewSensorStalenessEvent(t *testing.T) {
 	other := p
 	other.Station = "yard"
 	for name, ev := range map[string]func() (sensorhub.Event, error){
-		"next transition": func() (sensorhub.Event, error) { return sensorhub.NewSensorStalenessEvent(sensorhub.EventSensorStale, 3, at, p) },
-		"other type":      func() (sensorhub.Event, error) { return sensorhub.NewSensorStalenessEvent(sensorhub.EventSensorRecovered, 1, at, p) },
-		"other series":    func() (sensorhub.Event, error) { return sensorhub.NewSensorStalenessEvent(sensorhub.EventSensorStale, 1, at, other) },
+		"next transition": func() (sensorhub.Event, error) {
+			return sensorhub.NewSensorStalenessEvent(sensorhub.EventSensorStale, 3, at, p)
+		},
+		"other type": func() (sensorhub.Event, error) {
+			return sensorhub.NewSensorStalenessEvent(sensorhub.EventSensorRecovered, 1, at, p)
+		},
+		"other series": func() (sensorhub.Event, error) {
+			return sensorhub.NewSensorStalenessEvent(sensorhub.EventSensorStale, 1, at, other)
+		},
 	} {
 		o, err := ev()
 		if err != nil {
