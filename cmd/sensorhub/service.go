@@ -143,11 +143,11 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 // the staleness tracker in its transactions unless staleness is off. The
 // instrumented sink is still a BatchWriter, so group commit stays on.
 func newSink(cfg config, pool *pgxpool.Pool, tracker *staleness.Tracker, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
-	var processors []postgres.Processor
+	var observers []postgres.Observer
 	if cfg.staleness.enabled {
-		processors = append(processors, tracker)
+		observers = append(observers, tracker)
 	}
-	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger, Processors: processors})
+	sink, err := postgres.New(postgres.Config{DB: cfg.faults.sinkDB(pool, logger), Logger: logger, Observers: observers})
 	if err != nil {
 		return nil, err
 	}

@@ -128,18 +128,18 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 	}
 	cfg.setDefaults()
 	var (
-		processors []postgres.Processor
+		observers []postgres.Observer
 		sweeper    *staleness.Sweeper
 	)
 	if cfg.Staleness != nil {
-		processors = append(processors, staleness.NewTracker(*cfg.Staleness))
+		observers = append(observers, staleness.NewTracker(*cfg.Staleness))
 		var err error
 		sweeper, err = staleness.NewSweeper(staleness.Config{DB: cfg.DB, Policy: *cfg.Staleness, SweepInterval: cfg.StaleSweepInterval, Logger: cfg.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: %w", err)
 		}
 	}
-	sink, err := postgres.New(postgres.Config{DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events, Processors: processors})
+	sink, err := postgres.New(postgres.Config{DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events, Observers: observers})
 	if err != nil {
 		return nil, err
 	}

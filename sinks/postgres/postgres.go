@@ -3,7 +3,7 @@
 // (station, sensor, ts), and in the same transaction the events that go
 // with them in the outbox (package outbox): sensorhub.EventReadingsStored
 // events listing what a transaction stored new (one per
-// sensorhub.MaxReadingsPerEvent readings), the events of its Processors
+// sensorhub.MaxReadingsPerEvent readings), the events of its Observers
 // (state kept in the same transaction, such as package staleness's), plus
 // the handlers' events.
 //
@@ -58,24 +58,25 @@ type Config struct {
 	// must run somewhere, or the outbox only grows; package pipeline runs
 	// one.
 	DisableEvents bool
-	// Processors run, in order, inside every transaction that stores new
-	// readings (see Processor). They need events on: Validate refuses them
+	// Observers run, in order, inside every transaction that stores new
+	// readings (see Observer). They need events on: Validate refuses them
 	// with DisableEvents. Default none.
-	Processors []Processor
+	Observers []Observer
 }
 
-// Processor keeps state derived from readings in the sink's transaction:
-// Process runs after the batch's readings are inserted and before its
-// events go into the outbox, with stored, the readings the transaction
-// stored for the first time (never duplicates or conflicts), ordered by
-// station, sensor and device time, never empty. Its events go into the
-// outbox after the readings.stored events and before the handlers' events.
-// An error rolls the whole transaction back, and is retried unless
-// Classify calls it permanent. Transactions that store readings of one
-// station run one at a time, so a Processor sees each station's commits in
-// order. Process is called concurrently for different stations.
-type Processor interface {
-	Process(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error)
+// Observer sees, inside the sink's commit transaction, the readings the
+// transaction stored for the first time, as they arrived: no reorder
+// window, unlike a Processor. It suits state about arrival (staleness) and
+// bookkeeping of what changed. Observe runs after the batch's readings are
+// inserted, with stored (never duplicates or conflicts) ordered by station,
+// sensor and device time, never empty. Its events go into the outbox after
+// the readings.stored events and before the handlers' events. An error
+// rolls the whole transaction back, and is retried unless Classify calls it
+// permanent. Transactions that store readings of one station run one at a
+// time, so an Observer sees each station's commits in order; Observe is
+// called concurrently for different stations.
+type Observer interface {
+	Observe(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error)
 }
 
 // Validate reports every problem of c at once.
@@ -84,11 +85,11 @@ func (c Config) Validate() error {
 	if c.DB == nil {
 		errs = append(errs, errors.New("postgres: Config.DB is nil"))
 	}
-	if len(c.Processors) > 0 && c.DisableEvents {
-		errs = append(errs, errors.New("postgres: Config.Processors need events; unset Config.DisableEvents"))
+	if len(c.Observers) > 0 && c.DisableEvents {
+		errs = append(errs, errors.New("postgres: Config.Observers need events; unset Config.DisableEvents"))
 	}
-	if slices.Contains(c.Processors, nil) {
-		errs = append(errs, errors.New("postgres: Config.Processors holds nil"))
+	if slices.Contains(c.Observers, nil) {
+		errs = append(errs, errors.New("postgres: Config.Observers holds nil"))
 	}
 	return errors.Join(errs...)
 }
@@ -98,7 +99,7 @@ type Sink struct {
 	db         DB
 	logger     *slog.Logger
 	events     bool
-	processors []Processor
+	observers []Observer
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -109,7 +110,7 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents, processors: slices.Clone(cfg.Processors)}, nil
+	return &Sink{db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents, observers: slices.Clone(cfg.Observers)}, nil
 }
 
 // Table and column names are the storage contract (DESIGN.md §3): do not
@@ -289,11 +290,11 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		if err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
-		processed, err := s.process(ctx, tx, fresh)
+		observed, err := s.observe(ctx, tx, fresh)
 		if err != nil {
 			return nil, err
 		}
-		events = slices.Concat(stored, processed, events)
+		events = slices.Concat(stored, observed, events)
 		if err := outbox.Insert(ctx, tx, events); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
@@ -311,15 +312,15 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	return outcomes, nil
 }
 
-// process runs the processors over the readings stored now and returns
+// process runs the observers over the readings stored now and returns
 // their events.
-func (s *Sink) process(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
+func (s *Sink) observe(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
 	if len(fresh) == 0 {
 		return nil, nil
 	}
 	var events []sensorhub.Event
-	for _, p := range s.processors {
-		e, err := p.Process(ctx, tx, fresh)
+	for _, p := range s.observers {
+		e, err := p.Observe(ctx, tx, fresh)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: processor %T: %w", p, err)
 		}

@@ -31,7 +31,7 @@ func BenchmarkWrite(b *testing.B) {
 	b.Run("statement", func(b *testing.B) {
 		db := postgrestest.New(b)
 		tracker := staleness.NewTracker(staleness.Policy{})
-		sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler), Processors: []postgres.Processor{tracker}})
+		sink, err := postgres.New(postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler), Observers: []postgres.Observer{tracker}})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func BenchmarkWrite(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := tracker.Process(b.Context(), tx, batchOf(i)); err != nil {
+			if _, err := tracker.Observe(b.Context(), tx, batchOf(i)); err != nil {
 				b.Fatal(err)
 			}
 			if err := tx.Rollback(b.Context()); err != nil {
@@ -57,7 +57,7 @@ func BenchmarkWrite(b *testing.B) {
 			db := postgrestest.New(b)
 			cfg := postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler)}
 			if tracked {
-				cfg.Processors = []postgres.Processor{staleness.NewTracker(staleness.Policy{})}
+				cfg.Observers = []postgres.Observer{staleness.NewTracker(staleness.Policy{})}
 			}
 			sink, err := postgres.New(cfg)
 			if err != nil {

@@ -9,7 +9,7 @@
 //
 // Two pieces share a Policy:
 //
-//   - Tracker is a postgres.Processor: inside the sink's transaction it
+//   - Tracker is a postgres.Observer: inside the sink's transaction it
 //     records the arrival of new readings (duplicates do not count) and
 //     announces sensor.recovered for a stale series that got one.
 //   - Sweeper runs in the background of every replica and announces
@@ -22,7 +22,7 @@
 // (at least Policy.MinInterval), or else Policy.DefaultInterval.
 //
 //	policy := staleness.Policy{After: 3}
-//	sink, err := postgres.New(postgres.Config{DB: pool, Processors: []postgres.Processor{staleness.NewTracker(policy)}})
+//	sink, err := postgres.New(postgres.Config{DB: pool, Observers: []postgres.Observer{staleness.NewTracker(policy)}})
 //	...
 //	sweeper, err := staleness.NewSweeper(staleness.Config{DB: pool, Policy: policy})
 //	err = sweeper.Start(ctx)

@@ -32,7 +32,7 @@ func newReplica(t *testing.T, db *postgrestest.DB, policy staleness.Policy, swee
 	t.Helper()
 	r := &replica{tracker: staleness.NewTracker(policy)}
 	var err error
-	r.sink, err = postgres.New(postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler), Processors: []postgres.Processor{r.tracker}})
+	r.sink, err = postgres.New(postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler), Observers: []postgres.Observer{r.tracker}})
 	if err != nil {
 		t.Fatal(err)
 	}

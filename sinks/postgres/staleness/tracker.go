@@ -13,7 +13,7 @@ import (
 )
 
 // Tracker records arrivals in sensor_status inside the Postgres sink's
-// transaction (it is a postgres.Processor), and announces sensor.recovered
+// transaction (it is a postgres.Observer), and announces sensor.recovered
 // when a stale series gets a new reading. It is safe for concurrent use.
 type Tracker struct {
 	policy    Policy
@@ -82,9 +82,9 @@ const trackQuery = `WITH arrivals AS (
 SELECT station, sensor, last_ts, last_received_at, interval_s, learned_interval_s, transitions, changed_at
 FROM updated WHERE recovered`
 
-// Process implements postgres.Processor: it records the arrival of stored
+// Observe implements postgres.Observer: it records the arrival of stored
 // and returns a sensor.recovered event for every stale series among them.
-func (t *Tracker) Process(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error) {
+func (t *Tracker) Observe(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error) {
 	n := len(stored)
 	stations, sensors, times := make([]string, n), make([]string, n), make([]time.Time, n)
 	for i, r := range stored {
@@ -127,4 +127,4 @@ func collectEvents(rows pgx.Rows, typ string, policy Policy) ([]sensorhub.Event,
 	return events, payloads, err
 }
 
-var _ postgres.Processor = (*Tracker)(nil)
+var _ postgres.Observer = (*Tracker)(nil)

@@ -15,14 +15,14 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
-// recorder is a Processor that remembers what it was given, writes a row
+// recorder is a Observer that remembers what it was given, writes a row
 // of its own in the transaction and returns one event, or fails.
 type recorder struct {
 	calls [][]sensorhub.Reading
 	fail  error
 }
 
-func (r *recorder) Process(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error) {
+func (r *recorder) Observe(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error) {
 	r.calls = append(r.calls, slices.Clone(stored))
 	if r.fail != nil {
 		return nil, r.fail
@@ -34,9 +34,9 @@ func (r *recorder) Process(ctx context.Context, tx pgx.Tx, stored []sensorhub.Re
 	return []sensorhub.Event{e}, err
 }
 
-func newProcessedSink(t *testing.T, db *postgrestest.DB, p postgres.Processor) *postgres.Sink {
+func newProcessedSink(t *testing.T, db *postgrestest.DB, p postgres.Observer) *postgres.Sink {
 	t.Helper()
-	s, err := postgres.New(postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler), Processors: []postgres.Processor{p}})
+	s, err := postgres.New(postgres.Config{DB: db.Pool, Logger: slog.New(slog.DiscardHandler), Observers: []postgres.Observer{p}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestProcessorErrorRollsBack(t *testing.T) {
 
 func TestProcessorsNeedEvents(t *testing.T) {
 	t.Parallel()
-	_, err := postgres.New(postgres.Config{DB: unusableDB{}, DisableEvents: true, Processors: []postgres.Processor{&recorder{}, nil}})
+	_, err := postgres.New(postgres.Config{DB: unusableDB{}, DisableEvents: true, Observers: []postgres.Observer{&recorder{}, nil}})
 	if err == nil || !strings.Contains(err.Error(), "DisableEvents") || !strings.Contains(err.Error(), "nil") {
 		t.Fatalf("New = %v, want errors about DisableEvents and the nil processor", err)
 	}
