@@ -43,10 +43,10 @@ func newProcessedSink(t *testing.T, db *postgrestest.DB, p postgres.Observer) *p
 	return s
 }
 
-// TestProcessorSeesNewReadingsOnly: a processor runs in the transaction
+// TestObserverSeesNewReadingsOnly: an observer runs in the transaction
 // with the readings stored for the first time, not at all when there are
 // none, and its events go between readings.stored and the handlers'.
-func TestProcessorSeesNewReadingsOnly(t *testing.T) {
+func TestObserverSeesNewReadingsOnly(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	p := &recorder{}
@@ -65,7 +65,7 @@ func TestProcessorSeesNewReadingsOnly(t *testing.T) {
 	write(t, s, reference, roof) // nothing new: no call
 
 	if want := [][]sensorhub.Reading{{reference}, {roof}}; !slices.EqualFunc(p.calls, want, slices.Equal) {
-		t.Fatalf("processor calls = %+v, want %+v", p.calls, want)
+		t.Fatalf("observer calls = %+v, want %+v", p.calls, want)
 	}
 	var types []string
 	for _, e := range outboxEvents(t, db) {
@@ -76,26 +76,26 @@ func TestProcessorSeesNewReadingsOnly(t *testing.T) {
 	}
 }
 
-// TestProcessorErrorRollsBack: a failing processor rolls the readings
+// TestObserverErrorRollsBack: a failing observer rolls the readings
 // back, and its error is transient, so that the batch is retried.
-func TestProcessorErrorRollsBack(t *testing.T) {
+func TestObserverErrorRollsBack(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	boom := errors.New("boom")
 	s := newProcessedSink(t, db, &recorder{fail: boom})
 	_, err := s.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{reference}})
 	if !errors.Is(err, boom) || sensorhub.IsPermanent(err) {
-		t.Fatalf("Write = %v, want the processor's error, transient", err)
+		t.Fatalf("Write = %v, want the observer's error, transient", err)
 	}
 	if n := countRows(t, db); n != 0 {
 		t.Fatalf("%d readings stored by a rolled-back transaction", n)
 	}
 }
 
-func TestProcessorsNeedEvents(t *testing.T) {
+func TestObserversNeedEvents(t *testing.T) {
 	t.Parallel()
 	_, err := postgres.New(postgres.Config{DB: unusableDB{}, DisableEvents: true, Observers: []postgres.Observer{&recorder{}, nil}})
 	if err == nil || !strings.Contains(err.Error(), "DisableEvents") || !strings.Contains(err.Error(), "nil") {
-		t.Fatalf("New = %v, want errors about DisableEvents and the nil processor", err)
+		t.Fatalf("New = %v, want errors about DisableEvents and the nil observer", err)
 	}
 }
