@@ -99,6 +99,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 3 && (exists("stations") || exists("calibrations") || !exists("readings")) {
 			t.Fatal("Down of 0003 must drop stations and calibrations and only them")
 		}
+		if down.Version == 5 && (exists("sensor_status") || !exists(`"watermill_sensorhub_outbox"`)) {
+			t.Fatal("Down of 0005 must drop sensor_status and only it")
+		}
 		if down.Version == 2 && (exists(`"watermill_sensorhub_outbox"`) || exists(`"watermill_offsets_sensorhub_outbox"`) || !exists("readings")) {
 			t.Fatal("Down of 0002 must drop the outbox tables and only them")
 		}

@@ -42,6 +42,7 @@ type config struct {
 
 	outbox     outboxConfig
 	processing processingConfig
+	staleness  stalenessConfig
 	faults     faultHooks
 }
 
@@ -420,6 +421,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 	c.outbox = loadOutboxConfig(e)
 	c.processing = loadProcessingConfig(e)
+	c.staleness = loadStalenessConfig(e)
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

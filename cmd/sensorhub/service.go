@@ -22,6 +22,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
@@ -48,6 +49,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		sensorhubfx.Module,
 		outboxModule,
 		processingModule,
+		stalenessModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub, &schema),
@@ -142,13 +144,18 @@ func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
 	return client
 }
 
-// newPostgresSink returns the Postgres sink with the processors. It takes
-// the schema guard so that fx builds the guard first: its start hook, the
+// newPostgresSink returns the Postgres sink with the processors and, unless
+// staleness is off, the staleness tracker in its transactions. It takes the
+// schema guard so that fx builds the guard first: its start hook, the
 // schema check, then runs before the hub and the forwarder start writing.
-func newPostgresSink(cfg config, pool *pgxpool.Pool, _ *schemaGuard, processors []postgres.Processor, logger *slog.Logger) (*postgres.Sink, error) {
+func newPostgresSink(cfg config, pool *pgxpool.Pool, _ *schemaGuard, processors []postgres.Processor, tracker *staleness.Tracker, logger *slog.Logger) (*postgres.Sink, error) {
+	var observers []postgres.Observer
+	if cfg.staleness.enabled {
+		observers = append(observers, tracker)
+	}
 	return postgres.New(postgres.Config{
 		DB: cfg.faults.sinkDB(pool, logger), Logger: logger,
-		Processors: processors, ReorderWindow: cfg.processing.reorderWindow,
+		Processors: processors, ReorderWindow: cfg.processing.reorderWindow, Observers: observers,
 	})
 }
 

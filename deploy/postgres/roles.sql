@@ -105,6 +105,11 @@ WHERE to_regclass('sensorhub.processor_cursors') IS NOT NULL \gexec
 SELECT 'GRANT SELECT, INSERT ON sensorhub.threshold_rules TO sensorhub_app'
 WHERE to_regclass('sensorhub.threshold_rules') IS NOT NULL \gexec
 
+-- sensor_status (migration 0005): the sink records arrivals in it, the
+-- staleness sweeper flips series stale; neither deletes a row.
+SELECT 'GRANT SELECT, INSERT, UPDATE ON sensorhub.sensor_status TO sensorhub_app'
+WHERE to_regclass('sensorhub.sensor_status') IS NOT NULL \gexec
+
 -- Example, not run: a read-only role for Grafana.
 --   CREATE ROLE grafana LOGIN;  -- then \password grafana
 --   GRANT CONNECT ON DATABASE sensorhub TO grafana;

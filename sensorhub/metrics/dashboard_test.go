@@ -43,12 +43,16 @@ func exportedNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	staleness, err := metrics.NewStalenessCollector(func() metrics.StalenessStats { return metrics.StalenessStats{} })
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	if _, err := metrics.InstrumentSink(&fakeWriter{}, reg); err != nil {
 		t.Fatal(err)
 	}
 	descs := make(chan *prometheus.Desc, 1024)
-	for _, c := range []prometheus.Collector{hub, bridge, subscriber, redis, outbox, reg,
+	for _, c := range []prometheus.Collector{hub, bridge, subscriber, redis, outbox, staleness, reg,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		c.Describe(descs)
 	}

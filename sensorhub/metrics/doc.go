@@ -17,6 +17,8 @@
 //     and pending entries and the poison queue's length.
 //   - OutboxCollector reports the outbox forwarder: events forwarded, and
 //     the events pending and their age (the outbox lag).
+//   - StalenessCollector reports staleness: per (station, sensor) whether
+//     it is stale, the sweeps, and the stale and recovered events written.
 //   - NewRegistry and Handler serve it all, with Go runtime and process
 //     metrics, on GET /metrics.
 //

@@ -40,6 +40,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
@@ -69,6 +70,14 @@ type Config struct {
 	// EventsStream is the Redis stream events are forwarded to. Default
 	// sensorhub.DefaultEventsStream.
 	EventsStream string
+	// Staleness, when set, announces sensors that stop reporting
+	// (sensor.stale) and come back (sensor.recovered) by this policy: the
+	// sink tracks arrivals and the pipeline runs a staleness.Sweeper. It
+	// needs Events. Default nil: off.
+	Staleness *staleness.Policy
+	// StaleSweepInterval is how often the sweeper looks for stale sensors.
+	// Default staleness.DefaultSweepInterval (5 s).
+	StaleSweepInterval time.Duration
 	// Decoder controls decoding and validation of messages. When its Zones
 	// is nil, the pipeline reads the stations' zones from the table
 	// stations (see package stations), every StationRefresh.
@@ -101,6 +110,12 @@ func (c Config) Validate() error {
 	if c.StationRefresh < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: Config.StationRefresh must not be negative, got %s", c.StationRefresh))
 	}
+	if c.Staleness != nil {
+		if !c.Events {
+			errs = append(errs, errors.New("pipeline: Config.Staleness needs Config.Events"))
+		}
+		errs = append(errs, c.Staleness.Validate())
+	}
 	return errors.Join(append(errs, c.Decoder.Validate())...)
 }
 
@@ -122,8 +137,9 @@ type Pipeline struct {
 	cfg       Config
 	hub       *sensorhub.Hub
 	transport *transport
-	forwarder *outbox.Forwarder // nil with events off
-	zones     *stations.Zones   // nil when Config.Decoder.Zones was given
+	forwarder *outbox.Forwarder  // nil with events off
+	sweeper   *staleness.Sweeper // nil with staleness off
+	zones     *stations.Zones    // nil when Config.Decoder.Zones was given
 	sink      *postgres.Sink
 
 	stopFlusher context.CancelFunc // nil until Start
@@ -138,9 +154,21 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
+	var (
+		observers []postgres.Observer
+		sweeper   *staleness.Sweeper
+	)
+	if cfg.Staleness != nil {
+		observers = append(observers, staleness.NewTracker(*cfg.Staleness))
+		var err error
+		sweeper, err = staleness.NewSweeper(staleness.Config{DB: cfg.DB, Policy: *cfg.Staleness, SweepInterval: cfg.StaleSweepInterval, Logger: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+	}
 	sink, err := postgres.New(postgres.Config{
 		DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events,
-		Processors: cfg.Processors, ReorderWindow: cfg.ReorderWindow,
+		Processors: cfg.Processors, ReorderWindow: cfg.ReorderWindow, Observers: observers,
 	})
 	if err != nil {
 		return nil, err
@@ -149,7 +177,7 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, transport: t, sink: sink}
+	p := &Pipeline{cfg: cfg, transport: t, sink: sink, sweeper: sweeper}
 	if cfg.Decoder.Zones == nil {
 		p.zones, err = stations.NewZones(stations.ZonesConfig{DB: cfg.DB, Refresh: cfg.StationRefresh, Logger: cfg.Logger})
 		if err != nil {
@@ -181,10 +209,14 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 // Hub returns the pipeline's hub, for its Stats and its health Check.
 func (p *Pipeline) Hub() *sensorhub.Hub { return p.hub }
 
+// Sweeper returns the staleness sweeper, for its Stats; nil when
+// Config.Staleness is nil.
+func (p *Pipeline) Sweeper() *staleness.Sweeper { return p.sweeper }
+
 // Start checks that the database is migrated (an error wrapping
 // migrations.ErrNotMigrated names what is missing), starts the forwarder,
-// if events are on, then the hub and the processors' flusher, and returns
-// once they run. ctx
+// if events are on, the staleness sweeper, if on, then the hub and the
+// processors' flusher, and returns once they run. ctx
 // bounds only the start-up. After a failed Start, the pipeline is closed.
 func (p *Pipeline) Start(ctx context.Context) error {
 	if err := migrations.Check(ctx, p.cfg.DB); err != nil {
@@ -197,6 +229,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 	}
 	if p.forwarder != nil {
 		if err := p.forwarder.Start(ctx); err != nil {
+			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+		}
+	}
+	if p.sweeper != nil {
+		if err := p.sweeper.Start(ctx); err != nil {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 		}
 	}
@@ -214,14 +251,17 @@ func (p *Pipeline) Start(ctx context.Context) error {
 }
 
 // Stop stops the hub (see sensorhub.Hub.Stop: messages in flight finish or
-// are redelivered later), then the forwarder and the zones' refreshing,
-// and closes the Redis clients the pipeline opened. It may be called
-// whether or not Start was.
+// are redelivered later), then the flusher, the staleness sweeper, the
+// forwarder and the zones' refreshing, and closes the Redis clients the
+// pipeline opened. It may be called whether or not Start was.
 func (p *Pipeline) Stop(ctx context.Context) error {
 	errs := []error{p.hub.Stop(ctx)}
 	if p.stopFlusher != nil {
 		p.stopFlusher()
 		<-p.flusherDone
+	}
+	if p.sweeper != nil {
+		errs = append(errs, p.sweeper.Stop(ctx))
 	}
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))

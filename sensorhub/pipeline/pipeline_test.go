@@ -18,6 +18,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
@@ -146,5 +147,55 @@ func TestStationZoneReadsZonelessTimes(t *testing.T) {
 	}
 	if got["ny"] != "2024-12-01T17:00:00Z" || got["plain"] != "2024-12-01T12:00:00Z" {
 		t.Fatalf("stored %v, want ny at 2024-12-01T17:00:00Z and plain at 2024-12-01T12:00:00Z", got)
+	}
+}
+
+// TestStaleness: with Staleness set, a sensor that stops is announced
+// stale on the events stream, and recovered when it reports again.
+func TestStaleness(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	client := redistest.Client(t)
+	stream, eventsStream := redistest.Name(t, "stale"), redistest.Name(t, "stale_events")
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: stream, Events: true, EventsStream: eventsStream,
+		Staleness:          &staleness.Policy{After: 2, DefaultInterval: 200 * time.Millisecond},
+		StaleSweepInterval: 50 * time.Millisecond,
+		Logger:             slog.New(slog.DiscardHandler)}, temperature.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	send := func(ts string) {
+		t.Helper()
+		if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
+			`{"station":"roof","sensor":"temperature","value":14,"timestamp":"` + ts + `"}`}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(typ string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			for _, e := range redistest.Events(t, client, eventsStream) {
+				if e.Type == typ {
+					return
+				}
+			}
+		}
+		t.Fatalf("no %s event within 30 s", typ)
+	}
+	send("2024-12-01T12:00:00Z")
+	waitFor(sensorhub.EventSensorStale)
+	send("2024-12-01T12:01:00Z")
+	waitFor(sensorhub.EventSensorRecovered)
+	if p.Sweeper().Stats().Stale == 0 {
+		t.Error("the sweeper's stats count no stale event")
+	}
+
+	if _, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Staleness: &staleness.Policy{}}); err == nil ||
+		!strings.Contains(err.Error(), "Config.Events") {
+		t.Errorf("New with Staleness and events off = %v, want an error naming Config.Events", err)
 	}
 }

@@ -3,11 +3,13 @@
 // (station, sensor, ts), and in the same transaction the events that go
 // with them in the outbox (package outbox): sensorhub.EventReadingsStored
 // events listing what a transaction stored new (one per
-// sensorhub.MaxReadingsPerEvent readings), plus the handlers' events.
-// A station's first reading creates its row in the table stations, and a
-// reading is stored calibrated by the row of the table calibrations valid
-// at its device time, if any, with the value before in raw_value (package
-// calibration manages them).
+// sensorhub.MaxReadingsPerEvent readings), the handlers' events, and the
+// events of its Observers and Processors (state kept in the same
+// transaction: package staleness's, package alarms'). A station's first
+// reading creates its row in the table stations, and a reading is stored
+// calibrated by the row of the table calibrations valid at its device
+// time, if any, with the value before in raw_value (package calibration
+// manages them).
 //
 //	pool, err := pgxpool.New(ctx, "postgres://service@127.0.0.1:5432/sensorhub")
 //	...
@@ -81,6 +83,25 @@ type Config struct {
 	// out of order within it are processed in device-time order. Default
 	// DefaultReorderWindow (10 s); it must not be negative.
 	ReorderWindow time.Duration
+	// Observers run, in order, inside every transaction that stores new
+	// readings (see Observer). They need events on: Validate refuses them
+	// with DisableEvents. Default none.
+	Observers []Observer
+}
+
+// Observer sees, inside the sink's commit transaction, the readings the
+// transaction stored for the first time, as they arrived: no reorder
+// window, unlike a Processor. It suits state about arrival (staleness) and
+// bookkeeping of what changed. Observe runs after the batch's readings are
+// inserted, with stored (never duplicates or conflicts) ordered by station,
+// sensor and device time, never empty. Its events go into the outbox after
+// the readings.stored events and the handlers' events. An error
+// rolls the whole transaction back, and is retried unless Classify calls it
+// permanent. Transactions that store readings of one station run one at a
+// time, so an Observer sees each station's commits in order; Observe is
+// called concurrently for different stations.
+type Observer interface {
+	Observe(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error)
 }
 
 // Validate reports every problem of c at once.
@@ -105,6 +126,12 @@ func (c Config) Validate() error {
 			names[p.Name()] = true
 		}
 	}
+	if len(c.Observers) > 0 && c.DisableEvents {
+		errs = append(errs, errors.New("postgres: Config.Observers need events; unset Config.DisableEvents"))
+	}
+	if slices.Contains(c.Observers, nil) {
+		errs = append(errs, errors.New("postgres: Config.Observers holds nil"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -115,6 +142,7 @@ type Sink struct {
 	events     bool
 	processors []Processor
 	window     time.Duration
+	observers  []Observer
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -128,6 +156,7 @@ func New(cfg Config) (*Sink, error) {
 	return &Sink{
 		db: cfg.DB, logger: cfg.Logger, events: !cfg.DisableEvents,
 		processors: slices.Clone(cfg.Processors), window: cmp.Or(cfg.ReorderWindow, DefaultReorderWindow),
+		observers: slices.Clone(cfg.Observers),
 	}, nil
 }
 
@@ -340,7 +369,11 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		}
 		events = append(stored, events...)
 	}
-	if err := s.insertEvents(ctx, tx, append(events, processed...)); err != nil {
+	observed, err := s.observe(ctx, tx, fresh)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.insertEvents(ctx, tx, slices.Concat(events, observed, processed)); err != nil {
 		return nil, err
 	}
 
@@ -354,6 +387,23 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 			"stored_unit", c.stored.unit, "new_unit", c.dropped.Unit)
 	}
 	return outcomes, nil
+}
+
+// observe runs the observers over the readings stored now and returns
+// their events.
+func (s *Sink) observe(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
+	if len(fresh) == 0 {
+		return nil, nil
+	}
+	var events []sensorhub.Event
+	for _, p := range s.observers {
+		e, err := p.Observe(ctx, tx, fresh)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: observer %T: %w", p, err)
+		}
+		events = append(events, e...)
+	}
+	return events, nil
 }
 
 // insertEvents adds events to the outbox within tx; with events off, any
