@@ -72,7 +72,7 @@ commands:
   poison list [--count N] [--after ID] show poisoned messages
   poison replay [ID...]                send poisoned messages back (all without IDs)
   station list [--json]                list stations with position and time zone
-  station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M]
+  station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M] [--interval SENSOR=DURATION ...]
   calibration add STATION SENSOR [--offset X] [--scale Y] [--from T] [--to T] [--note S]
   calibration end ID --to T            end a calibration's period at T
   calibration list [STATION [SENSOR]] [--json]

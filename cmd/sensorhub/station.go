@@ -10,10 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
-const stationSetUsage = "station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M]"
+const stationSetUsage = "station set ID [--name N] [--timezone TZ] [--lat X] [--lon Y] [--elevation M] [--interval SENSOR=DURATION ...]"
 
 // runStation lists or sets stations (DESIGN.md §10).
 func runStation(ctx context.Context, cfg config, args []string, stdout io.Writer) error {
@@ -41,7 +42,7 @@ func runStation(ctx context.Context, cfg config, args []string, stdout io.Writer
 		}
 		return printStations(stdout, list, cfg.decoder.Location)
 	case "set":
-		u, err := parseStationSet(args)
+		u, intervals, err := parseStationSet(args)
 		if err != nil {
 			return err
 		}
@@ -54,6 +55,11 @@ func runStation(ctx context.Context, cfg config, args []string, stdout io.Writer
 		if err != nil {
 			return err
 		}
+		for _, i := range intervals {
+			if err := i.Apply(ctx, pool, st.ID); err != nil {
+				return err
+			}
+		}
 		return printStations(stdout, []stations.Station{st}, cfg.decoder.Location)
 	default:
 		return fmt.Errorf("%w: unknown station command %q", errUsage, sub)
@@ -61,28 +67,39 @@ func runStation(ctx context.Context, cfg config, args []string, stdout io.Writer
 }
 
 // parseStationSet reads the arguments of station set, naming every bad
-// one at once.
-func parseStationSet(args []string) (stations.Update, error) {
+// one at once: the station's fields, and the expected intervals of its
+// sensors (--interval SENSOR=DURATION, repeatable; SENSOR= clears one).
+func parseStationSet(args []string) (stations.Update, []staleness.Interval, error) {
 	fs := flag.NewFlagSet("station set", flag.ContinueOnError)
 	name := stringFlag(fs, "name", "name for people")
 	tz := stringFlag(fs, "timezone", "IANA time zone; empty: follow SENSORHUB_TIMEZONE")
 	lat := stringFlag(fs, "lat", "latitude, degrees")
 	lon := stringFlag(fs, "lon", "longitude, degrees")
 	elevation := stringFlag(fs, "elevation", "elevation, metres above sea level")
+	var p problems
+	var intervals []staleness.Interval
+	fs.Func("interval", "expected interval of a sensor, SENSOR=DURATION (repeatable; SENSOR= clears it)", func(v string) error {
+		i, err := staleness.ParseInterval(v)
+		if err != nil {
+			p.add("--interval: %v", err)
+			return nil // reported with the others
+		}
+		intervals = append(intervals, i)
+		return nil
+	})
 	rest, err := parseArgs(fs, args)
 	if err != nil {
-		return stations.Update{}, fmt.Errorf("%w: %s: %v", errUsage, stationSetUsage, err)
+		return stations.Update{}, nil, fmt.Errorf("%w: %s: %v", errUsage, stationSetUsage, err)
 	}
 	if len(rest) != 1 {
-		return stations.Update{}, fmt.Errorf("%w: %s: give exactly one station id", errUsage, stationSetUsage)
+		return stations.Update{}, nil, fmt.Errorf("%w: %s: give exactly one station id", errUsage, stationSetUsage)
 	}
-	var p problems
 	u := stations.Update{ID: rest[0], Name: *name, Timezone: *tz,
 		Latitude: p.float("lat", *lat), Longitude: p.float("lon", *lon), ElevationM: p.float("elevation", *elevation)}
 	if err := p.err("station set", u.Validate()); err != nil {
-		return stations.Update{}, err
+		return stations.Update{}, nil, err
 	}
-	return u, nil
+	return u, intervals, nil
 }
 
 // printStations writes stations as a table; a station without a zone

@@ -175,6 +175,8 @@ func TestStationAndCalibrationCommandsRefuseBadInput(t *testing.T) {
 			[]string{`"Mars/Olympus" is not an IANA time zone`, "latitude 91", "longitude -181"}},
 		{[]string{"station", "set", "--lat", "north", "roof", "--elevation", "high"}, []string{`--lat "north"`, `--elevation "high"`}},
 		{[]string{"station", "set"}, []string{"exactly one station id"}},
+		{[]string{"station", "set", "roof", "--interval", "temperature", "--interval", "Wind=5m", "--lat", "95"},
+			[]string{`interval "temperature"`, `sensor "Wind"`, "latitude 95"}},
 		{[]string{"calibration", "add", "roof", "humidity", "--scale", "0", "--offset", "NaN"}, []string{"scale 0", "offset NaN"}},
 		{[]string{"calibration", "add", "roof", "humidity", "--from", "2024-12-01T00:00:00Z", "--to", "2024-12-01T00:00:00Z"}, []string{"is empty"}},
 		{[]string{"calibration", "add", "roof", "humidity", "--from", "yesterday", "--scale", "NaN"}, []string{`--from "yesterday"`, "scale NaN"}},
@@ -206,5 +208,28 @@ func TestStationAndCalibrationCommandsRefuseBadInput(t *testing.T) {
 	}
 	if out := e.mustCLI(t, "station", "list"); !strings.Contains(out, "Roof") || !strings.Contains(out, "Europe/Berlin") {
 		t.Fatalf("station list printed:\n%s", out)
+	}
+}
+
+// TestStationSetInterval: station set --interval sets the expected interval
+// of a sensor of the station (DESIGN.md §16), and SENSOR= clears it.
+func TestStationSetInterval(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	interval := func() (seconds *float64) {
+		t.Helper()
+		err := e.db.Pool.QueryRow(t.Context(), `SELECT interval_s FROM sensor_status WHERE station = 'roof' AND sensor = 'temperature'`).Scan(&seconds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seconds
+	}
+	e.mustCLI(t, "station", "set", "roof", "--interval", "temperature=10m", "--interval", "humidity=90s")
+	if got := interval(); got == nil || *got != 600 {
+		t.Fatalf("interval_s after --interval temperature=10m = %v, want 600", got)
+	}
+	e.mustCLI(t, "station", "set", "--interval", "temperature=", "roof")
+	if got := interval(); got != nil {
+		t.Fatalf("interval_s after --interval temperature= = %v, want none", *got)
 	}
 }
