@@ -40,19 +40,32 @@ func TestFrostWarnsOnceOnTheThirdReadingBelowZero(t *testing.T) {
 
 	// Readings 2 s apart, each pair sent in reverse order (within the 10 s
 	// window), and one of them twice; the last, a minute later, releases
-	// the others to the rule.
+	// the others to the rule. Each is sent once the one before is handled,
+	// so that the readings arrive in the order sent: sent at once, a reading
+	// could be committed after one 18 s younger and so be late, which is
+	// what arriving after the window means.
 	base := time.Date(2024, 12, 1, 6, 0, 0, 0, time.UTC)
 	values := []float64{1, -1, -2, -3, -4, 2, -1, -1, -1, 3}
-	order := []int{1, 0, 3, 2, 3, 5, 4, 7, 6, 9, 8}
-	for _, i := range order {
-		payload := fmt.Sprintf(`{"sensor":"temperature","station":"field","value":%v,"timestamp":%q}`,
-			values[i], base.Add(time.Duration(i)*2*time.Second).Format(time.RFC3339))
+	send := func(value float64, ts time.Time) {
+		t.Helper()
+		payload := fmt.Sprintf(`{"sensor":"temperature","station":"field","value":%v,"timestamp":%q}`, value, ts.Format(time.RFC3339))
 		if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}}).Err(); err != nil {
 			t.Fatal(err)
 		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			groups, err := client.XInfoGroups(t.Context(), stream).Result()
+			if err == nil && len(groups) == 1 && groups[0].Lag == 0 && groups[0].Pending == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reading of %s not handled within 30 s: %v %v", ts, groups, err)
+			}
+		}
 	}
-	client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
-		fmt.Sprintf(`{"sensor":"temperature","station":"field","value":5,"timestamp":%q}`, base.Add(time.Minute).Format(time.RFC3339))}})
+	for _, i := range []int{1, 0, 3, 2, 3, 5, 4, 7, 6, 9, 8} {
+		send(values[i], base.Add(time.Duration(i)*2*time.Second))
+	}
+	send(5, base.Add(time.Minute))
 
 	warnings := func() []string {
 		var got []string
