@@ -95,7 +95,7 @@ type Config struct {
 // bookkeeping of what changed. Observe runs after the batch's readings are
 // inserted, with stored (never duplicates or conflicts) ordered by station,
 // sensor and device time, never empty. Its events go into the outbox after
-// the readings.stored events and the handlers' events. An error
+// the readings.stored events and before the handlers' events. An error
 // rolls the whole transaction back, and is retried unless Classify calls it
 // permanent. Transactions that store readings of one station run one at a
 // time, so an Observer sees each station's commits in order; Observe is
@@ -362,18 +362,19 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	if err != nil {
 		return nil, err
 	}
+	var stored []sensorhub.Event
 	if s.events {
-		stored, err := sensorhub.NewReadingsStored(fresh)
-		if err != nil {
+		if stored, err = sensorhub.NewReadingsStored(fresh); err != nil {
 			return nil, fmt.Errorf("postgres: %w", err)
 		}
-		events = append(stored, events...)
 	}
 	observed, err := s.observe(ctx, tx, fresh)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.insertEvents(ctx, tx, slices.Concat(events, observed, processed)); err != nil {
+	// In the outbox: readings.stored, then the observers', the handlers' and
+	// the processors' events.
+	if err := s.insertEvents(ctx, tx, slices.Concat(stored, observed, events, processed)); err != nil {
 		return nil, err
 	}
 
