@@ -37,11 +37,14 @@ const (
 	// faulted service per second of a partition. Each of its clients (the
 	// subscriber's reader and acker, the bridge, the publishers, the pool
 	// behind group commit and the outbox) retries with a backoff from
-	// 100 ms up, and go-redis tries each command four times, so the first
-	// seconds of an outage cost about a dozen a second (measured: 13 with
-	// Redis, 7 with PostgreSQL resetting every connection, fewer while
-	// black-holed). A client that reconnects without a backoff opens
-	// hundreds: group commit did, 290 a second, before it backed off.
+	// 100 ms up; the transport's clients try each command once, the
+	// outbox's and the health check's four times (go-redis's retries), so
+	// the first seconds of an outage cost about ten a second (measured: 8
+	// with Redis, 7 with PostgreSQL resetting every connection, fewer
+	// while black-holed). A client that reconnects without a backoff opens
+	// hundreds: group commit did, 290 a second, before it backed off; the
+	// transport's claimer and keep-alive, retrying each ClaimInterval with
+	// four tries a command, opened 24 a second to Redis.
 	netMaxConnsPerSecond = 20
 	// netGoroutineSlack is how many more goroutines than before the faults
 	// the service may run once they are over and it is idle again: a

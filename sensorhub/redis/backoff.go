@@ -21,6 +21,33 @@ func newBackoff(initial, max time.Duration) *backoff.ExponentialBackOff {
 	return b
 }
 
+// every runs f every interval until stop is closed, and backs off while f
+// fails: after a failure, the next run waits for the package's backoff too
+// (the next tick at least NextBackOff after the failure), so that a
+// periodic loop never tries a failing Redis faster than a retry loop
+// would. While f succeeds it runs on every tick.
+func every(stop <-chan struct{}, interval time.Duration, f func() error) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	retry := newBackoff(minRetryBackoff, maxRetryBackoff)
+	var notBefore time.Time
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-ticker.C:
+			if now.Before(notBefore) {
+				continue
+			}
+		}
+		if err := f(); err != nil {
+			notBefore = time.Now().Add(retry.NextBackOff())
+			continue
+		}
+		retry.Reset()
+	}
+}
+
 // sleep waits for d, or until stop is closed; it reports whether the whole
 // of d passed.
 func sleep(stop <-chan struct{}, d time.Duration) bool {

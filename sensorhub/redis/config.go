@@ -44,7 +44,10 @@ type Config struct {
 	// transport creates, and Close closes: one for the subscriber, whose
 	// connections drop fields over MaxFieldBytes as they arrive, and one
 	// for the poison publisher and the poison queue, which read and write
-	// entries whole.
+	// entries whole. Their MaxRetries and DialerRetries are overridden:
+	// they try each command, and dial each connection, once, as the
+	// transport retries with a backoff of its own (100 ms doubling up to
+	// 5 s).
 	Options *goredis.Options
 	// Stream is the stream the hub reads, and the one the poison queue
 	// replays to. Default sensorhub.DefaultStream ("sensor_stream").

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	goredis "github.com/redis/go-redis/v9"
@@ -82,23 +81,16 @@ func (s *subscription) readFailed(err error, retry *backoff.ExponentialBackOff) 
 	sleep(s.ctx.Done(), wait)
 }
 
-// claim takes over entries that other consumers left idle, periodically.
-// It waits for free slots to claim into; keepAlive, which needs none, runs
-// beside it.
+// claim takes over entries that other consumers left idle, every
+// ClaimInterval, backing off while Redis fails. It waits for free slots to
+// claim into; keepAlive, which needs none, runs beside it.
 func (s *subscription) claim() {
-	ticker := time.NewTicker(s.cfg.ClaimInterval)
-	defer ticker.Stop()
 	start := "0-0"
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(s.ctx.Done(), s.cfg.ClaimInterval, func() error {
 		for {
 			n := s.acquire(s.cfg.BatchSize)
 			if n == 0 {
-				return
+				return nil // the subscription ended
 			}
 			entries, next, err := s.client.XAutoClaim(s.ctx, &goredis.XAutoClaimArgs{
 				Stream:   s.stream,
@@ -113,16 +105,16 @@ func (s *subscription) claim() {
 				if s.ctx.Err() == nil && !strings.HasPrefix(err.Error(), "NOGROUP") {
 					s.log.Warn("redis: claiming idle entries failed", "error", err)
 				}
-				break
+				return err
 			}
 			s.release(n - len(entries))
 			s.claimed.Add(uint64(s.deliverAll(entries, true)))
 			start = next
 			if start == "0-0" {
-				break // scanned the whole pending list
+				return nil // scanned the whole pending list
 			}
 		}
-	}
+	})
 }
 
 // keepAlive resets the idle time of the entries in hand every
@@ -132,16 +124,10 @@ func (s *subscription) claim() {
 // It takes no slot, so a full in-flight limit never stops it; Config
 // requires MaxIdleTime to be at least three ClaimIntervals, so that an
 // entry in hand is refreshed at least twice before another consumer may
-// claim it.
+// claim it. While Redis fails it backs off as claim does: until Redis
+// answers again no refresh could succeed anyway.
 func (s *subscription) keepAlive() {
-	ticker := time.NewTicker(s.cfg.ClaimInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(s.ctx.Done(), s.cfg.ClaimInterval, func() error {
 		for chunk := range slices.Chunk(s.held(), s.cfg.BatchSize) {
 			err := s.client.XClaimJustID(s.ctx, &goredis.XClaimArgs{
 				Stream: s.stream, Group: s.cfg.Group, Consumer: s.cfg.Consumer, Messages: chunk,
@@ -150,8 +136,9 @@ func (s *subscription) keepAlive() {
 				if s.ctx.Err() == nil {
 					s.log.Warn("redis: keeping entries in hand failed", "count", len(chunk), "error", err)
 				}
-				break
+				return err
 			}
 		}
-	}
+		return nil
+	})
 }

@@ -40,7 +40,7 @@ func New(cfg Config) (*Transport, error) {
 	bound := respbound.New(int64(cfg.MaxFieldBytes))
 	client, reads := cfg.Client, cfg.Client
 	if client == nil {
-		client, reads = goredis.NewClient(cfg.Options), goredis.NewClient(cfg.Options)
+		client, reads = goredis.NewClient(clientOptions(cfg.Options)), goredis.NewClient(clientOptions(cfg.Options))
 		t.owned = []goredis.UniversalClient{client, reads}
 		if cfg.MaxFieldBytes > 0 {
 			reads.AddHook(bound)
@@ -51,6 +51,22 @@ func New(cfg Config) (*Transport, error) {
 	t.poison = &poisonPublisher{poisons: poisons, errs: t.errs}
 	t.queue = &PoisonQueue{client: client, poison: cfg.PoisonStream, target: cfg.Stream}
 	return t, nil
+}
+
+// clientOptions returns a copy of opts for a client New creates, one that
+// tries each command once and dials each connection once: the package's
+// loops retry failed commands themselves, with the package's backoff
+// (backoff.go), and its other commands fall back on what the process
+// knows (nack counts) or leave the entry pending. go-redis's own retries
+// (MaxRetries, 3 by default, and DialerRetries, 5) would turn each attempt
+// into several connections while Redis resets or refuses them. Each
+// client gets a copy of its own, as go-redis fills in the defaults of the
+// options it is given.
+func clientOptions(opts *goredis.Options) *goredis.Options {
+	o := *opts
+	o.MaxRetries = -1 // -1, as 0 means the default
+	o.DialerRetries = 1
+	return &o
 }
 
 // Subscriber returns the transport's subscriber. Closing it stops its
