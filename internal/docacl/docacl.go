@@ -20,7 +20,8 @@ const (
 
 // Rules returns the ACL rules of user in docs/security.md (the words after
 // "user NAME on >PASSWORD"), with the documented stream, its poison and
-// nacks keys, channel and events stream renamed to stream and events.
+// nacks keys, channel and events stream (and its nacks key) renamed to
+// stream and events.
 func Rules(user, stream, events string) ([]string, error) {
 	path := filepath.Join(moduleRoot(), "docs", "security.md")
 	f, err := os.Open(path)
@@ -57,8 +58,8 @@ func rename(rule, stream, events string) string {
 	}
 	name := rule[1:]
 	switch {
-	case name == docEvents:
-		name = events
+	case strings.HasPrefix(name, docEvents):
+		name = events + strings.TrimPrefix(name, docEvents)
 	case strings.HasPrefix(name, docStream):
 		name = stream + strings.TrimPrefix(name, docStream)
 	}

@@ -41,13 +41,19 @@ func (s *subscription) xack(ids []string) {
 	for attempt := 1; ; attempt++ {
 		// The nack counts of acked entries are of no further use. Both
 		// commands are of one key each, for Redis Cluster; a count left
-		// behind by a failed HDEL only takes memory.
-		_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			p.XAck(ctx, s.stream, s.cfg.Group, ids...)
-			p.HDel(ctx, nackKey(s.stream), ids...)
+		// behind by a failed HDEL only takes memory, so the ack stands on
+		// the XACK alone (a user without rights on the hash still acks).
+		var ack, del *goredis.IntCmd
+		_, _ = s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			ack = p.XAck(ctx, s.stream, s.cfg.Group, ids...)
+			del = p.HDel(ctx, nackKey(s.stream), ids...)
 			return nil
 		})
+		err := ack.Err()
 		if err == nil {
+			if delErr := del.Err(); delErr != nil {
+				s.errs.permanent("ack", delErr)
+			}
 			s.acked.Add(uint64(len(ids)))
 			for _, id := range ids {
 				s.done(id)
