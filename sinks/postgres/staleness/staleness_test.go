@@ -240,16 +240,23 @@ func TestLearnedInterval(t *testing.T) {
 	}
 }
 
-// TestLearnedIntervalHasAFloor: a series that reports in bursts is still
-// expected at MinInterval at least.
+// TestLearnedIntervalHasAFloor: a series that reports faster than
+// MinInterval is still expected at MinInterval at least; arrivals closer
+// than a tenth of it are not even recorded (the tracker's resolution).
 func TestLearnedIntervalHasAFloor(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
 	policy := staleness.Policy{MinInterval: time.Hour}
 	r := newReplica(t, db, policy, 0)
 	ts := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+	r.write(t, "roof", ts, "temperature")
 	for i := range 5 {
-		r.write(t, "roof", ts.Add(time.Duration(i)*time.Second), "temperature")
+		// Arrivals 10 minutes apart: above the 6-minute resolution, below
+		// the floor.
+		if _, err := db.Pool.Exec(t.Context(), `UPDATE sensor_status SET last_received_at = last_received_at - interval '10 minutes'`); err != nil {
+			t.Fatal(err)
+		}
+		r.write(t, "roof", ts.Add(time.Duration(i+1)*time.Second), "temperature")
 	}
 	if got := status(t, db, policy, "roof", "temperature").ExpectedInterval; got != time.Hour {
 		t.Fatalf("expected interval = %s, want the floor 1h", got)
@@ -323,4 +330,21 @@ func mustList(t *testing.T, db *postgrestest.DB) []staleness.Status {
 		t.Fatal(err)
 	}
 	return all
+}
+
+// TestArrivalsWithinTheResolutionAreNotRecorded: a series' row is updated
+// at most once per resolution (a tenth of MinInterval) while it is not
+// stale, so that thousands of readings a second cost one update a second.
+func TestArrivalsWithinTheResolutionAreNotRecorded(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	policy := staleness.Policy{MinInterval: time.Hour}
+	r := newReplica(t, db, policy, 0)
+	ts := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+	r.write(t, "roof", ts, "temperature")
+	first := status(t, db, policy, "roof", "temperature")
+	r.write(t, "roof", ts.Add(time.Second), "temperature")
+	if got := status(t, db, policy, "roof", "temperature"); !got.LastReceivedAt.Equal(first.LastReceivedAt) || !got.LastTS.Equal(first.LastTS) {
+		t.Fatalf("a second arrival within the resolution updated the row: %+v, then %+v", first, got)
+	}
 }

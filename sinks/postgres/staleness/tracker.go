@@ -26,6 +26,10 @@ func NewTracker(policy Policy) *Tracker {
 	return &Tracker{policy: policy.withDefaults()}
 }
 
+// resolutionPerMinInterval divides Policy.MinInterval into the resolution
+// of arrival times (see trackQuery): a tenth of the least learned interval.
+const resolutionPerMinInterval = 10
+
 // Recovered counts the sensor.recovered events of transactions this
 // Tracker took part in; a rolled-back transaction's count too.
 func (t *Tracker) Recovered() uint64 { return t.recovered.Load() }
@@ -41,6 +45,12 @@ func (t *Tracker) Recovered() uint64 { return t.recovered.Load() }
 // The arrival time is now(), the transaction's start, which is what the
 // readings' received_at default to in the same transaction. A gap that
 // ends a stale period is an outage, not a cadence, and is not learned.
+//
+// A series that is not stale and whose row was updated less than $6 ago
+// (the resolution, a tenth of the least learned interval) is left alone:
+// at thousands of readings a second, updating every series' row in every
+// group commit cost more than all the rest of the commit, and nothing
+// needs arrivals finer than that.
 const trackQuery = `WITH arrivals AS (
   SELECT station, sensor, max(ts) AS last_ts
   FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS a(station, sensor, ts)
@@ -48,6 +58,7 @@ const trackQuery = `WITH arrivals AS (
 ), old AS (
   SELECT s.station, s.sensor, s.stale, s.last_received_at, s.gaps
   FROM sensor_status s JOIN arrivals a USING (station, sensor)
+  WHERE s.stale OR s.last_received_at IS NULL OR s.last_received_at <= now() - $6::interval
   ORDER BY s.station, s.sensor
   FOR UPDATE OF s
 ), next AS (
@@ -73,7 +84,7 @@ const trackQuery = `WITH arrivals AS (
   INSERT INTO sensor_status (station, sensor, last_ts, last_received_at)
   SELECT a.station, a.sensor, a.last_ts, now()
   FROM arrivals a
-  WHERE NOT EXISTS (SELECT FROM old o WHERE (o.station, o.sensor) = (a.station, a.sensor))
+  WHERE NOT EXISTS (SELECT FROM sensor_status s WHERE (s.station, s.sensor) = (a.station, a.sensor))
   ORDER BY a.station, a.sensor
   ON CONFLICT (station, sensor) DO UPDATE SET
     last_ts = greatest(sensor_status.last_ts, excluded.last_ts),
@@ -90,7 +101,7 @@ func (t *Tracker) Observe(ctx context.Context, tx pgx.Tx, stored []sensorhub.Rea
 	for i, r := range stored {
 		stations[i], sensors[i], times[i] = r.Station, r.Sensor, r.Time
 	}
-	rows, err := tx.Query(ctx, trackQuery, stations, sensors, times, maxGaps, minGaps)
+	rows, err := tx.Query(ctx, trackQuery, stations, sensors, times, maxGaps, minGaps, t.policy.MinInterval/resolutionPerMinInterval)
 	if err != nil {
 		return nil, fmt.Errorf("staleness: track arrivals: %w", err)
 	}
