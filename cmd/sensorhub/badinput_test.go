@@ -537,16 +537,6 @@ func TestBadInput(t *testing.T) {
 			if after != before+int64(len(newStations)) {
 				t.Errorf("stations: %d rows, %d before: want the %d stations of valid readings added", after, before, len(newStations))
 			}
-		case "sensor_status":
-			// One row per series (station, sensor) of the valid readings;
-			// the warm-up's is there before.
-			series := map[string]bool{}
-			for _, k := range validKeys {
-				series[k[:strings.LastIndexByte(k, '/')]] = true
-			}
-			if after != before+int64(len(series)) {
-				t.Errorf("sensor_status: %d rows, %d before: want one per series of the valid readings (%d)", after, before, len(series))
-			}
 		case "watermill_sensorhub_outbox":
 			// One event per commit: group commit may join messages.
 			if added := after - before; added < 1 || added > int64(len(validKeys)) {

@@ -25,7 +25,7 @@ type stalenessConfig struct {
 
 func loadStalenessConfig(e *env) stalenessConfig {
 	return stalenessConfig{
-		enabled: e.boolean("SENSORHUB_STALENESS", true),
+		enabled: e.boolean("SENSORHUB_STALENESS", false),
 		policy: staleness.Policy{
 			After:           e.multiple("SENSORHUB_STALE_AFTER", staleness.DefaultAfter),
 			DefaultInterval: e.duration("SENSORHUB_STALE_DEFAULT_INTERVAL", staleness.DefaultDefaultInterval),

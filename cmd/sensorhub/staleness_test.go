@@ -16,17 +16,17 @@ func TestLoadStalenessConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (stalenessConfig{enabled: true, sweepInterval: 5 * time.Second,
+	if want := (stalenessConfig{sweepInterval: 5 * time.Second,
 		policy: staleness.Policy{After: 3, DefaultInterval: 5 * time.Minute, MinInterval: 10 * time.Second}}); cfg.staleness != want {
 		t.Errorf("defaults = %+v, want %+v", cfg.staleness, want)
 	}
 
-	cfg, err = loadConfig(envOf(map[string]string{"SENSORHUB_STALENESS": "false", "SENSORHUB_STALE_AFTER": "2.5",
+	cfg, err = loadConfig(envOf(map[string]string{"SENSORHUB_STALENESS": "true", "SENSORHUB_STALE_AFTER": "2.5",
 		"SENSORHUB_STALE_SWEEP_INTERVAL": "200ms", "SENSORHUB_STALE_DEFAULT_INTERVAL": "1s", "SENSORHUB_STALE_MIN_INTERVAL": "100ms"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (stalenessConfig{sweepInterval: 200 * time.Millisecond,
+	if want := (stalenessConfig{enabled: true, sweepInterval: 200 * time.Millisecond,
 		policy: staleness.Policy{After: 2.5, DefaultInterval: time.Second, MinInterval: 100 * time.Millisecond}}); cfg.staleness != want {
 		t.Errorf("set = %+v, want %+v", cfg.staleness, want)
 	}
@@ -49,6 +49,7 @@ func TestStalenessTwoReplicas(t *testing.T) {
 	t.Parallel()
 	a := newTestEnv(t)
 	for k, v := range map[string]string{
+		"SENSORHUB_STALENESS":              "true",
 		"SENSORHUB_STALE_AFTER":            "2",
 		"SENSORHUB_STALE_DEFAULT_INTERVAL": "500ms",
 		"SENSORHUB_STALE_SWEEP_INTERVAL":   "100ms",
