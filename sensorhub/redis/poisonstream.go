@@ -26,7 +26,11 @@ const scanPage = 128
 // (no MULTI, no script: see the package doc).
 type poisonStream struct {
 	client goredis.UniversalClient
-	name   string
+	// scan reads records for recordsOf: with Config.Options, a client whose
+	// connections drop long fields as they arrive, so that a lookup in a
+	// long poison stream does not read every payload into memory.
+	scan goredis.UniversalClient
+	name string
 }
 
 // add appends a record of the source entry entryID, with the field values
@@ -73,7 +77,7 @@ func (p *poisonStream) recordsOf(ctx context.Context, entryID, added string) ([]
 		}
 	}
 	for {
-		page, err := p.client.XRangeN(ctx, p.name, start, "+", scanPage).Result()
+		page, err := p.scan.XRangeN(ctx, p.name, start, "+", scanPage).Result()
 		if err != nil {
 			return nil, fmt.Errorf("look for records of entry %s in %q: %w", entryID, p.name, err)
 		}

@@ -38,20 +38,27 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t := &Transport{cfg: cfg, errs: newErrorLog(cfg.Logger)}
 	bound := respbound.New(int64(cfg.MaxFieldBytes))
-	client, reads := cfg.Client, cfg.Client
+	client, reads, scans := cfg.Client, cfg.Client, cfg.Client
 	if client == nil {
-		client, reads = goredis.NewClient(clientOptions(cfg.Options)), goredis.NewClient(clientOptions(cfg.Options))
-		t.owned = []goredis.UniversalClient{client, reads}
+		client, reads, scans = goredis.NewClient(clientOptions(cfg.Options)), goredis.NewClient(clientOptions(cfg.Options)),
+			goredis.NewClient(clientOptions(cfg.Options))
+		t.owned = []goredis.UniversalClient{client, reads, scans}
 		if cfg.MaxFieldBytes > 0 {
 			reads.AddHook(bound)
 		}
+		scans.AddHook(respbound.New(scanFieldBytes))
 	}
-	poisons := &poisonStream{client: client, name: cfg.PoisonStream}
+	poisons := &poisonStream{client: client, scan: scans, name: cfg.PoisonStream}
 	t.sub = newSubscriber(cfg, reads, bound, poisons, t.errs)
 	t.poison = &poisonPublisher{poisons: poisons, errs: t.errs}
 	t.queue = &PoisonQueue{client: client, poison: cfg.PoisonStream, target: cfg.Stream}
 	return t, nil
 }
+
+// scanFieldBytes bounds the fields the poison record lookup reads (see
+// poisonStream.recordsOf): it needs the entry_id of each record, and the
+// payloads, up to the message limit each, would cost memory for nothing.
+const scanFieldBytes = 256
 
 // clientOptions returns a copy of opts for a client New creates, one that
 // tries each command once and dials each connection once: the package's
