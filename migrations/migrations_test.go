@@ -99,6 +99,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 3 && (exists("stations") || exists("calibrations") || !exists("readings")) {
 			t.Fatal("Down of 0003 must drop stations and calibrations and only them")
 		}
+		if down.Version == 6 && (exists("readings_5m") || exists("readings_1h") || exists("readings_1d") || !exists("sensor_status")) {
+			t.Fatal("Down of 0006 must drop the rollup tables and only them")
+		}
 		if down.Version == 5 && (exists("sensor_status") || !exists(`"watermill_sensorhub_outbox"`)) {
 			t.Fatal("Down of 0005 must drop sensor_status and only it")
 		}
@@ -150,6 +153,9 @@ func checkReadingsTable(t *testing.T, db *postgrestest.DB) {
 		{"unit", "text", "NO", ""},
 		{"received_at", "timestamp with time zone", "NO", "now()"},
 		{"raw_value", "double precision", "YES", ""},
+		{"qc_flag", "smallint", "NO", "2"},
+		{"qc_tests", "ARRAY", "NO", "'{}'::text[]"},
+		{"derived", "boolean", "NO", "false"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("readings columns = %+v, want %+v", got, want)
