@@ -56,6 +56,9 @@ type SensorType struct {
 	// Handle turns a validated reading into the readings to store and the
 	// events to publish with them. Nil stores the reading as it is.
 	Handle HandleFunc
+	// QC declares the type's quality-control tests and limits (see QC).
+	// The zero value runs none.
+	QC QC
 }
 
 // Validate reports every problem with the type's definition at once.
@@ -69,6 +72,9 @@ func (t SensorType) Validate() error {
 	}
 	if math.IsNaN(t.Min) || math.IsNaN(t.Max) || t.Min > t.Max {
 		errs = append(errs, fmt.Errorf("sensor type %q: invalid range [%v, %v]", t.Name, t.Min, t.Max))
+	}
+	if err := t.QC.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("sensor type %q: QC: %w", t.Name, err))
 	}
 	for code, conv := range t.Units {
 		if conv == nil {

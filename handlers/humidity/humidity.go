@@ -7,6 +7,8 @@
 package humidity
 
 import (
+	"time"
+
 	"maps"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -31,5 +33,13 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToRelativeHumidity),
 		Min:   0,
 		Max:   100,
+		// Quality control (docs/quality.md): a step of 25 %RH away from
+		// both neighbours; 15 %RH in a minute; the same value for 6
+		// readings over 12 hours (a sensor stuck at 99 %; fog rarely lasts
+		// that long unchanged to the tenth).
+		QC: sensorhub.QC{
+			Spike: 25, RateOfChange: 15,
+			FlatLine: sensorhub.FlatLine{Count: 6, Period: 12 * time.Hour},
+		},
 	}
 }

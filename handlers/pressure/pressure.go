@@ -7,6 +7,8 @@
 package pressure
 
 import (
+	"time"
+
 	"maps"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -32,5 +34,12 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToHectopascal),
 		Min:   300,
 		Max:   1100,
+		// Quality control (docs/quality.md): a step of 5 hPa away from both
+		// neighbours; 2 hPa in a minute; the same value for 6 readings
+		// over 6 hours.
+		QC: sensorhub.QC{
+			Spike: 5, RateOfChange: 2,
+			FlatLine: sensorhub.FlatLine{Count: 6, Period: 6 * time.Hour},
+		},
 	}
 }

@@ -32,5 +32,8 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToPercent),
 		Min:   0,
 		Max:   100,
+		// Quality control (docs/quality.md): a step of 15 % away from both
+		// neighbours.
+		QC: sensorhub.QC{Spike: 15},
 	}
 }

@@ -32,5 +32,8 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToWattPerSquareM),
 		Min:   -10,
 		Max:   2000,
+		// Quality control (docs/quality.md): above 1500 W/m² is suspect
+		// (the solar constant is 1361 W/m²; cloud edges add some).
+		QC: sensorhub.QC{Climatology: sensorhub.AllYear(-10, 1500)},
 	}
 }

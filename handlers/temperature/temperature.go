@@ -7,6 +7,8 @@
 package temperature
 
 import (
+	"time"
+
 	"maps"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -30,5 +32,16 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToCelsius),
 		Min:   -100,
 		Max:   100,
+		// Quality control (docs/quality.md): plausible monthly ranges for
+		// the mid-latitudes; a step of 8 °C away from both neighbours; 3 °C
+		// in a minute; the same value for 6 readings over 3 hours.
+		QC: sensorhub.QC{
+			Climatology: [12]sensorhub.Range{
+				{-45, 25}, {-45, 27}, {-40, 32}, {-30, 37}, {-20, 42}, {-10, 47},
+				{-5, 50}, {-5, 50}, {-15, 45}, {-25, 38}, {-35, 30}, {-45, 25},
+			},
+			Spike: 8, RateOfChange: 3,
+			FlatLine: sensorhub.FlatLine{Count: 6, Period: 3 * time.Hour},
+		},
 	}
 }

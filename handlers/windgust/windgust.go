@@ -33,5 +33,7 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToMetrePerSecond),
 		Min:   0,
 		Max:   120,
+		// Quality control (docs/quality.md): above 90 m/s is suspect.
+		QC: sensorhub.QC{Climatology: sensorhub.AllYear(0, 90)},
 	}
 }

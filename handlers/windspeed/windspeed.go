@@ -32,5 +32,9 @@ func Type() sensorhub.SensorType {
 		Units: maps.Clone(units.ToMetrePerSecond),
 		Min:   0,
 		Max:   120,
+		// Quality control (docs/quality.md): above 60 m/s is suspect (a
+		// mean wind of a category 5 hurricane); a step of 20 m/s away from
+		// both neighbours.
+		QC: sensorhub.QC{Climatology: sensorhub.AllYear(0, 60), Spike: 20},
 	}
 }
