@@ -51,11 +51,12 @@ FOR UPDATE SKIP LOCKED`
 
 	// releaseReadings returns the readings of each series in its range
 	// (from, to], in series and device-time order. They come from the
-	// table, so a reading stored twice is released once. Once readings
-	// carry QC flags, those flagged 4 (fail) are to be left out here.
+	// table, so a reading stored twice is released once. Readings flagged
+	// 4 (fail) are left out (DESIGN.md §12), unless $5: for a FlagSetter.
 	releaseReadings = `SELECT k.i, r.ts, r.value, r.unit
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(station, sensor, after, upto, i)
 JOIN readings r ON r.station = k.station AND r.sensor = k.sensor AND r.ts > k.after AND r.ts <= k.upto
+  AND ($5 OR r.qc_flag <> 4)
 ORDER BY k.i, r.ts`
 
 	saveCursors = `UPDATE processor_cursors AS c SET processed_until = k.processed_until, state = k.state
@@ -221,7 +222,7 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 	if len(cursors) == 0 {
 		return nil, nil
 	}
-	released, err := s.release(ctx, tx, cursors)
+	released, err := s.release(ctx, tx, p, cursors)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
 	}
@@ -261,8 +262,8 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 	return events, nil
 }
 
-// release reads the readings each cursor releases, by series.
-func (s *Sink) release(ctx context.Context, tx pgx.Tx, cursors []cursor) (map[seriesKey][]sensorhub.Reading, error) {
+// release reads the readings each cursor releases to p, by series.
+func (s *Sink) release(ctx context.Context, tx pgx.Tx, p Processor, cursors []cursor) (map[seriesKey][]sensorhub.Reading, error) {
 	var (
 		stations, sensors []string
 		afters, uptos     []time.Time
@@ -277,7 +278,8 @@ func (s *Sink) release(ctx context.Context, tx pgx.Tx, cursors []cursor) (map[se
 	if len(stations) == 0 {
 		return out, nil
 	}
-	rows, err := tx.Query(ctx, releaseReadings, stations, sensors, afters, uptos)
+	_, withFailed := p.(FlagSetter)
+	rows, err := tx.Query(ctx, releaseReadings, stations, sensors, afters, uptos, withFailed)
 	if err != nil {
 		return nil, fmt.Errorf("release readings: %w", err)
 	}

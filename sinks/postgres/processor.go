@@ -68,11 +68,24 @@ type SensorFilter interface {
 	Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error)
 }
 
+// FlagSetter is a Processor that sets the readings' quality flags
+// (readings.qc_flag, DESIGN.md §12), such as package qc's: the sink
+// releases to it every reading, while the other processors are never
+// handed a reading flagged 4 (fail) in Series.Readings. Put it first in
+// Config.Processors, so that the others see the flags it sets in the same
+// transaction.
+type FlagSetter interface {
+	Processor
+	// SetsQualityFlags marks the processor; it is never called.
+	SetsQualityFlags()
+}
+
 // Series is one (station, sensor) series handed to Processor.Process.
 type Series struct {
 	Station, Sensor string
 	// Readings are released readings, in device-time order, each handed
-	// to the processor once.
+	// to the processor once; those flagged 4 (fail) are left out, except
+	// for a FlagSetter.
 	Readings []sensorhub.Reading
 	// Late are readings this transaction stored for the series at or
 	// before the point already processed; the sink announces them, and the

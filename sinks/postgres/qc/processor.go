@@ -1,0 +1,210 @@
+// Package qc is sensorhub's quality control (DESIGN.md §12), a processor
+// of the Postgres sink (postgres.Processor) built like any user's: it
+// flags stored readings with QARTOD codes in readings.qc_flag (1 pass, 2
+// not evaluated, 3 suspect, 4 fail) and names the tests that flagged them
+// in readings.qc_tests, in the transaction that stores them.
+//
+//	p, err := qc.New(qc.Config{Types: handlers.Builtin()})
+//	...
+//	sink, err := postgres.New(postgres.Config{DB: pool, Processors: []postgres.Processor{p, alarms.New(alarms.Config{})}})
+//
+// The tests are the sensor types' declarations (sensorhub.QC), overridden
+// per station in the table qc_settings (Set, ListSettings), and periods
+// flagged by hand in qc_manual_flags (Processor.Flag). A reading's flags
+// are a pure function of the stored series around it in device time (its
+// neighbours, the run of equal values before it), of the settings and of
+// the manual flags: a reading arriving late is evaluated against its true
+// neighbours and theirs are evaluated again, so the final flags do not
+// depend on arrival order, and Processor.Rebuild, which evaluates stored
+// readings from scratch, gives the same flags. Each change of flags is
+// announced with an EventFlagged event in the same transaction, except a
+// reading's first evaluation as pass. docs/quality.md tells the defaults.
+package qc
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sinks/postgres"
+)
+
+// Name is the processor's name, under which its state is stored. Do not
+// rename it.
+const Name = "qc"
+
+// DefaultRefresh is Config.Refresh's default.
+const DefaultRefresh = 2 * time.Second
+
+// Config configures a Processor.
+type Config struct {
+	// Types are the registered sensor types, whose QC fields declare the
+	// tests (the hub's types, e.g. handlers.Builtin() and a user's own). A
+	// type not among them is evaluated only with settings or manual flags
+	// for it, or by the CatchAll type's declaration.
+	Types []sensorhub.SensorType
+	// Refresh is how long the settings, the stations' latitudes and the
+	// list of manually flagged sensor types are used before they are read
+	// again, within some commit transaction. Manual flags themselves are
+	// read with the readings, never cached. Default DefaultRefresh (2 s).
+	Refresh time.Duration
+	// DisableEvents writes no EventFlagged events from Flag and Rebuild,
+	// for a deployment without the outbox. The sink's own setting governs
+	// the processor's events. Default false.
+	DisableEvents bool
+}
+
+// Validate reports every problem of c at once.
+func (c Config) Validate() error {
+	var errs []error
+	for _, t := range c.Types {
+		if err := t.QC.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("qc: sensor type %q: %w", t.Name, err))
+		}
+	}
+	if c.Refresh < 0 {
+		errs = append(errs, fmt.Errorf("qc: Config.Refresh %s is negative", c.Refresh))
+	}
+	return errors.Join(errs...)
+}
+
+// Processor is quality control as a postgres.Processor. It is safe for
+// concurrent use. Put it first among the sink's processors: the others
+// (threshold rules, derived quantities) then never see a reading it
+// flagged fail.
+type Processor struct {
+	declared map[string]sensorhub.QC
+	refresh  time.Duration
+	events   bool
+
+	mu   sync.Mutex
+	snap *snapshot
+}
+
+// New returns a Processor, or the error of cfg.Validate.
+func New(cfg Config) (*Processor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	declared := make(map[string]sensorhub.QC, len(cfg.Types))
+	for _, t := range cfg.Types {
+		declared[t.Name] = t.QC
+	}
+	return &Processor{declared: declared, refresh: cmp.Or(cfg.Refresh, DefaultRefresh), events: !cfg.DisableEvents}, nil
+}
+
+// Name implements postgres.Processor.
+func (p *Processor) Name() string { return Name }
+
+// SetsQualityFlags implements postgres.FlagSetter: the sink releases
+// readings flagged fail to this processor too.
+func (p *Processor) SetsQualityFlags() {}
+
+// Watches implements postgres.SensorFilter: the types with a test declared
+// or set, or a period flagged by hand.
+func (p *Processor) Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error) {
+	snap, err := p.load(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	return func(sensor string) bool { return snap.watches(p.declared, sensor) }, nil
+}
+
+// Process implements postgres.Processor: it evaluates the released
+// readings, the late ones, and the stored readings whose flags depend on
+// them, stores the flags that changed, announces each change, and hands
+// the readings that became or stopped being fail to the processors after
+// it (Series.Revise).
+func (p *Processor) Process(ctx context.Context, tx pgx.Tx, s *postgres.Series) error {
+	if len(s.Readings) == 0 && len(s.Late) == 0 {
+		return nil
+	}
+	snap, err := p.load(ctx, tx)
+	if err != nil {
+		return err
+	}
+	var st *state
+	if s.State != nil {
+		if err := json.Unmarshal(s.State, &st); err != nil {
+			return fmt.Errorf("qc: decode state of %s/%s: %w", s.Station, s.Sensor, err)
+		}
+	}
+	var through time.Time // the released point after this transaction
+	switch {
+	case len(s.Readings) > 0:
+		through = s.Readings[len(s.Readings)-1].Time
+	case st != nil:
+		through = st.Run.Last
+	}
+	k := newWalk(tx, s.Station, s.Sensor, snap.limits(p.declared, s.Station, s.Sensor), through)
+	done := false
+	if len(s.Late) == 0 && st != nil {
+		if done, err = k.fast(ctx, *st, s.Readings); err != nil {
+			return err
+		}
+	}
+	if !done {
+		lo, hi := span(s.Readings, s.Late)
+		if err := k.general(ctx, lo, hi); err != nil {
+			return err
+		}
+	}
+	events, err := k.save(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range events {
+		s.Emit(e)
+	}
+	s.Revise(k.failChanged()...)
+	if k.captured != nil {
+		if s.State, err = json.Marshal(k.captured); err != nil {
+			return fmt.Errorf("qc: encode state of %s/%s: %w", s.Station, s.Sensor, err)
+		}
+	}
+	return nil
+}
+
+// span returns the first and last device time of the readings of both
+// lists, each in device-time order and not both empty.
+func span(a, b []sensorhub.Reading) (lo, hi time.Time) {
+	for _, rs := range [][]sensorhub.Reading{a, b} {
+		if len(rs) == 0 {
+			continue
+		}
+		if first := rs[0].Time; lo.IsZero() || first.Before(lo) {
+			lo = first
+		}
+		if last := rs[len(rs)-1].Time; last.After(hi) {
+			hi = last
+		}
+	}
+	return lo, hi
+}
+
+// load returns the snapshot, read within db when older than Refresh.
+func (p *Processor) load(ctx context.Context, db DB) (*snapshot, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.snap != nil && time.Since(p.snap.loadedAt) < p.refresh {
+		return p.snap, nil
+	}
+	snap, err := loadSnapshot(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	p.snap = snap
+	return snap, nil
+}
+
+var (
+	_ postgres.SensorFilter = (*Processor)(nil)
+	_ postgres.FlagSetter   = (*Processor)(nil)
+)
