@@ -8,6 +8,7 @@
 //	sensorhub station list|set           stations: name, position, time zone
 //	sensorhub calibration add|end|list   calibrations per station and sensor
 //	sensorhub rule add|list|remove       manage the threshold rules
+//	sensorhub qc flag|rebuild|set|reset|list  quality control
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -79,6 +80,14 @@ commands:
   rule add SPEC                        add a threshold rule, sensor[@station]>threshold[/clear] or <
   rule list                            list the threshold rules with their IDs
   rule remove ID                       remove a threshold rule
+  qc flag STATION SENSOR --from T --to T --flag 3|4 [--note S]
+                                       flag a period by hand (stored and future readings)
+  qc rebuild [--station S] [--from T] [--to T]
+                                       re-evaluate stored readings (after settings change)
+  qc set STATION|all SENSOR [--climatology MIN:MAX] [--spike X] [--rate-of-change X]
+         [--flat-line-count N] [--flat-line-period D] [--flat-line-tolerance X] [--max-gap D]
+  qc reset STATION|all SENSOR          drop a station's (or all stations') QC settings
+  qc list [--json]                     QC limits: declared, set, and manual flags
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -127,6 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCalibration(ctx, cfg, args, stdout)
 	case "rule":
 		err = runRule(ctx, cfg, args, stdout)
+	case "qc":
+		err = runQC(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

@@ -16,6 +16,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/threshold"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/alarms"
+	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 )
 
 // processingConfig is the stateful-processing part of the configuration
@@ -24,10 +25,13 @@ type processingConfig struct {
 	reorderWindow time.Duration
 	// thresholds seed the table threshold_rules at start-up.
 	thresholds []threshold.Rule
+	// qualityControl runs the qc processor (SENSORHUB_QC, default true).
+	qualityControl bool
 }
 
 func loadProcessingConfig(e *env) processingConfig {
-	c := processingConfig{reorderWindow: e.duration("SENSORHUB_REORDER_WINDOW", postgres.DefaultReorderWindow)}
+	c := processingConfig{reorderWindow: e.duration("SENSORHUB_REORDER_WINDOW", postgres.DefaultReorderWindow),
+		qualityControl: e.boolean("SENSORHUB_QC", true)}
 	rules, err := threshold.Parse(e.str("SENSORHUB_THRESHOLDS", ""))
 	if err != nil {
 		e.fail("SENSORHUB_THRESHOLDS", "%v", err)
@@ -45,10 +49,11 @@ var processingModule = fx.Options(
 	fx.Invoke(runFlusher),
 )
 
-// newProcessors returns the processors of the sink. The threshold rules
-// always run, so that rules added with `sensorhub rule add` apply without
-// a restart. A seed rule for a sensor type that is not registered fails
-// start-up.
+// newProcessors returns the processors of the sink: quality control first
+// (unless SENSORHUB_QC=false), so that the others never see a reading it
+// fails, then the threshold rules, which always run so that rules added
+// with `sensorhub rule add` apply without a restart. A seed rule for a
+// sensor type that is not registered fails start-up.
 func newProcessors(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog.Logger, types []sensorhub.SensorType) ([]postgres.Processor, error) {
 	if err := unregisteredSensors("SENSORHUB_THRESHOLDS", cfg.processing.thresholds, types); err != nil {
 		return nil, err
@@ -60,7 +65,15 @@ func newProcessors(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog
 		}
 		return err
 	}))
-	return []postgres.Processor{alarms.New(alarms.Config{})}, nil
+	var processors []postgres.Processor
+	if cfg.processing.qualityControl {
+		p, err := qc.New(qc.Config{Types: types})
+		if err != nil {
+			return nil, err
+		}
+		processors = append(processors, p)
+	}
+	return append(processors, alarms.New(alarms.Config{})), nil
 }
 
 // unregisteredSensors names every rule whose sensor type is none of types

@@ -40,6 +40,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
@@ -94,6 +95,10 @@ type Config struct {
 	// ReorderWindow is the processors' reorder window. Default
 	// postgres.DefaultReorderWindow (10 s).
 	ReorderWindow time.Duration
+	// QC, when set, runs quality control (package qc) before Processors,
+	// so that they never see a reading it fails. Its Types default to the
+	// pipeline's sensor types. Default nil: off (readings keep qc_flag 2).
+	QC *qc.Config
 	// Logger receives the pipeline's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -166,9 +171,21 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: %w", err)
 		}
 	}
+	processors := cfg.Processors
+	if cfg.QC != nil {
+		qcCfg := *cfg.QC
+		if qcCfg.Types == nil {
+			qcCfg.Types = types
+		}
+		quality, err := qc.New(qcCfg)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+		processors = append([]postgres.Processor{quality}, processors...)
+	}
 	sink, err := postgres.New(postgres.Config{
 		DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events,
-		Processors: cfg.Processors, ReorderWindow: cfg.ReorderWindow, Observers: observers,
+		Processors: processors, ReorderWindow: cfg.ReorderWindow, Observers: observers,
 	})
 	if err != nil {
 		return nil, err
