@@ -81,11 +81,8 @@ commands:
   rule list                            list the threshold rules with their IDs
   rule remove ID                       remove a threshold rule
   qc flag STATION SENSOR --from T --to T --flag 3|4 [--note S]
-                                       flag a period by hand (stored and future readings)
   qc rebuild [--station S] [--from T] [--to T]
-                                       re-evaluate stored readings (after settings change)
-  qc set STATION|all SENSOR [--climatology MIN:MAX] [--spike X] [--rate-of-change X]
-         [--flat-line-count N] [--flat-line-period D] [--flat-line-tolerance X] [--max-gap D]
+  qc set STATION|all SENSOR [--climatology MIN:MAX] [--spike X] [--rate-of-change X] [--flat-line-count N] [--flat-line-period D] [--flat-line-tolerance X] [--max-gap D]
   qc reset STATION|all SENSOR          drop a station's (or all stations') QC settings
   qc list [--json]                     QC limits: declared, set, and manual flags
   healthcheck                          exit 0 when the local /healthcheck answers 200
@@ -94,6 +91,8 @@ commands:
 station set creates the station or changes the fields given; --timezone "" follows SENSORHUB_TIMEZONE.
 calibration add applies value × scale (default 1) + offset (default 0) in [--from, --to) (default:
 always), to stored readings too; times are RFC 3339.
+qc flag marks [--from, --to) by hand, stored and future readings; qc rebuild re-evaluates stored
+readings after settings change (docs/quality.md).
 configuration is read from the environment; see docs/configuration.md.
 `
 

@@ -239,7 +239,7 @@ func parseQCSet(args []string) (qc.Settings, error) {
 		lo, errMin := strconv.ParseFloat(minText, 64)
 		hi, errMax := strconv.ParseFloat(maxText, 64)
 		if !ok || errMin != nil || errMax != nil {
-			p.add("--climatology %q is not MIN:MAX, e.g. -30:45", *v)
+			p.add("--climatology %q is not MIN:MAX, e.g. --climatology=-30:45", *v)
 		}
 		s.Climatology = &sensorhub.Range{Min: lo, Max: hi}
 	}
