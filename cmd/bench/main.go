@@ -43,6 +43,10 @@ const (
 	// targetRulesRatio is the drain with a threshold rule on every type
 	// against the drain without.
 	targetRulesRatio = 0.8
+	// targetQCRatio is the drain with quality control on against the drain
+	// without (DESIGN.md §12; issue 13 sets 0.7 for QC and derived
+	// quantities together).
+	targetQCRatio = 0.7
 )
 
 func main() {
@@ -104,16 +108,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("minimal loop: %w", err)
 	}
 	fmt.Fprintf(stdout, "  loop  done: %.0f readings/s\n", rep.loop.rate())
-	// The drain runs stateless (no staleness tracking, no rules), as the
-	// service did before stateful processing; the rules drain adds both.
-	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false"); err != nil {
+	// The drain runs stateless (no staleness tracking, no rules, no
+	// quality control), as the service did before stateful processing; the
+	// rules drain adds the first two, the QC drain the last.
+	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true"); err != nil {
+	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_QC=false"); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
+	if rep.quality, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=true"); err != nil {
+		return fmt.Errorf("sensorhub drain with quality control: %w", err)
+	}
+	fmt.Fprintf(stdout, "  qc    done: %.0f readings/s\n", rep.quality.rate())
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}

@@ -37,8 +37,8 @@ func Type() sensorhub.SensorType {
 		// in a minute; the same value for 6 readings over 3 hours.
 		QC: sensorhub.QC{
 			Climatology: [12]sensorhub.Range{
-				{-45, 25}, {-45, 27}, {-40, 32}, {-30, 37}, {-20, 42}, {-10, 47},
-				{-5, 50}, {-5, 50}, {-15, 45}, {-25, 38}, {-35, 30}, {-45, 25},
+				{Min: -45, Max: 25}, {Min: -45, Max: 27}, {Min: -40, Max: 32}, {Min: -30, Max: 37}, {Min: -20, Max: 42}, {Min: -10, Max: 47},
+				{Min: -5, Max: 50}, {Min: -5, Max: 50}, {Min: -15, Max: 45}, {Min: -25, Max: 38}, {Min: -35, Max: 30}, {Min: -45, Max: 25},
 			},
 			Spike: 8, RateOfChange: 3,
 			FlatLine: sensorhub.FlatLine{Count: 6, Period: 3 * time.Hour},

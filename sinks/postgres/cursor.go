@@ -232,19 +232,25 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 		untils            []time.Time
 		states            []json.RawMessage
 	)
-	for _, c := range cursors {
-		series := &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
+	all := make([]*Series, len(cursors))
+	var busy []*Series // those with something to process
+	for i, c := range cursors {
+		all[i] = &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
+		if len(all[i].Readings) > 0 || len(all[i].Late) > 0 || len(all[i].Revised) > 0 {
+			busy = append(busy, all[i])
+		}
+	}
+	if err := process(ctx, tx, p, busy); err != nil {
+		return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+	}
+	for i, c := range cursors {
+		series := all[i]
 		for _, r := range c.late {
 			e, err := newLateEvent(p.Name(), c.processedUntil, r)
 			if err != nil {
 				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
 			}
 			events = append(events, e)
-		}
-		if len(series.Readings) > 0 || len(series.Late) > 0 || len(series.Revised) > 0 {
-			if err := p.Process(ctx, tx, series); err != nil {
-				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
-			}
 		}
 		events = append(events, series.events...)
 		revised.add(series)
@@ -260,6 +266,22 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 		}
 	}
 	return events, nil
+}
+
+// process hands p the series, at once to a BatchProcessor.
+func process(ctx context.Context, tx pgx.Tx, p Processor, series []*Series) error {
+	if len(series) == 0 {
+		return nil
+	}
+	if b, ok := p.(BatchProcessor); ok {
+		return b.ProcessBatch(ctx, tx, series)
+	}
+	for _, s := range series {
+		if err := p.Process(ctx, tx, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // release reads the readings each cursor releases to p, by series.

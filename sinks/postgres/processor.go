@@ -68,6 +68,17 @@ type SensorFilter interface {
 	Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error)
 }
 
+// BatchProcessor is a Processor that handles every series of a
+// transaction at once, so that it can read and write them with one
+// set-based query each instead of a round trip per series. The sink calls
+// ProcessBatch, never Process, with the series that have released, late or
+// revised readings, in (station, sensor) order; what holds for Process
+// holds for each series.
+type BatchProcessor interface {
+	Processor
+	ProcessBatch(ctx context.Context, tx pgx.Tx, series []*Series) error
+}
+
 // FlagSetter is a Processor that sets the readings' quality flags
 // (readings.qc_flag, DESIGN.md §12), such as package qc's: the sink
 // releases to it every reading, while the other processors are never

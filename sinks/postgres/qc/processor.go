@@ -117,56 +117,89 @@ func (p *Processor) Watches(ctx context.Context, tx pgx.Tx) (func(sensor string)
 	return func(sensor string) bool { return snap.watches(p.declared, sensor) }, nil
 }
 
-// Process implements postgres.Processor: it evaluates the released
-// readings, the late ones, and the stored readings whose flags depend on
-// them, stores the flags that changed, announces each change, and hands
-// the readings that became or stopped being fail to the processors after
-// it (Series.Revise).
+// Process implements postgres.Processor for one series; the sink calls
+// ProcessBatch instead.
 func (p *Processor) Process(ctx context.Context, tx pgx.Tx, s *postgres.Series) error {
-	if len(s.Readings) == 0 && len(s.Late) == 0 {
-		return nil
-	}
+	return p.ProcessBatch(ctx, tx, []*postgres.Series{s})
+}
+
+// ProcessBatch implements postgres.BatchProcessor: it evaluates the
+// released readings, the late ones, and the stored readings whose flags
+// depend on them, stores the flags that changed, announces each change,
+// and hands the readings that became or stopped being fail to the
+// processors after it (Series.Revise). Series without late readings read
+// and write with one query each for all of them; a series with late
+// readings reads its own stretch.
+func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postgres.Series) error {
 	snap, err := p.load(ctx, tx)
 	if err != nil {
 		return err
 	}
-	var st *state
-	if s.State != nil {
-		if err := json.Unmarshal(s.State, &st); err != nil {
-			return fmt.Errorf("qc: decode state of %s/%s: %w", s.Station, s.Sensor, err)
+	walks := make([]*walk, len(series))
+	states := make([]*state, len(series))
+	var (
+		fast     []int // indexes of the series on the fast path
+		los, his []time.Time
+	)
+	for i, s := range series {
+		if s.State != nil {
+			if err := json.Unmarshal(s.State, &states[i]); err != nil {
+				return fmt.Errorf("qc: decode state of %s/%s: %w", s.Station, s.Sensor, err)
+			}
+		}
+		var through time.Time // the released point after this transaction
+		switch {
+		case len(s.Readings) > 0:
+			through = s.Readings[len(s.Readings)-1].Time
+		case states[i] != nil:
+			through = states[i].Run.Last
+		}
+		walks[i] = newWalk(tx, s.Station, s.Sensor, snap.limits(p.declared, s.Station, s.Sensor), through)
+		if len(s.Late) == 0 && len(s.Readings) > 0 && states[i] != nil {
+			fast = append(fast, i)
+			los, his = append(los, states[i].Run.Last), append(his, through)
 		}
 	}
-	var through time.Time // the released point after this transaction
-	switch {
-	case len(s.Readings) > 0:
-		through = s.Readings[len(s.Readings)-1].Time
-	case st != nil:
-		through = st.Run.Last
-	}
-	k := newWalk(tx, s.Station, s.Sensor, snap.limits(p.declared, s.Station, s.Sensor), through)
-	done := false
-	if len(s.Late) == 0 && st != nil {
-		if done, err = k.fast(ctx, *st, s.Readings); err != nil {
+	done := make([]bool, len(series))
+	if len(fast) > 0 {
+		fastWalks := make([]*walk, len(fast))
+		for j, i := range fast {
+			fastWalks[j] = walks[i]
+		}
+		rows, err := stretches(ctx, tx, fastWalks, los, his)
+		if err != nil {
 			return err
 		}
+		for j, i := range fast {
+			done[i] = walks[i].fast(*states[i], series[i].Readings, rows[j])
+		}
 	}
-	if !done {
+	for i, s := range series {
+		if done[i] || len(s.Readings)+len(s.Late) == 0 {
+			continue
+		}
 		lo, hi := span(s.Readings, s.Late)
-		if err := k.general(ctx, lo, hi); err != nil {
+		if err := walks[i].general(ctx, lo, hi); err != nil {
 			return err
 		}
 	}
-	events, err := k.save(ctx)
-	if err != nil {
+	if err := save(ctx, tx, walks); err != nil {
 		return err
 	}
-	for _, e := range events {
-		s.Emit(e)
-	}
-	s.Revise(k.failChanged()...)
-	if k.captured != nil {
-		if s.State, err = json.Marshal(k.captured); err != nil {
-			return fmt.Errorf("qc: encode state of %s/%s: %w", s.Station, s.Sensor, err)
+	for i, s := range series {
+		k := walks[i]
+		events, err := k.events()
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			s.Emit(e)
+		}
+		s.Revise(k.failChanged()...)
+		if k.captured != nil {
+			if s.State, err = json.Marshal(k.captured); err != nil {
+				return fmt.Errorf("qc: encode state of %s/%s: %w", s.Station, s.Sensor, err)
+			}
 		}
 	}
 	return nil
@@ -205,6 +238,7 @@ func (p *Processor) load(ctx context.Context, db DB) (*snapshot, error) {
 }
 
 var (
-	_ postgres.SensorFilter = (*Processor)(nil)
-	_ postgres.FlagSetter   = (*Processor)(nil)
+	_ postgres.SensorFilter   = (*Processor)(nil)
+	_ postgres.BatchProcessor = (*Processor)(nil)
+	_ postgres.FlagSetter     = (*Processor)(nil)
 )

@@ -218,7 +218,10 @@ WHERE station = $1 AND sensor = $2 AND ts >= coalesce($3, '-infinity'::timestamp
 	if err := k.general(ctx, *lo, *hi); err != nil {
 		return 0, err
 	}
-	events, err := k.save(ctx)
+	if err := save(ctx, tx, []*walk{k}); err != nil {
+		return 0, err
+	}
+	events, err := k.events()
 	if err != nil {
 		return 0, err
 	}

@@ -16,7 +16,7 @@ func at(minutes float64, v float64) point {
 
 func TestClimatologyBoundsAreInclusiveAndFollowTheHemisphere(t *testing.T) {
 	t.Parallel()
-	l := limits{QC: sensorhub.QC{Climatology: [12]sensorhub.Range{0: {-10, 10}, 6: {5, 35}}}}
+	l := limits{QC: sensorhub.QC{Climatology: [12]sensorhub.Range{0: {Min: -10, Max: 10}, 6: {Min: 5, Max: 35}}}}
 	cases := []struct {
 		name  string
 		south bool

@@ -16,15 +16,19 @@ import (
 // whose period holds each (table qc_manual_flags of migration 0007).
 const columns = `r.ts, r.value, r.unit, r.qc_flag, r.qc_tests,
   coalesce((SELECT max(m.flag) FROM qc_manual_flags m
-    WHERE m.station = r.station AND m.sensor = r.sensor AND r.ts >= m.valid_from AND r.ts < m.valid_to), 0)`
+    WHERE m.station = r.station AND m.sensor = r.sensor AND r.ts >= m.valid_from AND r.ts < m.valid_to), 0) AS manual`
 
 const (
-	// selectStretch returns the readings of a series in [$3, $4] and the
-	// one after $4.
-	selectStretch = `(SELECT ` + columns + ` FROM readings r WHERE r.station = $1 AND r.sensor = $2 AND r.ts >= $3 AND r.ts <= $4)
-UNION ALL
-(SELECT ` + columns + ` FROM readings r WHERE r.station = $1 AND r.sensor = $2 AND r.ts > $4 ORDER BY r.ts LIMIT 1)
-ORDER BY 1`
+	// selectStretches returns, for each series k (numbered from 1), its
+	// readings in [lo, hi] and the one after hi.
+	selectStretches = `SELECT k.i, x.ts, x.value, x.unit, x.qc_flag, x.qc_tests, x.manual
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(station, sensor, lo, hi, i)
+CROSS JOIN LATERAL (
+  (SELECT ` + columns + ` FROM readings r WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts >= k.lo AND r.ts <= k.hi)
+  UNION ALL
+  (SELECT ` + columns + ` FROM readings r WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts > k.hi ORDER BY r.ts LIMIT 1)
+) AS x
+ORDER BY k.i, x.ts`
 
 	// selectContext returns the readings before $3 that the evaluation of
 	// the readings from the one before $3 on depends on: those at most $4
@@ -41,8 +45,8 @@ ORDER BY r.ts`
 	// updateFlags stores the flags that changed; tests travel joined by
 	// commas (test names have none).
 	updateFlags = `UPDATE readings r SET qc_flag = k.flag, qc_tests = string_to_array(k.tests, ',')
-FROM unnest($3::timestamptz[], $4::int2[], $5::text[]) AS k(ts, flag, tests)
-WHERE r.station = $1 AND r.sensor = $2 AND r.ts = k.ts`
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int2[], $5::text[]) AS k(station, sensor, ts, flag, tests)
+WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts = k.ts`
 )
 
 // pageSize is how many readings a walk reads at once.
@@ -129,16 +133,13 @@ func (k *walk) record(p point, res result, ok bool) {
 }
 
 // fast evaluates the readings released now, rs, from the saved state st
-// of the series: the last reading released before them is evaluated again
-// with its successor. It reports false, having done nothing, when that
-// reading is no longer stored.
-func (k *walk) fast(ctx context.Context, st state, rs []sensorhub.Reading) (bool, error) {
-	rows, err := k.query(ctx, selectStretch, k.station, k.sensor, st.Run.Last, rs[len(rs)-1].Time)
-	if err != nil {
-		return false, err
-	}
+// of the series and rows, the stored readings from the last one released
+// before (st.Run.Last) to the last of rs and the one after: that last one
+// released before is evaluated again with its successor. It reports false,
+// having done nothing, when that reading is no longer stored.
+func (k *walk) fast(st state, rs []sensorhub.Reading, rows []stored) bool {
 	if len(rows) == 0 || !rows[0].Time.Equal(st.Run.Last) {
-		return false, nil
+		return false
 	}
 	k.from = st.Run.Last
 	k.w.prev, k.w.run = st.Prev, st.Run
@@ -151,7 +152,33 @@ func (k *walk) fast(ctx context.Context, st state, rs []sensorhub.Reading) (bool
 	if last := rows[len(rows)-1]; !last.Time.After(rs[len(rs)-1].Time) {
 		k.finish()
 	}
-	return true, nil
+	return true
+}
+
+// stretches reads, for the series of each walk, the stored readings in
+// [los[i], his[i]] and the one after, in one query.
+func stretches(ctx context.Context, tx pgx.Tx, walks []*walk, los, his []time.Time) ([][]stored, error) {
+	stations, sensors := make([]string, len(walks)), make([]string, len(walks))
+	for i, k := range walks {
+		stations[i], sensors[i] = k.station, k.sensor
+	}
+	rows, err := tx.Query(ctx, selectStretches, stations, sensors, los, his)
+	if err != nil {
+		return nil, fmt.Errorf("qc: read readings: %w", err)
+	}
+	out := make([][]stored, len(walks))
+	var (
+		i int64 // from 1
+		s stored
+	)
+	_, err = pgx.ForEachRow(rows, []any{&i, &s.Time, &s.Value, &s.unit, &s.flag, &s.tests, &s.manual}, func() error {
+		out[i-1] = append(out[i-1], s)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("qc: read readings: %w", err)
+	}
+	return out, nil
 }
 
 // general evaluates the readings in [lo, hi], the one before lo, and those
@@ -210,27 +237,42 @@ func (k *walk) query(ctx context.Context, sql string, args ...any) ([]stored, er
 	return out, nil
 }
 
-// save stores the changed flags and returns the events announcing them.
-func (k *walk) save(ctx context.Context) ([]sensorhub.Event, error) {
-	if len(k.changes) == 0 {
-		return nil, nil
+// save stores the flags the walks changed, in one statement.
+func save(ctx context.Context, tx pgx.Tx, walks []*walk) error {
+	var (
+		stations, sensors, tests []string
+		times                    []time.Time
+		flags                    []int16
+	)
+	for _, k := range walks {
+		for _, c := range k.changes {
+			stations, sensors, times = append(stations, k.station), append(sensors, k.sensor), append(times, c.Time)
+			flags, tests = append(flags, c.result.flag), append(tests, strings.Join(c.result.tests, ","))
+		}
 	}
+	if len(times) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, updateFlags, stations, sensors, times, flags, tests); err != nil {
+		return fmt.Errorf("qc: store flags: %w", err)
+	}
+	return nil
+}
+
+// events returns the events announcing the walk's changes, in device-time
+// order; the usual first evaluation as pass (2 → 1) is not news.
+func (k *walk) events() ([]sensorhub.Event, error) {
 	slices.SortFunc(k.changes, func(a, b change) int { return a.Time.Compare(b.Time) })
-	times, flags, tests := make([]time.Time, len(k.changes)), make([]int16, len(k.changes)), make([]string, len(k.changes))
 	var events []sensorhub.Event
-	for i, c := range k.changes {
-		times[i], flags[i], tests[i] = c.Time, c.result.flag, strings.Join(c.result.tests, ",")
+	for _, c := range k.changes {
 		if c.stored.flag == sensorhub.FlagNotEvaluated && c.result.flag == sensorhub.FlagPass {
-			continue // the usual first evaluation: not news
+			continue
 		}
 		e, err := flaggedEvent(k.station, k.sensor, c)
 		if err != nil {
 			return nil, err
 		}
 		events = append(events, e)
-	}
-	if _, err := k.tx.Exec(ctx, updateFlags, k.station, k.sensor, times, flags, tests); err != nil {
-		return nil, fmt.Errorf("qc: store flags of %s/%s: %w", k.station, k.sensor, err)
 	}
 	return events, nil
 }
