@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/pipeline"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
@@ -198,4 +200,44 @@ func TestStaleness(t *testing.T) {
 		!strings.Contains(err.Error(), "Config.Events") {
 		t.Errorf("New with Staleness and events off = %v, want an error naming Config.Events", err)
 	}
+}
+
+// TestQualityControl: with QC set, the pipeline runs quality control with
+// its own sensor types: a custom type's declared climatology flags a
+// reading suspect, a plausible one passes.
+func TestQualityControl(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "qc")
+	leaf := sensorhub.SensorType{Name: "leaf_wetness", Unit: "%", Min: 0, Max: 100, QC: sensorhub.QC{Climatology: sensorhub.AllYear(0, 15)}}
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: stream, Events: true,
+		EventsStream: redistest.Name(t, "qc_events"), ReorderWindow: 100 * time.Millisecond, QC: &qc.Config{},
+		Logger: slog.New(slog.DiscardHandler)}, leaf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	for _, m := range []string{`"value":20,"timestamp":"2024-12-01 12:00:00"`, `"value":10,"timestamp":"2024-12-01 12:01:00"`} {
+		if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", `{"sensor":"leaf_wetness",` + m + `}`}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var flags []int16
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		rows, err := db.Pool.Query(t.Context(), `SELECT qc_flag FROM readings ORDER BY ts`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flags, err = pgx.CollectRows(rows, pgx.RowTo[int16]); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Equal(flags, []int16{3, 1}) {
+			return
+		}
+	}
+	t.Fatalf("flags %v, want [3 1]: climatology suspect, then pass", flags)
 }
