@@ -15,6 +15,7 @@ import (
 // sensor types flagged by hand.
 type snapshot struct {
 	settings map[[2]string]Settings // by station ("" = all) and sensor
+	named    map[string]bool        // the sensor types settings name
 	south    map[string]bool
 	manual   map[string]bool
 	loadedAt time.Time
@@ -33,9 +34,10 @@ func loadSnapshot(ctx context.Context, db DB) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{settings: map[[2]string]Settings{}, loadedAt: time.Now()}
+	s := &snapshot{settings: map[[2]string]Settings{}, named: map[string]bool{}, loadedAt: time.Now()}
 	for _, row := range list {
 		s.settings[[2]string{row.Station, row.Sensor}] = row
+		s.named[row.Sensor] = true
 	}
 	if s.south, err = names(ctx, db, selectSouth); err != nil {
 		return nil, fmt.Errorf("qc: read station latitudes: %w", err)
@@ -83,22 +85,14 @@ func (s *snapshot) limits(declared map[string]sensorhub.QC, station, sensor stri
 // type declares a test, settings name it, or a period of it is flagged by
 // hand. The readings of other types keep flag 2 (not evaluated).
 func (s *snapshot) watches(declared map[string]sensorhub.QC, sensor string) bool {
-	if s.manual[sensor] {
+	if s.manual[sensor] || s.named[sensor] {
 		return true
 	}
 	q, ok := declared[sensor]
 	if !ok {
 		q = declared[sensorhub.CatchAll]
 	}
-	if runs(q) {
-		return true
-	}
-	for k := range s.settings {
-		if k[1] == sensor {
-			return true
-		}
-	}
-	return false
+	return runs(q)
 }
 
 // runs reports whether q declares any test.
