@@ -166,6 +166,7 @@ func parseQCFlag(args []string) (qc.ManualFlag, error) {
 			p.add("--flag %q is neither 3 (suspect) nor 4 (fail)", *(*code))
 		}
 	}
+	p.registered(m.Sensor)
 	var invalid error
 	if len(p) == 0 {
 		invalid = m.Validate()
@@ -246,14 +247,25 @@ func parseQCSet(args []string) (qc.Settings, error) {
 	if *climatology == nil && *spike == nil && *rate == nil && *count == nil && *period == nil && *tolerance == nil && *maxGap == nil {
 		p.add("give at least one limit to set")
 	}
-	var invalid error
-	if len(p) == 0 {
-		invalid = s.Validate()
-	}
-	if err := p.err(qcSetUsage, invalid); err != nil {
+	p.registered(s.Sensor)
+	if err := p.err(qcSetUsage, s.Validate()); err != nil {
 		return qc.Settings{}, err
 	}
 	return s, nil
+}
+
+// registered adds a problem when sensor is not empty and not one of the
+// service's sensor types: its readings would never be stored.
+func (p *problems) registered(sensor string) {
+	if sensor == "" {
+		return
+	}
+	for _, t := range handlers.Builtin() {
+		if t.Name == sensor {
+			return
+		}
+	}
+	p.add("sensor type %q is not registered", sensor)
 }
 
 // duration parses the value of flag name as a Go duration, if given.

@@ -112,8 +112,8 @@ func TestServiceQCFlagMarksStoredAndFutureReadings(t *testing.T) {
 			t.Errorf("qc flag with bad arguments: exit %d, want %d naming %s:\n%s", code, exitUsage, named, out)
 		}
 	}
-	code, out = e.binaryCLI(t, "qc", "set", "all", "temperature", "--spike", "-1", "--max-gap", "soon", "--climatology", "9")
-	for _, named := range []string{`--max-gap "soon"`, `--climatology "9"`} {
+	code, out = e.binaryCLI(t, "qc", "set", "all", "temprature", "--spike", "-1", "--max-gap", "soon", "--climatology", "9")
+	for _, named := range []string{`--max-gap "soon"`, `--climatology "9"`, `"temprature" is not registered`, "spike -1"} {
 		if code != exitUsage || !strings.Contains(out, named) {
 			t.Errorf("qc set with bad arguments: exit %d, want %d naming %s:\n%s", code, exitUsage, named, out)
 		}
