@@ -94,6 +94,13 @@ type FlatLine struct {
 	// Tolerance is how far apart two consecutive readings may be and still
 	// be "the same value". Default 0: equal.
 	Tolerance float64
+	// Companion names a sensor type of the same station that reads above
+	// zero whenever this one truly does, such as wind_gust for wind_speed:
+	// a run at zero (within Tolerance) is then a flat line only if the
+	// companion read above zero between its first and last reading, since
+	// both at zero is a calm. Runs at other values are flat lines as
+	// usual. Default none.
+	Companion string
 }
 
 // On reports whether the test runs.
@@ -122,6 +129,9 @@ func (q QC) Validate() error {
 	}
 	if q.FlatLine.Count < 0 || q.FlatLine.Period < 0 {
 		errs = append(errs, fmt.Errorf("flat line count %d and period %s must not be negative", q.FlatLine.Count, q.FlatLine.Period))
+	}
+	if c := q.FlatLine.Companion; c != "" && !sensorNamePattern.MatchString(c) {
+		errs = append(errs, fmt.Errorf("flat line companion %q does not match %s", c, sensorNamePattern))
 	}
 	if q.MaxGap < 0 {
 		errs = append(errs, fmt.Errorf("max gap %s must not be negative", q.MaxGap))

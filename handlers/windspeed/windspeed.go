@@ -8,6 +8,8 @@
 package windspeed
 
 import (
+	"time"
+
 	"maps"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -34,7 +36,10 @@ func Type() sensorhub.SensorType {
 		Max:   120,
 		// Quality control (docs/quality.md): above 60 m/s is suspect (a
 		// mean wind of a category 5 hurricane); a step of 20 m/s away from
-		// both neighbours.
-		QC: sensorhub.QC{Climatology: sensorhub.AllYear(0, 60), Spike: 20},
+		// both neighbours; the same value for 6 readings over 2 hours, at
+		// zero only while the station's gusts (wind_gust, not renamed)
+		// read above zero: zero with zero gusts is a calm.
+		QC: sensorhub.QC{Climatology: sensorhub.AllYear(0, 60), Spike: 20,
+			FlatLine: sensorhub.FlatLine{Count: 6, Period: 2 * time.Hour, Companion: "wind_gust"}},
 	}
 }

@@ -2,8 +2,6 @@ package qc
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,20 +35,21 @@ type Flagged struct {
 	PreviousTests []string `json:"previous_tests"`
 }
 
-// flaggedSpace is the UUID namespace of EventFlagged events. Never change
-// it: consumers dedupe by the UUIDs derived from it.
-var flaggedSpace = uuid.MustParse("5f0c2b9a-8e4d-4c6a-b1f7-3a9d2e6c8b41")
-
-// flaggedEvent announces c. Its UUID is derived from the reading's key and
-// the flags it moves from and to, so every replica and retry that makes
-// the same change gives the event the same UUID.
+// flaggedEvent announces c. Its UUID is a new time-ordered one, not one
+// derived from the reading: a change of flags is committed once, in the
+// transaction that stores it, so a retry or a replica that evaluates the
+// reading again finds nothing to change and announces nothing; a UUID
+// derived from the reading and the flags would repeat when a reading's
+// flags go back and forth (1 → 3 → 1 → 3 as its neighbours arrive), and a
+// consumer deduping by UUID would drop the later changes.
 func flaggedEvent(station, sensor string, c change) (sensorhub.Event, error) {
 	p := Flagged{Station: station, Sensor: sensor, Time: c.Time.UTC(), Value: c.Value, Unit: c.unit,
 		Flag: c.result.flag, Tests: nonNil(c.result.tests), PreviousFlag: c.stored.flag, PreviousTests: nonNil(c.stored.tests)}
-	name := strings.Join([]string{station, sensor, strconv.FormatInt(c.Time.UnixMicro(), 10),
-		strconv.Itoa(int(c.stored.flag)), strings.Join(c.stored.tests, ","),
-		strconv.Itoa(int(c.result.flag)), strings.Join(c.result.tests, ",")}, "\x00")
-	e, err := sensorhub.NewEventAt(uuid.NewSHA1(flaggedSpace, []byte(name)).String(), EventFlagged, FlaggedVersion, c.Time, p)
+	id, err := uuid.NewV7()
+	if err != nil {
+		return sensorhub.Event{}, fmt.Errorf("qc: event UUID: %w", err)
+	}
+	e, err := sensorhub.NewEventAt(id.String(), EventFlagged, FlaggedVersion, c.Time, p)
 	if err != nil {
 		return sensorhub.Event{}, fmt.Errorf("qc: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -81,8 +82,11 @@ func (c Config) Validate() error {
 // flagged fail.
 type Processor struct {
 	declared map[string]sensorhub.QC
-	refresh  time.Duration
-	events   bool
+	// companionOf lists, per sensor type, the types whose flat-line test
+	// names it as companion.
+	companionOf map[string][]string
+	refresh     time.Duration
+	events      bool
 
 	mu   sync.Mutex
 	snap *snapshot
@@ -94,10 +98,14 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	declared := make(map[string]sensorhub.QC, len(cfg.Types))
+	companionOf := map[string][]string{}
 	for _, t := range cfg.Types {
 		declared[t.Name] = t.QC
+		if c := t.QC.FlatLine.Companion; c != "" {
+			companionOf[c] = append(companionOf[c], t.Name)
+		}
 	}
-	return &Processor{declared: declared, refresh: cmp.Or(cfg.Refresh, DefaultRefresh), events: !cfg.DisableEvents}, nil
+	return &Processor{declared: declared, companionOf: companionOf, refresh: cmp.Or(cfg.Refresh, DefaultRefresh), events: !cfg.DisableEvents}, nil
 }
 
 // Name implements postgres.Processor.
@@ -108,13 +116,14 @@ func (p *Processor) Name() string { return Name }
 func (p *Processor) SetsQualityFlags() {}
 
 // Watches implements postgres.SensorFilter: the types with a test declared
-// or set, or a period flagged by hand.
+// or set, a period flagged by hand, or a type whose flat line they are
+// the companion of.
 func (p *Processor) Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error) {
 	snap, err := p.load(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	return func(sensor string) bool { return snap.watches(p.declared, sensor) }, nil
+	return func(sensor string) bool { return snap.watches(p.declared, sensor) || p.companionOf[sensor] != nil }, nil
 }
 
 // Process implements postgres.Processor for one series; the sink calls
@@ -154,7 +163,10 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		case states[i] != nil:
 			through = states[i].Run.Last
 		}
-		walks[i] = newWalk(tx, s.Station, s.Sensor, snap.limits(p.declared, s.Station, s.Sensor), through)
+		walks[i] = newWalk(ctx, tx, s.Station, s.Sensor, snap.limits(p.declared, s.Station, s.Sensor), through)
+		if !snap.watches(p.declared, s.Sensor) {
+			continue // only the companion of a watched type: its readings keep flag 2
+		}
 		if len(s.Late) == 0 && len(s.Readings) > 0 && states[i] != nil {
 			fast = append(fast, i)
 			los, his = append(los, states[i].Run.Last), append(his, through)
@@ -172,10 +184,13 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		}
 		for j, i := range fast {
 			done[i] = walks[i].fast(*states[i], series[i].Readings, rows[j])
+			if walks[i].err != nil {
+				return walks[i].err
+			}
 		}
 	}
 	for i, s := range series {
-		if done[i] || len(s.Readings)+len(s.Late) == 0 {
+		if done[i] || len(s.Readings)+len(s.Late) == 0 || !snap.watches(p.declared, s.Sensor) {
 			continue
 		}
 		lo, hi := span(s.Readings, s.Late)
@@ -184,6 +199,10 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		}
 	}
 	if err := save(ctx, tx, walks); err != nil {
+		return err
+	}
+	cross, err := p.crossWalks(ctx, tx, snap, series)
+	if err != nil {
 		return err
 	}
 	for i, s := range series {
@@ -202,7 +221,60 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 			}
 		}
 	}
+	for _, c := range cross {
+		events, err := c.k.events()
+		if err != nil {
+			return err
+		}
+		// The series' own events, when it is in the batch, so that they
+		// follow the ones its own walk emitted; else the companion's.
+		on := series[c.companion]
+		for _, s := range series {
+			if s.Station == c.k.station && s.Sensor == c.k.sensor {
+				on = s
+				s.Revise(c.k.failChanged()...)
+			}
+		}
+		for _, e := range events {
+			on.Emit(e)
+		}
+	}
 	return nil
+}
+
+// crossWalk is the evaluation of a series whose flat lines at zero depend
+// on the companion series of the batch at index companion.
+type crossWalk struct {
+	k         *walk
+	companion int
+}
+
+// crossWalks evaluates again, after the batch's own flags are stored, the
+// readings whose flat lines at zero a companion's new readings above zero
+// may change (a gust arriving after the calm wind speed was evaluated),
+// and stores the changes.
+func (p *Processor) crossWalks(ctx context.Context, tx pgx.Tx, snap *snapshot, series []*postgres.Series) ([]crossWalk, error) {
+	if len(p.companionOf) == 0 {
+		return nil, nil
+	}
+	in := make([]seriesReadings, len(series))
+	for i, s := range series {
+		in[i] = seriesReadings{station: s.Station, sensor: s.Sensor, all: append(slices.Clone(s.Readings), s.Late...)}
+	}
+	deps, err := p.dependents(ctx, tx, snap, in)
+	if err != nil || len(deps) == 0 {
+		return nil, err
+	}
+	out := make([]crossWalk, len(deps))
+	walks := make([]*walk, len(deps))
+	for i, d := range deps {
+		walks[i] = newWalk(ctx, tx, d.station, d.sensor, d.l, time.Time{})
+		if err := walks[i].general(ctx, d.lo, d.hi); err != nil {
+			return nil, err
+		}
+		out[i] = crossWalk{k: walks[i], companion: d.companion}
+	}
+	return out, save(ctx, tx, walks)
 }
 
 // span returns the first and last device time of the readings of both

@@ -262,3 +262,33 @@ func TestFailFromALaterNeighbourIsRevised(t *testing.T) {
 		t.Errorf("revised %+v, want the spike", rec.revised)
 	}
 }
+
+// TestWindStuckAtZeroWhileItGusts: wind speed at 0 for hours is a calm
+// while the gusts are 0 too, and a stuck anemometer once gusts above 0
+// arrive, even after the wind speed was evaluated.
+func TestWindStuckAtZeroWhileItGusts(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	sink := newSink(t, db, newQC(t, types()...))
+	wind := func(sensor string, minutes int, v float64) sensorhub.Reading {
+		return sensorhub.Reading{Station: "s", Sensor: sensor, Unit: "m/s", Time: jan15.Add(time.Duration(minutes) * time.Minute), Value: v}
+	}
+	var speeds []sensorhub.Reading
+	for m := 0; m <= 150; m += 10 {
+		speeds = append(speeds, wind("wind_speed", m, 0))
+	}
+	store(t, sink, speeds...)
+	for _, r := range speeds {
+		wantFlag(t, db, r, 1)
+	}
+	gust := wind("wind_gust", 65, 4.2)
+	store(t, sink, gust)
+	wantFlag(t, db, gust, 1) // climatology only: 0 to 90 m/s
+	for _, r := range speeds {
+		if r.Time.Sub(jan15) >= 120*time.Minute { // 6 readings over 2 h, the gust among them
+			wantFlag(t, db, r, 4, "flat_line")
+		} else {
+			wantFlag(t, db, r, 1)
+		}
+	}
+}

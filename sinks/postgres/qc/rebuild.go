@@ -214,7 +214,7 @@ WHERE station = $1 AND sensor = $2 AND ts >= coalesce($3, '-infinity'::timestamp
 			through = st.Run.Last
 		}
 	}
-	k := newWalk(tx, station, sensor, snap.limits(p.declared, station, sensor), through)
+	k := newWalk(ctx, tx, station, sensor, snap.limits(p.declared, station, sensor), through)
 	if err := k.general(ctx, *lo, *hi); err != nil {
 		return 0, err
 	}

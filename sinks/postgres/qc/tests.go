@@ -96,15 +96,24 @@ func extend(l limits, r run, p point) run {
 }
 
 // flatLine reports whether the run ending at a reading is long enough, in
-// readings and in time, to be a sensor stuck at one value.
-func flatLine(l limits, r run) bool {
-	return l.FlatLine.On() && r.Count >= l.FlatLine.Count && r.Last.Sub(r.Start) >= l.FlatLine.Period
+// readings and in time, to be a sensor stuck at one value. A run at zero of
+// a type with a companion also needs the companion above zero within it:
+// companion reports whether it read above zero in [from, to].
+func flatLine(l limits, r run, companion func(from, to time.Time) bool) bool {
+	if !l.FlatLine.On() || r.Count < l.FlatLine.Count || r.Last.Sub(r.Start) < l.FlatLine.Period {
+		return false
+	}
+	if l.FlatLine.Companion == "" || math.Abs(r.Value) > l.FlatLine.Tolerance {
+		return true
+	}
+	return companion != nil && companion(r.Start, r.Last)
 }
 
 // evaluate returns p's flags: the worst of its tests, pass when none
 // fails. Climatology and rate of change give at most suspect (3); spike,
-// flat line and a manual flag may give fail (4). r is the run ending at p.
-func evaluate(l limits, prev *point, p point, next *point, r run) result {
+// flat line and a manual flag may give fail (4). r is the run ending at p;
+// companion is flatLine's.
+func evaluate(l limits, prev *point, p point, next *point, r run, companion func(from, to time.Time) bool) result {
 	res := result{flag: sensorhub.FlagPass}
 	flag := func(test string, f int16) {
 		res.tests = append(res.tests, test)
@@ -119,7 +128,7 @@ func evaluate(l limits, prev *point, p point, next *point, r run) result {
 	if rateOfChange(l, prev, p) {
 		flag(sensorhub.TestRateOfChange, sensorhub.FlagSuspect)
 	}
-	if flatLine(l, r) {
+	if flatLine(l, r, companion) {
 		flag(sensorhub.TestFlatLine, sensorhub.FlagFail)
 	}
 	if p.manual > 0 {
@@ -132,10 +141,12 @@ func evaluate(l limits, prev *point, p point, next *point, r run) result {
 // reading is evaluated once the next one (its other neighbour) is pushed,
 // or at finish.
 type walker struct {
-	l    limits
-	prev *point // before cur
-	cur  *point // pushed, not yet evaluated
-	run  run    // the run ending at cur
+	l limits
+	// companion is flatLine's; nil when the type has none.
+	companion func(from, to time.Time) bool
+	prev      *point // before cur
+	cur       *point // pushed, not yet evaluated
+	run       run    // the run ending at cur
 }
 
 // push adds p, the reading after the last one pushed, and returns the
@@ -143,7 +154,7 @@ type walker struct {
 func (w *walker) push(p point) (done point, res result, ok bool) {
 	next := extend(w.l, w.run, p)
 	if w.cur != nil {
-		done, res, ok = *w.cur, evaluate(w.l, w.prev, *w.cur, &p, w.run), true
+		done, res, ok = *w.cur, evaluate(w.l, w.prev, *w.cur, &p, w.run, w.companion), true
 	}
 	w.prev, w.cur, w.run = w.cur, &p, next
 	return done, res, ok
@@ -154,7 +165,7 @@ func (w *walker) finish() (done point, res result, ok bool) {
 	if w.cur == nil {
 		return point{}, result{}, false
 	}
-	done, res = *w.cur, evaluate(w.l, w.prev, *w.cur, nil, w.run)
+	done, res = *w.cur, evaluate(w.l, w.prev, *w.cur, nil, w.run, w.companion)
 	w.prev, w.cur = w.cur, nil
 	return done, res, true
 }

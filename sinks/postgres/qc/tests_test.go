@@ -168,9 +168,41 @@ func TestEvaluateTakesTheWorstTest(t *testing.T) {
 		if c.noNext {
 			n = nil
 		}
-		got := evaluate(l, &prev, c.p, n, extend(l, run{}, c.p))
+		got := evaluate(l, &prev, c.p, n, extend(l, run{}, c.p), nil)
 		if !got.equal(c.flag, c.tests) {
 			t.Errorf("%s: %+v, want flag %d tests %v", c.name, got, c.flag, c.tests)
+		}
+	}
+}
+
+func TestFlatLineAtZeroNeedsTheCompanion(t *testing.T) {
+	t.Parallel()
+	l := limits{QC: sensorhub.QC{FlatLine: sensorhub.FlatLine{Count: 3, Period: 10 * time.Minute, Companion: "wind_gust"}}}
+	gustAt := func(minutes float64) func(from, to time.Time) bool {
+		g := t0.Add(time.Duration(minutes * float64(time.Minute)))
+		return func(from, to time.Time) bool { return !g.Before(from) && !g.After(to) }
+	}
+	calm := []point{at(0, 0), at(5, 0), at(10, 0)}
+	stuck := []point{at(0, 3.4), at(5, 3.4), at(10, 3.4)}
+	cases := []struct {
+		name      string
+		pts       []point
+		companion func(from, to time.Time) bool
+		want      int16
+	}{
+		{"calm: zero without gusts", calm, nil, 1},
+		{"stuck at zero while it gusts", calm, gustAt(7), 4},
+		{"a gust at the run's first reading counts", calm, gustAt(0), 4},
+		{"a gust after the run does not", calm, gustAt(11), 1},
+		{"stuck above zero needs no gust", stuck, nil, 4},
+	}
+	for _, c := range cases {
+		w := walker{l: l, companion: c.companion}
+		for _, p := range c.pts {
+			w.push(p)
+		}
+		if _, r, _ := w.finish(); r.flag != c.want {
+			t.Errorf("%s: flag %d, want %d", c.name, r.flag, c.want)
 		}
 	}
 }

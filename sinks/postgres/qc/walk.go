@@ -93,10 +93,18 @@ type walk struct {
 	captured *state
 	changes  []change
 	stored   map[int64]stored // the stored flags of pushed readings, by µs
+	// horizon is the device time of the last reading the walk has read.
+	horizon time.Time
+	// err is an error of a query the walker made (a companion's readings).
+	err error
 }
 
-func newWalk(tx pgx.Tx, station, sensor string, l limits, through time.Time) *walk {
-	return &walk{tx: tx, station: station, sensor: sensor, l: l, w: walker{l: l}, through: through, stored: map[int64]stored{}}
+func newWalk(ctx context.Context, tx pgx.Tx, station, sensor string, l limits, through time.Time) *walk {
+	k := &walk{tx: tx, station: station, sensor: sensor, l: l, w: walker{l: l}, through: through, stored: map[int64]stored{}}
+	if c := l.FlatLine.Companion; c != "" {
+		k.w.companion = (&companionReadings{ctx: ctx, k: k, sensor: c}).seen
+	}
+	return k
 }
 
 // push feeds the walker one reading and records its predecessor's new
@@ -141,7 +149,7 @@ func (k *walk) fast(st state, rs []sensorhub.Reading, rows []stored) bool {
 	if len(rows) == 0 || !rows[0].Time.Equal(st.Run.Last) {
 		return false
 	}
-	k.from = st.Run.Last
+	k.from, k.horizon = st.Run.Last, rows[len(rows)-1].Time
 	k.w.prev, k.w.run = st.Prev, st.Run
 	first := rows[0]
 	k.stored[first.Time.UnixMicro()] = first
@@ -192,7 +200,7 @@ func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
 	}
 	k.from = lo
 	if len(before) > 0 {
-		k.from = before[len(before)-1].Time
+		k.from, k.horizon = before[len(before)-1].Time, before[len(before)-1].Time
 	}
 	for _, s := range before {
 		k.push(s)
@@ -202,16 +210,19 @@ func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
 		if err != nil {
 			return err
 		}
+		if len(page) > 0 {
+			k.horizon = page[len(page)-1].Time
+		}
 		for _, s := range page {
 			prevAfterHi := k.w.cur != nil && k.w.cur.Time.After(hi)
 			k.push(s)
 			if s.Time.After(hi) && prevAfterHi && k.w.run.Start.After(hi) {
-				return nil // nothing from here on depends on [lo, hi]
+				return k.err // nothing from here on depends on [lo, hi]
 			}
 		}
 		if len(page) < pageSize {
 			k.finish()
-			return nil
+			return k.err
 		}
 		after = page[len(page)-1].Time.Add(time.Microsecond)
 	}
