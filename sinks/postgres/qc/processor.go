@@ -205,6 +205,12 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 	if err != nil {
 		return err
 	}
+	return publish(series, walks, cross)
+}
+
+// publish hands each series the events, revisions and state of its walk,
+// then those of the walks of series that depend on a companion.
+func publish(series []*postgres.Series, walks []*walk, cross []crossWalk) error {
 	for i, s := range series {
 		k := walks[i]
 		events, err := k.events()
