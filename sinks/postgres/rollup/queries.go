@@ -18,7 +18,7 @@ const (
 
 // from5mReadings aggregates 5-minute buckets from readings. $1 station[],
 // $2 sensor[], $3 bucket[], $4 kind[], $5 weight[] (the WeightedBy sensor
-// of a vector kind, else ”). Readings flagged 4 (fail) count nowhere. A
+// of a vector kind, else empty). Readings flagged 4 (fail) count nowhere. A
 // weight is the reading of the weight sensor at the same station and time;
 // the scalar subquery runs only for vector buckets.
 const from5mReadings = `WITH k AS (
