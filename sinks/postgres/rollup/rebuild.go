@@ -55,7 +55,9 @@ func Rebuild(ctx context.Context, cfg Config, r Range, progress func(Progress)) 
 			return total, err
 		}
 		if cfg.Retention > 0 {
-			from = maxTime(from, time.Now().Add(-cfg.Retention))
+			// The first bucket that starts at the horizon or after.
+			horizon := time.Now().Add(-cfg.Retention)
+			from = maxTime(from, horizon.Add(5*time.Minute-time.Nanosecond).Truncate(5*time.Minute))
 		}
 		for start := from; ok && start.Before(to); start = start.Add(rebuildWindow) {
 			end := minTime(start.Add(rebuildWindow), to)
@@ -130,6 +132,14 @@ UNION SELECT sensor, bucket FROM readings_5m WHERE station = $1 AND bucket >= da
 UNION SELECT sensor, bucket FROM readings_1h WHERE station = $1 AND bucket >= date_bin('5 minutes', $2, 'epoch') AND bucket < $3
 UNION SELECT sensor, date_bin('5 minutes', bucket, 'epoch') FROM readings_1d WHERE station = $1 AND bucket >= date_bin('5 minutes', $2, 'epoch') AND bucket < $3`
 
+// misaligned deletes station $1's rollups in [$2, $3) that do not start
+// a bucket of their table, e.g. days of a zone the station no longer has
+// ($4 is the default zone): recomputing buckets would never reach them.
+const misaligned = `WITH z AS (SELECT coalesce((SELECT timezone FROM stations WHERE id = $1), $4::text) AS tz),
+m5 AS (DELETE FROM readings_5m WHERE station = $1 AND bucket >= $2 AND bucket < $3 AND bucket <> date_bin('5 minutes', bucket, 'epoch')),
+h AS (DELETE FROM readings_1h WHERE station = $1 AND bucket >= $2 AND bucket < $3 AND bucket <> date_bin('1 hour', bucket, 'epoch'))
+DELETE FROM readings_1d WHERE station = $1 AND bucket >= $2 AND bucket < $3 AND bucket <> date_trunc('day', bucket, (SELECT tz FROM z))`
+
 // rebuildWindowOf recomputes station's buckets in [from, to) in one
 // transaction under the station's rollup lock.
 func rebuildWindowOf(ctx context.Context, db DB, rc recomputer, station string, from, to time.Time) (int, error) {
@@ -140,6 +150,9 @@ func rebuildWindowOf(ctx context.Context, db DB, rc recomputer, station string, 
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if err := lockStation(ctx, tx, station); err != nil {
 		return 0, err
+	}
+	if _, err := tx.Exec(ctx, misaligned, station, from, to, rc.zone); err != nil {
+		return 0, fmt.Errorf("rollup: rebuild %s: %w", station, err)
 	}
 	rows, err := tx.Query(ctx, windowKeys, station, from, to)
 	if err != nil {

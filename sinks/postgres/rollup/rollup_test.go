@@ -263,3 +263,8 @@ func TestRollupsMatchOracle(t *testing.T) {
 		})
 	}
 }
+
+// randomReadingsSeeded is randomReadings from a fixed seed.
+func randomReadingsSeeded(seed uint64, n int) []sensorhub.Reading {
+	return randomReadings(rand.New(rand.NewPCG(seed, seed)), n)
+}
