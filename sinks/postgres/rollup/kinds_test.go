@@ -13,6 +13,7 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/rollup"
+	"github.com/sensorhub/sensorhub/sinks/postgres/rollup/rolluptest"
 )
 
 // write stores readings through the sink.
@@ -130,7 +131,7 @@ func TestWindDirectionIsAVectorMean(t *testing.T) {
 			if err := db.Pool.QueryRow(ctx, `SELECT avg FROM `+table+` WHERE station = $1 AND sensor = 'wind_direction'`, station).Scan(&avg); err != nil {
 				t.Fatalf("%s %s: %v", table, station, err)
 			}
-			if (avg == nil) != (wantAvg == nil) || avg != nil && !closeEnough(*avg, *wantAvg, true) {
+			if (avg == nil) != (wantAvg == nil) || avg != nil && !rolluptest.CloseEnough(*avg, *wantAvg, true) {
 				t.Errorf("%s: %s mean direction = %v, want %v", table, station, deref(avg), deref(wantAvg))
 			}
 		}
@@ -145,7 +146,7 @@ func TestWindDirectionIsAVectorMean(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT avg FROM readings_1d WHERE station = 'weighted' AND sensor = 'wind_direction'`).Scan(&avg); err != nil {
 		t.Fatal(err)
 	}
-	if !closeEnough(avg, 270, true) {
+	if !rolluptest.CloseEnough(avg, 270, true) {
 		t.Errorf("after the speed changed, mean direction = %v, want 270", avg)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/rollup"
+	"github.com/sensorhub/sensorhub/sinks/postgres/rollup/rolluptest"
 )
 
 // defaultZone is the zone of the days of stations without one in these
@@ -85,7 +86,7 @@ func randomReadings(rng *rand.Rand, n int) []sensorhub.Reading {
 
 // oracleSetup creates the stations, with their zones, and expected
 // intervals for some series.
-func oracleSetup(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[[2]string]float64 {
+func oracleSetup(t *testing.T, ctx context.Context, pool *pgxpool.Pool) {
 	t.Helper()
 	for s, zone := range oracleStations {
 		if _, err := pool.Exec(ctx, `INSERT INTO stations (id, timezone) VALUES ($1, nullif($2, ''))`, s, zone); err != nil {
@@ -98,7 +99,6 @@ func oracleSetup(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[[2]s
 			t.Fatal(err)
 		}
 	}
-	return intervals
 }
 
 // deliver writes readings through the sink in random batches, out of
@@ -172,25 +172,6 @@ func flag(t *testing.T, ctx context.Context, pool *pgxpool.Pool, to, every int) 
 	}
 }
 
-// settle waits until no invalidation or day rebuild is pending.
-func settle(t *testing.T, ctx context.Context, pool *pgxpool.Pool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		var pending int
-		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rollup_invalidations) + (SELECT count(*) FROM rollup_day_rebuilds)`).Scan(&pending); err != nil {
-			t.Fatal(err)
-		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d invalidations still pending after 2 minutes", pending)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // startWorker starts a Worker over a pool of its own, as a replica has.
 func startWorker(t *testing.T, ctx context.Context, db *postgrestest.DB) *rollup.Worker {
 	t.Helper()
@@ -214,31 +195,6 @@ func startWorker(t *testing.T, ctx context.Context, db *postgrestest.DB) *rollup
 	return w
 }
 
-// zonesOf returns every station's zone as the oracle needs it.
-func zonesOf(t *testing.T, ctx context.Context, pool *pgxpool.Pool) map[string]*time.Location {
-	t.Helper()
-	rows, err := pool.Query(ctx, `SELECT id, coalesce(timezone, $1) FROM stations`, defaultZone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zones := map[string]*time.Location{}
-	for rows.Next() {
-		var id, zone string
-		if err := rows.Scan(&id, &zone); err != nil {
-			t.Fatal(err)
-		}
-		loc, err := time.LoadLocation(zone)
-		if err != nil {
-			t.Fatal(err)
-		}
-		zones[id] = loc
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return zones
-}
-
 func TestRollupsMatchOracle(t *testing.T) {
 	for _, workers := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
@@ -248,18 +204,14 @@ func TestRollupsMatchOracle(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, uint64(workers)))
-			intervals := oracleSetup(t, ctx, db.Pool)
+			oracleSetup(t, ctx, db.Pool)
 			for range workers {
 				startWorker(t, ctx, db)
 			}
 			deliver(t, ctx, rng, db.Pool, randomReadings(rng, 4000))
-			settle(t, ctx, db.Pool)
-
-			readings := readStored(t, ctx, db.Pool)
-			want := expectedRollups(readings, zonesOf(t, ctx, db.Pool), builtinTypes, intervals)
-			got := readRollups(t, ctx, db.Pool)
-			compareRollups(t, want, got)
-			t.Logf("%d readings stored; %d, %d and %d rollup rows", len(readings), len(got[0]), len(got[1]), len(got[2]))
+			rolluptest.Settle(t, ctx, db.Pool, 2*time.Minute)
+			rows := rolluptest.Check(t, ctx, db.Pool, defaultZone, builtinTypes)
+			t.Logf("%d, %d and %d rollup rows", rows[0], rows[1], rows[2])
 		})
 	}
 }

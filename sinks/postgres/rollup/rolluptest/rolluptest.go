@@ -1,10 +1,16 @@
-package rollup_test
+// Package rolluptest checks the rollup tables against an oracle: every
+// rollup recomputed from scratch in Go, from the readings as stored,
+// independently of package rollup's SQL. Tests of anything that writes
+// readings call Settle, to wait for the workers, then Check.
+//
+//	rolluptest.Settle(t, ctx, pool, time.Minute)
+//	rolluptest.Check(t, ctx, pool, "UTC", handlers.Builtin())
+package rolluptest
 
 import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"testing"
@@ -13,19 +19,93 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
 
-// The oracle recomputes every rollup from scratch in Go, from the readings
-// as stored, independently of the package's SQL, and compares it with the
-// rollup tables: same buckets, no missing or extra one, times exact and
-// floating point within tolerance.
-
-// tolerance bounds the relative difference of floats between the oracle's
+// Tolerance bounds the relative difference of floats between the oracle's
 // sums, taken in device-time order, and the database's, taken in bucket
 // order: far above rounding, far below any real difference.
-const tolerance = 1e-9
+const Tolerance = 1e-9
+
+// Check compares the three rollup tables with the oracle's recomputation
+// from readings and fails t for every difference (the first 20 are
+// shown): a bucket missing or extra, a count or time not equal, a float
+// not within Tolerance. zone is the default zone of stations without one,
+// types the registered sensor types; the expected intervals are
+// sensor_status's. It returns the number of rows of each table.
+func Check(t testing.TB, ctx context.Context, pool *pgxpool.Pool, zone string, types []sensorhub.SensorType) [3]int {
+	t.Helper()
+	want := expectedRollups(readStored(t, ctx, pool), zonesOf(t, ctx, pool, zone), types, intervalsOf(t, ctx, pool))
+	got := readRollups(t, ctx, pool)
+	compareRollups(t, want, got)
+	return [3]int{len(got[0]), len(got[1]), len(got[2])}
+}
+
+// Settle waits until no invalidation or day rebuild is pending, failing t
+// after timeout.
+func Settle(t testing.TB, ctx context.Context, pool *pgxpool.Pool, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var pending int
+		if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM rollup_invalidations) + (SELECT count(*) FROM rollup_day_rebuilds)`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rolluptest: %d invalidations still pending after %s", pending, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CloseEnough compares floats within Tolerance, relative to the larger
+// magnitude (absolute below 1); angles also compare across north, so that
+// 359.99… ≈ 0.
+func CloseEnough(a, b float64, angle bool) bool { return closeEnough(a, b, angle) }
+
+// zonesOf returns every station's zone, zone for those without one.
+func zonesOf(t testing.TB, ctx context.Context, pool *pgxpool.Pool, zone string) map[string]*time.Location {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT id, coalesce(timezone, $1) FROM stations`, zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones := map[string]*time.Location{}
+	var id, name string
+	if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		loc, err := time.LoadLocation(name)
+		zones[id] = loc
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return zones
+}
+
+// intervalsOf returns the expected interval of every series that has one.
+func intervalsOf(t testing.TB, ctx context.Context, pool *pgxpool.Pool) map[[2]string]float64 {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT station, sensor, coalesce(interval_s, learned_interval_s) FROM sensor_status
+WHERE coalesce(interval_s, learned_interval_s) IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[[2]string]float64{}
+	var (
+		k [2]string
+		v float64
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&k[0], &k[1], &v}, func() error {
+		out[k] = v
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 // row is one rollup row; nil pointers are SQL NULLs.
 type row struct {
@@ -171,7 +251,7 @@ func vectorMean(rs []stored, weights map[time.Time]float64) *float64 {
 }
 
 // readRollups reads the three rollup tables.
-func readRollups(t *testing.T, ctx context.Context, pool *pgxpool.Pool) [3]map[rowKey]row {
+func readRollups(t testing.TB, ctx context.Context, pool *pgxpool.Pool) [3]map[rowKey]row {
 	t.Helper()
 	var out [3]map[rowKey]row
 	for i, table := range []string{"readings_5m", "readings_1h", "readings_1d"} {
@@ -197,7 +277,7 @@ func readRollups(t *testing.T, ctx context.Context, pool *pgxpool.Pool) [3]map[r
 }
 
 // readStored reads every stored reading.
-func readStored(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []stored {
+func readStored(t testing.TB, ctx context.Context, pool *pgxpool.Pool) []stored {
 	t.Helper()
 	rows, err := pool.Query(ctx, `SELECT station, sensor, ts, value, qc_flag FROM readings`)
 	if err != nil {
@@ -218,7 +298,7 @@ func readStored(t *testing.T, ctx context.Context, pool *pgxpool.Pool) []stored 
 }
 
 // compareRollups reports every difference between want and got.
-func compareRollups(t *testing.T, want, got [3]map[rowKey]row) {
+func compareRollups(t testing.TB, want, got [3]map[rowKey]row) {
 	t.Helper()
 	names := []string{"readings_5m", "readings_1h", "readings_1d"}
 	problems := 0
@@ -299,12 +379,5 @@ func closeEnough(a, b float64, angle bool) bool {
 	if angle {
 		d = min(d, 360-d)
 	}
-	return d <= tolerance*max(1, math.Abs(a), math.Abs(b))
+	return d <= Tolerance*max(1, math.Abs(a), math.Abs(b))
 }
-
-// builtinTypes are the registered types of the tests.
-var builtinTypes = handlers.Builtin()
-
-// quiet drops the logs of the sinks and workers of the tests: the oracle
-// test's random readings conflict on purpose.
-var quiet = slog.New(slog.DiscardHandler)
