@@ -31,6 +31,9 @@ type result struct {
 	p50, p99   time.Duration
 	pending    int64
 	duplicates int
+	// settled is how long the rollups took to settle after a drain with
+	// rollups on.
+	settled time.Duration
 }
 
 func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
@@ -185,11 +188,17 @@ func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids 
 }
 
 // measureDrain times the sensorhub binary draining a preloaded stream; env
-// adds variables to the binary's environment.
-func (e *environment) measureDrain(ctx context.Context, readings []reading, env ...string) (result, error) {
+// adds variables to the binary's environment. With rollups on, the result
+// also says how long the rollups took to settle after the drain.
+func (e *environment) measureDrain(ctx context.Context, readings []reading, rollups bool, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
 		return result{}, err
+	}
+	if !rollups {
+		if env, err = e.rollupsOff(ctx, schema, env); err != nil {
+			return result{}, err
+		}
 	}
 	stream := e.newStream()
 	if err := e.preload(ctx, stream, readings); err != nil {
@@ -205,6 +214,11 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, env 
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: len(readings), elapsed: time.Since(start)}
+	if rollups {
+		if res.settled, err = e.waitRollups(p.context(ctx), schema, drainTimeout(len(readings))); err != nil {
+			return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+		}
+	}
 	return e.finish(ctx, p, schema, stream, res)
 }
 
