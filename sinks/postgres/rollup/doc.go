@@ -34,11 +34,12 @@
 //	err = w.Check(5 * time.Minute) // a health check on the rollup lag
 //
 // Exactly once: a station's invalidations are worked on by one transaction
-// at a time (a transaction-level advisory lock per station, taken without
-// waiting, so replicas share the stations), and an invalidation is deleted
-// only if its seq is still the one the worker read before recomputing: a
-// change committed meanwhile bumped it, and keeps the bucket pending. A
-// worker never waits for a writer (rows a writer has locked are skipped),
-// so the two cannot deadlock. Package rolluptest checks the tables against
-// an independent recomputation.
+// at a time (a transaction-level advisory lock per station, one of 256
+// that the stations share, taken without waiting, so replicas share the
+// stations), and an invalidation is deleted only if its seq is still the
+// one the worker read before recomputing: a change committed meanwhile
+// bumped it, and keeps the bucket pending. A worker never waits for a
+// writer (rows a writer has locked are skipped), so the two cannot
+// deadlock. Package rolluptest checks the tables against an independent
+// recomputation.
 package rollup

@@ -109,39 +109,56 @@ func (r recomputer) rebuildDays(ctx context.Context, tx pgx.Tx, station string) 
 }
 
 // lockStations takes, without waiting, the rollup locks of stations in
-// tx and returns those it got. One transaction at a time recomputes a
-// station's rollups, so that no two recompute one bucket, or one hour or
-// day from different 5-minute buckets, at once; the lock is not the sink's
-// station lock, so writers never wait for a recomputation.
+// tx and returns the stations whose lock it got. One transaction at a
+// time recomputes a station's rollups, so that no two recompute one
+// bucket, or one hour or day from different 5-minute buckets, at once;
+// the lock is not the sink's station lock, so writers never wait for a
+// recomputation. Stations share lockShards locks, so that a pass over
+// thousands of stations holds a bounded number of advisory locks (they
+// take room in PostgreSQL's shared lock table).
 func lockStations(ctx context.Context, tx pgx.Tx, stations []string) ([]string, error) {
-	keys := make([]int64, len(stations))
-	for i, s := range stations {
-		keys[i] = stationLock(s)
+	var keys []int64
+	for _, s := range stations {
+		keys = append(keys, shardLock(s))
 	}
-	rows, err := tx.Query(ctx, `SELECT s FROM unnest($1::text[], $2::int8[]) AS k(s, key) WHERE pg_try_advisory_xact_lock(key)`, stations, keys)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	rows, err := tx.Query(ctx, `SELECT k FROM unnest($1::int8[]) AS k WHERE pg_try_advisory_xact_lock(k)`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("rollup: lock stations: %w", err)
 	}
-	locked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
 		return nil, fmt.Errorf("rollup: lock stations: %w", err)
 	}
-	return locked, nil
+	var out []string
+	for _, s := range stations {
+		if _, ok := slices.BinarySearch(locked, shardLock(s)); ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // lockStation takes station's rollup lock in tx, waiting for it.
 func lockStation(ctx context.Context, tx pgx.Tx, station string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, stationLock(station)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, shardLock(station)); err != nil {
 		return fmt.Errorf("rollup: lock station %s: %w", station, err)
 	}
 	return nil
 }
 
-// stationLock is the advisory lock ID of a station's rollups. It must not
+// lockShards is how many rollup locks the stations share.
+const lockShards = 256
+
+// shardLock is the advisory lock ID of a station's rollups. It must not
 // change between releases: replicas of different versions take the same
 // locks.
-func stationLock(station string) int64 {
+func shardLock(station string) int64 {
 	h := fnv.New64a()
-	h.Write([]byte("sensorhub:rollup:" + station))
+	h.Write([]byte(station))
+	shard := h.Sum64() % lockShards
+	h = fnv.New64a()
+	fmt.Fprintf(h, "sensorhub:rollup:%d", shard)
 	return int64(h.Sum64())
 }

@@ -128,9 +128,10 @@ type Stats struct {
 // in the same transaction as every change), recomputes them from readings,
 // then their hours and station-local days, and deletes the invalidations,
 // in one transaction. Every replica may run one: a station's invalidations
-// are taken by one transaction at a time (an advisory lock per station),
-// and an invalidation is deleted only if no change came after the
-// recomputation read it, so a concurrent change is never lost.
+// are taken by one transaction at a time (an advisory lock per station, of
+// 256 the stations share), and an invalidation is deleted only if no
+// change came after the recomputation read it, so a concurrent change is
+// never lost.
 type Worker struct {
 	cfg        Config
 	recomputer recomputer
