@@ -34,6 +34,8 @@ type result struct {
 	// settled is how long the rollups took to settle after a drain with
 	// rollups on.
 	settled time.Duration
+	// rollupLagP99 is the 99th percentile of the rollup lag while live.
+	rollupLagP99 time.Duration
 }
 
 func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
@@ -236,6 +238,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	}
 	defer p.stop()
 	cpuBefore := p.cpu()
+	rollupLag := e.sampleRollupLag(ctx, schema)
 
 	// Publish every millisecond the readings due by then. The device time
 	// of each reading is its publish time, so that the table itself holds
@@ -264,7 +267,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
-	res := result{readings: sent, elapsed: time.Since(start)}
+	res := result{readings: sent, elapsed: time.Since(start), rollupLagP99: rollupLag()}
 	var p50, p99 float64
 	if err := e.admin.QueryRow(ctx, `SELECT
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),

@@ -39,8 +39,9 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
-	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain\n",
-		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond))
+	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
+		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
+		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -65,6 +66,9 @@ func (r report) failures() []string {
 	}
 	if ratio := r.rollups.rate() / r.drain.rate(); ratio < targetRollupsRatio {
 		out = append(out, fmt.Sprintf("drain with rollups is %.2f x the drain without, target %.2f", ratio, targetRollupsRatio))
+	}
+	if r.live.rollupLagP99 > targetRollupLagP99 {
+		out = append(out, fmt.Sprintf("live rollup lag p99 %s, target %s", r.live.rollupLagP99, targetRollupLagP99))
 	}
 	if r.live.p99 > targetP99 {
 		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))

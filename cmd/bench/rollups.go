@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -42,5 +43,42 @@ func (e *environment) waitRollups(ctx context.Context, schema string, timeout ti
 			return 0, fmt.Errorf("%d rollup invalidations still pending after %s", pending, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// targetRollupLagP99 is issue 14's target for the rollup lag while live.
+const targetRollupLagP99 = 5 * time.Second
+
+// sampleRollupLag measures schema's rollup lag (the age of the oldest
+// pending invalidation) every 100 ms until the returned function is
+// called, which returns the samples' 99th percentile.
+func (e *environment) sampleRollupLag(ctx context.Context, schema string) func() time.Duration {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []float64)
+	go func() {
+		var samples []float64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var lag float64
+			if err := e.admin.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - min(invalidated_at)), 0)::float8 FROM `+schema+`.rollup_invalidations`).Scan(&lag); err == nil {
+				samples = append(samples, lag)
+			}
+			select {
+			case <-ctx.Done():
+				done <- samples
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() time.Duration {
+		cancel()
+		samples := <-done
+		if len(samples) == 0 {
+			return 0
+		}
+		slices.Sort(samples)
+		return seconds(samples[(len(samples)*99)/100])
 	}
 }
