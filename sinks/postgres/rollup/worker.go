@@ -260,10 +260,10 @@ func (w *Worker) measure(ctx context.Context) {
 	w.mu.Unlock()
 }
 
-// Work runs one pass: in one transaction it drops the invalidations past
-// the retention horizon, takes up to Batch pending invalidations of
-// stations no other transaction is working on, recomputes them and their
-// parents, rebuilds the days of those stations whose zone changed, and
+// Work runs one pass: in one transaction it takes up to Batch pending
+// invalidations of stations no other transaction is working on,
+// recomputes them and their parents (dropping those past the retention
+// horizon), rebuilds the days of those stations whose zone changed, and
 // deletes what it did. It returns how many 5-minute buckets it took. The
 // Worker calls it in a loop; it is safe to call concurrently, also from
 // other processes.
@@ -278,10 +278,6 @@ func (w *Worker) Work(ctx context.Context) (int, error) {
 	// After Commit, Rollback is a no-op.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	dropped, err := w.dropPastHorizon(ctx, tx)
-	if err != nil {
-		return 0, err
-	}
 	stations, err := candidates(ctx, tx, w.cfg.Batch)
 	if err != nil {
 		return 0, err
@@ -297,7 +293,8 @@ func (w *Worker) Work(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := w.recomputer.recompute(ctx, tx, claimed)
+	fresh, dropped := w.pastHorizon(claimed)
+	n, err := w.recomputer.recompute(ctx, tx, fresh)
 	if err != nil {
 		return 0, err
 	}
@@ -321,17 +318,22 @@ func (w *Worker) Work(ctx context.Context) (int, error) {
 	return len(claimed), nil
 }
 
-// dropPastHorizon deletes the invalidations of buckets that start before
-// the retention horizon, if any, and returns how many.
-func (w *Worker) dropPastHorizon(ctx context.Context, tx pgx.Tx) (int64, error) {
+// pastHorizon returns the buckets of keys that start at the retention
+// horizon or after, to recompute, and how many start before it: those are
+// released without recomputing, since their raw readings may be gone.
+func (w *Worker) pastHorizon(keys []bucket) (fresh []bucket, dropped int) {
 	if w.cfg.Retention == 0 {
-		return 0, nil
+		return keys, 0
 	}
-	tag, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations WHERE bucket < now() - make_interval(secs => $1)`, w.cfg.Retention.Seconds())
-	if err != nil {
-		return 0, fmt.Errorf("rollup: drop invalidations past the retention horizon: %w", err)
+	horizon := time.Now().Add(-w.cfg.Retention)
+	for _, k := range keys {
+		if k.start.Before(horizon) {
+			dropped++
+		} else {
+			fresh = append(fresh, k)
+		}
 	}
-	return tag.RowsAffected(), nil
+	return fresh, dropped
 }
 
 // candidates returns the stations of the oldest pending invalidations and
