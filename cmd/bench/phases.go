@@ -36,6 +36,8 @@ type result struct {
 	settled time.Duration
 	// rollupLagP99 is the 99th percentile of the rollup lag while live.
 	rollupLagP99 time.Duration
+	// reads are the rollup reads' latencies after a drain with rollups on.
+	reads rollupReads
 }
 
 func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
@@ -219,6 +221,9 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, roll
 	if rollups {
 		if res.settled, err = e.waitRollups(p.context(ctx), schema, drainTimeout(len(readings))); err != nil {
 			return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+		}
+		if res.reads, err = e.measureRollupReads(ctx, schema); err != nil {
+			return result{}, fmt.Errorf("rollup reads: %w", err)
 		}
 	}
 	return e.finish(ctx, p, schema, stream, res)

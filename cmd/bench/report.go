@@ -42,6 +42,8 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
 		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
 		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
+	fmt.Fprintf(w, "rollup reads p99 with %d raw readings stored: a year of daily rows %s, a day of 5-minute rows %s (target <= %s)\n",
+		r.rollups.readings, r.rollups.reads.yearOfDays.Round(10*time.Microsecond), r.rollups.reads.dayOf5m.Round(10*time.Microsecond), targetRollupRead)
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -66,6 +68,10 @@ func (r report) failures() []string {
 	}
 	if ratio := r.rollups.rate() / r.drain.rate(); ratio < targetRollupsRatio {
 		out = append(out, fmt.Sprintf("drain with rollups is %.2f x the drain without, target %.2f", ratio, targetRollupsRatio))
+	}
+	if r.rollups.reads.yearOfDays > targetRollupRead || r.rollups.reads.dayOf5m > targetRollupRead {
+		out = append(out, fmt.Sprintf("rollup reads p99 %s (year of days), %s (day of 5-minute rows), target %s",
+			r.rollups.reads.yearOfDays, r.rollups.reads.dayOf5m, targetRollupRead))
 	}
 	if r.live.rollupLagP99 > targetRollupLagP99 {
 		out = append(out, fmt.Sprintf("live rollup lag p99 %s, target %s", r.live.rollupLagP99, targetRollupLagP99))

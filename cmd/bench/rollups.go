@@ -82,3 +82,60 @@ func (e *environment) sampleRollupLag(ctx context.Context, schema string) func()
 		return seconds(samples[(len(samples)*99)/100])
 	}
 }
+
+// targetRollupRead is issue 14's target for reading a year of daily rows,
+// or a day of 5-minute rows, of one station and sensor.
+const targetRollupRead = 10 * time.Millisecond
+
+// rollupReads is how long the two reads of issue 14 take, at the 99th
+// percentile of 50 runs.
+type rollupReads struct {
+	yearOfDays, dayOf5m time.Duration
+}
+
+// measureRollupReads fills schema's rollup tables, beside what the drain
+// left there, with a year of 5-minute, hourly and daily rows of one series
+// and times the reads users make most: a year of daily rows, and a day of
+// 5-minute rows.
+func (e *environment) measureRollupReads(ctx context.Context, schema string) (rollupReads, error) {
+	const fill = `INSERT INTO %[1]s.%[2]s (station, sensor, bucket, count, avg, min, max, min_ts, max_ts)
+SELECT 'bench-reads', 'temperature', b, 1, 14, 14, 14, b, b
+FROM generate_series(timestamptz '2024-01-01', timestamptz '2024-12-31 23:59', interval '%[3]s') AS b`
+	for _, t := range []struct{ table, step string }{{"readings_5m", "5 minutes"}, {"readings_1h", "1 hour"}, {"readings_1d", "1 day"}} {
+		if _, err := e.admin.Exec(ctx, fmt.Sprintf(fill, schema, t.table, t.step)); err != nil {
+			return rollupReads{}, fmt.Errorf("fill %s: %w", t.table, err)
+		}
+	}
+	if _, err := e.admin.Exec(ctx, "ANALYZE "+schema+".readings_5m, "+schema+".readings_1d"); err != nil {
+		return rollupReads{}, err
+	}
+	p99 := func(table string, from, to time.Time) (time.Duration, error) {
+		q := `SELECT bucket, count, avg, min, max FROM ` + schema + `.` + table + `
+WHERE station = 'bench-reads' AND sensor = 'temperature' AND bucket >= $1 AND bucket < $2 ORDER BY bucket`
+		var took []time.Duration
+		for range 50 {
+			start := time.Now()
+			rows, err := e.admin.Query(ctx, q, from, to)
+			if err != nil {
+				return 0, err
+			}
+			for rows.Next() {
+			}
+			if rows.Close(); rows.Err() != nil {
+				return 0, rows.Err()
+			}
+			took = append(took, time.Since(start))
+		}
+		slices.Sort(took)
+		return took[len(took)*99/100], nil
+	}
+	var (
+		r   rollupReads
+		err error
+	)
+	if r.yearOfDays, err = p99("readings_1d", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		return r, err
+	}
+	r.dayOf5m, err = p99("readings_5m", time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC))
+	return r, err
+}
