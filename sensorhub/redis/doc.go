@@ -46,7 +46,7 @@
 // record remains.
 //
 // An entry with a field over MaxFieldBytes is poisoned from what was read
-// of it: with Options, the subscriber's connections drop such a field as
+// of it: with Options or ClusterOptions, the subscriber's connections drop such a field as
 // it arrives, so the record holds the entry's payload only when the
 // oversized field was another one, and otherwise an empty payload and an
 // error naming the field and its size. The oversized field is not copied.

@@ -506,10 +506,11 @@ func newTestSubscriber(t *testing.T, cfg redis.Config) *redis.Subscriber {
 }
 
 // newTransport returns a transport for cfg, closed when the test ends;
-// without Client or Options it creates clients of the test server.
+// without Client, Options or ClusterOptions it creates clients of the test
+// server.
 func newTransport(t *testing.T, cfg redis.Config) *redis.Transport {
 	t.Helper()
-	if cfg.Client == nil && cfg.Options == nil {
+	if cfg.Client == nil && cfg.Options == nil && cfg.ClusterOptions == nil {
 		cfg.Options = redistest.Options(t)
 	}
 	tr, err := redis.New(cfg)
