@@ -22,7 +22,7 @@ const alarmRule = "temperature>30/28"
 // alarmProducer sends temperatures of three stations, 100 ms apart in
 // device time per station, that cross alarmRule often, and remembers them.
 type alarmProducer struct {
-	client *goredis.Client
+	client goredis.UniversalClient
 	stream string
 	sent   []sensorhub.Reading
 }
