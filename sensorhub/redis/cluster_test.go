@@ -26,7 +26,9 @@ import (
 func TestCluster(t *testing.T) {
 	t.Parallel()
 	cluster := testserver.StartRedisCluster(t, 3, 1)
-	client := goredis.NewClusterClient(cluster.Options())
+	opts := cluster.Options()
+	opts.ClusterStateReloadInterval = redis.DefaultClusterReloadInterval
+	client := goredis.NewClusterClient(opts)
 	t.Cleanup(func() { _ = client.Close() })
 
 	t.Run("paths", func(t *testing.T) {
@@ -296,15 +298,51 @@ func testClusterClaimsFromDeadConsumer(t *testing.T, cluster *testserver.RedisCl
 
 // testClusterMasterFailover kills the master of a stream's slot with
 // SIGKILL while a producer adds entries and the subscriber acks them. Its
-// replica is promoted; the cluster client finds it (MOVED, or a retry on
-// another node and a reload of the slot map). Redis replicates
-// asynchronously, so entries the dead master acknowledged may be lost with
-// it, and acks too: those entries are delivered again. What must hold:
-// every entry the stream holds after the failover is delivered, nothing
-// stays pending, and the transport goes on delivering new entries.
+// replica is promoted; the cluster clients find it (a retry on another
+// node, MOVED, and the reload of the slot map every
+// DefaultClusterReloadInterval).
 func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, client *goredis.ClusterClient) {
 	stream := clusterStream("failover")
-	tr := clusterTransport(t, cluster, redis.Config{Stream: stream})
+	tr := clusterTransport(t, cluster, redis.Config{Stream: stream, MaxIdleTime: failoverClaimIdle})
+	opts := cluster.Options()
+	opts.ClusterStateReloadInterval = redis.DefaultClusterReloadInterval
+	producer := goredis.NewClusterClient(opts)
+	t.Cleanup(func() { _ = producer.Close() })
+	checkSurvivesFailover(t, tr, client, producer, stream, func() {
+		master, err := cluster.MasterOf(t.Context(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := master.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		waitFor(t, 30*time.Second, "the replica promoted", func() bool {
+			m, err := cluster.MasterOf(t.Context(), stream)
+			return err == nil && m != master
+		})
+		t.Logf("master %s killed; its replica took over after %s", master.Addr, time.Since(killed).Round(time.Millisecond))
+		if err := cluster.WaitHealthy(t.Context(), 0, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// failoverClaimIdle is the MaxIdleTime of the failover tests: an ack the
+// dead master had not passed on to its replica leaves the entry pending
+// again, and the subscriber claims it back after this long.
+const failoverClaimIdle = 2 * time.Second
+
+// checkSurvivesFailover runs tr's subscriber on stream while producer adds
+// entries, runs failover (which kills a master and returns once its
+// replica took over), and checks that the transport goes on. Redis
+// replicates asynchronously, so entries the dead master acknowledged may
+// be lost with it, and acks too: those entries are delivered again. What
+// must hold: every entry the stream holds after the failover is delivered,
+// nothing stays pending, and an entry added after the failover arrives.
+// client reads the stream for the check.
+func checkSurvivesFailover(t *testing.T, tr *redis.Transport, client, producer goredis.UniversalClient, stream string, failover func()) {
+	t.Helper()
 	ch, err := tr.Subscriber().Subscribe(t.Context(), stream)
 	if err != nil {
 		t.Fatal(err)
@@ -319,10 +357,6 @@ func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, c
 			m.Ack()
 		}
 	}()
-	opts := cluster.Options()
-	opts.ClusterStateReloadInterval = redis.DefaultClusterReloadInterval
-	producer := goredis.NewClusterClient(opts)
-	t.Cleanup(func() { _ = producer.Close() })
 	stop := make(chan struct{})
 	var produced sync.WaitGroup
 	produced.Go(func() {
@@ -343,26 +377,10 @@ func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, c
 		return len(delivered) >= 200
 	})
 
-	master, err := cluster.MasterOf(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := master.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	killed := time.Now()
-	waitFor(t, 30*time.Second, "the replica promoted", func() bool {
-		m, err := cluster.MasterOf(t.Context(), stream)
-		return err == nil && m != master
-	})
-	t.Logf("master %s killed; its replica took over after %s", master.Addr, time.Since(killed).Round(time.Millisecond))
-	if err := cluster.WaitHealthy(t.Context(), 0, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	promotedAt := time.Now()
-	// Entries added after the promotion arrive too.
+	failover()
+	tookOver := time.Now()
 	var after string
-	waitFor(t, 30*time.Second, "an entry added after the promotion", func() bool {
+	waitFor(t, 30*time.Second, "an entry added after the failover", func() bool {
 		id, err := producer.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", "after"}}).Result()
 		after = id
 		return err == nil
@@ -388,8 +406,8 @@ func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, c
 	mu.Lock()
 	defer mu.Unlock()
 	if !delivered[after] {
-		t.Errorf("entry %s, added after the promotion, not delivered", after)
+		t.Errorf("entry %s, added after the failover, not delivered", after)
 	}
-	t.Logf("%d entries in the stream, all delivered and acked %s after the promotion; %d deliveries",
-		len(entries), time.Since(promotedAt).Round(time.Millisecond), len(delivered))
+	t.Logf("%d entries in the stream, all delivered and acked %s after the failover; %d deliveries",
+		len(entries), time.Since(tookOver).Round(time.Millisecond), len(delivered))
 }
