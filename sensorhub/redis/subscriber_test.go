@@ -25,7 +25,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate accepted a config without client and with negative values")
 	}
-	for _, want := range []string{"client or options are required", "poison stream must differ", "batch size", "max in flight", "block time", "close timeout"} {
+	for _, want := range []string{"client, options or cluster options are required", "poison stream must differ", "batch size", "max in flight", "block time", "close timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to mention %q", err, want)
 		}
