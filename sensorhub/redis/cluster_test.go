@@ -31,36 +31,17 @@ func TestCluster(t *testing.T) {
 	client := goredis.NewClusterClient(opts)
 	t.Cleanup(func() { _ = client.Close() })
 
-	t.Run("paths", func(t *testing.T) {
-		t.Run("RefusesNamesInDifferentSlots", func(t *testing.T) {
-			t.Parallel()
-			testClusterRefusesNamesInDifferentSlots(t, cluster, client)
-		})
-		t.Run("SlotAgreesWithRedis", func(t *testing.T) {
-			t.Parallel()
-			testClusterSlotAgreesWithRedis(t, client)
-		})
-		t.Run("DeliversAndAcks", func(t *testing.T) {
-			t.Parallel()
-			testClusterDeliversAndAcks(t, cluster, client)
-		})
-		t.Run("RedeliversNacked", func(t *testing.T) {
-			t.Parallel()
-			testClusterRedeliversNacked(t, cluster, client)
-		})
-		t.Run("PoisonsOnce", func(t *testing.T) {
-			t.Parallel()
-			testClusterPoisonsOnce(t, cluster, client)
-		})
-		t.Run("ClaimsFromDeadConsumer", func(t *testing.T) {
-			t.Parallel()
-			testClusterClaimsFromDeadConsumer(t, cluster, client)
-		})
-	})
+	// The subtests run one after the other: each takes well under a
+	// second, and parallel ones would wait for the package's other tests
+	// (go test runs GOMAXPROCS at a time) with the cluster idle.
+	t.Run("RefusesNamesInDifferentSlots", func(t *testing.T) { testClusterRefusesNamesInDifferentSlots(t, cluster, client) })
+	t.Run("SlotAgreesWithRedis", func(t *testing.T) { testClusterSlotAgreesWithRedis(t, client) })
+	t.Run("DeliversAndAcks", func(t *testing.T) { testClusterDeliversAndAcks(t, cluster, client) })
+	t.Run("RedeliversNacked", func(t *testing.T) { testClusterRedeliversNacked(t, cluster, client) })
+	t.Run("PoisonsOnce", func(t *testing.T) { testClusterPoisonsOnce(t, cluster, client) })
+	t.Run("ClaimsFromDeadConsumer", func(t *testing.T) { testClusterClaimsFromDeadConsumer(t, cluster, client) })
 	// Last: it kills a master.
-	t.Run("MasterFailover", func(t *testing.T) {
-		testClusterMasterFailover(t, cluster, client)
-	})
+	t.Run("MasterFailover", func(t *testing.T) { testClusterMasterFailover(t, cluster, client) })
 }
 
 // clusterStream returns a stream name with a hash tag unique to the test.
@@ -192,7 +173,6 @@ func testClusterRedeliversNacked(t *testing.T, cluster *testserver.RedisCluster,
 
 func testClusterPoisonsOnce(t *testing.T, cluster *testserver.RedisCluster, client *goredis.ClusterClient) {
 	t.Run("RedeliveryLimit", func(t *testing.T) {
-		t.Parallel()
 		stream := clusterStream("limit")
 		ids := addEntries(t, client, stream, 1, "x")
 		tr := clusterTransport(t, cluster, redis.Config{Stream: stream, MaxDeliveries: 2})
@@ -210,7 +190,6 @@ func testClusterPoisonsOnce(t *testing.T, cluster *testserver.RedisCluster, clie
 		waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	})
 	t.Run("AfterCrash", func(t *testing.T) {
-		t.Parallel()
 		stream := clusterStream("crash")
 		tr := clusterTransport(t, cluster, redis.Config{Stream: stream})
 		entry, record := crashAfterPoisonXAdd(t, client, tr, stream)
@@ -225,7 +204,6 @@ func testClusterPoisonsOnce(t *testing.T, cluster *testserver.RedisCluster, clie
 		}
 	})
 	t.Run("ReplicasRacing", func(t *testing.T) {
-		t.Parallel()
 		stream := clusterStream("race")
 		replicas := []*redis.Transport{
 			clusterTransport(t, cluster, redis.Config{Stream: stream, Consumer: "a"}),
