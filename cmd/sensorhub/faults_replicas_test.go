@@ -12,11 +12,12 @@ import (
 
 // replicaStations is how many stations the replica test's producers send
 // for: one producer each, so that every station's series is split across
-// the replicas' batches.
-const replicaStations = 6
+// the replicas' batches. Ten producers, a reading every 4 ms each, send
+// the 30,000 readings in about 12 s.
+const replicaStations = 10
 
 // TestFaultReplicas runs three `sensorhub run` replicas in one consumer
-// group, beside one `sensorhub bridge`, while 30,000 readings of six
+// group, beside one `sensorhub bridge`, while 30,000 readings of ten
 // stations arrive (one station over the legacy Pub/Sub channel): one
 // replica is killed with SIGKILL and comes back as a new consumer (a
 // re-created container), then all three are restarted one after the other
