@@ -3,6 +3,7 @@ package testserver
 import (
 	"context"
 	"fmt"
+	"net"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -152,6 +153,74 @@ func (c *RedisCluster) healthy(ctx context.Context, syncedReplicas int) error {
 	}
 	if synced < syncedReplicas {
 		return fmt.Errorf("%d of %d replicas synchronised", synced, syncedReplicas)
+	}
+	return nil
+}
+
+// MoveSlot moves the hash slot of key, with every key in it, from its
+// master to the master to, as redis-cli --cluster reshard does: the slot
+// is marked importing on to and migrating on its owner, its keys are
+// moved with MIGRATE a few at a time (meanwhile the owner answers ASK for
+// keys it no longer holds), and then every master is told the slot's new
+// owner (after which the old one answers MOVED).
+func (c *RedisCluster) MoveSlot(ctx context.Context, key string, to *Redis) error {
+	from, err := c.MasterOf(ctx, key)
+	if err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("slot of %s: already served by %s", key, to.Addr)
+	}
+	src, dst := goredis.NewClient(from.Options()), goredis.NewClient(to.Options())
+	defer func() { _ = src.Close(); _ = dst.Close() }()
+	slot, err := src.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return err
+	}
+	srcID, err := src.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		return err
+	}
+	dstID, err := dst.Do(ctx, "CLUSTER", "MYID").Text()
+	if err != nil {
+		return err
+	}
+	if err := dst.Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", srcID).Err(); err != nil {
+		return fmt.Errorf("CLUSTER SETSLOT %d IMPORTING: %w", slot, err)
+	}
+	if err := src.Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", dstID).Err(); err != nil {
+		return fmt.Errorf("CLUSTER SETSLOT %d MIGRATING: %w", slot, err)
+	}
+	host, port, _ := net.SplitHostPort(to.Addr)
+	for {
+		keys, err := src.ClusterGetKeysInSlot(ctx, int(slot), 1).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) == 0 {
+			break
+		}
+		args := []any{"MIGRATE", host, port, "", 0, 5000, "KEYS"}
+		for _, k := range keys {
+			args = append(args, k)
+		}
+		if err := src.Do(ctx, args...).Err(); err != nil {
+			return fmt.Errorf("MIGRATE %v: %w", keys, err)
+		}
+	}
+	for _, n := range c.Nodes {
+		if n.ping() != nil {
+			continue
+		}
+		client := goredis.NewClient(n.Options())
+		role, err := client.Do(ctx, "ROLE").Slice()
+		if err == nil && len(role) > 0 && role[0] == "master" {
+			err = client.Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", dstID).Err()
+		}
+		_ = client.Close()
+		if err != nil {
+			return fmt.Errorf("%s: CLUSTER SETSLOT %d NODE: %w", n.Addr, slot, err)
+		}
 	}
 	return nil
 }

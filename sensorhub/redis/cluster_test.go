@@ -1,10 +1,12 @@
 package redis_test
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,6 +42,7 @@ func TestCluster(t *testing.T) {
 	t.Run("RedeliversNacked", func(t *testing.T) { testClusterRedeliversNacked(t, cluster, client) })
 	t.Run("PoisonsOnce", func(t *testing.T) { testClusterPoisonsOnce(t, cluster, client) })
 	t.Run("ClaimsFromDeadConsumer", func(t *testing.T) { testClusterClaimsFromDeadConsumer(t, cluster, client) })
+	t.Run("SlotMigration", func(t *testing.T) { testClusterSlotMigration(t, cluster, client) })
 	// Last: it kills a master.
 	t.Run("MasterFailover", func(t *testing.T) { testClusterMasterFailover(t, cluster, client) })
 }
@@ -286,7 +289,7 @@ func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, c
 	opts.ClusterStateReloadInterval = redis.DefaultClusterReloadInterval
 	producer := goredis.NewClusterClient(opts)
 	t.Cleanup(func() { _ = producer.Close() })
-	checkSurvivesFailover(t, tr, client, producer, stream, func() {
+	checkSurvivesTopologyChange(t, tr, client, producer, stream, func() {
 		master, err := cluster.MasterOf(t.Context(), stream)
 		if err != nil {
 			t.Fatal(err)
@@ -306,20 +309,101 @@ func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, c
 	})
 }
 
+// testClusterSlotMigration moves the hash slot of a stream, its nack hash
+// and its poison stream to another master while a producer adds entries and
+// the subscriber acks them: while the keys move one by one, the old master
+// answers ASK for those already moved, and after the move MOVED; the
+// cluster client follows both.
+func testClusterSlotMigration(t *testing.T, cluster *testserver.RedisCluster, client *goredis.ClusterClient) {
+	stream := clusterStream("migrate")
+	tr := clusterTransport(t, cluster, redis.Config{Stream: stream, MaxIdleTime: failoverClaimIdle})
+	// Entries for the poison stream and the nack hash, so that the slot
+	// holds all three keys when it moves.
+	if err := client.HSet(t.Context(), stream+":nacks", "0-1", 1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: tr.PoisonStream(), Values: []any{"payload", "x"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// The producer counts the redirections its nodes answer.
+	producer := goredis.NewClusterClient(cluster.Options())
+	t.Cleanup(func() { _ = producer.Close() })
+	var redirects countRedirects
+	producer.OnNewNode(func(node *goredis.Client) { node.AddHook(&redirects) })
+	checkSurvivesTopologyChange(t, tr, client, producer, stream, func() {
+		from, err := cluster.MasterOf(t.Context(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var to *testserver.Redis
+		for _, key := range []string{"{a}", "{b}", "{c}", "{d}", "{e}", "{f}"} {
+			if m, err := cluster.MasterOf(t.Context(), key); err == nil && m != from {
+				to = m
+				break
+			}
+		}
+		if to == nil {
+			t.Fatal("no other master found")
+		}
+		if err := cluster.MoveSlot(t.Context(), stream, to); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := cluster.MasterOf(t.Context(), stream); err != nil || m != to {
+			t.Fatalf("after the move the slot is served by %v (%v), want %s", m, err, to.Addr)
+		}
+		t.Logf("slot of %s moved from %s to %s", stream, from.Addr, to.Addr)
+	})
+	for _, key := range []string{stream + ":nacks", tr.PoisonStream()} {
+		if n, err := client.Exists(t.Context(), key).Result(); err != nil || n != 1 {
+			t.Errorf("%s after the move: exists %d (%v), want 1", key, n, err)
+		}
+	}
+	t.Logf("the producer was redirected %d times with MOVED, %d with ASK", redirects.moved.Load(), redirects.ask.Load())
+	if redirects.moved.Load() == 0 {
+		t.Error("no MOVED reply: the producer never wrote to the old master after the move, so the test proves nothing")
+	}
+}
+
+// countRedirects is a go-redis hook, on a cluster client's nodes, counting
+// the MOVED and ASK replies they receive.
+type countRedirects struct{ moved, ask atomic.Int64 }
+
+func (h *countRedirects) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *countRedirects) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		err := next(ctx, cmd)
+		if err != nil {
+			switch {
+			case strings.HasPrefix(err.Error(), "MOVED "):
+				h.moved.Add(1)
+			case strings.HasPrefix(err.Error(), "ASK "):
+				h.ask.Add(1)
+			}
+		}
+		return err
+	}
+}
+
+func (h *countRedirects) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return next
+}
+
 // failoverClaimIdle is the MaxIdleTime of the failover tests: an ack the
 // dead master had not passed on to its replica leaves the entry pending
 // again, and the subscriber claims it back after this long.
 const failoverClaimIdle = 2 * time.Second
 
-// checkSurvivesFailover runs tr's subscriber on stream while producer adds
-// entries, runs failover (which kills a master and returns once its
-// replica took over), and checks that the transport goes on. Redis
-// replicates asynchronously, so entries the dead master acknowledged may
-// be lost with it, and acks too: those entries are delivered again. What
-// must hold: every entry the stream holds after the failover is delivered,
-// nothing stays pending, and an entry added after the failover arrives.
-// client reads the stream for the check.
-func checkSurvivesFailover(t *testing.T, tr *redis.Transport, client, producer goredis.UniversalClient, stream string, failover func()) {
+// checkSurvivesTopologyChange runs tr's subscriber on stream while producer
+// adds entries, runs change (a failover, which kills a master and returns
+// once its replica took over, or a slot's move to another master), and
+// checks that the transport goes on. Redis replicates asynchronously, so
+// entries a dead master acknowledged may be lost with it, and acks too:
+// those entries are delivered again. What must hold: every entry the
+// stream holds after the change is delivered, nothing stays pending, and
+// an entry added after the change arrives. client reads the stream for
+// the check.
+func checkSurvivesTopologyChange(t *testing.T, tr *redis.Transport, client, producer goredis.UniversalClient, stream string, change func()) {
 	t.Helper()
 	ch, err := tr.Subscriber().Subscribe(t.Context(), stream)
 	if err != nil {
@@ -349,16 +433,16 @@ func checkSurvivesFailover(t *testing.T, tr *redis.Transport, client, producer g
 			_ = producer.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", fmt.Sprint(i)}}).Err()
 		}
 	})
-	waitFor(t, 10*time.Second, "deliveries before the failover", func() bool {
+	waitFor(t, 10*time.Second, "deliveries before the change", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(delivered) >= 200
 	})
 
-	failover()
-	tookOver := time.Now()
+	change()
+	changed := time.Now()
 	var after string
-	waitFor(t, 30*time.Second, "an entry added after the failover", func() bool {
+	waitFor(t, 30*time.Second, "an entry added after the change", func() bool {
 		id, err := producer.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", "after"}}).Result()
 		after = id
 		return err == nil
@@ -367,10 +451,10 @@ func checkSurvivesFailover(t *testing.T, tr *redis.Transport, client, producer g
 	close(stop)
 	produced.Wait()
 
-	// client may still know the dead master: it loads the new topology
+	// client may still know a dead master: it loads the new topology
 	// after a failed command, so the check's reads are retried too.
 	var entries []goredis.XMessage
-	waitFor(t, 30*time.Second, "the stream read after the failover", func() bool {
+	waitFor(t, 30*time.Second, "the stream read after the change", func() bool {
 		var err error
 		entries, err = client.XRange(t.Context(), stream, "-", "+").Result()
 		return err == nil
@@ -389,8 +473,8 @@ func checkSurvivesFailover(t *testing.T, tr *redis.Transport, client, producer g
 	mu.Lock()
 	defer mu.Unlock()
 	if !delivered[after] {
-		t.Errorf("entry %s, added after the failover, not delivered", after)
+		t.Errorf("entry %s, added after the change, not delivered", after)
 	}
-	t.Logf("%d entries in the stream, all delivered and acked %s after the failover; %d deliveries",
-		len(entries), time.Since(tookOver).Round(time.Millisecond), len(delivered))
+	t.Logf("%d entries in the stream, all delivered and acked %s after the change; %d deliveries",
+		len(entries), time.Since(changed).Round(time.Millisecond), len(delivered))
 }

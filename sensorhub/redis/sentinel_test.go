@@ -24,7 +24,7 @@ func TestSentinelFailover(t *testing.T) {
 	const stream = "sensor_stream"
 	tr := newTransport(t, redis.Config{Client: client, Stream: stream, MaxIdleTime: failoverClaimIdle, BlockTime: 100 * time.Millisecond,
 		CloseTimeout: time.Second, Logger: testLogger(t)})
-	checkSurvivesFailover(t, tr, client, producer, stream, func() {
+	checkSurvivesTopologyChange(t, tr, client, producer, stream, func() {
 		if err := sentinel.Master.Kill(); err != nil {
 			t.Fatal(err)
 		}
