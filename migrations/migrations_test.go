@@ -102,6 +102,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 7 && (exists("qc_settings") || exists("qc_manual_flags") || !exists("readings_5m")) {
 			t.Fatal("Down of 0007 must drop the QC tables and only them")
 		}
+		if down.Version == 9 && (exists("rollup_invalidations") || exists("rollup_day_rebuilds") || exists("rollup_settings") || !exists("readings_5m")) {
+			t.Fatal("Down of 0009 must drop the invalidation log and only it")
+		}
 		if down.Version == 6 && (exists("readings_5m") || exists("readings_1h") || exists("readings_1d") || !exists("sensor_status")) {
 			t.Fatal("Down of 0006 must drop the rollup tables and only them")
 		}

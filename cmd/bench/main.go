@@ -111,15 +111,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// The drain runs stateless (no staleness tracking, no rules, no
 	// quality control), as the service did before stateful processing; the
 	// rules drain adds the first two, the QC drain the last.
-	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
+	if rep.drain, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_QC=false"); err != nil {
+	if rep.rules, err = env.measureDrain(ctx, readings, false, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_QC=false"); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
-	if rep.quality, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=true"); err != nil {
+	if rep.rollups, err = env.measureDrain(ctx, readings, true, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
+		return fmt.Errorf("sensorhub drain with rollups: %w", err)
+	}
+	fmt.Fprintf(stdout, "  rollups done: %.0f readings/s, settled %s later\n", rep.rollups.rate(), rep.rollups.settled.Round(time.Millisecond))
+	if rep.quality, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=true"); err != nil {
 		return fmt.Errorf("sensorhub drain with quality control: %w", err)
 	}
 	fmt.Fprintf(stdout, "  qc    done: %.0f readings/s\n", rep.quality.rate())

@@ -9,6 +9,7 @@
 //	sensorhub calibration add|end|list   calibrations per station and sensor
 //	sensorhub rule add|list|remove       manage the threshold rules
 //	sensorhub qc flag|rebuild|set|reset|list  quality control
+//	sensorhub rollup rebuild             recompute rollups from readings
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -85,6 +86,7 @@ commands:
   qc set STATION|all SENSOR [--climatology MIN:MAX] [--spike X] [--rate-of-change X] [--flat-line-count N] [--flat-line-period D] [--flat-line-tolerance X] [--max-gap D]
   qc reset STATION|all SENSOR          drop a station's (or all stations') QC settings
   qc list [--json]                     QC limits: declared, set, and manual flags
+  rollup rebuild [--station S] [--from T] [--to T]  recompute rollups from readings
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -137,6 +139,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runRule(ctx, cfg, args, stdout)
 	case "qc":
 		err = runQC(ctx, cfg, args, stdout)
+	case "rollup":
+		err = runRollup(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

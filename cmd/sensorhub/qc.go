@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -61,7 +60,14 @@ func runQC(ctx context.Context, cfg config, args []string, stdout io.Writer) err
 			return err
 		}
 		run = func(db *pgxpool.Pool) error {
-			res, err := p.Rebuild(ctx, db, scope, progressLine(stdout))
+			line := newProgressLine(stdout) // rollup.go's: a line on a terminal only
+			res, err := p.Rebuild(ctx, db, scope, func(done, total int) {
+				if line.w != nil {
+					line.shown = true
+					fmt.Fprintf(line.w, "\r\033[Kseries %d/%d", done, total)
+				}
+			})
+			line.end()
 			if err != nil {
 				return err
 			}
@@ -343,22 +349,4 @@ func optional[T any](v *T) string {
 		return "-"
 	}
 	return fmt.Sprint(*v)
-}
-
-// progressLine returns a progress callback that rewrites one line on a
-// terminal, and nil (no progress) for anything else.
-func progressLine(w io.Writer) func(done, total int) {
-	f, ok := w.(*os.File)
-	if !ok {
-		return nil
-	}
-	if info, err := f.Stat(); err != nil || info.Mode()&os.ModeCharDevice == 0 {
-		return nil
-	}
-	return func(done, total int) {
-		fmt.Fprintf(f, "\r%d/%d series", done, total)
-		if done == total {
-			fmt.Fprintln(f)
-		}
-	}
 }

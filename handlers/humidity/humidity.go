@@ -28,11 +28,12 @@ const Name = "humidity"
 // Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.RelativeHumidity,
-		Units: maps.Clone(units.ToRelativeHumidity),
-		Min:   0,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.RelativeHumidity,
+		Units:       maps.Clone(units.ToRelativeHumidity),
+		Min:         0,
+		Max:         100,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): a step of 25 %RH away from
 		// both neighbours; 15 %RH in a minute; the same value for 6
 		// readings over 12 hours (a sensor stuck at 99 %; fog rarely lasts

@@ -29,11 +29,12 @@ const Name = "pressure"
 // caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Hectopascal,
-		Units: maps.Clone(units.ToHectopascal),
-		Min:   300,
-		Max:   1100,
+		Name:        Name,
+		Unit:        units.Hectopascal,
+		Units:       maps.Clone(units.ToHectopascal),
+		Min:         300,
+		Max:         1100,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): a step of 5 hPa away from both
 		// neighbours; 2 hPa in a minute; the same value for 6 readings
 		// over 6 hours.

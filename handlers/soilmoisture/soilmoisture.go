@@ -27,11 +27,12 @@ const Name = "soil_moisture"
 // affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Percent,
-		Units: maps.Clone(units.ToPercent),
-		Min:   0,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.Percent,
+		Units:       maps.Clone(units.ToPercent),
+		Min:         0,
+		Max:         100,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): a step of 15 % away from both
 		// neighbours.
 		QC: sensorhub.QC{Spike: 15},

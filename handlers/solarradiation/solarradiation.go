@@ -27,11 +27,12 @@ const Name = "solar_radiation"
 // above it that light reflected from the edges of clouds causes.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.WattPerSquareM,
-		Units: maps.Clone(units.ToWattPerSquareM),
-		Min:   -10,
-		Max:   2000,
+		Name:        Name,
+		Unit:        units.WattPerSquareM,
+		Units:       maps.Clone(units.ToWattPerSquareM),
+		Min:         -10,
+		Max:         2000,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): above 1500 W/m² is suspect
 		// (the solar constant is 1361 W/m²; cloud edges add some).
 		QC: sensorhub.QC{Climatology: sensorhub.AllYear(-10, 1500)},

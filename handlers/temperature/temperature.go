@@ -27,11 +27,12 @@ const Name = "temperature"
 // call returns a new value: changing its Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Celsius,
-		Units: maps.Clone(units.ToCelsius),
-		Min:   -100,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.Celsius,
+		Units:       maps.Clone(units.ToCelsius),
+		Min:         -100,
+		Max:         100,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): plausible monthly ranges for
 		// the mid-latitudes; a step of 8 °C away from both neighbours; 3 °C
 		// in a minute; the same value for 6 readings over 3 hours.

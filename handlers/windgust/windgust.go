@@ -28,11 +28,12 @@ const Name = "wind_gust"
 // caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.MetrePerSecond,
-		Units: maps.Clone(units.ToMetrePerSecond),
-		Min:   0,
-		Max:   120,
+		Name:        Name,
+		Unit:        units.MetrePerSecond,
+		Units:       maps.Clone(units.ToMetrePerSecond),
+		Min:         0,
+		Max:         120,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): above 90 m/s is suspect.
 		QC: sensorhub.QC{Climatology: sensorhub.AllYear(0, 90)},
 	}

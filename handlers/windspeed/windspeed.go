@@ -29,11 +29,12 @@ const Name = "wind_speed"
 // caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.MetrePerSecond,
-		Units: maps.Clone(units.ToMetrePerSecond),
-		Min:   0,
-		Max:   120,
+		Name:        Name,
+		Unit:        units.MetrePerSecond,
+		Units:       maps.Clone(units.ToMetrePerSecond),
+		Min:         0,
+		Max:         120,
+		Aggregation: sensorhub.AggregateInstant,
 		// Quality control (docs/quality.md): above 60 m/s is suspect (a
 		// mean wind of a category 5 hurricane); a step of 20 m/s away from
 		// both neighbours; the same value for 6 readings over 2 hours, at
