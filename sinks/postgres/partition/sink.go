@@ -1,0 +1,96 @@
+package partition
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+)
+
+// retryAfter is how long Sink waits before it tries again to create a
+// month's partition after a failure; meanwhile the month's readings go to
+// the default partition, as they would without Sink.
+const retryAfter = time.Minute
+
+// Sink is a sensorhub.BatchWriter in front of the Postgres sink (or of any
+// BatchWriter storing into readings): before a write, it gives every month
+// the write's readings fall in a partition of its own (Ensure), the first
+// time it sees the month, outside the write's transaction. A month it
+// cannot create a partition for is no error: the readings go to the
+// default partition, the failure is logged at Warn, and Sink tries again
+// retryAfter later (the Maintainer moves them too). Months are remembered
+// for the life of Sink, so the common write costs a look-up per reading.
+// It is safe for concurrent use.
+type Sink struct {
+	next   sensorhub.BatchWriter
+	db     DB
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	known  map[int]bool      // months covered by a partition
+	failed map[int]time.Time // months whose Ensure failed, and when
+}
+
+// NewSink returns a Sink writing through next, creating partitions in db.
+// logger receives the Warn of a failed creation; nil means slog.Default().
+func NewSink(next sensorhub.BatchWriter, db DB, logger *slog.Logger) *Sink {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Sink{next: next, db: db, logger: logger, known: map[int]bool{}, failed: map[int]time.Time{}}
+}
+
+// Write is WriteBatches of one batch.
+func (s *Sink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.WriteResult, error) {
+	s.prepare(ctx, []sensorhub.Batch{batch})
+	return s.next.Write(ctx, batch)
+}
+
+// WriteBatches makes sure the months of batches have partitions, then
+// writes them through the next sink.
+func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]sensorhub.WriteResult, error) {
+	s.prepare(ctx, batches)
+	return s.next.WriteBatches(ctx, batches)
+}
+
+// prepare creates the partitions of the months of batches that it has not
+// seen before.
+func (s *Sink) prepare(ctx context.Context, batches []sensorhub.Batch) {
+	var missing []time.Time
+	now := time.Now()
+	s.mu.Lock()
+	last := -1 // readings of a batch mostly share a month
+	for _, b := range batches {
+		for _, r := range b.Readings {
+			k := monthKey(r.Time)
+			if k == last || s.known[k] {
+				last = k
+				continue
+			}
+			last = k
+			if at, ok := s.failed[k]; ok && now.Sub(at) < retryAfter {
+				continue
+			}
+			s.failed[k] = now // claimed: concurrent writes skip it
+			missing = append(missing, monthOf(r.Time))
+		}
+	}
+	s.mu.Unlock()
+	for _, month := range missing {
+		_, err := Ensure(ctx, s.db, month, month.AddDate(0, 1, 0))
+		s.mu.Lock()
+		if err == nil {
+			s.known[monthKey(month)] = true
+			delete(s.failed, monthKey(month))
+		}
+		s.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			s.logger.WarnContext(ctx, "partition: no partition for the month, its readings go to the default partition",
+				"month", month.Format("2006-01"), "error", err, "retry_after", retryAfter)
+		}
+	}
+}
+
+var _ sensorhub.BatchWriter = (*Sink)(nil)
