@@ -145,7 +145,7 @@ func (e *environment) measureLoop(ctx context.Context, readings []reading) (resu
 			}
 		})
 	}
-	waitErr := e.waitRows(ctx, schema, len(readings), drainTimeout(len(readings)))
+	waitErr := e.waitDrained(ctx, stream, "loop", schema, len(readings), len(readings), drainTimeout(len(readings)))
 	elapsed := time.Since(start)
 	cancel()
 	wg.Wait()
@@ -184,10 +184,20 @@ func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids 
 	return e.redis.XAck(ctx, stream, "loop", ids...).Err()
 }
 
-// measureDrain times the sensorhub binary draining a preloaded stream; env
-// adds variables to the binary's environment.
+// measureDrain times the sensorhub binary draining a preloaded stream into
+// an empty table; env adds variables to the binary's environment.
 func (e *environment) measureDrain(ctx context.Context, readings []reading, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	return e.measureDrainInto(ctx, schema, dsn, readings, env...)
+}
+
+// measureDrainInto is measureDrain into the table of schema, which may
+// hold rows already.
+func (e *environment) measureDrainInto(ctx context.Context, schema, dsn string, readings []reading, env ...string) (result, error) {
+	before, err := e.rows(ctx, schema)
 	if err != nil {
 		return result{}, err
 	}
@@ -201,7 +211,7 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, env 
 	}
 	defer p.stop()
 	start := time.Now()
-	if err := e.waitRows(p.context(ctx), schema, len(readings), drainTimeout(len(readings))); err != nil {
+	if err := e.waitDrained(p.context(ctx), stream, "sensorhub", schema, len(readings), before+len(readings), drainTimeout(len(readings))); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: len(readings), elapsed: time.Since(start)}

@@ -10,6 +10,10 @@ import (
 // report is the outcome of a run.
 type report struct {
 	copy, loop, drain, rules, live result
+	// short is the shorter drain, growth the drain into a table holding
+	// preload readings.
+	short, growth result
+	preload       int
 }
 
 func (r report) print(w io.Writer) {
@@ -32,12 +36,17 @@ func (r report) print(w io.Writer) {
 	row("copy (ceiling)", r.copy, false)
 	row("minimal loop", r.loop, false)
 	row("sensorhub drain", r.drain, true)
+	row(fmt.Sprintf("drain, first %d", r.short.readings), r.short, true)
 	row("drain, threshold rules", r.rules, true)
+	row(fmt.Sprintf("drain, %d stored", r.preload), r.growth, true)
 	row("sensorhub live", r.live, true)
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+	fmt.Fprintf(w, "growth/drain %.2f (target >= %.2f) with %d readings stored; drain of %d %.0f readings/s vs drain of %d %.0f readings/s (%.2f)\n",
+		r.growth.rate()/r.drain.rate(), targetGrowthRatio, r.preload,
+		r.drain.readings, r.drain.rate(), r.short.readings, r.short.rate(), r.drain.rate()/r.short.rate())
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -46,7 +55,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"rules", r.rules}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"growth", r.growth}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -59,6 +68,9 @@ func (r report) failures() []string {
 	}
 	if ratio := r.rules.rate() / r.drain.rate(); ratio < targetRulesRatio {
 		out = append(out, fmt.Sprintf("drain with threshold rules is %.2f x the drain, target %.2f", ratio, targetRulesRatio))
+	}
+	if ratio := r.growth.rate() / r.drain.rate(); ratio < targetGrowthRatio {
+		out = append(out, fmt.Sprintf("drain with %d readings stored is %.2f x the drain, target %.2f", r.preload, ratio, targetGrowthRatio))
 	}
 	if r.live.p99 > targetP99 {
 		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))
