@@ -8,6 +8,7 @@
 //	sensorhub station list|set           stations: name, position, time zone
 //	sensorhub calibration add|end|list   calibrations per station and sensor
 //	sensorhub rule add|list|remove       manage the threshold rules
+//	sensorhub partition list|maintain|create  the monthly partitions of readings
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -79,6 +80,10 @@ commands:
   rule add SPEC                        add a threshold rule, sensor[@station]>threshold[/clear] or <
   rule list                            list the threshold rules with their IDs
   rule remove ID                       remove a threshold rule
+  partition list                       list the partitions of readings with their ranges
+  partition maintain                   create the coming months' partitions, move rows out of the default
+                                       partition, drop what SENSORHUB_RAW_RETENTION expired
+  partition create FROM TO             create the monthly partitions of [FROM, TO) (RFC 3339 or YYYY-MM)
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -127,6 +132,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCalibration(ctx, cfg, args, stdout)
 	case "rule":
 		err = runRule(ctx, cfg, args, stdout)
+	case "partition":
+		err = runPartition(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

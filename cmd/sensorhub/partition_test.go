@@ -56,3 +56,33 @@ func TestServiceStoresEachReadingInItsMonthsPartition(t *testing.T) {
 		return ok
 	})
 }
+
+func TestPartitionCommands(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	code, out := e.cli(t, "partition", "create", "1999-01", "1999-02-15T00:00:00Z")
+	if code != exitOK || out != "created readings_p1999_01\ncreated readings_p1999_02\n" {
+		t.Fatalf("partition create = %d %q", code, out)
+	}
+	e.vars["SENSORHUB_RAW_RETENTION"] = "3650d"
+	code, out = e.cli(t, "partition", "maintain")
+	now := time.Now().UTC()
+	if code != exitOK || !strings.Contains(out, "created readings_p"+now.Format("2006_01")+"\n") ||
+		!strings.Contains(out, "dropped readings_p1999_01\ndropped readings_p1999_02\n") {
+		t.Fatalf("partition maintain = %d %q; want this month created and 1999 dropped", code, out)
+	}
+	code, out = e.cli(t, "partition", "list")
+	if code != exitOK || !strings.Contains(out, "readings_p"+now.Format("2006_01")+"  "+now.Format("2006-01")+"-01T00:00:00Z") ||
+		!strings.Contains(out, "readings_default") || strings.Contains(out, "1999") {
+		t.Fatalf("partition list = %d %q", code, out)
+	}
+	for _, args := range [][]string{{"partition"}, {"partition", "drop"}, {"partition", "list", "x"}, {"partition", "create", "2024-13", "soon"}, {"partition", "create", "2025-01", "2024-01"}} {
+		code, out := e.cli(t, args...)
+		if code != exitUsage {
+			t.Errorf("%v = %d %q, want exit %d", args, code, out, exitUsage)
+		}
+	}
+	if _, out := e.cli(t, "partition", "create", "2024-13", "soon"); !strings.Contains(out, `FROM "2024-13"`) || !strings.Contains(out, `TO "soon"`) {
+		t.Errorf("partition create with two bad times = %q, want both named", out)
+	}
+}

@@ -149,7 +149,11 @@ func (m *Maintainer) loop(ctx context.Context) {
 		m.mu.Lock()
 		m.last = err
 		m.mu.Unlock()
-		if err != nil {
+		switch {
+		case IsPermissionDenied(err):
+			m.log.Warn("partition: this role may not change the partitions (it does not own readings); run `sensorhub partition maintain` as the owner",
+				"error", err, "next_in", m.cfg.Interval)
+		case err != nil:
 			m.log.Warn("partition: maintenance failed, trying again later", "error", err, "next_in", m.cfg.Interval)
 		}
 		for _, name := range rep.Created {

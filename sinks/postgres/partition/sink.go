@@ -2,9 +2,12 @@ package partition
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
@@ -20,9 +23,12 @@ const retryAfter = time.Minute
 // time it sees the month, outside the write's transaction. A month it
 // cannot create a partition for is no error: the readings go to the
 // default partition, the failure is logged at Warn, and Sink tries again
-// retryAfter later (the Maintainer moves them too). Months are remembered
-// for the life of Sink, so the common write costs a look-up per reading.
-// It is safe for concurrent use.
+// retryAfter later (the Maintainer moves them too). A role that may not
+// create partitions (it does not own readings, as in the least-privilege
+// layout) turns Sink off for good, with one Warn: then partitions are made
+// by `sensorhub partition maintain`, run as the owner. Months are
+// remembered for the life of Sink, so the common write costs a look-up per
+// reading. It is safe for concurrent use.
 type Sink struct {
 	next   sensorhub.BatchWriter
 	db     DB
@@ -31,6 +37,7 @@ type Sink struct {
 	mu     sync.Mutex
 	known  map[int]bool      // months covered by a partition
 	failed map[int]time.Time // months whose Ensure failed, and when
+	off    bool              // the role may not create partitions
 }
 
 // NewSink returns a Sink writing through next, creating partitions in db.
@@ -61,6 +68,10 @@ func (s *Sink) prepare(ctx context.Context, batches []sensorhub.Batch) {
 	var missing []time.Time
 	now := time.Now()
 	s.mu.Lock()
+	if s.off {
+		s.mu.Unlock()
+		return
+	}
 	last := -1 // readings of a batch mostly share a month
 	for _, b := range batches {
 		for _, r := range b.Readings {
@@ -80,17 +91,35 @@ func (s *Sink) prepare(ctx context.Context, batches []sensorhub.Batch) {
 	s.mu.Unlock()
 	for _, month := range missing {
 		_, err := Ensure(ctx, s.db, month, month.AddDate(0, 1, 0))
+		denied := IsPermissionDenied(err)
 		s.mu.Lock()
 		if err == nil {
 			s.known[monthKey(month)] = true
 			delete(s.failed, monthKey(month))
 		}
+		wasOff := s.off
+		s.off = s.off || denied
 		s.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
+		switch {
+		case denied && !wasOff:
+			s.logger.WarnContext(ctx, "partition: this role may not create partitions (it does not own readings): readings without a partition go to the default partition; run `sensorhub partition maintain` as the owner",
+				"error", err)
+			return
+		case denied:
+			return
+		case err != nil && ctx.Err() == nil:
 			s.logger.WarnContext(ctx, "partition: no partition for the month, its readings go to the default partition",
 				"month", month.Format("2006-01"), "error", err, "retry_after", retryAfter)
 		}
 	}
+}
+
+// IsPermissionDenied reports whether err is PostgreSQL's refusal of a
+// change of the partition layout to a role without the right (SQLSTATE
+// 42501: not the owner of readings).
+func IsPermissionDenied(err error) bool {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	return ok && pgErr.Code == "42501"
 }
 
 var _ sensorhub.BatchWriter = (*Sink)(nil)
