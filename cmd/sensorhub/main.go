@@ -81,8 +81,7 @@ commands:
   rule list                            list the threshold rules with their IDs
   rule remove ID                       remove a threshold rule
   partition list                       list the partitions of readings with their ranges
-  partition maintain                   create the coming months' partitions, move rows out of the default
-                                       partition, drop what SENSORHUB_RAW_RETENTION expired
+  partition maintain                   make the coming months' partitions, apply SENSORHUB_RAW_RETENTION
   partition create FROM TO             create the monthly partitions of [FROM, TO) (RFC 3339 or YYYY-MM)
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
