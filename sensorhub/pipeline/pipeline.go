@@ -40,6 +40,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
@@ -94,6 +95,11 @@ type Config struct {
 	// ReorderWindow is the processors' reorder window. Default
 	// postgres.DefaultReorderWindow (10 s).
 	ReorderWindow time.Duration
+	// RawRetention is how long readings are kept, in device time: the
+	// pipeline gives each month of readings its partition (partition.Sink)
+	// and runs a partition.Maintainer, which drops the months older than
+	// this. Default zero: keep everything.
+	RawRetention time.Duration
 	// Logger receives the pipeline's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -109,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.StationRefresh < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: Config.StationRefresh must not be negative, got %s", c.StationRefresh))
+	}
+	if c.RawRetention < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: Config.RawRetention must not be negative, got %s", c.RawRetention))
 	}
 	if c.Staleness != nil {
 		if !c.Events {
@@ -141,6 +150,7 @@ type Pipeline struct {
 	sweeper   *staleness.Sweeper // nil with staleness off
 	zones     *stations.Zones    // nil when Config.Decoder.Zones was given
 	sink      *postgres.Sink
+	partition *partition.Maintainer
 
 	stopFlusher context.CancelFunc // nil until Start
 	flusherDone chan struct{}
@@ -177,7 +187,11 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, transport: t, sink: sink, sweeper: sweeper}
+	maintainer, err := partition.NewMaintainer(partition.Config{DB: cfg.DB, Retention: cfg.RawRetention, Logger: cfg.Logger})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
+	}
+	p := &Pipeline{cfg: cfg, transport: t, sink: sink, sweeper: sweeper, partition: maintainer}
 	if cfg.Decoder.Zones == nil {
 		p.zones, err = stations.NewZones(stations.ZonesConfig{DB: cfg.DB, Refresh: cfg.StationRefresh, Logger: cfg.Logger})
 		if err != nil {
@@ -189,7 +203,7 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		Subscriber:   t.Subscriber(),
 		Publisher:    t.PoisonPublisher(),
 		PoisonStream: t.PoisonStream(),
-		Sink:         sink,
+		Sink:         partition.NewSink(sink, cfg.DB, cfg.Logger),
 		Stream:       cfg.Stream,
 		Decoder:      cfg.Decoder,
 		Logger:       cfg.Logger,
@@ -237,6 +251,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 		}
 	}
+	if err := p.partition.Start(ctx); err != nil {
+		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+	}
 	if err := p.hub.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 	}
@@ -263,6 +280,7 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	if p.sweeper != nil {
 		errs = append(errs, p.sweeper.Stop(ctx))
 	}
+	errs = append(errs, p.partition.Stop(ctx))
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))
 	}
