@@ -26,8 +26,12 @@ const (
 
 // LockTimeout bounds how long a change of the partition layout waits for
 // a table lock before it gives up, so that it never queues for long ahead
-// of the writers of readings.
-const LockTimeout = time.Second
+// of the writers of readings. It is below PostgreSQL's default
+// deadlock_timeout (1 s): a writer that holds readings and waits for a
+// station's lock held by a writer queued behind the change makes a cycle,
+// and the change, which is retried anyway, gives up before PostgreSQL
+// would look for the cycle and maybe abort a writer instead.
+const LockTimeout = 500 * time.Millisecond
 
 // DB is what the package needs from PostgreSQL; *pgxpool.Pool satisfies
 // it.
