@@ -21,15 +21,15 @@ const retryAfter = time.Minute
 // BatchWriter storing into readings): before a write, it gives every month
 // the write's readings fall in a partition of its own (Ensure), the first
 // time it sees the month, outside the write's transaction; concurrent
-// writes of that month wait for it. A month it
-// cannot create a partition for is no error: the readings go to the
-// default partition, the failure is logged at Warn, and Sink tries again
-// retryAfter later (the Maintainer moves them too). A role that may not
-// create partitions (it does not own readings, as in the least-privilege
-// layout) turns Sink off for good, with one Warn: then partitions are made
-// by `sensorhub partition maintain`, run as the owner. Months are
-// remembered for the life of Sink, so the common write costs a look-up per
-// reading. It is safe for concurrent use.
+// writes of that month wait for it. A month it cannot create a partition
+// for is no error: the readings go to the default partition, the failure
+// is logged at Warn, and Sink tries again retryAfter later (the Maintainer
+// moves them too). A role that may not create partitions (it does not own
+// readings, as in the least-privilege layout) turns Sink off for good,
+// with one Warn: then partitions are made by `sensorhub partition
+// maintain`, run as the owner. Months are remembered for the life of Sink,
+// so the common write costs a look-up per reading. It is safe for
+// concurrent use.
 type Sink struct {
 	next   sensorhub.BatchWriter
 	db     DB
