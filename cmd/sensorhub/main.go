@@ -9,6 +9,7 @@
 //	sensorhub calibration add|end|list   calibrations per station and sensor
 //	sensorhub rule add|list|remove       manage the threshold rules
 //	sensorhub rollup rebuild             recompute rollups from readings
+//	sensorhub partition list|maintain|create  the monthly partitions of readings
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -81,6 +82,9 @@ commands:
   rule list                            list the threshold rules with their IDs
   rule remove ID                       remove a threshold rule
   rollup rebuild [--station S] [--from T] [--to T]  recompute rollups from readings
+  partition list                       list the partitions of readings with their ranges
+  partition maintain                   make the coming months' partitions, apply SENSORHUB_RAW_RETENTION
+  partition create FROM TO             create the monthly partitions of [FROM, TO) (RFC 3339 or YYYY-MM)
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -131,6 +135,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runRule(ctx, cfg, args, stdout)
 	case "rollup":
 		err = runRollup(ctx, cfg, args, stdout)
+	case "partition":
+		err = runPartition(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:
