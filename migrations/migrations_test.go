@@ -105,6 +105,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 9 && (exists("rollup_invalidations") || exists("rollup_day_rebuilds") || exists("rollup_settings") || !exists("readings_5m")) {
 			t.Fatal("Down of 0009 must drop the invalidation log and only it")
 		}
+		if down.Version == 10 && (exists("readings_default") || !exists("readings")) {
+			t.Fatal("Down of 0010 must leave readings one plain table")
+		}
 		if down.Version == 6 && (exists("readings_5m") || exists("readings_1h") || exists("readings_1d") || !exists("sensor_status")) {
 			t.Fatal("Down of 0006 must drop the rollup tables and only them")
 		}
@@ -336,5 +339,126 @@ func TestStationsMigrationCreatesKnownStations(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ids, []string{"garden", "roof"}) {
 		t.Fatalf("stations after the upgrade = %v, want garden and roof without a zone", ids)
+	}
+}
+
+// TestPartitionMigrationKeepsAnExistingTable checks the upgrade to 0010 of
+// a table that holds rows: they stay, with every column of 0001–0006, in
+// the partition readings_legacy; the natural key still dedupes; and what
+// belonged to the old table follows the new parent: a statement-level
+// trigger with a transition table (as rollups add), a view, an index, a
+// grant. Then 0010's Down brings back one plain table with every row.
+func TestPartitionMigrationKeepsAnExistingTable(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	m := newMigrator(t, db.URL)
+	for down := (migrations.Result{}); down.Name != "0010_partition_readings.sql"; {
+		var err error
+		if down, err = m.Down(ctx); err != nil || down.Name == "" {
+			t.Fatalf("Down = %+v, %v; want to reach 0010_partition_readings.sql", down, err)
+		}
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`INSERT INTO readings (station, sensor, ts, value, unit, raw_value, qc_flag, qc_tests, derived) VALUES
+		('roof', 'temperature', '1985-06-01T12:00:00Z', 14, 'Cel', 13.5, 3, '{spike}', false),
+		('roof', 'dew_point', '2024-12-01T12:00:00Z', 9.5, 'Cel', NULL, 2, '{}', true)`)
+	exec(`CREATE TABLE seen (n bigint)`)
+	exec(`CREATE FUNCTION count_new() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN INSERT INTO seen SELECT count(*) FROM new_rows; RETURN NULL; END $$`)
+	exec(`CREATE TRIGGER readings_count AFTER INSERT ON readings REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION count_new()`)
+	exec(`CREATE VIEW roof_readings AS SELECT station, ts, value FROM readings WHERE station = 'roof'`)
+	exec(`CREATE INDEX readings_by_arrival ON readings (received_at)`)
+	exec(`GRANT SELECT ON readings TO PUBLIC`)
+
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkReadingsTable(t, db)
+	query := func(sql string, dest ...any) {
+		t.Helper()
+		if err := db.Pool.QueryRow(ctx, sql).Scan(dest...); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var kind string
+	query(`SELECT relkind::text FROM pg_class WHERE oid = 'readings'::regclass`, &kind)
+	if kind != "p" {
+		t.Fatalf("readings has relkind %q after 0010, want p (partitioned)", kind)
+	}
+	var parts []string
+	query(`SELECT array_agg(inhrelid::regclass::text ORDER BY inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'readings'::regclass`, &parts)
+	if want := []string{"readings_default", "readings_legacy"}; !reflect.DeepEqual(parts, want) {
+		t.Fatalf("partitions = %v, want %v", parts, want)
+	}
+	var rows []string
+	query(`SELECT array_agg(format('%s %s %s %s %s %s %s %s %s', station, sensor, ts AT TIME ZONE 'UTC', value, unit, raw_value, qc_flag, qc_tests, derived) ORDER BY ts)
+		FROM readings_legacy`, &rows)
+	want := []string{
+		"roof temperature 1985-06-01 12:00:00 14 Cel 13.5 3 {spike} f",
+		"roof dew_point 2024-12-01 12:00:00 9.5 Cel  2 {} t",
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("rows after 0010 = %q, want %q", rows, want)
+	}
+
+	// A later reading goes to the default partition (no month partition
+	// yet), a re-sent one is still a duplicate, and the trigger fires once
+	// per statement on the parent.
+	tag, err := db.Pool.Exec(ctx, `INSERT INTO readings (station, sensor, ts, value, unit) VALUES
+		('roof', 'temperature', '1985-06-01T12:00:00Z', 14, 'Cel'),
+		('roof', 'temperature', '2099-01-01T00:00:00Z', 15, 'Cel') ON CONFLICT DO NOTHING`)
+	if err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("insert after 0010 = %v, %v; want the new reading stored and the re-sent one dropped", tag, err)
+	}
+	var inDefault, seen, inView int
+	query(`SELECT count(*) FROM readings_default`, &inDefault)
+	query(`SELECT coalesce(sum(n), 0) FROM seen`, &seen)
+	query(`SELECT count(*) FROM roof_readings`, &inView)
+	if inDefault != 1 || seen != 1 || inView != 3 {
+		t.Fatalf("after an insert: %d rows in the default partition, trigger saw %d, view shows %d; want 1, 1, 3", inDefault, seen, inView)
+	}
+	var index string
+	query(`SELECT indexdef FROM pg_indexes WHERE tablename = 'readings' AND indexname = 'readings_by_arrival'`, &index)
+	if !strings.Contains(index, "(received_at)") {
+		t.Fatalf("index readings_by_arrival on the parent = %q", index)
+	}
+	var public bool
+	query(`SELECT has_table_privilege('public', 'readings', 'SELECT')`, &public)
+	if !public {
+		t.Fatal("the grant to PUBLIC did not follow the table")
+	}
+
+	down, err := m.Down(ctx)
+	if err != nil || down.Name != "0010_partition_readings.sql" {
+		t.Fatalf("Down = %+v, %v", down, err)
+	}
+	query(`SELECT relkind::text FROM pg_class WHERE oid = 'readings'::regclass`, &kind)
+	var count int
+	query(`SELECT count(*) FROM roof_readings`, &count)
+	if kind != "r" || count != 3 {
+		t.Fatalf("after Down: relkind %q and %d rows in the view, want a plain table (r) with 3", kind, count)
+	}
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatalf("Up again: %v", err)
+	}
+}
+
+// TestPartitionMigrationOfAnEmptyTable checks a fresh install: no legacy
+// partition, only the default one.
+func TestPartitionMigrationOfAnEmptyTable(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	var parts []string
+	if err := db.Pool.QueryRow(t.Context(), `SELECT array_agg(inhrelid::regclass::text) FROM pg_inherits WHERE inhparent = 'readings'::regclass`).Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"readings_default"}; !reflect.DeepEqual(parts, want) {
+		t.Fatalf("partitions of a fresh install = %v, want %v", parts, want)
 	}
 }

@@ -131,6 +131,47 @@ func (e *environment) rows(ctx context.Context, schema string) (int, error) {
 	return n, err
 }
 
+// waitDrained polls the consumer group of stream until it has read entries
+// entries and acked them all, then checks that schema holds rows rows; it
+// fails after timeout. Both the minimal loop and sensorhub ack an entry
+// only once its row is committed, so this times a drain without counting
+// the table while it fills: a count(*) every few milliseconds costs in
+// proportion to the rows stored so far, which made a long drain look
+// slower than a short one (docs/growth.md).
+func (e *environment) waitDrained(ctx context.Context, stream, group, schema string, entries, rows int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		groups, err := e.redis.XInfoGroups(ctx, stream).Result()
+		if ctx.Err() != nil {
+			return fmt.Errorf("group %s: stopped: %w", group, context.Cause(ctx))
+		}
+		if err != nil {
+			return fmt.Errorf("group %s: %w", group, err)
+		}
+		var g goredis.XInfoGroup
+		for _, x := range groups {
+			if x.Name == group {
+				g = x
+			}
+		}
+		if g.EntriesRead >= int64(entries) && g.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("group %s read %d of %d entries, %d pending, after %s", group, g.EntriesRead, entries, g.Pending, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n, err := e.rows(ctx, schema)
+	if err != nil {
+		return err
+	}
+	if n != rows {
+		return fmt.Errorf("every entry acked, but %d of %d rows stored", n, rows)
+	}
+	return nil
+}
+
 // waitRows polls until schema holds want rows, or fails after timeout.
 func (e *environment) waitRows(ctx context.Context, schema string, want int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

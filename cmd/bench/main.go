@@ -12,8 +12,18 @@
 //     3b. rules: the same drain with a threshold rule on every sensor type and
 //     staleness tracking on (stateful processing in the commit transaction;
 //     the drain runs with neither), against the drain;
+//     3c. short drain: the first 300,000 readings only (3/10 of -n when
+//     that is less), against the drain: how the rate depends on the length
+//     of a drain;
+//     3d. growth: the drain into a table already holding -growth-preload
+//     readings (20 million by default) spread over the year before, loaded
+//     with COPY, against the drain into the empty table;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
 //     publish to row, and its CPU time per reading against the drain's.
+//
+// A drain ends when the consumer group has read and acked every entry
+// (both consumers ack only what they committed), then the rows are
+// counted once.
 //
 // It prints one table and exits non-zero when a reading is missing or
 // doubled, the pending list is not empty at the end, or a target is missed.
@@ -67,6 +77,7 @@ type options struct {
 	databaseURL  string
 	redisURL     string
 	check        bool
+	preload      int
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -78,13 +89,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.IntVar(&o.liveRate, "live-rate", 10_000, "readings per second of the live test")
 	fs.DurationVar(&o.liveDuration, "live-duration", 30*time.Second, "length of the live test")
 	fs.BoolVar(&o.check, "check", true, "exit non-zero when a target is missed")
+	fs.IntVar(&o.preload, "growth-preload", 20_000_000, "readings already stored for the growth drain")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.databaseURL = cmp.Or(getenv("SENSORHUB_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	o.redisURL = cmp.Or(getenv("SENSORHUB_BENCH_REDIS_URL"), "redis://127.0.0.1:6379/0")
-	if o.n <= 0 || o.stations <= 0 || o.liveRate <= 0 {
-		return errors.New("-n, -stations and -live-rate must be positive")
+	if o.n <= 0 || o.stations <= 0 || o.liveRate <= 0 || o.preload <= 0 {
+		return errors.New("-n, -stations, -live-rate and -growth-preload must be positive")
 	}
 	if _, err := os.Stat(o.binary); err != nil {
 		return fmt.Errorf("binary: %w (build it with make build)", err)
@@ -115,6 +127,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
+	if rep.short, err = env.measureDrain(ctx, readings[:shortDrain(o.n)], false, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
+		return fmt.Errorf("sensorhub short drain: %w", err)
+	}
+	fmt.Fprintf(stdout, "  short drain done: %.0f readings/s\n", rep.short.rate())
 	if rep.rules, err = env.measureDrain(ctx, readings, false, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_QC=false"); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
@@ -127,6 +143,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("sensorhub drain with quality control: %w", err)
 	}
 	fmt.Fprintf(stdout, "  qc    done: %.0f readings/s\n", rep.quality.rate())
+	rep.preload = o.preload
+	if rep.growth, err = env.measureGrowth(ctx, readings, o.preload); err != nil {
+		return fmt.Errorf("sensorhub growth drain: %w", err)
+	}
+	fmt.Fprintf(stdout, "  growth done: %.0f readings/s with %d stored before\n", rep.growth.rate(), o.preload)
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}

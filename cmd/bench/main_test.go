@@ -21,13 +21,13 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 		t.Fatalf("build sensorhub: %v\n%s", err, out)
 	}
 	var out bytes.Buffer
-	err := run(t.Context(), []string{"-n", "3000", "-live-rate", "500", "-live-duration", "1s", "-binary", binary, "-check=false"},
+	err := run(t.Context(), []string{"-n", "3000", "-live-rate", "500", "-live-duration", "1s", "-growth-preload", "20000", "-binary", binary, "-check=false"},
 		func(string) string { return "" }, &out)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, rollups on", "drain, QC on",
-		"sensorhub live", "drain/loop", "rules/drain", "rollups on/off", "qc/drain"} {
+	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, rollups on", "drain, QC on", "sensorhub live",
+		"drain/loop", "rules/drain", "rollups on/off", "qc/drain", "drain, first 900", "drain, 20000 stored", "growth/drain"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -152,7 +152,7 @@ func (e *environment) measureLoop(ctx context.Context, readings []reading) (resu
 			}
 		})
 	}
-	waitErr := e.waitRows(ctx, schema, len(readings), drainTimeout(len(readings)))
+	waitErr := e.waitDrained(ctx, stream, "loop", schema, len(readings), len(readings), drainTimeout(len(readings)))
 	elapsed := time.Since(start)
 	cancel()
 	wg.Wait()
@@ -191,9 +191,10 @@ func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids 
 	return e.redis.XAck(ctx, stream, "loop", ids...).Err()
 }
 
-// measureDrain times the sensorhub binary draining a preloaded stream; env
-// adds variables to the binary's environment. With rollups on, the result
-// also says how long the rollups took to settle after the drain.
+// measureDrain times the sensorhub binary draining a preloaded stream into
+// an empty table; env adds variables to the binary's environment. With
+// rollups on, the result also says how long the rollups took to settle
+// after the drain.
 func (e *environment) measureDrain(ctx context.Context, readings []reading, rollups bool, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
@@ -203,6 +204,16 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, roll
 		if env, err = e.rollupsOff(ctx, schema, env); err != nil {
 			return result{}, err
 		}
+	}
+	return e.measureDrainInto(ctx, schema, dsn, readings, rollups, env...)
+}
+
+// measureDrainInto is measureDrain into the table of schema, which may
+// hold rows already; with rollups off, the caller has turned them off.
+func (e *environment) measureDrainInto(ctx context.Context, schema, dsn string, readings []reading, rollups bool, env ...string) (result, error) {
+	before, err := e.rows(ctx, schema)
+	if err != nil {
+		return result{}, err
 	}
 	stream := e.newStream()
 	if err := e.preload(ctx, stream, readings); err != nil {
@@ -214,7 +225,7 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, roll
 	}
 	defer p.stop()
 	start := time.Now()
-	if err := e.waitRows(p.context(ctx), schema, len(readings), drainTimeout(len(readings))); err != nil {
+	if err := e.waitDrained(p.context(ctx), stream, "sensorhub", schema, len(readings), before+len(readings), drainTimeout(len(readings))); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: len(readings), elapsed: time.Since(start)}

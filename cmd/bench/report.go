@@ -10,6 +10,10 @@ import (
 // report is the outcome of a run.
 type report struct {
 	copy, loop, drain, rules, rollups, quality, live result
+	// short is the shorter drain, growth the drain into a table holding
+	// preload readings.
+	short, growth result
+	preload       int
 }
 
 func (r report) print(w io.Writer) {
@@ -32,9 +36,11 @@ func (r report) print(w io.Writer) {
 	row("copy (ceiling)", r.copy, false)
 	row("minimal loop", r.loop, false)
 	row("sensorhub drain", r.drain, true)
+	row(fmt.Sprintf("drain, first %d", r.short.readings), r.short, true)
 	row("drain, threshold rules", r.rules, true)
 	row("drain, rollups on", r.rollups, true)
 	row("drain, QC on", r.quality, true)
+	row(fmt.Sprintf("drain, %d stored", r.preload), r.growth, true)
 	row("sensorhub live", r.live, true)
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), qc/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
@@ -46,6 +52,9 @@ func (r report) print(w io.Writer) {
 		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
 	fmt.Fprintf(w, "rollup reads p99 with %d raw readings stored: a year of daily rows %s, a day of 5-minute rows %s (target <= %s)\n",
 		r.rollups.readings, r.rollups.reads.yearOfDays.Round(10*time.Microsecond), r.rollups.reads.dayOf5m.Round(10*time.Microsecond), targetRollupRead)
+	fmt.Fprintf(w, "growth/drain %.2f (target >= %.2f) with %d readings stored; drain of %d %.0f readings/s vs drain of %d %.0f readings/s (%.2f)\n",
+		r.growth.rate()/r.drain.rate(), targetGrowthRatio, r.preload,
+		r.drain.readings, r.drain.rate(), r.short.readings, r.short.rate(), r.drain.rate()/r.short.rate())
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -54,7 +63,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"rules", r.rules}, {"rollups", r.rollups}, {"qc", r.quality}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"rollups", r.rollups}, {"qc", r.quality}, {"growth", r.growth}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -80,6 +89,9 @@ func (r report) failures() []string {
 	}
 	if r.live.rollupLagP99 > targetRollupLagP99 {
 		out = append(out, fmt.Sprintf("live rollup lag p99 %s, target %s", r.live.rollupLagP99, targetRollupLagP99))
+	}
+	if ratio := r.growth.rate() / r.drain.rate(); ratio < targetGrowthRatio {
+		out = append(out, fmt.Sprintf("drain with %d readings stored is %.2f x the drain, target %.2f", r.preload, ratio, targetGrowthRatio))
 	}
 	if r.live.p99 > targetP99 {
 		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))

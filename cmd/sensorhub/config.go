@@ -47,7 +47,10 @@ type config struct {
 	processing processingConfig
 	staleness  stalenessConfig
 	rollups    rollupConfig
-	faults     faultHooks
+	// rawRetention is how long raw readings are kept (partitions older are
+	// dropped, rollups older are not recomputed); 0 keeps them forever.
+	rawRetention time.Duration
+	faults       faultHooks
 }
 
 // env reads variables and collects one error per bad variable, so that
@@ -85,6 +88,29 @@ func (e *env) secret(name string) string {
 		return ""
 	}
 	return strings.TrimRight(string(b), "\r\n")
+}
+
+// retention reads a retention period: whole days such as 400d, or a Go
+// duration such as 9600h; empty or 0 means forever (0 returned).
+func (e *env) retention(name string) time.Duration {
+	v := e.getenv(name)
+	if v == "" || v == "0" {
+		return 0
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 || n > 100*366 {
+			e.fail(name, "%q is not a number of days such as 400d", v)
+			return 0
+		}
+		return time.Duration(n) * 24 * time.Hour
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		e.fail(name, "%q is neither a number of days such as 400d nor a duration such as 9600h (0 keeps readings forever)", v)
+		return 0
+	}
+	return d
 }
 
 // exclusive fails for every variable of parts that is set along with the
@@ -437,6 +463,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.processing = loadProcessingConfig(e)
 	c.staleness = loadStalenessConfig(e)
 	c.rollups = loadRollupConfig(e)
+	c.rawRetention = e.retention("SENSORHUB_RAW_RETENTION")
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

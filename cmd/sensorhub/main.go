@@ -10,6 +10,7 @@
 //	sensorhub rule add|list|remove       manage the threshold rules
 //	sensorhub qc flag|rebuild|set|reset|list  quality control
 //	sensorhub rollup rebuild             recompute rollups from readings
+//	sensorhub partition list|maintain|create  the monthly partitions of readings
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -87,6 +88,9 @@ commands:
   qc reset STATION|all SENSOR          drop a station's (or all stations') QC settings
   qc list [--json]                     QC limits: declared, set, and manual flags
   rollup rebuild [--station S] [--from T] [--to T]  recompute rollups from readings
+  partition list                       list the partitions of readings with their ranges
+  partition maintain                   make the coming months' partitions, apply SENSORHUB_RAW_RETENTION
+  partition create FROM TO             create the monthly partitions of [FROM, TO) (RFC 3339 or YYYY-MM)
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -141,6 +145,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runQC(ctx, cfg, args, stdout)
 	case "rollup":
 		err = runRollup(ctx, cfg, args, stdout)
+	case "partition":
+		err = runPartition(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

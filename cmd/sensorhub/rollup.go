@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,8 +25,6 @@ import (
 type rollupConfig struct {
 	enabled bool
 	maxLag  time.Duration
-	// retention is how long raw readings are kept; 0 keeps them forever.
-	retention time.Duration
 }
 
 // defaultRollupMaxLag is SENSORHUB_ROLLUP_MAX_LAG's default (DESIGN.md §14).
@@ -36,33 +32,9 @@ const defaultRollupMaxLag = 5 * time.Minute
 
 func loadRollupConfig(e *env) rollupConfig {
 	return rollupConfig{
-		enabled:   e.boolean("SENSORHUB_ROLLUPS", true),
-		maxLag:    e.duration("SENSORHUB_ROLLUP_MAX_LAG", defaultRollupMaxLag),
-		retention: e.retention("SENSORHUB_RAW_RETENTION"),
+		enabled: e.boolean("SENSORHUB_ROLLUPS", true),
+		maxLag:  e.duration("SENSORHUB_ROLLUP_MAX_LAG", defaultRollupMaxLag),
 	}
-}
-
-// retention reads a retention period: whole days such as 400d, or a Go
-// duration such as 9600h; empty or 0 means forever (0 returned).
-func (e *env) retention(name string) time.Duration {
-	v := e.getenv(name)
-	if v == "" || v == "0" {
-		return 0
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 || n > 100*366 {
-			e.fail(name, "%q is not a number of days such as 400d", v)
-			return 0
-		}
-		return time.Duration(n) * 24 * time.Hour
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		e.fail(name, "%q is neither a number of days such as 400d nor a duration such as 9600h (0 keeps readings forever)", v)
-		return 0
-	}
-	return d
 }
 
 // zoneName is the IANA name of the default zone, whose days the daily
@@ -90,7 +62,7 @@ func newRollupWorker(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *sl
 		logger.Info("rollups off: readings_5m, readings_1h and readings_1d are not maintained; invalidations accumulate", "env", "SENSORHUB_ROLLUPS")
 		return nil, nil
 	}
-	w, err := rollup.NewWorker(rollup.Config{DB: pool, Types: types, Zone: cfg.zoneName(), Retention: cfg.rollups.retention, Logger: logger})
+	w, err := rollup.NewWorker(rollup.Config{DB: pool, Types: types, Zone: cfg.zoneName(), Retention: cfg.rawRetention, Logger: logger})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +114,7 @@ func runRollup(ctx context.Context, cfg config, args []string, stdout io.Writer)
 	}
 	defer pool.Close()
 	progress := newProgressLine(stdout)
-	n, err := rollup.Rebuild(ctx, rollup.Config{DB: pool, Types: handlers.Builtin(), Zone: cfg.zoneName(), Retention: cfg.rollups.retention},
+	n, err := rollup.Rebuild(ctx, rollup.Config{DB: pool, Types: handlers.Builtin(), Zone: cfg.zoneName(), Retention: cfg.rawRetention},
 		r, progress.show)
 	progress.end()
 	if err != nil {

@@ -26,8 +26,8 @@ func TestLoadRollupConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := (rollupConfig{maxLag: 30 * time.Second, retention: want}); cfg.rollups != got {
-			t.Errorf("SENSORHUB_RAW_RETENTION=%s: %+v, want %+v", v, cfg.rollups, got)
+		if got := (rollupConfig{maxLag: 30 * time.Second}); cfg.rollups != got || cfg.rawRetention != want {
+			t.Errorf("SENSORHUB_RAW_RETENTION=%s: %+v and retention %s, want %+v and %s", v, cfg.rollups, cfg.rawRetention, got, want)
 		}
 	}
 	bad := map[string]string{"SENSORHUB_ROLLUPS": "sometimes", "SENSORHUB_ROLLUP_MAX_LAG": "-1m", "SENSORHUB_RAW_RETENTION": "a year"}

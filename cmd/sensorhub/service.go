@@ -22,6 +22,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
@@ -51,6 +52,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		processingModule,
 		stalenessModule,
 		rollupModule,
+		partitionModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub, &schema),
@@ -160,10 +162,12 @@ func newPostgresSink(cfg config, pool *pgxpool.Pool, _ *schemaGuard, processors 
 	})
 }
 
-// newSink returns the Postgres sink instrumented with commit metrics. The
-// instrumented sink is still a BatchWriter, so group commit stays on.
-func newSink(sink *postgres.Sink, reg *prometheus.Registry) (sensorhub.Sink, error) {
-	return metrics.InstrumentSink(sink, reg)
+// newSink returns the Postgres sink, behind the partition.Sink that gives
+// each month of device time its partition before a write, instrumented
+// with commit metrics. The instrumented sink is still a BatchWriter, so
+// group commit stays on.
+func newSink(sink *postgres.Sink, pool *pgxpool.Pool, reg *prometheus.Registry, logger *slog.Logger) (sensorhub.Sink, error) {
+	return metrics.InstrumentSink(partition.NewSink(sink, pool, logger), reg)
 }
 
 // newTransport returns the Redis transport of the hub's stream, with

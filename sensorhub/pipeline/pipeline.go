@@ -43,6 +43,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
 	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 	"github.com/sensorhub/sensorhub/sinks/postgres/rollup"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
@@ -114,9 +115,11 @@ type Config struct {
 	// types, with the days of stations without a zone in Decoder.Location
 	// (default UTC).
 	DisableRollups bool
-	// RawRetention is how long raw readings are kept: rollups older than
-	// that are never recomputed (rollup.Config.Retention). Default 0:
-	// forever.
+	// RawRetention is how long readings are kept, in device time: the
+	// pipeline gives each month of readings its partition (partition.Sink)
+	// and runs a partition.Maintainer, which drops the months older than
+	// this; rollups older than that are never recomputed
+	// (rollup.Config.Retention). Default zero: keep everything.
 	RawRetention time.Duration
 	// Logger receives the pipeline's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -136,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if c.StationRefresh < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: Config.StationRefresh must not be negative, got %s", c.StationRefresh))
+	}
+	if c.RawRetention < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: Config.RawRetention must not be negative, got %s", c.RawRetention))
 	}
 	if c.Staleness != nil {
 		if !c.Events {
@@ -169,6 +175,7 @@ type Pipeline struct {
 	rollups   *rollup.Worker     // nil with rollups off
 	zones     *stations.Zones    // nil when Config.Decoder.Zones was given
 	sink      *postgres.Sink
+	partition *partition.Maintainer
 
 	stopFlusher context.CancelFunc // nil until Start
 	flusherDone chan struct{}
@@ -217,7 +224,11 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pipeline{cfg: cfg, transport: t, sink: sink, sweeper: sweeper}
+	maintainer, err := partition.NewMaintainer(partition.Config{DB: cfg.DB, Retention: cfg.RawRetention, Logger: cfg.Logger})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
+	}
+	p := &Pipeline{cfg: cfg, transport: t, sink: sink, sweeper: sweeper, partition: maintainer}
 	if !cfg.DisableRollups {
 		zone := rollup.DefaultZone
 		if cfg.Decoder.Location != nil {
@@ -239,7 +250,7 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		Subscriber:   t.Subscriber(),
 		Publisher:    t.PoisonPublisher(),
 		PoisonStream: t.PoisonStream(),
-		Sink:         sink,
+		Sink:         partition.NewSink(sink, cfg.DB, cfg.Logger),
 		Stream:       cfg.Stream,
 		Decoder:      cfg.Decoder,
 		Logger:       cfg.Logger,
@@ -292,6 +303,9 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 		}
 	}
+	if err := p.partition.Start(ctx); err != nil {
+		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+	}
 	if p.rollups != nil {
 		if err := p.rollups.Start(ctx); err != nil {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
@@ -327,6 +341,7 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	if p.rollups != nil {
 		errs = append(errs, p.rollups.Stop(ctx))
 	}
+	errs = append(errs, p.partition.Stop(ctx))
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))
 	}

@@ -32,9 +32,9 @@ type DB interface {
 
 // Forwarder defaults, used where a Config field is zero.
 const (
-	DefaultRetention       = 24 * time.Hour
+	DefaultRetention       = time.Minute
 	DefaultPollInterval    = 100 * time.Millisecond
-	DefaultCleanupInterval = time.Minute
+	DefaultCleanupInterval = 10 * time.Second
 	DefaultMeasureInterval = time.Second
 	DefaultMaxLag          = 5 * time.Minute
 	DefaultRestartBackoff  = 2 * time.Second
@@ -54,14 +54,17 @@ type Config struct {
 	Stream string
 	// Retention is how long forwarded events stay in the outbox table, for
 	// inspection and replay by hand, before they are deleted. Unforwarded
-	// events are never deleted. Default DefaultRetention (24 h).
+	// events are never deleted. The outbox holds about Retention +
+	// CleanupInterval of events: at 10,000 readings/s, 100 readings.stored
+	// events a second of about 2 KiB each, so a day's retention would be
+	// some 8 million rows and 18 GB. Default DefaultRetention (1 min).
 	Retention time.Duration
 	// PollInterval is how often an idle forwarder looks for new events:
 	// the longest an event waits after its commit. Default
 	// DefaultPollInterval (100 ms).
 	PollInterval time.Duration
 	// CleanupInterval is how often forwarded events older than Retention
-	// are deleted. Default DefaultCleanupInterval (1 min).
+	// are deleted. Default DefaultCleanupInterval (10 s).
 	CleanupInterval time.Duration
 	// MeasureInterval is how often Stats' Lag and Pending are measured.
 	// Default DefaultMeasureInterval (1 s).
@@ -382,31 +385,52 @@ func (f *Forwarder) maintainLoop(ctx context.Context) {
 // Outbox queries. created_at is a timestamp without time zone filled in by
 // the session's zone (watermill-sql's layout), so ages are computed against
 // LOCALTIMESTAMP of a session of the same pool.
+//
+// What the consumer group acked is read first and passed as parameters, so
+// that the planner sees where it is: the events after it are found by a
+// range scan of the primary key (transaction_id, "offset") that reads the
+// pending events only. A join with the offsets table, or the same position
+// in a subquery, hides it from the planner, which then scans the whole
+// outbox: 0.3 s for 400,000 events, measured, and that every second.
 const (
-	// unforwarded is the complement of what the consumer group has acked,
-	// the same rule watermill-sql's select query uses.
-	unforwarded = `(o.consumer_group IS NULL
-   OR m.transaction_id > o.last_processed_transaction_id
-   OR (m.transaction_id = o.last_processed_transaction_id AND m."offset" > o.offset_acked))`
+	ackedQuery = `SELECT last_processed_transaction_id::text, coalesce(offset_acked, -1) FROM ` + OffsetsTable + `
+WHERE consumer_group = $1`
 
-	measureQuery = `SELECT count(*), coalesce(extract(epoch FROM LOCALTIMESTAMP - min(m.created_at)), 0)::float8
-FROM ` + MessagesTable + ` m
-LEFT JOIN ` + OffsetsTable + ` o ON o.consumer_group = $1
-WHERE ` + unforwarded
+	// The events after the acked position, the same rule watermill-sql's
+	// select query uses, written as one row comparison.
+	measureQuery = `SELECT count(*), coalesce(extract(epoch FROM LOCALTIMESTAMP - min(created_at)), 0)::float8
+FROM ` + MessagesTable + `
+WHERE (transaction_id, "offset") > ($1::xid8, $2::bigint)`
 
-	cleanupQuery = `DELETE FROM ` + MessagesTable + ` m
-USING ` + OffsetsTable + ` o
-WHERE o.consumer_group = $1
-  AND NOT ` + unforwarded + `
-  AND m.created_at < LOCALTIMESTAMP - make_interval(secs => $2)`
+	cleanupQuery = `DELETE FROM ` + MessagesTable + `
+WHERE (transaction_id, "offset") <= ($1::xid8, $2::bigint)
+  AND created_at < LOCALTIMESTAMP - make_interval(secs => $3)`
 )
+
+// acked returns the position the consumer group acked, as the transaction
+// ID in text and the offset, or before everything when it acked nothing
+// yet.
+func (f *Forwarder) acked(ctx context.Context) (string, int64, error) {
+	var (
+		xid    string
+		offset int64
+	)
+	err := f.cfg.DB.QueryRow(ctx, ackedQuery, ConsumerGroup).Scan(&xid, &offset)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "0", -1, nil
+	}
+	return xid, offset, err
+}
 
 func (f *Forwarder) measure(ctx context.Context) {
 	var (
 		pending int64
 		lag     float64
 	)
-	err := f.cfg.DB.QueryRow(ctx, measureQuery, ConsumerGroup).Scan(&pending, &lag)
+	xid, offset, err := f.acked(ctx)
+	if err == nil {
+		err = f.cfg.DB.QueryRow(ctx, measureQuery, xid, offset).Scan(&pending, &lag)
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -425,7 +449,11 @@ func (f *Forwarder) measure(ctx context.Context) {
 // Cleanup deletes the forwarded events older than Retention and returns
 // how many. The Forwarder calls it every CleanupInterval.
 func (f *Forwarder) Cleanup(ctx context.Context) (int64, error) {
-	tag, err := f.cfg.DB.Exec(ctx, cleanupQuery, ConsumerGroup, f.cfg.Retention.Seconds())
+	xid, offset, err := f.acked(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: cleanup: %w", err)
+	}
+	tag, err := f.cfg.DB.Exec(ctx, cleanupQuery, xid, offset, f.cfg.Retention.Seconds())
 	if err != nil {
 		return 0, fmt.Errorf("outbox: cleanup: %w", err)
 	}
