@@ -183,8 +183,8 @@ type Hub struct {
 	err            error
 
 	received, stored, duplicates, conflicts, replaced, retried atomic.Uint64
-	poisonMu                                         sync.Mutex
-	poisoned                                         map[string]uint64
+	poisonMu                                                   sync.Mutex
+	poisoned                                                   map[string]uint64
 }
 
 // New returns a hub for cfg that handles the sensor types given, at least
