@@ -1,0 +1,278 @@
+package derived
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sensorhub/sensorhub/sensorhub/units"
+	"github.com/sensorhub/sensorhub/sensorhub/weather"
+)
+
+// touch is a stored reading whose value or flag is new to the processor:
+// an input of the derived values near it.
+type touch struct {
+	station, sensor string
+	at              int64 // device time, µs since the Unix epoch (PostgreSQL's precision)
+}
+
+// key is a derived reading's natural key.
+type key struct {
+	station, sensor string
+	at              int64
+}
+
+// result is the recomputed value under a key: ok false means none, and a
+// derived row stored under the key is removed.
+type result struct {
+	value float64
+	unit  string
+	ok    bool
+}
+
+// point is a stored reading of a series in the fetched data.
+type point struct {
+	at      int64
+	value   float64
+	derived bool
+}
+
+// series is a station's sensor type's points in device-time order.
+type series []point
+
+// between returns the points in [lo, hi].
+func (s series) between(lo, hi int64) series {
+	i := sort.Search(len(s), func(i int) bool { return s[i].at >= lo })
+	j := sort.Search(len(s), func(i int) bool { return s[i].at > hi })
+	return s[i:j]
+}
+
+// at returns the point at t.
+func (s series) at(t int64) (point, bool) {
+	if w := s.between(t, t); len(w) > 0 {
+		return w[0], true
+	}
+	return point{}, false
+}
+
+// nearest returns the point nearest to t within tol, the earlier of two
+// as near.
+func (s series) nearest(t, tol int64) (point, bool) {
+	best, found := point{}, false
+	for _, c := range s.between(t-tol, t+tol) {
+		if !found || abs(c.at-t) < abs(best.at-t) {
+			best, found = c, true
+		}
+	}
+	return best, found
+}
+
+func abs(x int64) int64 { return max(x, -x) }
+
+// data is what the queries read: by station and sensor type, the points
+// of the windows fetched; and the stations' elevations.
+type data struct {
+	points    map[[2]string]series
+	elevation map[string]float64
+}
+
+// add merges points of one series, keeping device-time order and one
+// point per time.
+func (d *data) add(station, sensor string, ps []point) {
+	k := [2]string{station, sensor}
+	s := append(d.points[k], ps...)
+	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(a.at, b.at) })
+	d.points[k] = slices.CompactFunc(s, func(a, b point) bool { return a.at == b.at })
+}
+
+// recompute recomputes, from the table, the derived values whose inputs
+// are touched, writes what changed and returns it.
+func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) ([]change, error) {
+	if len(touched) == 0 {
+		return nil, nil
+	}
+	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}}
+	if err := p.fetch(ctx, tx, d, p.pairingWindows(touched), p.rainWindows(touched, nil), totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
+		return nil, err
+	}
+	results := map[key]result{}
+	p.pair(d, touched, results)
+	rains := p.rainFromTotals(d, touched, results)
+	if len(rains) > 0 {
+		if err := p.fetch(ctx, tx, d, nil, p.rainWindows(nil, rains), nil); err != nil {
+			return nil, err
+		}
+	}
+	p.rainRates(d, touched, rains, results)
+	return write(ctx, tx, results)
+}
+
+// pair computes the pairing quantities whose primary or partner readings
+// are touched.
+func (p *Processor) pair(d *data, touched []touch, results map[key]result) {
+	tol := p.cfg.Tolerance.Microseconds()
+	for _, q := range p.cfg.Quantities {
+		scope := map[key]bool{}
+		for _, t := range touched {
+			switch {
+			case t.sensor == q.Primary:
+				scope[key{t.station, q.Name, t.at}] = true
+			case slices.Contains(q.Partners, t.sensor) || slices.Contains(q.Optional, t.sensor):
+				for _, pt := range d.points[[2]string{t.station, q.Primary}].between(t.at-tol, t.at+tol) {
+					scope[key{t.station, q.Name, pt.at}] = true
+				}
+			}
+		}
+		for k := range scope {
+			v, ok := p.compute(d, q, k, tol)
+			results[k] = result{value: v, unit: q.Unit, ok: ok}
+		}
+	}
+}
+
+// compute returns q at k from the fetched data.
+func (p *Processor) compute(d *data, q Quantity, k key, tol int64) (float64, bool) {
+	primary, ok := d.points[[2]string{k.station, q.Primary}].at(k.at)
+	if !ok {
+		return 0, false
+	}
+	in := Inputs{Values: map[string]float64{q.Primary: primary.value}}
+	if q.Elevation {
+		if in.ElevationM, ok = d.elevation[k.station]; !ok {
+			return 0, false
+		}
+	}
+	for _, s := range q.Partners {
+		partner, ok := d.points[[2]string{k.station, s}].nearest(k.at, tol)
+		if !ok {
+			return 0, false
+		}
+		in.Values[s] = partner.value
+	}
+	for _, s := range q.Optional {
+		if partner, ok := d.points[[2]string{k.station, s}].nearest(k.at, tol); ok {
+			in.Values[s] = partner.value
+		}
+	}
+	return q.Compute(in)
+}
+
+// rainFromTotals computes the rain amounts of the running totals near the
+// touched ones and returns the rain keys it decided.
+//
+// A total's amount depends on up to two totals before it (the one before
+// may be a glitch, then the one before that counts) and the one after it
+// (which tells whether it is a glitch); so a touched total changes the
+// amounts of the total before it and of two after it, and the fetched
+// neighbourhood (three before, four after) holds everything they need.
+func (p *Processor) rainFromTotals(d *data, touched []touch, results map[key]result) []key {
+	gap := p.cfg.RainTotalGap.Microseconds()
+	var decided []key
+	for _, t := range touched {
+		if t.sensor != rainTotal {
+			continue
+		}
+		s := d.points[[2]string{t.station, rainTotal}]
+		pos := sort.Search(len(s), func(i int) bool { return s[i].at >= t.at })
+		scope := []int64{t.at}
+		for i := max(pos-1, 0); i <= min(pos+2, len(s)-1); i++ {
+			scope = append(scope, s[i].at)
+		}
+		for _, at := range scope {
+			k := key{t.station, rain, at}
+			if _, done := results[k]; done {
+				continue
+			}
+			i, found := sort.Find(len(s), func(i int) int { return cmp.Compare(at, s[i].at) })
+			var r result
+			if found {
+				r.value, r.ok = rainAt(s, i, gap)
+			}
+			r.unit = units.Millimetre
+			results[k] = r
+			decided = append(decided, k)
+		}
+	}
+	return decided
+}
+
+// rainAt returns the rain amount at total i of s (see weather.RainAmount):
+// none for a glitch, the first total, or one after a silence longer than
+// gap.
+func rainAt(s series, i int, gap int64) (float64, bool) {
+	if glitch(s, i, gap) {
+		return 0, false
+	}
+	j := i - 1
+	if j >= 0 && glitch(s, j, gap) {
+		j--
+	}
+	if j < 0 || s[i].at-s[j].at > gap {
+		return 0, false
+	}
+	return weather.RainAmount(s[j].value, s[i].value), true
+}
+
+// glitch reports whether total i is a glitch: a drop from the total before
+// it that the total right after it undoes, all within gap.
+func glitch(s series, i int, gap int64) bool {
+	if i < 1 || i+1 >= len(s) || s[i].at-s[i-1].at > gap || s[i+1].at-s[i].at > gap {
+		return false
+	}
+	return weather.RainGlitch(s[i-1].value, s[i].value, s[i+1].value)
+}
+
+// rainRates computes rain_rate at the rain readings whose window holds a
+// touched rain reading or a rain amount decided from the totals.
+func (p *Processor) rainRates(d *data, touched []touch, decided []key, results map[key]result) {
+	changed := decided
+	for _, t := range touched {
+		if t.sensor == rain {
+			changed = append(changed, key{t.station, rain, t.at})
+		}
+	}
+	if len(changed) == 0 {
+		return
+	}
+	// The rain series as it will be stored: amounts decided from totals
+	// replace computed ones, never a device's.
+	for _, k := range decided {
+		sk := [2]string{k.station, rain}
+		s := d.points[sk]
+		if pt, ok := s.at(k.at); ok && !pt.derived {
+			continue
+		}
+		s = slices.DeleteFunc(slices.Clone(s), func(pt point) bool { return pt.at == k.at })
+		d.points[sk] = s
+		if r := results[k]; r.ok {
+			d.add(k.station, rain, []point{{at: k.at, value: r.value, derived: true}})
+		}
+	}
+	w := p.cfg.RainRateWindow.Microseconds()
+	for _, c := range changed {
+		s := d.points[[2]string{c.station, rain}]
+		scope := []int64{c.at}
+		for _, pt := range s.between(c.at, c.at+w-1) {
+			scope = append(scope, pt.at)
+		}
+		for _, at := range scope {
+			k := key{c.station, rainRate, at}
+			if _, done := results[k]; done {
+				continue
+			}
+			r := result{unit: units.MillimetrePerHour}
+			if _, ok := s.at(at); ok {
+				sum := 0.0
+				for _, pt := range s.between(at-w+1, at) {
+					sum += pt.value
+				}
+				r.value, r.ok = weather.RainRate(sum, time.Duration(w)*time.Microsecond)
+			}
+			results[k] = r
+		}
+	}
+}

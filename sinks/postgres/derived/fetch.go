@@ -1,0 +1,206 @@
+package derived
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The queries that read the inputs. Readings flagged fail (qc_flag 4,
+// DESIGN.md §12) are left out, as if never stored.
+const (
+	// selectRanges reads the readings of each (station, sensor) in
+	// [lo, hi]: one index range scan each.
+	selectRanges = `SELECT k.station, k.sensor, r.ts, r.value, r.derived
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS k(station, sensor, lo, hi)
+JOIN readings r ON r.station = k.station AND r.sensor = k.sensor AND r.ts BETWEEN k.lo AND k.hi
+WHERE r.qc_flag <> 4`
+
+	// selectTotals reads each station's running totals in [lo, hi] and
+	// its three before and four after, the neighbours whose amounts they
+	// change (see rainFromTotals).
+	selectTotals = `SELECT k.station, n.ts, n.value
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS k(station, lo, hi)
+CROSS JOIN LATERAL (
+  (SELECT ts, value FROM readings WHERE station = k.station AND sensor = 'rain_total' AND ts < k.lo AND qc_flag <> 4 ORDER BY ts DESC LIMIT 3)
+  UNION ALL
+  (SELECT ts, value FROM readings WHERE station = k.station AND sensor = 'rain_total' AND ts BETWEEN k.lo AND k.hi AND qc_flag <> 4)
+  UNION ALL
+  (SELECT ts, value FROM readings WHERE station = k.station AND sensor = 'rain_total' AND ts > k.hi AND qc_flag <> 4 ORDER BY ts LIMIT 4)
+) AS n`
+
+	selectElevations = `SELECT id, elevation_m FROM stations WHERE id = ANY($1::text[]) AND elevation_m IS NOT NULL`
+)
+
+// window is a range of device times [lo, hi] of a series to read.
+type window struct {
+	station, sensor string
+	lo, hi          int64
+}
+
+// merge sorts ws and merges those of one series that overlap or lie
+// within slack of each other.
+func merge(ws []window, slack int64) []window {
+	slices.SortFunc(ws, func(a, b window) int {
+		return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), cmp.Compare(a.lo, b.lo))
+	})
+	var out []window
+	for _, w := range ws {
+		if n := len(out); n > 0 && out[n-1].station == w.station && out[n-1].sensor == w.sensor && w.lo <= out[n-1].hi+slack {
+			out[n-1].hi = max(out[n-1].hi, w.hi)
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// pairingWindows returns the ranges of the pairing inputs to read for the
+// touched readings: every input type within two tolerances of each, the
+// partners of the primaries within one.
+func (p *Processor) pairingWindows(touched []touch) []window {
+	var inputs []string
+	for _, q := range p.cfg.Quantities {
+		inputs = append(inputs, q.inputs()...)
+	}
+	slices.Sort(inputs)
+	inputs = slices.Compact(inputs)
+	reach := 2 * p.cfg.Tolerance.Microseconds()
+	var around []window
+	for _, t := range touched {
+		if slices.Contains(inputs, t.sensor) {
+			around = append(around, window{station: t.station, lo: t.at - reach, hi: t.at + reach})
+		}
+	}
+	var ws []window
+	for _, w := range merge(around, 0) {
+		for _, s := range inputs {
+			w.sensor = s
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// rainWindows returns the ranges of rain to read for the rain rates near
+// touched rain readings and rain amounts decided from totals: a window
+// either side of each.
+func (p *Processor) rainWindows(touched []touch, decided []key) []window {
+	w := p.cfg.RainRateWindow.Microseconds()
+	var ws []window
+	for _, t := range touched {
+		if t.sensor == rain {
+			ws = append(ws, window{station: t.station, sensor: rain, lo: t.at - w, hi: t.at + w})
+		}
+	}
+	for _, k := range decided {
+		ws = append(ws, window{station: k.station, sensor: rain, lo: k.at - w, hi: k.at + w})
+	}
+	return merge(ws, 0)
+}
+
+// totalsWindows returns, per station, the ranges of its touched running
+// totals, those less than gap apart merged.
+func totalsWindows(touched []touch, gap time.Duration) []window {
+	var ws []window
+	for _, t := range touched {
+		if t.sensor == rainTotal {
+			ws = append(ws, window{station: t.station, sensor: rainTotal, lo: t.at, hi: t.at})
+		}
+	}
+	return merge(ws, gap.Microseconds())
+}
+
+// fetch reads the ranges, the totals' neighbourhoods and the elevations
+// of the stations read, in one round trip, into d.
+func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, pairing, rains, totals []window) error {
+	ranges := slices.Concat(pairing, rains)
+	b := &pgx.Batch{}
+	if len(ranges) > 0 {
+		stations, sensors, los, his := columns(ranges)
+		b.Queue(selectRanges, stations, sensors, los, his).Query(func(rows pgx.Rows) error {
+			var (
+				station, sensor string
+				ts              time.Time
+				pt              point
+				bySeries        = map[[2]string][]point{}
+			)
+			_, err := pgx.ForEachRow(rows, []any{&station, &sensor, &ts, &pt.value, &pt.derived}, func() error {
+				pt.at = ts.UnixMicro()
+				bySeries[[2]string{station, sensor}] = append(bySeries[[2]string{station, sensor}], pt)
+				return nil
+			})
+			for k, ps := range bySeries {
+				d.add(k[0], k[1], ps)
+			}
+			return err
+		})
+	}
+	if len(totals) > 0 {
+		stations, _, los, his := columns(totals)
+		b.Queue(selectTotals, stations, los, his).Query(func(rows pgx.Rows) error {
+			var (
+				station   string
+				ts        time.Time
+				pt        point
+				byStation = map[string][]point{}
+			)
+			_, err := pgx.ForEachRow(rows, []any{&station, &ts, &pt.value}, func() error {
+				pt.at = ts.UnixMicro()
+				byStation[station] = append(byStation[station], pt)
+				return nil
+			})
+			for station, ps := range byStation {
+				d.add(station, rainTotal, ps)
+			}
+			return err
+		})
+	}
+	if stations := p.elevationStations(pairing); len(stations) > 0 {
+		b.Queue(selectElevations, stations).Query(func(rows pgx.Rows) error {
+			var (
+				station string
+				m       float64
+			)
+			_, err := pgx.ForEachRow(rows, []any{&station, &m}, func() error {
+				d.elevation[station] = m
+				return nil
+			})
+			return err
+		})
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("derived: read inputs: %w", err)
+	}
+	return nil
+}
+
+// elevationStations returns the stations of ws when a quantity needs
+// elevations.
+func (p *Processor) elevationStations(ws []window) []string {
+	if !slices.ContainsFunc(p.cfg.Quantities, func(q Quantity) bool { return q.Elevation }) {
+		return nil
+	}
+	var stations []string
+	for _, w := range ws {
+		stations = append(stations, w.station)
+	}
+	slices.Sort(stations)
+	return slices.Compact(stations)
+}
+
+// columns turns windows into the array parameters of the queries.
+func columns(ws []window) (stations, sensors []string, los, his []time.Time) {
+	for _, w := range ws {
+		stations, sensors = append(stations, w.station), append(sensors, w.sensor)
+		los, his = append(los, time.UnixMicro(w.lo)), append(his, time.UnixMicro(w.hi))
+	}
+	return stations, sensors, los, his
+}
