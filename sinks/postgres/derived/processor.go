@@ -12,6 +12,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
 )
 
 // Name is the processor's name, under which the sink keeps its cursors.
@@ -145,11 +146,26 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 
 // Rebuild recomputes, within tx, every derived value of station whose
 // inputs lie in [from, to] (a zero time is open), as if each input reading
-// there had just been stored, and returns what changed. Calibration calls
+// there had just been stored, and returns what changed: derived readings
+// stored or given a new value, and removed ones (with an empty Unit).
+// Calibration calls
 // it after applying a calibration to stored readings (see Follow); call it
 // after changing a station's elevation. The caller holds the station's
 // lock (postgres.LockStation), as the sink does when it processes.
 func (p *Processor) Rebuild(ctx context.Context, tx pgx.Tx, station string, from, to time.Time) ([]sensorhub.Reading, error) {
+	changes, err := p.rebuild(ctx, tx, station, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sensorhub.Reading, len(changes))
+	for i, c := range changes {
+		out[i] = c.reading()
+	}
+	return out, nil
+}
+
+// rebuild is Rebuild, returning the changes.
+func (p *Processor) rebuild(ctx context.Context, tx pgx.Tx, station string, from, to time.Time) ([]change, error) {
 	sensors := make([]string, 0, len(p.watched))
 	for s := range p.watched {
 		sensors = append(sensors, s)
@@ -183,14 +199,29 @@ func (p *Processor) Rebuild(ctx context.Context, tx pgx.Tx, station string, from
 	if err != nil {
 		return nil, fmt.Errorf("derived: rebuild %s: %w", station, err)
 	}
-	out := make([]sensorhub.Reading, len(changes))
-	for i, c := range changes {
-		out[i] = c.reading()
-	}
-	return out, nil
+	return changes, nil
 }
 
 var (
 	_ postgres.BatchProcessor = (*Processor)(nil)
 	_ postgres.SensorFilter   = (*Processor)(nil)
+	_ calibration.Follower    = (*Processor)(nil)
 )
+
+// Follow implements calibration.Follower: the derived values computed from
+// the readings a calibration changed are computed again (Rebuild), and
+// announced in an EventDerived event.
+func (p *Processor) Follow(ctx context.Context, tx pgx.Tx, a calibration.Applied) ([]sensorhub.Event, error) {
+	var from, to time.Time
+	if a.From != nil {
+		from = *a.From
+	}
+	if a.To != nil {
+		to = *a.To
+	}
+	changes, err := p.rebuild(ctx, tx, a.Station, from, to)
+	if err != nil {
+		return nil, err
+	}
+	return newDerivedEvents(changes)
+}

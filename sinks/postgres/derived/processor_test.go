@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sensorhub/sensorhub/sensorhub/weather"
+	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
 	"github.com/sensorhub/sensorhub/sinks/postgres/derived"
 )
 
@@ -157,5 +158,25 @@ func TestConfigValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %s", err, want)
 		}
+	}
+}
+
+func TestFollowsCalibration(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, derived.Config{})
+	f.write(reading("temperature", 0, 20), reading("humidity", 10, 50), reading("temperature", 600, 20), reading("humidity", 600, 50))
+	f.flush()
+	store, err := calibration.New(calibration.Config{DB: f.db.Pool, Followers: []calibration.Follower{f.proc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Humidity reads 10 %RH low before 300 s.
+	if _, _, err := store.Add(t.Context(), calibration.Calibration{Station: "s1", Sensor: "humidity", Scale: 1, Offset: 10, To: at(300)}); err != nil {
+		t.Fatal(err)
+	}
+	corrected, _ := weather.DewPoint(20, 60)
+	unchanged, _ := weather.DewPoint(20, 50)
+	if got := f.values("dew_point"); !near(got[0], corrected) || !near(got[600], unchanged) {
+		t.Errorf("dew points after calibration %v, want {0: %v, 600: %v}", got, corrected, unchanged)
 	}
 }
