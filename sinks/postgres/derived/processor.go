@@ -50,6 +50,9 @@ type Config struct {
 	// unique, and none may be rain or rain_rate (computed from the rain
 	// series, always on).
 	Quantities []Quantity
+	// DisableEvents emits no EventDerived events, for a sink without
+	// events (postgres.Config.DisableEvents). Default false.
+	DisableEvents bool
 }
 
 // Validate reports every problem of c at once.
@@ -131,7 +134,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		}
 	}
 	changes, err := p.recompute(ctx, tx, touched)
-	if err != nil {
+	if err != nil || p.cfg.DisableEvents {
 		return err
 	}
 	events, err := newDerivedEvents(changes)
@@ -220,7 +223,7 @@ func (p *Processor) Follow(ctx context.Context, tx pgx.Tx, a calibration.Applied
 		to = *a.To
 	}
 	changes, err := p.rebuild(ctx, tx, a.Station, from, to)
-	if err != nil {
+	if err != nil || p.cfg.DisableEvents {
 		return nil, err
 	}
 	return newDerivedEvents(changes)
