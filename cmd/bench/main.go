@@ -12,6 +12,8 @@
 //     3b. rules: the same drain with a threshold rule on every sensor type and
 //     staleness tracking on (stateful processing in the commit transaction;
 //     the drain runs with neither), against the drain;
+//     3c. derived: the same drain computing the derived quantities (dew
+//     point, …, rain from rain_total), against the drain;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
 //     publish to row, and its CPU time per reading against the drain's.
 //
@@ -43,6 +45,9 @@ const (
 	// targetRulesRatio is the drain with a threshold rule on every type
 	// against the drain without.
 	targetRulesRatio = 0.8
+	// targetDerivedRatio is the drain computing every derived quantity
+	// against the drain without (issue 13: 0.7 with quality control too).
+	targetDerivedRatio = 0.7
 )
 
 func main() {
@@ -104,16 +109,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("minimal loop: %w", err)
 	}
 	fmt.Fprintf(stdout, "  loop  done: %.0f readings/s\n", rep.loop.rate())
-	// The drain runs stateless (no staleness tracking, no rules), as the
-	// service did before stateful processing; the rules drain adds both.
-	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false"); err != nil {
+	// The drain runs stateless (no staleness tracking, no rules, no
+	// derived quantities), as the service did before stateful processing;
+	// the rules drain adds the first two, the derived drain the third.
+	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=false"); err != nil {
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true"); err != nil {
+	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_DERIVED=false"); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
+	if rep.derived, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=true"); err != nil {
+		return fmt.Errorf("sensorhub drain with derived quantities: %w", err)
+	}
+	fmt.Fprintf(stdout, "  derived done: %.0f readings/s\n", rep.derived.rate())
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 
 // report is the outcome of a run.
 type report struct {
-	copy, loop, drain, rules, live result
+	copy, loop, drain, rules, derived, live result
 }
 
 func (r report) print(w io.Writer) {
@@ -33,11 +33,13 @@ func (r report) print(w io.Writer) {
 	row("minimal loop", r.loop, false)
 	row("sensorhub drain", r.drain, true)
 	row("drain, threshold rules", r.rules, true)
+	row("drain, derived on", r.derived, true)
 	row("sensorhub live", r.live, true)
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+	fmt.Fprintf(w, "derived/drain %.2f (target >= %.2f)\n", r.derived.rate()/r.drain.rate(), targetDerivedRatio)
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -46,7 +48,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"rules", r.rules}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"rules", r.rules}, {"derived", r.derived}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -59,6 +61,9 @@ func (r report) failures() []string {
 	}
 	if ratio := r.rules.rate() / r.drain.rate(); ratio < targetRulesRatio {
 		out = append(out, fmt.Sprintf("drain with threshold rules is %.2f x the drain, target %.2f", ratio, targetRulesRatio))
+	}
+	if ratio := r.derived.rate() / r.drain.rate(); ratio < targetDerivedRatio {
+		out = append(out, fmt.Sprintf("drain with derived quantities is %.2f x the drain, target %.2f", ratio, targetDerivedRatio))
 	}
 	if r.live.p99 > targetP99 {
 		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))
