@@ -96,69 +96,25 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 		return nil, nil
 	}
 	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}}
-	if err := p.fetch(ctx, tx, d, p.pairingWindows(touched), p.rainWindows(touched, nil), totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
+	partners := p.partnerRanges(touched)
+	found := make([]neighbours, len(partners))
+	if err := p.fetch(ctx, tx, d, touched, partners, found, p.rainWindows(touched, nil), totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
+		return nil, err
+	}
+	primaries, err := p.fetchPrimaries(ctx, tx, p.scopeRanges(touched, partners, found))
+	if err != nil {
 		return nil, err
 	}
 	results := map[key]result{}
-	p.pair(d, touched, results)
+	p.pair(d, touched, primaries, results)
 	rains := p.rainFromTotals(d, touched, results)
 	if len(rains) > 0 {
-		if err := p.fetch(ctx, tx, d, nil, p.rainWindows(nil, rains), nil); err != nil {
+		if err := p.fetch(ctx, tx, d, nil, nil, nil, p.rainWindows(nil, rains), nil); err != nil {
 			return nil, err
 		}
 	}
 	p.rainRates(d, touched, rains, results)
 	return write(ctx, tx, results)
-}
-
-// pair computes the pairing quantities whose primary or partner readings
-// are touched.
-func (p *Processor) pair(d *data, touched []touch, results map[key]result) {
-	tol := p.cfg.Tolerance.Microseconds()
-	for _, q := range p.cfg.Quantities {
-		scope := map[key]bool{}
-		for _, t := range touched {
-			switch {
-			case t.sensor == q.Primary:
-				scope[key{t.station, q.Name, t.at}] = true
-			case slices.Contains(q.Partners, t.sensor) || slices.Contains(q.Optional, t.sensor):
-				for _, pt := range d.points[[2]string{t.station, q.Primary}].between(t.at-tol, t.at+tol) {
-					scope[key{t.station, q.Name, pt.at}] = true
-				}
-			}
-		}
-		for k := range scope {
-			v, ok := p.compute(d, q, k, tol)
-			results[k] = result{value: v, unit: q.Unit, ok: ok}
-		}
-	}
-}
-
-// compute returns q at k from the fetched data.
-func (p *Processor) compute(d *data, q Quantity, k key, tol int64) (float64, bool) {
-	primary, ok := d.points[[2]string{k.station, q.Primary}].at(k.at)
-	if !ok {
-		return 0, false
-	}
-	in := Inputs{Values: map[string]float64{q.Primary: primary.value}}
-	if q.Elevation {
-		if in.ElevationM, ok = d.elevation[k.station]; !ok {
-			return 0, false
-		}
-	}
-	for _, s := range q.Partners {
-		partner, ok := d.points[[2]string{k.station, s}].nearest(k.at, tol)
-		if !ok {
-			return 0, false
-		}
-		in.Values[s] = partner.value
-	}
-	for _, s := range q.Optional {
-		if partner, ok := d.points[[2]string{k.station, s}].nearest(k.at, tol); ok {
-			in.Values[s] = partner.value
-		}
-	}
-	return q.Compute(in)
 }
 
 // rainFromTotals computes the rain amounts of the running totals near the

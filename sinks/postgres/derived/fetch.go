@@ -59,33 +59,6 @@ func merge(ws []window, slack int64) []window {
 	return out
 }
 
-// pairingWindows returns the ranges of the pairing inputs to read for the
-// touched readings: every input type within two tolerances of each, the
-// partners of the primaries within one.
-func (p *Processor) pairingWindows(touched []touch) []window {
-	var inputs []string
-	for _, q := range p.cfg.Quantities {
-		inputs = append(inputs, q.inputs()...)
-	}
-	slices.Sort(inputs)
-	inputs = slices.Compact(inputs)
-	reach := 2 * p.cfg.Tolerance.Microseconds()
-	var around []window
-	for _, t := range touched {
-		if slices.Contains(inputs, t.sensor) {
-			around = append(around, window{station: t.station, lo: t.at - reach, hi: t.at + reach})
-		}
-	}
-	var ws []window
-	for _, w := range merge(around, 0) {
-		for _, s := range inputs {
-			w.sensor = s
-			ws = append(ws, w)
-		}
-	}
-	return ws
-}
-
 // rainWindows returns the ranges of rain to read for the rain rates near
 // touched rain readings and rain amounts decided from totals: a window
 // either side of each.
@@ -115,11 +88,13 @@ func totalsWindows(touched []touch, gap time.Duration) []window {
 	return merge(ws, gap.Microseconds())
 }
 
-// fetch reads the ranges, the totals' neighbourhoods and the elevations
-// of the stations read, in one round trip, into d.
-func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, pairing, rains, totals []window) error {
-	ranges := slices.Concat(pairing, rains)
+// fetch reads, in one round trip, into d: the rain in the ranges rains,
+// the totals' neighbourhoods and the elevations of the touched stations;
+// and into found the neighbours of the partner ranges.
+func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, touched []touch, partners []window, found []neighbours, rains, totals []window) error {
+	ranges := rains
 	b := &pgx.Batch{}
+	p.queueNeighbours(b, partners, found)
 	if len(ranges) > 0 {
 		stations, sensors, los, his := columns(ranges)
 		b.Queue(selectRanges, stations, sensors, los, his).Query(func(rows pgx.Rows) error {
@@ -160,7 +135,7 @@ func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, pairing, rain
 			return err
 		})
 	}
-	if stations := p.elevationStations(pairing); len(stations) > 0 {
+	if stations := p.elevationStations(touched); len(stations) > 0 {
 		b.Queue(selectElevations, stations).Query(func(rows pgx.Rows) error {
 			var (
 				station string
@@ -182,15 +157,15 @@ func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, pairing, rain
 	return nil
 }
 
-// elevationStations returns the stations of ws when a quantity needs
-// elevations.
-func (p *Processor) elevationStations(ws []window) []string {
+// elevationStations returns the stations of touched when a quantity
+// needs elevations.
+func (p *Processor) elevationStations(touched []touch) []string {
 	if !slices.ContainsFunc(p.cfg.Quantities, func(q Quantity) bool { return q.Elevation }) {
 		return nil
 	}
 	var stations []string
-	for _, w := range ws {
-		stations = append(stations, w.station)
+	for _, t := range touched {
+		stations = append(stations, t.station)
 	}
 	slices.Sort(stations)
 	return slices.Compact(stations)

@@ -85,6 +85,9 @@ func (c Config) Validate() error {
 type Processor struct {
 	cfg     Config
 	watched map[string]bool
+	// partnerOf are the primary types of each partner type, partnersOf
+	// the partner types of each primary type (see indexInputs).
+	partnerOf, partnersOf map[string][]string
 }
 
 // New returns a Processor, or the error of cfg.Validate.
@@ -104,7 +107,9 @@ func New(cfg Config) (*Processor, error) {
 			watched[s] = true
 		}
 	}
-	return &Processor{cfg: cfg, watched: watched}, nil
+	p := &Processor{cfg: cfg, watched: watched}
+	p.indexInputs()
+	return p, nil
 }
 
 // Name implements postgres.Processor.
