@@ -5,7 +5,6 @@ import (
 	"context"
 	"slices"
 	"sort"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -36,45 +35,17 @@ type result struct {
 
 // point is a stored reading of a series in the fetched data.
 type point struct {
-	at      int64
-	value   float64
-	derived bool
+	at    int64
+	value float64
 }
 
 // series is a station's sensor type's points in device-time order.
 type series []point
 
-// between returns the points in [lo, hi].
-func (s series) between(lo, hi int64) series {
-	i := sort.Search(len(s), func(i int) bool { return s[i].at >= lo })
-	j := sort.Search(len(s), func(i int) bool { return s[i].at > hi })
-	return s[i:j]
-}
-
-// at returns the point at t.
-func (s series) at(t int64) (point, bool) {
-	if w := s.between(t, t); len(w) > 0 {
-		return w[0], true
-	}
-	return point{}, false
-}
-
-// nearest returns the point nearest to t within tol, the earlier of two
-// as near.
-func (s series) nearest(t, tol int64) (point, bool) {
-	best, found := point{}, false
-	for _, c := range s.between(t-tol, t+tol) {
-		if !found || abs(c.at-t) < abs(best.at-t) {
-			best, found = c, true
-		}
-	}
-	return best, found
-}
-
 func abs(x int64) int64 { return max(x, -x) }
 
-// data is what the queries read: by station and sensor type, the points
-// of the windows fetched; and the stations' elevations.
+// data is what the queries read: by station, the running totals fetched
+// (under [station, "rain_total"]); and the stations' elevations.
 type data struct {
 	points    map[[2]string]series
 	elevation map[string]float64
@@ -98,7 +69,7 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}}
 	partners := p.partnerRanges(touched)
 	found := make([]neighbours, len(partners))
-	if err := p.fetch(ctx, tx, d, touched, partners, found, p.rainWindows(touched, nil), totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
+	if err := p.fetch(ctx, tx, d, touched, partners, found, totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
 		return nil, err
 	}
 	primaries, err := p.fetchPrimaries(ctx, tx, p.scopeRanges(touched, partners, found))
@@ -108,13 +79,16 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 	results := map[key]result{}
 	p.pair(d, touched, primaries, results)
 	rains := p.rainFromTotals(d, touched, results)
-	if len(rains) > 0 {
-		if err := p.fetch(ctx, tx, d, nil, nil, nil, p.rainWindows(nil, rains), nil); err != nil {
-			return nil, err
-		}
+	changes, err := write(ctx, tx, results)
+	if err != nil {
+		return nil, err
 	}
-	p.rainRates(d, touched, rains, results)
-	return write(ctx, tx, results)
+	// Rain rates read the rain as just written.
+	rates, err := p.writeRainRates(ctx, tx, touched, rains)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(changes, rates), nil
 }
 
 // rainFromTotals computes the rain amounts of the running totals near the
@@ -180,55 +154,4 @@ func glitch(s series, i int, gap int64) bool {
 		return false
 	}
 	return weather.RainGlitch(s[i-1].value, s[i].value, s[i+1].value)
-}
-
-// rainRates computes rain_rate at the rain readings whose window holds a
-// touched rain reading or a rain amount decided from the totals.
-func (p *Processor) rainRates(d *data, touched []touch, decided []key, results map[key]result) {
-	changed := decided
-	for _, t := range touched {
-		if t.sensor == rain {
-			changed = append(changed, key{t.station, rain, t.at})
-		}
-	}
-	if len(changed) == 0 {
-		return
-	}
-	// The rain series as it will be stored: amounts decided from totals
-	// replace computed ones, never a device's.
-	for _, k := range decided {
-		sk := [2]string{k.station, rain}
-		s := d.points[sk]
-		if pt, ok := s.at(k.at); ok && !pt.derived {
-			continue
-		}
-		s = slices.DeleteFunc(slices.Clone(s), func(pt point) bool { return pt.at == k.at })
-		d.points[sk] = s
-		if r := results[k]; r.ok {
-			d.add(k.station, rain, []point{{at: k.at, value: r.value, derived: true}})
-		}
-	}
-	w := p.cfg.RainRateWindow.Microseconds()
-	for _, c := range changed {
-		s := d.points[[2]string{c.station, rain}]
-		scope := []int64{c.at}
-		for _, pt := range s.between(c.at, c.at+w-1) {
-			scope = append(scope, pt.at)
-		}
-		for _, at := range scope {
-			k := key{c.station, rainRate, at}
-			if _, done := results[k]; done {
-				continue
-			}
-			r := result{unit: units.MillimetrePerHour}
-			if _, ok := s.at(at); ok {
-				sum := 0.0
-				for _, pt := range s.between(at-w+1, at) {
-					sum += pt.value
-				}
-				r.value, r.ok = weather.RainRate(sum, time.Duration(w)*time.Microsecond)
-			}
-			results[k] = r
-		}
-	}
 }

@@ -13,13 +13,6 @@ import (
 // The queries that read the inputs. Readings flagged fail (qc_flag 4,
 // DESIGN.md §12) are left out, as if never stored.
 const (
-	// selectRanges reads the readings of each (station, sensor) in
-	// [lo, hi]: one index range scan each.
-	selectRanges = `SELECT k.station, k.sensor, r.ts, r.value, r.derived
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS k(station, sensor, lo, hi)
-JOIN readings r ON r.station = k.station AND r.sensor = k.sensor AND r.ts BETWEEN k.lo AND k.hi
-WHERE r.qc_flag <> 4`
-
 	// selectTotals reads each station's running totals in [lo, hi] and
 	// its three before and four after, the neighbours whose amounts they
 	// change (see rainFromTotals).
@@ -59,23 +52,6 @@ func merge(ws []window, slack int64) []window {
 	return out
 }
 
-// rainWindows returns the ranges of rain to read for the rain rates near
-// touched rain readings and rain amounts decided from totals: a window
-// either side of each.
-func (p *Processor) rainWindows(touched []touch, decided []key) []window {
-	w := p.cfg.RainRateWindow.Microseconds()
-	var ws []window
-	for _, t := range touched {
-		if t.sensor == rain {
-			ws = append(ws, window{station: t.station, sensor: rain, lo: t.at - w, hi: t.at + w})
-		}
-	}
-	for _, k := range decided {
-		ws = append(ws, window{station: k.station, sensor: rain, lo: k.at - w, hi: k.at + w})
-	}
-	return merge(ws, 0)
-}
-
 // totalsWindows returns, per station, the ranges of its touched running
 // totals, those less than gap apart merged.
 func totalsWindows(touched []touch, gap time.Duration) []window {
@@ -88,33 +64,12 @@ func totalsWindows(touched []touch, gap time.Duration) []window {
 	return merge(ws, gap.Microseconds())
 }
 
-// fetch reads, in one round trip, into d: the rain in the ranges rains,
-// the totals' neighbourhoods and the elevations of the touched stations;
-// and into found the neighbours of the partner ranges.
-func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, touched []touch, partners []window, found []neighbours, rains, totals []window) error {
-	ranges := rains
+// fetch reads, in one round trip, into d: the totals' neighbourhoods and
+// the elevations of the touched stations; and into found the neighbours
+// of the partner ranges.
+func (p *Processor) fetch(ctx context.Context, tx pgx.Tx, d *data, touched []touch, partners []window, found []neighbours, totals []window) error {
 	b := &pgx.Batch{}
 	p.queueNeighbours(b, partners, found)
-	if len(ranges) > 0 {
-		stations, sensors, los, his := columns(ranges)
-		b.Queue(selectRanges, stations, sensors, los, his).Query(func(rows pgx.Rows) error {
-			var (
-				station, sensor string
-				ts              time.Time
-				pt              point
-				bySeries        = map[[2]string][]point{}
-			)
-			_, err := pgx.ForEachRow(rows, []any{&station, &sensor, &ts, &pt.value, &pt.derived}, func() error {
-				pt.at = ts.UnixMicro()
-				bySeries[[2]string{station, sensor}] = append(bySeries[[2]string{station, sensor}], pt)
-				return nil
-			})
-			for k, ps := range bySeries {
-				d.add(k[0], k[1], ps)
-			}
-			return err
-		})
-	}
 	if len(totals) > 0 {
 		stations, _, los, his := columns(totals)
 		b.Queue(selectTotals, stations, los, his).Query(func(rows pgx.Rows) error {

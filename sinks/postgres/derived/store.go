@@ -56,7 +56,13 @@ func (c change) reading() sensorhub.Reading {
 	return r
 }
 
-// write stores results and returns what changed, in key order.
+// scanChange reads a row of writeDerived.
+func scanChange(row pgx.CollectableRow) (change, error) {
+	var c change
+	return c, row.Scan(&c.station, &c.sensor, &c.ts, &c.value, &c.unit)
+}
+
+// write stores results and returns what changed.
 func write(ctx context.Context, tx pgx.Tx, results map[key]result) ([]change, error) {
 	keys := make([]key, 0, len(results))
 	for k := range results {
@@ -84,16 +90,10 @@ func write(ctx context.Context, tx pgx.Tx, results map[key]result) ([]change, er
 	if err != nil {
 		return nil, fmt.Errorf("derived: store: %w", err)
 	}
-	changes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (change, error) {
-		var c change
-		return c, row.Scan(&c.station, &c.sensor, &c.ts, &c.value, &c.unit)
-	})
+	changes, err := pgx.CollectRows(rows, scanChange)
 	if err != nil {
 		return nil, fmt.Errorf("derived: store: %w", err)
 	}
-	slices.SortFunc(changes, func(a, b change) int {
-		return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), a.ts.Compare(b.ts))
-	})
 	return changes, nil
 }
 
@@ -132,6 +132,9 @@ func newDerivedEvents(changes []change) ([]sensorhub.Event, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
+	slices.SortFunc(changes, func(a, b change) int {
+		return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), a.ts.Compare(b.ts))
+	})
 	h := sha256.New()
 	var buf []byte
 	for _, c := range changes {
