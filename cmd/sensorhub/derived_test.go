@@ -71,3 +71,36 @@ FROM processor_cursors WHERE processor = $1 AND station = 'roof' AND sensor = $2
 		return false
 	})
 }
+
+// TestStationElevationRecomputesSeaLevelPressure stores a pressure and a
+// temperature of a station without elevation, then sets one: the
+// sea-level pressure appears.
+func TestStationElevationRecomputesSeaLevelPressure(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	e.vars["SENSORHUB_REORDER_WINDOW"] = "1s"
+	e.start(t, "run")
+	e.waitHealthy(t)
+	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+	e.xadd(t, fmt.Sprintf(`[{"sensor":"pressure","station":"hill","value":898.76,"timestamp":%q},
+		{"sensor":"temperature","station":"hill","value":8.5,"timestamp":%q}]`, base.Format(time.RFC3339), base.Add(30*time.Second).Format(time.RFC3339)))
+	eventually(t, 30*time.Second, "the pressure processed", func() bool {
+		var done bool
+		err := e.db.Pool.QueryRow(context.Background(), `SELECT coalesce(bool_and(processed_until >= $2), false)
+FROM processor_cursors WHERE processor = $1 AND station = 'hill' AND sensor = 'pressure'`, derived.Name, base).Scan(&done)
+		return err == nil && done
+	})
+	if n := e.rows(t, "WHERE sensor = 'sea_level_pressure'"); n != 0 {
+		t.Fatalf("%d sea-level pressures without an elevation", n)
+	}
+	if code, out := e.cli(t, "station", "set", "hill", "--elevation", "1000"); code != 0 {
+		t.Fatalf("station set: exit %d\n%s", code, out)
+	}
+	var slp float64
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT value FROM readings WHERE station = 'hill' AND sensor = 'sea_level_pressure' AND derived`).Scan(&slp); err != nil {
+		t.Fatal(err)
+	}
+	if slp < 1013 || slp > 1013.5 {
+		t.Errorf("sea-level pressure %v, want 1013.25 ± 0.3 (the standard atmosphere at 1000 m)", slp)
+	}
+}

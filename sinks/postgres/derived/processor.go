@@ -154,22 +154,19 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 
 // Rebuild recomputes, within tx, every derived value of station whose
 // inputs lie in [from, to] (a zero time is open), as if each input reading
-// there had just been stored, and returns what changed: derived readings
-// stored or given a new value, and removed ones (with an empty Unit).
-// Calibration calls
-// it after applying a calibration to stored readings (see Follow); call it
-// after changing a station's elevation. The caller holds the station's
-// lock (postgres.LockStation), as the sink does when it processes.
-func (p *Processor) Rebuild(ctx context.Context, tx pgx.Tx, station string, from, to time.Time) ([]sensorhub.Reading, error) {
+// there had just been stored, and returns the EventDerived events that
+// announce what changed (none with Config.DisableEvents), for the caller to
+// write to the outbox in tx. Calibration calls it after applying a
+// calibration to stored readings (see Follow); `sensorhub station set
+// --elevation` after changing a station's elevation. The caller holds the
+// station's lock (postgres.LockStation), as the sink does when it
+// processes.
+func (p *Processor) Rebuild(ctx context.Context, tx pgx.Tx, station string, from, to time.Time) ([]sensorhub.Event, error) {
 	changes, err := p.rebuild(ctx, tx, station, from, to)
-	if err != nil {
+	if err != nil || p.cfg.DisableEvents {
 		return nil, err
 	}
-	out := make([]sensorhub.Reading, len(changes))
-	for i, c := range changes {
-		out[i] = c.reading()
-	}
-	return out, nil
+	return newDerivedEvents(changes)
 }
 
 // rebuild is Rebuild, returning the changes.
@@ -227,9 +224,5 @@ func (p *Processor) Follow(ctx context.Context, tx pgx.Tx, a calibration.Applied
 	if a.To != nil {
 		to = *a.To
 	}
-	changes, err := p.rebuild(ctx, tx, a.Station, from, to)
-	if err != nil || p.cfg.DisableEvents {
-		return nil, err
-	}
-	return newDerivedEvents(changes)
+	return p.Rebuild(ctx, tx, a.Station, from, to)
 }

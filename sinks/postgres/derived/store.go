@@ -48,14 +48,6 @@ type change struct {
 	unit            *string
 }
 
-func (c change) reading() sensorhub.Reading {
-	r := sensorhub.Reading{Station: c.station, Sensor: c.sensor, Time: c.ts}
-	if c.value != nil {
-		r.Value, r.Unit = *c.value, *c.unit
-	}
-	return r
-}
-
 // scanChange reads a row of writeDerived.
 func scanChange(row pgx.CollectableRow) (change, error) {
 	var c change
