@@ -8,26 +8,27 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// writeRainRates stores rain_rate at every rain reading of a station
-// whose window ((t − W, t], W = Config.RainRateWindow) holds one of the
-// changed rain times $4 (ranges [$2, $3] = [changed, changed + W)), and
-// removes it at a changed time that holds no rain reading any more; the
-// sums are taken in PostgreSQL, over the rain as stored now. Readings
-// flagged fail are left out; a device-sent rain_rate is never replaced.
-const writeRainRates = `WITH changed AS (
-  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS k(station, lo, hi)
-), scope AS (
-  SELECT DISTINCT p.station, p.ts
-  FROM changed k JOIN readings p ON p.station = k.station AND p.sensor = 'rain' AND p.ts BETWEEN k.lo AND k.hi AND p.qc_flag <> 4
+// writeRainRates stores rain_rate at every rain reading of a station in
+// the ranges [$2, $3] (each changed rain time t and the window after it,
+// [t, t + W), merged), and removes it at the changed times $5, $6 that hold
+// no rain reading any more. A rate is the sum of the station's rain in
+// (t − W, t] ($4 = W − 1 µs, PostgreSQL's precision), per hour ($7), taken
+// in PostgreSQL with a window function over each range and the window
+// before it: one pass over the rain, however dense. Readings flagged fail
+// are left out; a device-sent rain_rate is never replaced.
+const writeRainRates = `WITH ranges AS (
+  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS k(station, lo, hi, i)
+), sums AS (
+  SELECT k.i, r.station, r.ts, k.lo,
+    sum(r.value) OVER (PARTITION BY k.i ORDER BY r.ts RANGE BETWEEN $4::interval PRECEDING AND CURRENT ROW) AS total
+  FROM ranges k JOIN readings r ON r.station = k.station AND r.sensor = 'rain'
+    AND r.ts >= k.lo - $4::interval AND r.ts <= k.hi AND r.qc_flag <> 4
 ), rates AS (
-  SELECT s.station, s.ts,
-    (SELECT sum(r.value) FROM readings r WHERE r.station = s.station AND r.sensor = 'rain'
-       AND r.ts > s.ts - $4::interval AND r.ts <= s.ts AND r.qc_flag <> 4) * $5::float8 AS value
-  FROM scope s
+  SELECT station, ts, total * $7::float8 AS value FROM sums WHERE ts >= lo
 ), gone AS (
-  DELETE FROM readings r USING changed k
-  WHERE r.station = k.station AND r.sensor = 'rain_rate' AND r.ts = k.lo AND r.derived
-    AND NOT EXISTS (SELECT FROM scope s WHERE s.station = k.station AND s.ts = k.lo)
+  DELETE FROM readings r USING unnest($5::text[], $6::timestamptz[]) AS g(station, ts)
+  WHERE r.station = g.station AND r.sensor = 'rain_rate' AND r.ts = g.ts AND r.derived
+    AND NOT EXISTS (SELECT FROM rates x WHERE x.station = g.station AND x.ts = g.ts)
   RETURNING r.station, r.sensor, r.ts
 ), put AS (
   INSERT INTO readings AS r (station, sensor, ts, value, unit, derived)
@@ -45,22 +46,29 @@ SELECT station, sensor, ts, NULL, NULL FROM gone`
 // and returns what changed.
 func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []touch, decided []key) ([]change, error) {
 	w := p.cfg.RainRateWindow
-	var ws []window
+	var (
+		ws           []window
+		goneStations []string
+		goneTimes    []time.Time
+	)
+	add := func(station string, at int64) {
+		ws = append(ws, window{station: station, sensor: rain, lo: at, hi: at + w.Microseconds() - 1})
+		goneStations, goneTimes = append(goneStations, station), append(goneTimes, time.UnixMicro(at))
+	}
 	for _, t := range touched {
 		if t.sensor == rain {
-			ws = append(ws, window{station: t.station, sensor: rain, lo: t.at, hi: t.at + w.Microseconds() - 1})
+			add(t.station, t.at)
 		}
 	}
 	for _, k := range decided {
-		ws = append(ws, window{station: k.station, sensor: rain, lo: k.at, hi: k.at + w.Microseconds() - 1})
+		add(k.station, k.at)
 	}
 	if len(ws) == 0 {
 		return nil, nil
 	}
-	// Not merged: each changed time is also a key whose rate may go.
-	stations, _, los, his := columns(ws)
+	stations, _, los, his := columns(merge(ws, 0))
 	perHour := float64(time.Hour) / float64(w)
-	rows, err := tx.Query(ctx, writeRainRates, stations, los, his, w, perHour)
+	rows, err := tx.Query(ctx, writeRainRates, stations, los, his, w-time.Microsecond, goneStations, goneTimes, perHour)
 	if err != nil {
 		return nil, fmt.Errorf("derived: store rain rates: %w", err)
 	}
