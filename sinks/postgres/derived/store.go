@@ -56,6 +56,9 @@ func scanChange(row pgx.CollectableRow) (change, error) {
 
 // write stores results and returns what changed.
 func write(ctx context.Context, tx pgx.Tx, results map[key]result) ([]change, error) {
+	if len(results) == 0 {
+		return nil, nil
+	}
 	keys := make([]key, 0, len(results))
 	for k := range results {
 		keys = append(keys, k)
