@@ -122,6 +122,80 @@ func runProperty(t *testing.T, rng *rand.Rand, readings []sensorhub.Reading) []r
 	return f.rows(derivedSensors...)
 }
 
+// TestTwoInstancesConcurrently stores the readings shuffled, with
+// duplicates, through two sinks with processors of their own on one
+// database, writing and flushing at once, as two replicas do: the
+// derived readings are those of the in-order run.
+func TestTwoInstancesConcurrently(t *testing.T) {
+	t.Parallel()
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 11))
+	readings := propertyReadings(rng)
+	sorted := slices.Clone(readings)
+	slices.SortFunc(sorted, func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) })
+	want := runProperty(t, rng, sorted)
+
+	db := postgrestest.New(t)
+	if _, err := db.Pool.Exec(t.Context(), `INSERT INTO stations (id, elevation_m) VALUES ('s1', 420), ('s2', NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	shuffled := slices.Clone(readings)
+	shuffled = append(shuffled, shuffled[:len(shuffled)/5]...)
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	errs := make(chan error, 2)
+	for w := range 2 {
+		proc, err := derived.New(derived.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink, err := postgres.New(postgres.Config{DB: db.Pool, Processors: []postgres.Processor{spikeFlagger{}, proc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine := shuffled[w*len(shuffled)/2 : (w+1)*len(shuffled)/2]
+		go func() { errs <- writeAll(t.Context(), sink, mine, rand.New(rand.NewPCG(uint64(seed), uint64(w)))) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fixture{t: t, db: db}
+	if got := f.rows(derivedSensors...); diff(want, got) != "" {
+		t.Errorf("derived readings of two instances differ from the in-order run:\n%s", diff(want, got))
+	}
+}
+
+// writeAll writes readings in random batches with random flushes, and
+// flushes at the end, retrying what fails transiently (a deadlock between
+// the two instances is retried, as the hub does).
+func writeAll(ctx context.Context, sink *postgres.Sink, readings []sensorhub.Reading, rng *rand.Rand) error {
+	retry := func(op func() error) error {
+		var err error
+		for range 20 {
+			if err = op(); err == nil || sensorhub.IsPermanent(err) {
+				return err
+			}
+		}
+		return err
+	}
+	for len(readings) > 0 {
+		n := min(len(readings), 1+rng.IntN(40))
+		batch := readings[:n]
+		if err := retry(func() error { _, err := sink.Write(ctx, sensorhub.Batch{Readings: batch}); return err }); err != nil {
+			return err
+		}
+		readings = readings[n:]
+		if rng.IntN(4) == 0 {
+			if err := retry(func() error { _, err := sink.Flush(ctx, 0); return err }); err != nil {
+				return err
+			}
+		}
+	}
+	return retry(func() error { _, err := sink.Flush(ctx, 0); return err })
+}
+
 // TestOrderIndependence stores the same readings sorted, and shuffled with
 // duplicates in random batches, and compares the derived readings: they
 // must be the same, whatever the order, and the dew points must be those
