@@ -14,6 +14,7 @@
 //     the drain runs with neither), against the drain;
 //     3c. derived: the same drain computing the derived quantities (dew
 //     point, …, rain from rain_total), against the drain;
+//     3d. rollups: the same drain maintaining the rollups, against the drain;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
 //     publish to row, and its CPU time per reading against the drain's.
 //
@@ -112,18 +113,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// The drain runs stateless (no staleness tracking, no rules, no
 	// derived quantities), as the service did before stateful processing;
 	// the rules drain adds the first two, the derived drain the third.
-	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=false"); err != nil {
+	if rep.drain, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=false"); err != nil {
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_DERIVED=false"); err != nil {
+	if rep.rules, err = env.measureDrain(ctx, readings, false, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_DERIVED=false"); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
-	if rep.derived, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=true"); err != nil {
+	if rep.derived, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=true"); err != nil {
 		return fmt.Errorf("sensorhub drain with derived quantities: %w", err)
 	}
 	fmt.Fprintf(stdout, "  derived done: %.0f readings/s\n", rep.derived.rate())
+	if rep.rollups, err = env.measureDrain(ctx, readings, true, "SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=false"); err != nil {
+		return fmt.Errorf("sensorhub drain with rollups: %w", err)
+	}
+	fmt.Fprintf(stdout, "  rollups done: %.0f readings/s, settled %s later\n", rep.rollups.rate(), rep.rollups.settled.Round(time.Millisecond))
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}

@@ -31,6 +31,13 @@ type result struct {
 	p50, p99   time.Duration
 	pending    int64
 	duplicates int
+	// settled is how long the rollups took to settle after a drain with
+	// rollups on.
+	settled time.Duration
+	// rollupLagP99 is the 99th percentile of the rollup lag while live.
+	rollupLagP99 time.Duration
+	// reads are the rollup reads' latencies after a drain with rollups on.
+	reads rollupReads
 }
 
 func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
@@ -185,11 +192,17 @@ func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids 
 }
 
 // measureDrain times the sensorhub binary draining a preloaded stream; env
-// adds variables to the binary's environment.
-func (e *environment) measureDrain(ctx context.Context, readings []reading, env ...string) (result, error) {
+// adds variables to the binary's environment. With rollups on, the result
+// also says how long the rollups took to settle after the drain.
+func (e *environment) measureDrain(ctx context.Context, readings []reading, rollups bool, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
 		return result{}, err
+	}
+	if !rollups {
+		if env, err = e.rollupsOff(ctx, schema, env); err != nil {
+			return result{}, err
+		}
 	}
 	stream := e.newStream()
 	if err := e.preload(ctx, stream, readings); err != nil {
@@ -205,6 +218,14 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, env 
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: len(readings), elapsed: time.Since(start)}
+	if rollups {
+		if res.settled, err = e.waitRollups(p.context(ctx), schema, drainTimeout(len(readings))); err != nil {
+			return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+		}
+		if res.reads, err = e.measureRollupReads(ctx, schema); err != nil {
+			return result{}, fmt.Errorf("rollup reads: %w", err)
+		}
+	}
 	return e.finish(ctx, p, schema, stream, res)
 }
 
@@ -230,6 +251,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	}
 	defer p.stop()
 	cpuBefore := p.cpu()
+	rollupLag := e.sampleRollupLag(ctx, schema)
 
 	// Publish every millisecond the readings due by then. The device time
 	// of each reading is its publish time, so that the table itself holds
@@ -259,7 +281,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
-	res := result{readings: sent, elapsed: time.Since(start)}
+	res := result{readings: sent, elapsed: time.Since(start), rollupLagP99: rollupLag()}
 	var p50, p99 float64
 	if err := e.admin.QueryRow(ctx, `SELECT
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),

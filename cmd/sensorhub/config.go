@@ -44,6 +44,7 @@ type config struct {
 	processing processingConfig
 	staleness  stalenessConfig
 	derived    derivedConfig
+	rollups    rollupConfig
 	faults     faultHooks
 }
 
@@ -424,6 +425,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.processing = loadProcessingConfig(e)
 	c.staleness = loadStalenessConfig(e)
 	c.derived = loadDerivedConfig(e)
+	c.rollups = loadRollupConfig(e)
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

@@ -50,6 +50,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		outboxModule,
 		processingModule,
 		stalenessModule,
+		rollupModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub, &schema),
