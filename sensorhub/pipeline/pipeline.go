@@ -50,8 +50,8 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
-// Config configures a Pipeline. DB and Redis are required; every other zero
-// field takes the default its comment names.
+// Config configures a Pipeline. DB and Redis (or RedisCluster) are
+// required; every other zero field takes the default its comment names.
 type Config struct {
 	// DB is the PostgreSQL database the readings and the outbox are in,
 	// migrated with package migrations. Required; never closed.
@@ -60,6 +60,10 @@ type Config struct {
 	// goredis.ParseURL. Required. The pipeline opens clients of its own
 	// with these options and closes them in Stop.
 	Redis *goredis.Options
+	// RedisCluster, in place of Redis, is how to reach a Redis Cluster
+	// (see redis.Config.ClusterOptions): Stream, its poison stream and its
+	// nack hash must then share a hash tag, e.g. Stream "{sensor}stream".
+	RedisCluster *goredis.ClusterOptions
 	// Stream is the Redis stream readings arrive on; its poison queue is
 	// Stream + sensorhub.PoisonSuffix. Default sensorhub.DefaultStream.
 	Stream string
@@ -126,8 +130,8 @@ func (c Config) Validate() error {
 	if c.DB == nil {
 		errs = append(errs, errors.New("pipeline: Config.DB is nil"))
 	}
-	if c.Redis == nil {
-		errs = append(errs, errors.New("pipeline: Config.Redis is nil"))
+	if (c.Redis == nil) == (c.RedisCluster == nil) {
+		errs = append(errs, errors.New("pipeline: set one of Config.Redis and Config.RedisCluster"))
 	}
 	if c.RawRetention < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: Config.RawRetention must not be negative, got %s", c.RawRetention))
