@@ -297,7 +297,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	if err := e.admin.QueryRow(ctx, `SELECT
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts))
-		FROM `+schema+`.readings`).Scan(&p50, &p99); err != nil {
+		FROM `+schema+`.readings WHERE NOT derived`).Scan(&p50, &p99); err != nil {
 		return result{}, err
 	}
 	res.p50, res.p99 = seconds(p50), seconds(p99)

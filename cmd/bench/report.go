@@ -9,7 +9,7 @@ import (
 
 // report is the outcome of a run.
 type report struct {
-	copy, loop, drain, rules, rollups, live result
+	copy, loop, drain, rules, derived, rollups, live result
 	// short is the shorter drain, growth the drain into a table holding
 	// preload readings.
 	short, growth result
@@ -38,6 +38,7 @@ func (r report) print(w io.Writer) {
 	row("sensorhub drain", r.drain, true)
 	row(fmt.Sprintf("drain, first %d", r.short.readings), r.short, true)
 	row("drain, threshold rules", r.rules, true)
+	row("drain, derived on", r.derived, true)
 	row("drain, rollups on", r.rollups, true)
 	row(fmt.Sprintf("drain, %d stored", r.preload), r.growth, true)
 	row("sensorhub live", r.live, true)
@@ -45,6 +46,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+	fmt.Fprintf(w, "derived/drain %.2f (target >= %.2f)\n", r.derived.rate()/r.drain.rate(), targetDerivedRatio)
 	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
 		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
 		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
@@ -61,7 +63,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"rollups", r.rollups}, {"growth", r.growth}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"derived", r.derived}, {"rollups", r.rollups}, {"growth", r.growth}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -74,6 +76,9 @@ func (r report) failures() []string {
 	}
 	if ratio := r.rules.rate() / r.drain.rate(); ratio < targetRulesRatio {
 		out = append(out, fmt.Sprintf("drain with threshold rules is %.2f x the drain, target %.2f", ratio, targetRulesRatio))
+	}
+	if ratio := r.derived.rate() / r.drain.rate(); ratio < targetDerivedRatio {
+		out = append(out, fmt.Sprintf("drain with derived quantities is %.2f x the drain, target %.2f", ratio, targetDerivedRatio))
 	}
 	if ratio := r.rollups.rate() / r.drain.rate(); ratio < targetRollupsRatio {
 		out = append(out, fmt.Sprintf("drain with rollups is %.2f x the drain without, target %.2f", ratio, targetRollupsRatio))

@@ -47,7 +47,7 @@ var processingModule = fx.Options(
 
 // newProcessors returns the processors of the sink. The threshold rules
 // always run, so that rules added with `sensorhub rule add` apply without
-// a restart. A seed rule for a sensor type that is not registered fails
+// a restart; the derived quantities unless SENSORHUB_DERIVED=false. A seed rule for a sensor type that is not registered fails
 // start-up.
 func newProcessors(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog.Logger, types []sensorhub.SensorType) ([]postgres.Processor, error) {
 	if err := unregisteredSensors("SENSORHUB_THRESHOLDS", cfg.processing.thresholds, types); err != nil {
@@ -60,7 +60,17 @@ func newProcessors(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog
 		}
 		return err
 	}))
-	return []postgres.Processor{alarms.New(alarms.Config{})}, nil
+	processors := []postgres.Processor{alarms.New(alarms.Config{})}
+	// Derived quantities come last, after any processor that changes
+	// readings (quality control), so that they follow its revisions.
+	d, err := cfg.derived.processor()
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		processors = append(processors, d)
+	}
+	return processors, nil
 }
 
 // unregisteredSensors names every rule whose sensor type is none of types

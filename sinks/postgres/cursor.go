@@ -231,19 +231,21 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 		untils            []time.Time
 		states            []json.RawMessage
 	)
-	for _, c := range cursors {
-		series := &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
+	all := make([]*Series, len(cursors))
+	for i, c := range cursors {
+		all[i] = &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
+	}
+	if err := process(ctx, tx, p, all); err != nil {
+		return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
+	}
+	for i, c := range cursors {
+		series := all[i]
 		for _, r := range c.late {
 			e, err := newLateEvent(p.Name(), c.processedUntil, r)
 			if err != nil {
 				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
 			}
 			events = append(events, e)
-		}
-		if len(series.Readings) > 0 || len(series.Late) > 0 || len(series.Revised) > 0 {
-			if err := p.Process(ctx, tx, series); err != nil {
-				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
-			}
 		}
 		events = append(events, series.events...)
 		revised.add(series)
@@ -259,6 +261,29 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 		}
 	}
 	return events, nil
+}
+
+// process hands p the series that have readings for it: all at once to a
+// BatchProcessor, else one by one.
+func process(ctx context.Context, tx pgx.Tx, p Processor, all []*Series) error {
+	busy := make([]*Series, 0, len(all))
+	for _, series := range all {
+		if len(series.Readings) > 0 || len(series.Late) > 0 || len(series.Revised) > 0 {
+			busy = append(busy, series)
+		}
+	}
+	if len(busy) == 0 {
+		return nil
+	}
+	if b, ok := p.(BatchProcessor); ok {
+		return b.ProcessBatch(ctx, tx, busy)
+	}
+	for _, series := range busy {
+		if err := p.Process(ctx, tx, series); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // release reads the readings each cursor releases, by series.

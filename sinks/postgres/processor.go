@@ -68,6 +68,16 @@ type SensorFilter interface {
 	Watches(ctx context.Context, tx pgx.Tx) (func(sensor string) bool, error)
 }
 
+// BatchProcessor is a Processor that handles every series of a
+// transaction in one call, e.g. with one set-based query instead of one per
+// series: the sink calls ProcessBatch, never Process, with the series that
+// have readings for it (released, late or revised), in key order. The
+// series and their Emit, Revise and State work as in Process.
+type BatchProcessor interface {
+	Processor
+	ProcessBatch(ctx context.Context, tx pgx.Tx, series []*Series) error
+}
+
 // Series is one (station, sensor) series handed to Processor.Process.
 type Series struct {
 	Station, Sensor string
