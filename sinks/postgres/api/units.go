@@ -1,6 +1,8 @@
 package api
 
 import (
+	"strconv"
+
 	"github.com/sensorhub/sensorhub/sensorhub/units"
 )
 
@@ -46,7 +48,17 @@ func (s unitSystem) converter(unit string) (c conversion, ok bool) {
 }
 
 // value converts v.
-func (c conversion) value(v float64) float64 { return v*c.scale + c.offset }
+func (c conversion) value(v float64) float64 { return roundDisplay(v*c.scale + c.offset) }
 
 // sum converts a sum of n values: the offset counts once per value.
-func (c conversion) sum(s float64, n int64) float64 { return s*c.scale + c.offset*float64(n) }
+func (c conversion) sum(s float64, n int64) float64 {
+	return roundDisplay(s*c.scale + c.offset*float64(n))
+}
+
+// roundDisplay rounds a converted value to 12 significant digits, far
+// finer than any sensor, so that 10.5 °C shows as 50.9 °F rather than
+// 50.900000000000006.
+func roundDisplay(v float64) float64 {
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 12, 64), 64)
+	return r
+}
