@@ -11,7 +11,7 @@ import (
 
 // rollupRows fills table with n buckets of step from start: count 12, avg
 // 10 + i, sum 12 × avg.
-func (f *fixture) rollupRows(t *testing.T, table, station, sensor string, start time.Time, step time.Duration, n int) {
+func (f *fixture) rollupRows(t testing.TB, table, station, sensor string, start time.Time, step time.Duration, n int) {
 	t.Helper()
 	f.exec(t, `INSERT INTO stations (id) VALUES ($1) ON CONFLICT DO NOTHING`, station)
 	// The table name comes from the test's own constants.

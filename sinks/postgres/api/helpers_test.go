@@ -22,7 +22,7 @@ type fixture struct {
 
 // newFixture serves the API of cfg on a fresh schema; cfg.DB defaults to
 // the schema's pool.
-func newFixture(t *testing.T, cfg api.Config) *fixture {
+func newFixture(t testing.TB, cfg api.Config) *fixture {
 	t.Helper()
 	db := postgrestest.New(t)
 	if cfg.DB == nil {
@@ -37,7 +37,7 @@ func newFixture(t *testing.T, cfg api.Config) *fixture {
 	return &fixture{db: db, srv: srv, v: apitest.NewValidator(t)}
 }
 
-func (f *fixture) exec(t *testing.T, sql string, args ...any) {
+func (f *fixture) exec(t testing.TB, sql string, args ...any) {
 	t.Helper()
 	if _, err := f.db.Pool.Exec(t.Context(), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -46,7 +46,7 @@ func (f *fixture) exec(t *testing.T, sql string, args ...any) {
 
 // series stores n readings of station's sensor, one every step from start,
 // with the values 10, 10.5, 11, …, and the station.
-func (f *fixture) series(t *testing.T, station, sensor, unit string, start time.Time, step time.Duration, n int) {
+func (f *fixture) series(t testing.TB, station, sensor, unit string, start time.Time, step time.Duration, n int) {
 	t.Helper()
 	f.exec(t, `INSERT INTO stations (id) VALUES ($1) ON CONFLICT DO NOTHING`, station)
 	f.exec(t, `INSERT INTO readings (station, sensor, ts, value, unit)
@@ -56,7 +56,7 @@ func (f *fixture) series(t *testing.T, station, sensor, unit string, start time.
 
 // get sends GET path (with header pairs) and checks the answer against
 // the document.
-func (f *fixture) get(t *testing.T, path string, header ...string) (*http.Response, []byte) {
+func (f *fixture) get(t testing.TB, path string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	h := http.Header{}
 	for i := 0; i+1 < len(header); i += 2 {
@@ -66,7 +66,7 @@ func (f *fixture) get(t *testing.T, path string, header ...string) (*http.Respon
 }
 
 // getJSON is get of a 200 JSON answer, decoded into v.
-func (f *fixture) getJSON(t *testing.T, path string, v any) {
+func (f *fixture) getJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	resp, body := f.get(t, path)
 	if resp.StatusCode != http.StatusOK {
@@ -107,6 +107,13 @@ func wantProblem(t *testing.T, what string, resp *http.Response, body []byte, st
 		t.Errorf("%s: parameter %q, want %q: %s", what, p.Parameter, param, body)
 	}
 	return p
+}
+
+// problemParam is the parameter a problem document names.
+func problemParam(body []byte) string {
+	var p problemDoc
+	_ = json.Unmarshal(body, &p)
+	return p.Parameter
 }
 
 // readingPage and aggregatePage are list answers.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,12 +91,16 @@ func (q *query) timestamp(name string) (t time.Time, ok bool) {
 	}
 	v := q.values.Get(name)
 	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
+	if err != nil || !rfc3339.MatchString(v) {
 		q.fail(name, "%s is not an RFC 3339 time such as 2024-12-01T12:00:00Z", quote(v))
 		return time.Time{}, false
 	}
 	return t.UTC(), true
 }
+
+// rfc3339 is the layout of RFC 3339's date-time, which time.Parse alone
+// does not hold to: it also takes one-digit hours.
+var rfc3339 = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`)
 
 // timeRange is a request's [from, to). To is nil when the range is open
 // at the end.
@@ -141,7 +146,7 @@ func (q *query) limit() int {
 	v := q.values.Get("limit")
 	n, err := strconv.Atoi(v)
 	switch {
-	case err != nil:
+	case err != nil || strings.HasPrefix(v, "+"):
 		q.fail("limit", "%s is not a whole number", quote(v))
 	case n < 1 || n > MaxLimit:
 		q.fail("limit", "%d is out of range: limit is 1 to %d", n, MaxLimit)
@@ -157,8 +162,8 @@ func (q *query) qcFlags() []int16 {
 	var flags []int16
 	for _, list := range q.values["qc_flag"] {
 		for v := range strings.SplitSeq(list, ",") {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 1 || n > 4 {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 4 || len(v) != 1 {
 				q.fail("qc_flag", "%s is not a QC flag: 1 pass, 2 not evaluated, 3 suspect, 4 fail", quote(v))
 				continue
 			}
@@ -175,13 +180,14 @@ func (q *query) derived() *bool {
 	if !q.has("derived") {
 		return nil
 	}
-	v := q.values.Get("derived")
-	b, err := strconv.ParseBool(v)
-	if err != nil {
+	switch v := q.values.Get("derived"); v {
+	case "true", "false":
+		b := v == "true"
+		return &b
+	default:
 		q.fail("derived", "%s is not true or false", quote(v))
 		return nil
 	}
-	return &b
 }
 
 // units reads the unit system of the answer: canonical (default) or us.
