@@ -54,16 +54,16 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		seqScan bool
 	}{
 		{"control", `SELECT count(*) FROM readings WHERE value > $1`, []any{5.0}, true},
-		{"stations", stationsSQL, []any{"", 1001}},
-		{"station", stationSQL, []any{"s7"}},
-		{"latest", latestSQL, []any{[]string{"s1", "s2", "s3", "s10", "s20", "s30", "s40", "s50"}}},
-		{"readings", readingsSQL, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), nil, nil, 1001}},
-		{"readingsNextPage", readingsSQL, []any{"s7", "sensor2", t0, lowerBound(&to), upperBound(nil), []int16{3, 4}, true, 1001}},
-		{"aggregates5m", rollups["5m"].sql, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), 1001}},
-		{"aggregates1h", rollups["1h"].sql, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), 1001}},
-		{"aggregates1d", rollups["1d"].sql, []any{"s7", "sensor2", t0.AddDate(-1, 0, 0), lowerBound(nil), upperBound(&to), 1001}},
-		{"unit", unitSQL, []any{"s7", "sensor2"}},
-		{"sparklines", sparklineSQL, []any{[]string{"s1", "s2"}, []string{"sensor1", "sensor2"}, []time.Time{to, to}}},
+		{"stations", stationsSQL, []any{"", 1001}, false},
+		{"station", stationSQL, []any{"s7"}, false},
+		{"latest", latestSQL, []any{[]string{"s1", "s2", "s3", "s10", "s20", "s30", "s40", "s50"}}, false},
+		{"readings", readingsSQL, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), nil, nil, 1001}, false},
+		{"readingsNextPage", readingsSQL, []any{"s7", "sensor2", t0, lowerBound(&to), upperBound(nil), []int16{3, 4}, true, 1001}, false},
+		{"aggregates5m", rollups["5m"].sql, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), 1001}, false},
+		{"aggregates1h", rollups["1h"].sql, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), 1001}, false},
+		{"aggregates1d", rollups["1d"].sql, []any{"s7", "sensor2", t0.AddDate(-1, 0, 0), lowerBound(nil), upperBound(&to), 1001}, false},
+		{"unit", unitSQL, []any{"s7", "sensor2"}, false},
+		{"sparklines", sparklineSQL, []any{[]string{"s1", "s2"}, []string{"sensor1", "sensor2"}, []time.Time{to, to}}, false},
 	}
 	for _, generic := range []bool{false, true} {
 		for _, q := range queries {
