@@ -11,11 +11,12 @@ import (
 
 // Sparkline geometry: the SVG's viewBox is sparkWidth × sparkHeight, and
 // a day is drawn with at most sparkPoints points, each the mean of the
-// 5-minute buckets of its slot, so that a page of many sensors stays small.
+// 5-minute buckets of its half hour, on whole coordinates, so that a page
+// of many sensors stays small.
 const (
 	sparkSpan   = 24 * time.Hour
-	sparkPoints = 96
-	sparkWidth  = 192
+	sparkPoints = 48
+	sparkWidth  = 4 * (sparkPoints - 1)
 	sparkHeight = 32
 )
 
@@ -118,7 +119,7 @@ func draw(xs []int, values []float64) sparkline {
 		}
 		b.WriteString(strconv.Itoa(xs[i]))
 		b.WriteByte(',')
-		b.WriteString(strconv.FormatFloat(y, 'f', 1, 64))
+		b.WriteString(strconv.FormatFloat(y, 'f', 0, 64))
 	}
 	return sparkline{Points: b.String(), Min: lo, Max: hi}
 }
