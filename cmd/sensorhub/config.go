@@ -43,6 +43,7 @@ type config struct {
 	outbox     outboxConfig
 	processing processingConfig
 	staleness  stalenessConfig
+	api        apiConfig
 	faults     faultHooks
 }
 
@@ -422,6 +423,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.outbox = loadOutboxConfig(e)
 	c.processing = loadProcessingConfig(e)
 	c.staleness = loadStalenessConfig(e)
+	c.api = loadAPIConfig(e)
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

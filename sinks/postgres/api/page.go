@@ -33,6 +33,12 @@ var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMa
 	"num":   formatNumber,
 	"label": func(sensor string) string { return strings.ReplaceAll(sensor, "_", " ") },
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"symbol": func(unit string) string {
+		if s, ok := unitSymbols[unit]; ok {
+			return s
+		}
+		return unit
+	},
 }).ParseFS(pageFiles, "page.html"))
 
 // pageData is what the template shows.
@@ -177,6 +183,10 @@ func (a *API) queueStats(ctx context.Context) (QueueStats, bool) {
 	}
 	return s, true
 }
+
+// unitSymbols are the symbols people read for the SenML unit codes the
+// API answers with.
+var unitSymbols = map[string]string{"Cel": "°C", "W/m2": "W/m²", "g/m3": "g/m³", "/": ""}
 
 // formatNumber shows v with at most two decimals.
 func formatNumber(v float64) string {

@@ -35,7 +35,7 @@ func TestStatusPageShowsEveryStation(t *testing.T) {
 	for _, want := range []string{
 		`id="station-roof"`, `id="station-garden"`,
 		`Garden &lt;shed&gt;`, // names are escaped
-		`153.5 Cel`, `11 m/s`, `10 %RH`,
+		`153.5 °C`, `11 m/s`, `10 %RH`,
 		`QC fail`, `<span class="badge stale">stale</span>`, `<span class="badge stale">stale</span></h2>`,
 		`Poison queue: <strong id="poison">17</strong>`, `Consumer lag: <strong id="lag">4</strong>`,
 		`<noscript><meta http-equiv="refresh"`, `name="viewport"`,
