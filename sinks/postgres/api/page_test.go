@@ -83,7 +83,10 @@ func TestStatusPageShowsEveryStation(t *testing.T) {
 // 5-minute rollups: the page a browser loads (gzip) stays within 100 KB.
 func TestStatusPageWeight(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, api.Config{})
+	// The page reads 86,400 rollup rows: on a loaded machine under -race
+	// that may take longer than the default query timeout, and this test
+	// is about weight.
+	f := newFixture(t, api.Config{QueryTimeout: 5 * time.Minute})
 	f.exec(t, `INSERT INTO stations (id) SELECT 'station-' || i FROM generate_series(1, 50) i`)
 	f.exec(t, `INSERT INTO readings (station, sensor, ts, value, unit)
 		SELECT 'station-' || st, 'sensor_' || se, $1::timestamptz + interval '1 day', st * se, 'Cel'
@@ -92,6 +95,7 @@ func TestStatusPageWeight(t *testing.T) {
 		SELECT 'station-' || st, 'sensor_' || se, $1::timestamptz + b * interval '5 minutes', 5, sin(b / 10.0) * st + random()
 		FROM generate_series(1, 50) st, generate_series(1, 6) se, generate_series(1, 288) b`, t0)
 
+	start := time.Now()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, f.srv.URL+"/", nil)
 	req.Header.Set("Accept-Encoding", "gzip") // set by hand, so the transport leaves the body compressed
 	resp, err := http.DefaultClient.Do(req)
@@ -100,14 +104,15 @@ func TestStatusPageWeight(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	compressed, _ := io.ReadAll(resp.Body)
-	if resp.Header.Get("Content-Encoding") != "gzip" {
-		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("%d, Content-Encoding %q: %.500s", resp.StatusCode, resp.Header.Get("Content-Encoding"), compressed)
 	}
+	elapsed := time.Since(start)
 	_, plain := f.get(t, "/")
 	if n := strings.Count(string(plain), "<polyline"); n != 300 {
 		t.Fatalf("%d sparklines, want 300", n)
 	}
-	t.Logf("status page of 50 stations × 6 sensors: %d bytes, %d gzipped", len(plain), len(compressed))
+	t.Logf("status page of 50 stations × 6 sensors: %d bytes, %d gzipped, served in %s", len(plain), len(compressed), elapsed)
 	if len(compressed) > 100<<10 {
 		t.Errorf("the page weighs %d bytes gzipped, over 100 KB", len(compressed))
 	}
