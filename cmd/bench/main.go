@@ -13,7 +13,10 @@
 //     staleness tracking on (stateful processing in the commit transaction;
 //     the drain runs with neither), against the drain;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
-//     publish to row, and its CPU time per reading against the drain's.
+//     publish to row, and its CPU time per reading against the drain's;
+//  5. api: the binary fed at the same rate on a database of the readings
+//     (from 50 stations), while a client asks its read API 100 times a
+//     second (cmd/bench/api.go).
 //
 // It prints one table and exits non-zero when a reading is missing or
 // doubled, the pending list is not empty at the end, or a target is missed.
@@ -116,6 +119,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
+	}
+	if rep.api, err = env.measureAPI(ctx, dataset(o.n, apiStations), o.liveRate, o.liveDuration); err != nil {
+		return fmt.Errorf("read API: %w", err)
 	}
 	rep.print(stdout)
 	if failures := rep.failures(); len(failures) > 0 {

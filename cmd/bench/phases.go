@@ -222,15 +222,37 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	}
 	defer p.stop()
 	cpuBefore := p.cpu()
+	start := time.Now()
+	// A station per reading, so that no two readings share a series.
+	sent, err := e.feed(ctx, stream, rate, d, func(i int) string { return fmt.Sprintf("live-%d", i) })
+	if err != nil {
+		return result{}, err
+	}
+	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	res := result{readings: sent, elapsed: time.Since(start)}
+	if res.p50, res.p99, err = e.liveLatency(ctx, schema, start); err != nil {
+		return result{}, err
+	}
+	res, err = e.finish(ctx, p, schema, stream, res)
+	res.cpu -= cpuBefore
+	return res, err
+}
 
-	// Publish every millisecond the readings due by then. The device time
-	// of each reading is its publish time, so that the table itself holds
-	// the latency: received_at - ts.
+// feed publishes rate readings/s to stream for d, reading i from station
+// station(i), and returns how many it sent. Every millisecond it publishes
+// the readings due by then. The device time of each reading is its
+// publish time, so that the table itself holds the latency: received_at -
+// ts (see liveLatency); device times rise by at least a microsecond, what
+// PostgreSQL keeps, so that no two readings of a station collide.
+func (e *environment) feed(ctx context.Context, stream string, rate int, d time.Duration, station func(i int) string) (int, error) {
 	const tick = time.Millisecond
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	start := time.Now()
 	sent := 0
+	var last time.Time
 	for now := start; now.Sub(start) < d; now = <-ticker.C {
 		due := int(float64(rate) * now.Sub(start).Seconds())
 		if due <= sent {
@@ -238,30 +260,31 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 		}
 		pipe := e.redis.Pipeline()
 		for ; sent < due; sent++ {
-			ts := time.Now().UTC()
-			payload := fmt.Sprintf(`{"sensor":"temperature","value":14,"timestamp":%q,"station":"live-%d"}`,
-				ts.Format(time.RFC3339Nano), sent)
+			ts := time.Now().UTC().Truncate(time.Microsecond)
+			if !ts.After(last) {
+				ts = last.Add(time.Microsecond)
+			}
+			last = ts
+			payload := fmt.Sprintf(`{"sensor":"temperature","value":14,"timestamp":%q,"station":%q}`,
+				ts.Format(time.RFC3339Nano), station(sent))
 			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return result{}, fmt.Errorf("publish: %w", err)
+			return sent, fmt.Errorf("publish: %w", err)
 		}
 	}
-	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
-		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
-	}
-	res := result{readings: sent, elapsed: time.Since(start)}
-	var p50, p99 float64
-	if err := e.admin.QueryRow(ctx, `SELECT
+	return sent, nil
+}
+
+// liveLatency returns the median and 99th percentile of the latency from
+// publish to commit of the readings feed stored in schema since since.
+func (e *environment) liveLatency(ctx context.Context, schema string, since time.Time) (p50, p99 time.Duration, err error) {
+	var s50, s99 float64
+	err = e.admin.QueryRow(ctx, `SELECT
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts))
-		FROM `+schema+`.readings`).Scan(&p50, &p99); err != nil {
-		return result{}, err
-	}
-	res.p50, res.p99 = seconds(p50), seconds(p99)
-	res, err = e.finish(ctx, p, schema, stream, res)
-	res.cpu -= cpuBefore
-	return res, err
+		FROM `+schema+`.readings WHERE ts >= $1`, since.Add(-time.Second)).Scan(&s50, &s99)
+	return seconds(s50), seconds(s99), err
 }
 
 // drainTimeout bounds the wait for n rows: generous, but finite when

@@ -10,6 +10,7 @@ import (
 // report is the outcome of a run.
 type report struct {
 	copy, loop, drain, rules, live result
+	api                            apiResult
 }
 
 func (r report) print(w io.Writer) {
@@ -38,6 +39,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+	r.api.print(w)
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -69,5 +71,5 @@ func (r report) failures() []string {
 	if r.live.cpuPerReading() > r.drain.cpuPerReading() {
 		out = append(out, fmt.Sprintf("CPU per reading live %s > drain %s", r.live.cpuPerReading(), r.drain.cpuPerReading()))
 	}
-	return out
+	return append(out, r.api.failures()...)
 }

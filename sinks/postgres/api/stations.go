@@ -59,28 +59,31 @@ FROM stations
 WHERE id = $1`
 
 // latestSQL returns the newest reading of every sensor of the stations
-// $1. The sensors are found by a loose index scan on readings' primary key
-// (station, sensor, ts): one index probe per sensor, however many readings
-// there are; each sensor's newest reading is one more probe.
+// $1, one index probe per sensor however many readings there are: a loose
+// index scan walks readings' primary key (station, sensor, ts) backwards,
+// each step landing on the newest reading of the next sensor down.
 const latestSQL = `
 SELECT k.station, l.sensor, l.ts, l.value, l.unit, l.qc_flag, l.qc_tests, l.derived, coalesce(st.stale, false)
 FROM unnest($1::text[]) AS k(station)
 CROSS JOIN LATERAL (
-	WITH RECURSIVE sensors(sensor) AS (
-		SELECT min(r.sensor) FROM readings r WHERE r.station = k.station
+	WITH RECURSIVE latest AS (
+		(SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
+		 FROM readings r
+		 WHERE r.station = k.station
+		 ORDER BY r.sensor DESC, r.ts DESC
+		 LIMIT 1)
 		UNION ALL
-		SELECT (SELECT min(r.sensor) FROM readings r WHERE r.station = k.station AND r.sensor > sensors.sensor)
-		FROM sensors WHERE sensors.sensor IS NOT NULL
+		SELECT n.sensor, n.ts, n.value, n.unit, n.qc_flag, n.qc_tests, n.derived
+		FROM latest p
+		CROSS JOIN LATERAL (
+			SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
+			FROM readings r
+			WHERE r.station = k.station AND r.sensor < p.sensor
+			ORDER BY r.sensor DESC, r.ts DESC
+			LIMIT 1
+		) n
 	)
-	SELECT n.sensor, n.ts, n.value, n.unit, n.qc_flag, n.qc_tests, n.derived
-	FROM sensors
-	CROSS JOIN LATERAL (
-		SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
-		FROM readings r
-		WHERE r.station = k.station AND r.sensor = sensors.sensor
-		ORDER BY r.ts DESC
-		LIMIT 1
-	) n
+	SELECT * FROM latest
 ) l
 LEFT JOIN sensor_status st ON st.station = k.station AND st.sensor = l.sensor
 ORDER BY k.station, l.sensor`
