@@ -152,7 +152,8 @@ func (a *API) serve(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), a.cfg.QueryTimeout)
 		defer cancel()
-		if err := h(w, r.WithContext(ctx)); err != nil {
+		r = r.WithContext(ctx)
+		if err := h(w, r); err != nil {
 			a.writeError(w, r, err)
 		}
 	})

@@ -125,3 +125,16 @@ func TestBadInputIsAProblemNamingTheParameter(t *testing.T) {
 		}
 	})
 }
+
+func TestQueryTimeoutIsA503(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, api.Config{QueryTimeout: time.Nanosecond, Logger: discardLogger})
+	f.series(t, "roof", "temperature", "Cel", t0, time.Minute, 3)
+	for _, path := range []string{"/api/v1/stations", "/api/v1/readings?station=roof&sensor=temperature"} {
+		resp, body := f.get(t, path)
+		p := wantProblem(t, path, resp, body, http.StatusServiceUnavailable, "")
+		if !strings.Contains(p.Detail, "timeout") {
+			t.Errorf("%s: detail %q", path, p.Detail)
+		}
+	}
+}

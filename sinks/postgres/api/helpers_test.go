@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -156,3 +157,5 @@ type stationDoc struct {
 }
 
 var t0 = time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+
+var discardLogger = slog.New(slog.DiscardHandler)

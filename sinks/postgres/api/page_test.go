@@ -65,7 +65,7 @@ func TestStatusPageShowsEveryStation(t *testing.T) {
 		}
 	})
 	t.Run("QueueUnknown", func(t *testing.T) {
-		f := newFixture(t, api.Config{Queue: func(context.Context) (api.QueueStats, error) { return api.QueueStats{}, errors.New("redis down") }})
+		f := newFixture(t, api.Config{Logger: discardLogger, Queue: func(context.Context) (api.QueueStats, error) { return api.QueueStats{}, errors.New("redis down") }})
 		_, body := f.get(t, "/")
 		if !strings.Contains(string(body), `<strong id="poison">unknown</strong>`) || !strings.Contains(string(body), "No stations yet") {
 			t.Errorf("page without Redis or stations:\n%s", body)

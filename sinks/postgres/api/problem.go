@@ -59,7 +59,7 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var p *problem
 	switch {
 	case errors.As(err, &p):
-	case r.Context().Err() != nil && errors.Is(context.Cause(r.Context()), context.DeadlineExceeded):
+	case errors.Is(r.Context().Err(), context.DeadlineExceeded):
 		a.log.Warn("api: request timed out", "path", r.URL.Path, "error", err)
 		p = &problem{Status: http.StatusServiceUnavailable, Detail: "the query took longer than the API's query timeout; ask for a shorter range"}
 	default:
