@@ -8,5 +8,5 @@ import (
 
 // TestMain fails the package's tests when a goroutine outlives them.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+	goleak.VerifyTestMain(m)
 }
