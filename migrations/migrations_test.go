@@ -99,6 +99,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 3 && (exists("stations") || exists("calibrations") || !exists("readings")) {
 			t.Fatal("Down of 0003 must drop stations and calibrations and only them")
 		}
+		if down.Version == 9 && (exists("rollup_invalidations") || exists("rollup_day_rebuilds") || exists("rollup_settings") || !exists("readings_5m")) {
+			t.Fatal("Down of 0009 must drop the invalidation log and only it")
+		}
 		if down.Version == 6 && (exists("readings_5m") || exists("readings_1h") || exists("readings_1d") || !exists("sensor_status")) {
 			t.Fatal("Down of 0006 must drop the rollup tables and only them")
 		}

@@ -56,7 +56,34 @@ type SensorType struct {
 	// Handle turns a validated reading into the readings to store and the
 	// events to publish with them. Nil stores the reading as it is.
 	Handle HandleFunc
+	// Aggregation is how rollups (docs/rollups.md) summarize the type's
+	// readings per 5 minutes, hour and day. Empty means AggregateInstant.
+	Aggregation Aggregation
+	// WeightedBy, for AggregateVector only, names the sensor type whose
+	// reading of the same station and time weighs each direction, e.g.
+	// wind_speed for wind_direction. Empty: unweighted.
+	WeightedBy string
 }
+
+// Aggregation is how a sensor type's readings are rolled up. The names are
+// stored nowhere but documented; do not rename them.
+type Aggregation string
+
+// The aggregation kinds.
+const (
+	// AggregateInstant is for values measured at an instant (temperature):
+	// count, mean, minimum and maximum with their times.
+	AggregateInstant Aggregation = "instant"
+	// AggregateAmount is for amounts since the previous reading (rain):
+	// count, sum, and the largest single amount with its time.
+	AggregateAmount Aggregation = "amount"
+	// AggregateVector is for directions in degrees (wind_direction): count
+	// and the vector mean, weighted by SensorType.WeightedBy.
+	AggregateVector Aggregation = "vector"
+	// AggregateLast is for states and counters (battery): count and the
+	// latest value with its time.
+	AggregateLast Aggregation = "last"
+)
 
 // Validate reports every problem with the type's definition at once.
 func (t SensorType) Validate() error {
@@ -69,6 +96,18 @@ func (t SensorType) Validate() error {
 	}
 	if math.IsNaN(t.Min) || math.IsNaN(t.Max) || t.Min > t.Max {
 		errs = append(errs, fmt.Errorf("sensor type %q: invalid range [%v, %v]", t.Name, t.Min, t.Max))
+	}
+	switch t.Aggregation {
+	case "", AggregateInstant, AggregateAmount, AggregateLast:
+		if t.WeightedBy != "" {
+			errs = append(errs, fmt.Errorf("sensor type %q: WeightedBy is for aggregation %q only", t.Name, AggregateVector))
+		}
+	case AggregateVector:
+		if t.WeightedBy != "" && !sensorNamePattern.MatchString(t.WeightedBy) {
+			errs = append(errs, fmt.Errorf("sensor type %q: WeightedBy %q does not match %s", t.Name, t.WeightedBy, sensorNamePattern))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("sensor type %q: unknown aggregation %q (instant, amount, vector or last)", t.Name, t.Aggregation))
 	}
 	for code, conv := range t.Units {
 		if conv == nil {

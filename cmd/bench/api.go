@@ -97,7 +97,7 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, rate i
 	go func() {
 		var err error
 		// The stations of the stored readings: the API lists 51.
-		sent, err = e.feed(ctx, stream, rate, d, func(i int) string { return fmt.Sprintf("station-%d", i%apiStations) })
+		sent, err = e.feed(ctx, stream, rate, d, apiStations, "station-")
 		fed <- err
 	}()
 	latencies, err := askAPI(ctx, base, d)

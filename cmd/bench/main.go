@@ -109,14 +109,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "  loop  done: %.0f readings/s\n", rep.loop.rate())
 	// The drain runs stateless (no staleness tracking, no rules), as the
 	// service did before stateful processing; the rules drain adds both.
-	if rep.drain, err = env.measureDrain(ctx, readings, "SENSORHUB_STALENESS=false"); err != nil {
+	if rep.drain, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false"); err != nil {
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true"); err != nil {
+	if rep.rules, err = env.measureDrain(ctx, readings, false, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true"); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
+	if rep.rollups, err = env.measureDrain(ctx, readings, true, "SENSORHUB_STALENESS=false"); err != nil {
+		return fmt.Errorf("sensorhub drain with rollups: %w", err)
+	}
+	fmt.Fprintf(stdout, "  rollups done: %.0f readings/s, settled %s later\n", rep.rollups.rate(), rep.rollups.settled.Round(time.Millisecond))
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}

@@ -26,7 +26,7 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "sensorhub live", "drain/loop", "rules/drain", "api: ", "p50/p99 stations"} {
+	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, rollups on", "sensorhub live", "drain/loop", "rules/drain", "rollups on/off", "api: ", "p50/p99 stations"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -31,6 +31,13 @@ type result struct {
 	p50, p99   time.Duration
 	pending    int64
 	duplicates int
+	// settled is how long the rollups took to settle after a drain with
+	// rollups on.
+	settled time.Duration
+	// rollupLagP99 is the 99th percentile of the rollup lag while live.
+	rollupLagP99 time.Duration
+	// reads are the rollup reads' latencies after a drain with rollups on.
+	reads rollupReads
 }
 
 func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
@@ -185,11 +192,17 @@ func (e *environment) loopWrite(ctx context.Context, schema, stream string, ids 
 }
 
 // measureDrain times the sensorhub binary draining a preloaded stream; env
-// adds variables to the binary's environment.
-func (e *environment) measureDrain(ctx context.Context, readings []reading, env ...string) (result, error) {
+// adds variables to the binary's environment. With rollups on, the result
+// also says how long the rollups took to settle after the drain.
+func (e *environment) measureDrain(ctx context.Context, readings []reading, rollups bool, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
 		return result{}, err
+	}
+	if !rollups {
+		if env, err = e.rollupsOff(ctx, schema, env); err != nil {
+			return result{}, err
+		}
 	}
 	stream := e.newStream()
 	if err := e.preload(ctx, stream, readings); err != nil {
@@ -205,11 +218,27 @@ func (e *environment) measureDrain(ctx context.Context, readings []reading, env 
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: len(readings), elapsed: time.Since(start)}
+	if rollups {
+		if res.settled, err = e.waitRollups(p.context(ctx), schema, drainTimeout(len(readings))); err != nil {
+			return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+		}
+		if res.reads, err = e.measureRollupReads(ctx, schema); err != nil {
+			return result{}, fmt.Errorf("rollup reads: %w", err)
+		}
+	}
 	return e.finish(ctx, p, schema, stream, res)
 }
 
 // measureLive feeds the binary at rate readings/s for d and reports the
 // latency from publish to the row's commit.
+// liveStations is how many stations the live phase's readings come from,
+// each sending every sensor type in turn: at 10,000 readings/s a series
+// gets a reading every 1.2 s, a busy but real network. (Until stop 17 each
+// live reading came from a station of its own: the phase measured the
+// creation of stations, cursors and staleness rows rather than ingest, and
+// staleness's sweeper announced hundreds of thousands of them stale.)
+const liveStations = 1000
+
 func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
@@ -222,16 +251,17 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	}
 	defer p.stop()
 	cpuBefore := p.cpu()
+	rollupLag := e.sampleRollupLag(ctx, schema)
+
 	start := time.Now()
-	// A station per reading, so that no two readings share a series.
-	sent, err := e.feed(ctx, stream, rate, d, func(i int) string { return fmt.Sprintf("live-%d", i) })
+	sent, err := e.feed(ctx, stream, rate, d, liveStations, "live-")
 	if err != nil {
 		return result{}, err
 	}
 	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
-	res := result{readings: sent, elapsed: time.Since(start)}
+	res := result{readings: sent, elapsed: time.Since(start), rollupLagP99: rollupLag()}
 	if res.p50, res.p99, err = e.liveLatency(ctx, schema, start); err != nil {
 		return result{}, err
 	}
@@ -240,19 +270,17 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	return res, err
 }
 
-// feed publishes rate readings/s to stream for d, reading i from station
-// station(i), and returns how many it sent. Every millisecond it publishes
-// the readings due by then. The device time of each reading is its
-// publish time, so that the table itself holds the latency: received_at -
-// ts (see liveLatency); device times rise by at least a microsecond, what
-// PostgreSQL keeps, so that no two readings of a station collide.
-func (e *environment) feed(ctx context.Context, stream string, rate int, d time.Duration, station func(i int) string) (int, error) {
+// feed publishes rate readings/s to stream for d and returns how many it
+// sent: from stations stations named prefix and a number, each sending
+// every sensor type in turn. Every millisecond it publishes the readings
+// due by then. The device time of each reading is its publish time, so
+// that the table itself holds the latency: received_at - ts (liveLatency).
+func (e *environment) feed(ctx context.Context, stream string, rate int, d time.Duration, stations int, prefix string) (int, error) {
 	const tick = time.Millisecond
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	start := time.Now()
 	sent := 0
-	var last time.Time
 	for now := start; now.Sub(start) < d; now = <-ticker.C {
 		due := int(float64(rate) * now.Sub(start).Seconds())
 		if due <= sent {
@@ -260,13 +288,10 @@ func (e *environment) feed(ctx context.Context, stream string, rate int, d time.
 		}
 		pipe := e.redis.Pipeline()
 		for ; sent < due; sent++ {
-			ts := time.Now().UTC().Truncate(time.Microsecond)
-			if !ts.After(last) {
-				ts = last.Add(time.Microsecond)
-			}
-			last = ts
-			payload := fmt.Sprintf(`{"sensor":"temperature","value":14,"timestamp":%q,"station":%q}`,
-				ts.Format(time.RFC3339Nano), station(sent))
+			ts := time.Now().UTC()
+			t := sensorTypes[(sent/stations)%len(sensorTypes)]
+			payload := fmt.Sprintf(`{"sensor":%q,"value":%v,"timestamp":%q,"station":"%s%d"}`,
+				t.name, t.value, ts.Format(time.RFC3339Nano), prefix, sent%stations)
 			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
@@ -277,7 +302,8 @@ func (e *environment) feed(ctx context.Context, stream string, rate int, d time.
 }
 
 // liveLatency returns the median and 99th percentile of the latency from
-// publish to commit of the readings feed stored in schema since since.
+// publish to commit of the readings in schema with device times from
+// since on: those feed published.
 func (e *environment) liveLatency(ctx context.Context, schema string, since time.Time) (p50, p99 time.Duration, err error) {
 	var s50, s99 float64
 	err = e.admin.QueryRow(ctx, `SELECT

@@ -9,8 +9,8 @@ import (
 
 // report is the outcome of a run.
 type report struct {
-	copy, loop, drain, rules, live result
-	api                            apiResult
+	copy, loop, drain, rules, rollups, live result
+	api                                     apiResult
 }
 
 func (r report) print(w io.Writer) {
@@ -34,11 +34,17 @@ func (r report) print(w io.Writer) {
 	row("minimal loop", r.loop, false)
 	row("sensorhub drain", r.drain, true)
 	row("drain, threshold rules", r.rules, true)
+	row("drain, rollups on", r.rollups, true)
 	row("sensorhub live", r.live, true)
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
+		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
+		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
+	fmt.Fprintf(w, "rollup reads p99 with %d raw readings stored: a year of daily rows %s, a day of 5-minute rows %s (target <= %s)\n",
+		r.rollups.readings, r.rollups.reads.yearOfDays.Round(10*time.Microsecond), r.rollups.reads.dayOf5m.Round(10*time.Microsecond), targetRollupRead)
 	r.api.print(w)
 }
 
@@ -48,7 +54,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"rules", r.rules}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"rules", r.rules}, {"rollups", r.rollups}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -61,6 +67,16 @@ func (r report) failures() []string {
 	}
 	if ratio := r.rules.rate() / r.drain.rate(); ratio < targetRulesRatio {
 		out = append(out, fmt.Sprintf("drain with threshold rules is %.2f x the drain, target %.2f", ratio, targetRulesRatio))
+	}
+	if ratio := r.rollups.rate() / r.drain.rate(); ratio < targetRollupsRatio {
+		out = append(out, fmt.Sprintf("drain with rollups is %.2f x the drain without, target %.2f", ratio, targetRollupsRatio))
+	}
+	if r.rollups.reads.yearOfDays > targetRollupRead || r.rollups.reads.dayOf5m > targetRollupRead {
+		out = append(out, fmt.Sprintf("rollup reads p99 %s (year of days), %s (day of 5-minute rows), target %s",
+			r.rollups.reads.yearOfDays, r.rollups.reads.dayOf5m, targetRollupRead))
+	}
+	if r.live.rollupLagP99 > targetRollupLagP99 {
+		out = append(out, fmt.Sprintf("live rollup lag p99 %s, target %s", r.live.rollupLagP99, targetRollupLagP99))
 	}
 	if r.live.p99 > targetP99 {
 		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))

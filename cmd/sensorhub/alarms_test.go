@@ -22,7 +22,7 @@ const alarmRule = "temperature>30/28"
 // alarmProducer sends temperatures of three stations, 100 ms apart in
 // device time per station, that cross alarmRule often, and remembers them.
 type alarmProducer struct {
-	client *goredis.Client
+	client goredis.UniversalClient
 	stream string
 	sent   []sensorhub.Reading
 }
@@ -105,6 +105,21 @@ func TestFaultKill9AlarmsAnnouncedOnce(t *testing.T) {
 	eventually(t, 30*time.Second, "every series processed to its end", func() bool {
 		return e.rows(t, "") == n && countWhere(t, e, `SELECT count(*) FROM processor_cursors WHERE processed_until < max_ts`) == 0
 	})
+	transitions := checkCrossingsOnce(t, e, eventsStream, alarmRule, prod.sent)
+	if transitions < 100 {
+		t.Errorf("only %d transitions; the test must cross the threshold more often", transitions)
+	}
+}
+
+// checkCrossingsOnce waits until every event committed to the outbox is on
+// eventsStream, then checks that the threshold.crossed events of rule,
+// deduped by UUID, are exactly those of one in-order pass of the rule over
+// readings (those announced late left out, as they must not move alarm
+// state), per station in device-time order: a transition announced twice
+// under two UUIDs, or missed, or out of order, fails the test. It returns
+// the number of transitions.
+func checkCrossingsOnce(t *testing.T, e *testEnv, eventsStream, rule string, readings []sensorhub.Reading) int {
+	t.Helper()
 	committed, err := outbox.List(t.Context(), e.db.Pool, 1_000_000)
 	if err != nil {
 		t.Fatal(err)
@@ -145,11 +160,11 @@ func TestFaultKill9AlarmsAnnouncedOnce(t *testing.T) {
 			got = append(got, c)
 		}
 	}
-	rules, err := threshold.Parse(alarmRule)
+	rules, err := threshold.Parse(rule)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sorted := slices.SortedStableFunc(slices.Values(prod.sent), func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) })
+	sorted := slices.SortedStableFunc(slices.Values(readings), func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) })
 	active := map[string]bool{}
 	for _, r := range sorted {
 		if late[r.Station+r.Time.UTC().Format(time.RFC3339Nano)] {
@@ -174,10 +189,13 @@ func TestFaultKill9AlarmsAnnouncedOnce(t *testing.T) {
 				station, len(g[station]), len(w[station]), g[station], w[station])
 		}
 	}
-	t.Logf("%d readings, %d transitions announced once each, %d late readings, %d events on the stream", n, len(got), len(late), len(events))
-	if len(want) < 100 {
-		t.Errorf("only %d transitions; the test must cross the threshold more often", len(want))
+	for station := range g {
+		if _, ok := w[station]; !ok {
+			t.Errorf("station %s: %d transitions announced, want none", station, len(g[station]))
+		}
 	}
+	t.Logf("%d readings, %d transitions announced once each, %d late readings, %d events on the stream", len(readings), len(got), len(late), len(events))
+	return len(want)
 }
 
 func countWhere(t *testing.T, e *testEnv, sql string) int {

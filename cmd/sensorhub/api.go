@@ -38,7 +38,7 @@ func loadAPIConfig(e *env) apiConfig {
 // newAPI returns the read API and status page, served by startHTTPServer.
 // It reads through its own pool when SENSORHUB_API_DATABASE_URL is set,
 // else through the service's, and asks Redis for the page's queue figures.
-func newAPI(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, client *goredis.Client, t *redis.Transport, logger *slog.Logger) (*api.API, error) {
+func newAPI(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, client goredis.UniversalClient, t *redis.Transport, logger *slog.Logger) (*api.API, error) {
 	db := pool
 	if cfg.api.databaseURL != "" {
 		pcfg, err := pgxpool.ParseConfig(cfg.api.databaseURL)
@@ -68,6 +68,6 @@ func newAPI(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, client *goredis.Cli
 
 // redisStatsConfig is the configuration of the Redis figures /metrics and
 // the status page show.
-func redisStatsConfig(cfg config, client *goredis.Client, t *redis.Transport) metrics.RedisConfig {
+func redisStatsConfig(cfg config, client goredis.UniversalClient, t *redis.Transport) metrics.RedisConfig {
 	return metrics.RedisConfig{Client: client, Stream: cfg.stream, Group: cfg.group, PoisonStream: t.PoisonStream()}
 }

@@ -37,15 +37,17 @@ func (e *testEnv) sendDay(t *testing.T, station, sensor string, start time.Time,
 	})
 }
 
-// rollUp fills readings_5m from readings, as the rollup worker does.
-func (e *testEnv) rollUp(t *testing.T) {
+// rolledUp waits until the service's rollup worker has the 5-minute
+// buckets of every reading stored.
+func (e *testEnv) rolledUp(t *testing.T) {
 	t.Helper()
-	_, err := e.db.Pool.Exec(t.Context(), `INSERT INTO readings_5m (station, sensor, bucket, count, avg, min, max)
-		SELECT station, sensor, date_bin('5 minutes', ts, 'epoch'), count(*), avg(value), min(value), max(value)
-		FROM readings GROUP BY 1, 2, 3 ON CONFLICT DO NOTHING`)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eventually(t, time.Minute, "the 5-minute rollups of every reading", func() bool {
+		var missing int
+		err := e.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM (
+			SELECT station, sensor, date_bin('5 minutes', ts, 'epoch') AS bucket, count(*) AS n FROM readings GROUP BY 1, 2, 3) r
+			LEFT JOIN readings_5m b USING (station, sensor, bucket) WHERE b.count IS DISTINCT FROM r.n`).Scan(&missing)
+		return err == nil && missing == 0
+	})
 }
 
 func TestAPIAndStatusPageOfTheBinary(t *testing.T) {
@@ -62,7 +64,7 @@ func TestAPIAndStatusPageOfTheBinary(t *testing.T) {
 	e.sendDay(t, "roof", "humidity", day, func(i int) float64 { return 60 + float64(i%10) })
 	e.xadd(t, `{"sensor": "temperature", "value": "warm", "timestamp": "2024-12-01 12:00:00"}`)
 	eventually(t, 30*time.Second, "the bad reading poisoned", func() bool { return len(e.poisoned(t)) == 1 })
-	e.rollUp(t)
+	e.rolledUp(t)
 
 	v := apitest.NewValidator(t)
 	base := "http://" + e.api

@@ -28,7 +28,10 @@ import (
 type config struct {
 	databaseURL string
 	redis       *goredis.Options
-	apiAddr     string
+	// redisCluster, set with REDIS_CLUSTER=true, replaces redis for every
+	// client (rediscluster.go).
+	redisCluster *goredis.ClusterOptions
+	apiAddr      string
 
 	stream, channel, group, consumer string
 	bridge                           bool
@@ -44,6 +47,7 @@ type config struct {
 	processing processingConfig
 	staleness  stalenessConfig
 	api        apiConfig
+	rollups    rollupConfig
 	faults     faultHooks
 }
 
@@ -156,7 +160,9 @@ func (e *env) oneOf(name, def string, allowed ...string) string {
 	return def
 }
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+// namePattern is what stream, channel, group and consumer names may hold;
+// the braces are for Redis Cluster hash tags, as in {sensor}stream.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9{][A-Za-z0-9_.:{}-]{0,127}$`)
 
 func (e *env) name(name, def string) string {
 	v := e.str(name, def)
@@ -347,8 +353,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 
-	if redisURL := e.secret("REDIS_URL"); redisURL != "" {
+	cluster := e.boolean("REDIS_CLUSTER", false)
+	redisURL := e.secret("REDIS_URL")
+	if redisURL != "" {
 		opts, err := goredis.ParseURL(redisURL)
+		if cluster {
+			opts, err = clusterSeed(redisURL)
+		}
 		if err != nil {
 			e.fail("REDIS_URL", "not a valid redis:// or rediss:// URL (value not shown)")
 		}
@@ -393,6 +404,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.decoder.Location = loc
 	}
+	if cluster {
+		e.redisCluster(&c, redisURL)
+	}
 	c.stationRefresh = e.duration("SENSORHUB_STATION_REFRESH", stations.DefaultRefresh)
 	if v := getenv("SENSORHUB_MIN_TIME"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
@@ -424,6 +438,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.processing = loadProcessingConfig(e)
 	c.staleness = loadStalenessConfig(e)
 	c.api = loadAPIConfig(e)
+	c.rollups = loadRollupConfig(e)
 	c.faults = loadFaultHooks(e)
 
 	if err := errors.Join(e.errs...); err != nil {

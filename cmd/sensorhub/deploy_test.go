@@ -32,10 +32,12 @@ const (
 	prodComposePath  = "docker-compose.prod.yml"
 	pgComposePath    = "deploy/postgres/docker-compose.yml"
 	redisComposePath = "deploy/redis/docker-compose.yml"
-	makefilePath     = "Makefile"
-	goModPath        = "go.mod"
-	deployREADMEPath = "deploy/README.md"
-	rolesSQLPath     = "deploy/postgres/roles.sql"
+	// replicasComposePath is the example of N replicas (docs/scaling.md).
+	replicasComposePath = "docker-compose.replicas.yml"
+	makefilePath        = "Makefile"
+	goModPath           = "go.mod"
+	deployREADMEPath    = "deploy/README.md"
+	rolesSQLPath        = "deploy/postgres/roles.sql"
 )
 
 // Contract values that users and operators rely on.
@@ -51,7 +53,7 @@ const (
 )
 
 var (
-	composePaths     = []string{devComposePath, prodComposePath, pgComposePath, redisComposePath}
+	composePaths     = []string{devComposePath, prodComposePath, pgComposePath, redisComposePath, replicasComposePath}
 	prodComposePaths = []string{prodComposePath, pgComposePath, redisComposePath}
 	makeTargets      = []string{"run", "test", "test-short", "bench", "migrate", "lint", "docker-build", "dev-up", "dev-down", "help"}
 )
@@ -342,7 +344,7 @@ func TestDeploy(t *testing.T) {
 
 	t.Run("MigrateOneShot", func(t *testing.T) {
 		t.Parallel()
-		for _, file := range []string{devComposePath, prodComposePath} {
+		for _, file := range []string{devComposePath, prodComposePath, replicasComposePath} {
 			c := d.compose(t, file)
 			migrate, ok1 := c.service("migrate")
 			hub, ok2 := c.service("sensorhub")
@@ -361,6 +363,11 @@ func TestDeploy(t *testing.T) {
 				t.Errorf("%s:%d: sensorhub depends on migrate with condition %q; want service_completed_successfully", file, line, cond)
 			}
 		}
+	})
+
+	t.Run("Replicas", func(t *testing.T) {
+		t.Parallel()
+		checkReplicasCompose(t, d)
 	})
 
 	t.Run("RedisDurability", func(t *testing.T) {
@@ -692,6 +699,49 @@ func TestDeploy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// scalingDocPath documents the replicas example and its command.
+const scalingDocPath = "docs/scaling.md"
+
+// checkReplicasCompose checks that the replicas example scales: its
+// sensorhub service names no consumer (each replica is its own, by host
+// name), runs no bridge, and publishes a host port range rather than one
+// port; one bridge service runs the bridge; and the docs give the command
+// that scales it.
+func checkReplicasCompose(t *testing.T, d *deployFiles) {
+	c := d.compose(t, replicasComposePath)
+	hub, ok := c.service("sensorhub")
+	if !ok {
+		t.Fatalf("%s: no service sensorhub", replicasComposePath)
+	}
+	if v, ok := hub.envValue("SENSORHUB_CONSUMER"); ok {
+		t.Errorf("%s:%d: sensorhub sets SENSORHUB_CONSUMER=%s: scaled replicas would share one consumer name", replicasComposePath, hub.line, v)
+	}
+	if v, _ := hub.envValue("SENSORHUB_BRIDGE"); v != "false" {
+		t.Errorf("%s:%d: sensorhub has SENSORHUB_BRIDGE=%q; want false, so that each Pub/Sub message is appended once, by the bridge service", replicasComposePath, hub.line, v)
+	}
+	for _, p := range hub.ports() {
+		if p.published != "" && !strings.Contains(p.published, "-") {
+			t.Errorf("%s:%d: sensorhub publishes host port %s; scaled replicas need a range (or none)", replicasComposePath, hub.line, p)
+		}
+	}
+	bridges := 0
+	for _, svc := range c.services() {
+		if argv, _ := svc.command(); slices.Equal(argv, []string{"bridge"}) {
+			bridges++
+		}
+	}
+	if bridges != 1 {
+		t.Errorf("%s: %d services run the bridge; want one", replicasComposePath, bridges)
+	}
+	doc, err := os.ReadFile(filepath.Join(d.root, filepath.FromSlash(scalingDocPath)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "docker compose -f " + replicasComposePath + " up --scale sensorhub="; !strings.Contains(string(doc), want) {
+		t.Errorf("%s: no step %q", scalingDocPath, want)
+	}
 }
 
 // secretName matches variable names that hold secrets by name alone; the

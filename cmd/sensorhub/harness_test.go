@@ -88,7 +88,7 @@ const legacyReading = `{"sensor": "temperature", "value": 14, "timestamp": "2024
 type testEnv struct {
 	vars   map[string]string
 	db     *postgrestest.DB
-	redis  *goredis.Client
+	redis  goredis.UniversalClient
 	stream string
 	api    string
 }

@@ -8,6 +8,7 @@
 //	sensorhub station list|set           stations: name, position, time zone
 //	sensorhub calibration add|end|list   calibrations per station and sensor
 //	sensorhub rule add|list|remove       manage the threshold rules
+//	sensorhub rollup rebuild             recompute rollups from readings
 //	sensorhub healthcheck                exit 0 when the local /healthcheck is healthy
 //	sensorhub version
 //
@@ -79,6 +80,7 @@ commands:
   rule add SPEC                        add a threshold rule, sensor[@station]>threshold[/clear] or <
   rule list                            list the threshold rules with their IDs
   rule remove ID                       remove a threshold rule
+  rollup rebuild [--station S] [--from T] [--to T]  recompute rollups from readings
   healthcheck                          exit 0 when the local /healthcheck answers 200
   version                              print the version
 
@@ -127,6 +129,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runCalibration(ctx, cfg, args, stdout)
 	case "rule":
 		err = runRule(ctx, cfg, args, stdout)
+	case "rollup":
+		err = runRollup(ctx, cfg, args, stdout)
 	case "healthcheck":
 		err = runHealthcheck(ctx, cfg, stdout)
 	default:

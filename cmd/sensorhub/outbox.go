@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	goredis "github.com/redis/go-redis/v9"
 	"go.uber.org/fx"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -47,7 +46,7 @@ var outboxModule = fx.Options(
 // publisher has a Redis client of its own, closed after the forwarder
 // stopped.
 func newForwarder(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog.Logger) (*outbox.Forwarder, error) {
-	pub, err := redis.NewPublisher(goredis.NewClient(cfg.redis), logger)
+	pub, err := redis.NewPublisher(cfg.newRedisClient(), logger)
 	if err != nil {
 		return nil, err
 	}

@@ -28,10 +28,10 @@ func runPublish(ctx context.Context, cfg config, args []string, stdout io.Writer
 	}
 	payload := fs.Arg(0)
 
-	client := goredis.NewClient(cfg.redis)
+	client := cfg.newRedisClient()
 	defer client.Close()
 	if *toChannel {
-		n, err := client.Publish(ctx, cfg.channel, payload).Result()
+		n, err := publishToBridge(ctx, client, cfg.channel, payload)
 		if err != nil {
 			return fmt.Errorf("publish on channel %q: %w", cfg.channel, err)
 		}
@@ -47,4 +47,21 @@ func runPublish(ctx context.Context, cfg config, args []string, stdout io.Writer
 	}
 	fmt.Fprintf(stdout, "appended to stream %s as entry %s\n", cfg.stream, id)
 	return nil
+}
+
+// publishToBridge publishes payload on channel and returns how many
+// subscribers received it. On a Redis Cluster, PUBLISH reaches the
+// subscribers of every node but counts only those of the node it was sent
+// to, so it goes to the master of the channel's hash slot, where go-redis
+// subscribes the bridge.
+func publishToBridge(ctx context.Context, client goredis.UniversalClient, channel, payload string) (int64, error) {
+	var publisher goredis.Cmdable = client
+	if cluster, ok := client.(*goredis.ClusterClient); ok {
+		node, err := cluster.MasterForKey(ctx, channel)
+		if err != nil {
+			return 0, fmt.Errorf("find the node of channel %q: %w", channel, err)
+		}
+		publisher = node
+	}
+	return publisher.Publish(ctx, channel, payload).Result()
 }

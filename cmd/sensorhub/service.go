@@ -51,6 +51,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		outboxModule,
 		processingModule,
 		stalenessModule,
+		rollupModule,
 		faultHooksModule,
 		fx.Invoke(startBridge, registerHubMetrics, registerSubscriberMetrics, registerRedisMetrics, registerOutboxMetrics, exitWhenHubStops),
 		fx.Populate(&hub, &schema),
@@ -139,8 +140,8 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 // newRedisClient returns the client shared by the bridge, the health server
 // and the Redis metrics. The transport creates clients of its own, so that
 // the subscriber's can bound what it reads.
-func newRedisClient(lc fx.Lifecycle, cfg config) *goredis.Client {
-	client := goredis.NewClient(cfg.redis)
+func newRedisClient(lc fx.Lifecycle, cfg config) goredis.UniversalClient {
+	client := cfg.newRedisClient()
 	lc.Append(fx.StopHook(client.Close))
 	return client
 }
@@ -180,13 +181,18 @@ func newTransport(lc fx.Lifecycle, cfg config, logger *slog.Logger) (*redis.Tran
 // openTransport returns the Redis transport of cfg's stream; the caller
 // closes it.
 func openTransport(cfg config, logger *slog.Logger) (*redis.Transport, error) {
+	options, clusterOptions := cfg.redis, cfg.redisCluster
+	if clusterOptions != nil {
+		options = nil
+	}
 	return redis.New(redis.Config{
-		Options:      cfg.redis,
-		Stream:       cfg.stream,
-		Group:        cfg.group,
-		Consumer:     cfg.consumer,
-		MaxIdleTime:  cfg.claimIdle,
-		CloseTimeout: cfg.shutdownTimeout,
+		Options:        options,
+		ClusterOptions: clusterOptions,
+		Stream:         cfg.stream,
+		Group:          cfg.group,
+		Consumer:       cfg.consumer,
+		MaxIdleTime:    cfg.claimIdle,
+		CloseTimeout:   cfg.shutdownTimeout,
 		// An entry whose payload is over the message limit is poisoned
 		// without being read into memory.
 		MaxFieldBytes: cfg.decoder.MaxMessageBytes,
@@ -226,7 +232,7 @@ func newHubConfig(cfg config, t *redis.Transport, sink sensorhub.Sink, zones *st
 
 // startBridge runs the Pub/Sub bridge, unless disabled, and exports its
 // counters.
-func startBridge(lc fx.Lifecycle, cfg config, client *goredis.Client, reg *prometheus.Registry, logger *slog.Logger) error {
+func startBridge(lc fx.Lifecycle, cfg config, client goredis.UniversalClient, reg *prometheus.Registry, logger *slog.Logger) error {
 	if !cfg.bridge {
 		logger.Info("Pub/Sub bridge disabled", "env", "SENSORHUB_BRIDGE")
 		return nil
@@ -273,7 +279,7 @@ func registerSubscriberMetrics(reg *prometheus.Registry, t *redis.Transport) err
 
 // registerRedisMetrics exports the consumer group's lag and pending entries
 // and the poison queue's length, asked of Redis on every scrape.
-func registerRedisMetrics(reg *prometheus.Registry, cfg config, client *goredis.Client, t *redis.Transport) error {
+func registerRedisMetrics(reg *prometheus.Registry, cfg config, client goredis.UniversalClient, t *redis.Transport) error {
 	collector, err := metrics.NewRedisCollector(redisStatsConfig(cfg, client, t))
 	if err != nil {
 		return err
@@ -334,7 +340,7 @@ func startHTTPServer(p httpServerParams) {
 	p.Lifecycle.Append(fx.StartStopHook(srv.Start, srv.Stop))
 }
 
-func redisCheck(client *goredis.Client) health.Check {
+func redisCheck(client goredis.UniversalClient) health.Check {
 	return health.Check{Name: "redis", Func: func(ctx context.Context) error { return client.Ping(ctx).Err() }}
 }
 

@@ -123,6 +123,15 @@ WHERE to_regclass('sensorhub.threshold_rules') IS NOT NULL \gexec
 SELECT 'GRANT SELECT, INSERT, UPDATE ON sensorhub.sensor_status TO sensorhub_app'
 WHERE to_regclass('sensorhub.sensor_status') IS NOT NULL \gexec
 
+-- Rollups (migration 0009): every change to readings records the buckets it
+-- touched in rollup_invalidations, by trigger, as the role making the
+-- change; the rollup worker recomputes the rollup tables from readings and
+-- deletes the invalidations it did.
+SELECT 'GRANT SELECT, INSERT, UPDATE, DELETE ON sensorhub.rollup_invalidations, sensorhub.rollup_day_rebuilds, '
+       'sensorhub.rollup_settings, sensorhub.readings_5m, sensorhub.readings_1h, sensorhub.readings_1d TO sensorhub_app'
+WHERE to_regclass('sensorhub.rollup_invalidations') IS NOT NULL \gexec
+SELECT 'GRANT USAGE ON SEQUENCE sensorhub.rollup_invalidation_seq TO sensorhub_app'
+WHERE to_regclass('sensorhub.rollup_invalidation_seq') IS NOT NULL \gexec
 -- The read API (SENSORHUB_API_DATABASE_URL, docs/api.md): SELECT only, on
 -- the tables it reads. The test TestReadOnlyRole grants the same.
 SELECT format('GRANT SELECT ON sensorhub.%I TO sensorhub_api', t)

@@ -27,10 +27,11 @@ const Name = "battery"
 // returns a new value: changing its Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Volt,
-		Units: maps.Clone(units.ToVolt),
-		Min:   0,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.Volt,
+		Units:       maps.Clone(units.ToVolt),
+		Min:         0,
+		Max:         100,
+		Aggregation: sensorhub.AggregateLast,
 	}
 }

@@ -26,10 +26,11 @@ const Name = "battery_level"
 // value: changing its Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Percent,
-		Units: maps.Clone(units.ToPercent),
-		Min:   0,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.Percent,
+		Units:       maps.Clone(units.ToPercent),
+		Min:         0,
+		Max:         100,
+		Aggregation: sensorhub.AggregateLast,
 	}
 }

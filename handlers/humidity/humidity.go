@@ -26,10 +26,11 @@ const Name = "humidity"
 // Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.RelativeHumidity,
-		Units: maps.Clone(units.ToRelativeHumidity),
-		Min:   0,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.RelativeHumidity,
+		Units:       maps.Clone(units.ToRelativeHumidity),
+		Min:         0,
+		Max:         100,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

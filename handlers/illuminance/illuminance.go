@@ -23,9 +23,10 @@ const Name = "illuminance"
 // reflected from snow, water or clouds.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name: Name,
-		Unit: units.Lux,
-		Min:  0,
-		Max:  200000,
+		Name:        Name,
+		Unit:        units.Lux,
+		Min:         0,
+		Max:         200000,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

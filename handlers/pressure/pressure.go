@@ -27,10 +27,11 @@ const Name = "pressure"
 // caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Hectopascal,
-		Units: maps.Clone(units.ToHectopascal),
-		Min:   300,
-		Max:   1100,
+		Name:        Name,
+		Unit:        units.Hectopascal,
+		Units:       maps.Clone(units.ToHectopascal),
+		Min:         300,
+		Max:         1100,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

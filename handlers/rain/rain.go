@@ -27,10 +27,11 @@ const Name = "rain"
 // caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Millimetre,
-		Units: maps.Clone(units.ToMillimetre),
-		Min:   0,
-		Max:   10000,
+		Name:        Name,
+		Unit:        units.Millimetre,
+		Units:       maps.Clone(units.ToMillimetre),
+		Min:         0,
+		Max:         10000,
+		Aggregation: sensorhub.AggregateAmount,
 	}
 }

@@ -27,10 +27,11 @@ const Name = "soil_moisture"
 // affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Percent,
-		Units: maps.Clone(units.ToPercent),
-		Min:   0,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.Percent,
+		Units:       maps.Clone(units.ToPercent),
+		Min:         0,
+		Max:         100,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

@@ -27,10 +27,11 @@ const Name = "solar_radiation"
 // above it that light reflected from the edges of clouds causes.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.WattPerSquareM,
-		Units: maps.Clone(units.ToWattPerSquareM),
-		Min:   -10,
-		Max:   2000,
+		Name:        Name,
+		Unit:        units.WattPerSquareM,
+		Units:       maps.Clone(units.ToWattPerSquareM),
+		Min:         -10,
+		Max:         2000,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

@@ -25,10 +25,11 @@ const Name = "temperature"
 // call returns a new value: changing its Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Celsius,
-		Units: maps.Clone(units.ToCelsius),
-		Min:   -100,
-		Max:   100,
+		Name:        Name,
+		Unit:        units.Celsius,
+		Units:       maps.Clone(units.ToCelsius),
+		Min:         -100,
+		Max:         100,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

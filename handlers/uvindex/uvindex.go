@@ -23,9 +23,10 @@ const Name = "uv_index"
 // about 20 at most, on the high plateaus of the tropical Andes.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name: Name,
-		Unit: units.Ratio,
-		Min:  0,
-		Max:  25,
+		Name:        Name,
+		Unit:        units.Ratio,
+		Min:         0,
+		Max:         25,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

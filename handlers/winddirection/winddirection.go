@@ -27,10 +27,12 @@ const Name = "wind_direction"
 // Units map affects no other caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.Degree,
-		Units: maps.Clone(units.ToDegree),
-		Min:   0,
-		Max:   360,
+		Name:        Name,
+		Unit:        units.Degree,
+		Units:       maps.Clone(units.ToDegree),
+		Min:         0,
+		Max:         360,
+		Aggregation: sensorhub.AggregateVector,
+		WeightedBy:  "wind_speed", // package windspeed's Name
 	}
 }

@@ -28,10 +28,11 @@ const Name = "wind_gust"
 // caller.
 func Type() sensorhub.SensorType {
 	return sensorhub.SensorType{
-		Name:  Name,
-		Unit:  units.MetrePerSecond,
-		Units: maps.Clone(units.ToMetrePerSecond),
-		Min:   0,
-		Max:   120,
+		Name:        Name,
+		Unit:        units.MetrePerSecond,
+		Units:       maps.Clone(units.ToMetrePerSecond),
+		Min:         0,
+		Max:         120,
+		Aggregation: sensorhub.AggregateInstant,
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 // Producer sends temperature readings of one station, each with a key of
 // its own, and records each in a Log. Readings i = 0, 1, 2, … have the
-// timestamp Start + i seconds and the value i/8 mod 100 − 40 °C, so the
+// timestamp Start + i Steps and the value i/8 mod 100 − 40 °C, so the
 // stored row identifies the reading.
 type Producer struct {
 	// Client sends the readings. Required. Its timeouts decide how long a
@@ -31,6 +31,8 @@ type Producer struct {
 	Start time.Time
 	// Interval is the time between sends; 0 sends as fast as Redis answers.
 	Interval time.Duration
+	// Step is the device time between readings. Zero means a second.
+	Step time.Duration
 
 	next atomic.Int64
 }
@@ -41,8 +43,12 @@ func (p *Producer) Reading(i int) Reading {
 	if start.IsZero() {
 		start = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	}
+	step := p.Step
+	if step == 0 {
+		step = time.Second
+	}
 	return Reading{
-		Key:   Key{Station: p.Station, Sensor: "temperature", Time: start.Add(time.Duration(i) * time.Second).UTC()},
+		Key:   Key{Station: p.Station, Sensor: "temperature", Time: start.Add(time.Duration(i) * step).UTC()},
 		Value: float64(i%800)/8 - 40,
 	}
 }

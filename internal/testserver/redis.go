@@ -45,6 +45,13 @@ type Redis struct {
 // go test -short.
 func StartRedis(t testing.TB, p Persistence) *Redis {
 	t.Helper()
+	return startRedis(t, p)
+}
+
+// startRedis starts a throwaway redis-server with the given persistence
+// and, after the arguments StartRedis gives every server, extra.
+func startRedis(t testing.TB, p Persistence, extra ...string) *Redis {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("testserver: starts its own redis-server; skipped under -short")
 	}
@@ -65,6 +72,7 @@ func StartRedis(t testing.TB, p Persistence) *Redis {
 	} else {
 		args = append(args, "--appendonly", "no")
 	}
+	args = append(args, extra...)
 	if err := os.WriteFile(filepath.Join(dir, argsFile), []byte(strings.Join(args, "\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -47,12 +47,16 @@ func exportedNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rollup, err := metrics.NewRollupCollector(func() metrics.RollupStats { return metrics.RollupStats{} })
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	if _, err := metrics.InstrumentSink(&fakeWriter{}, reg); err != nil {
 		t.Fatal(err)
 	}
 	descs := make(chan *prometheus.Desc, 1024)
-	for _, c := range []prometheus.Collector{hub, bridge, subscriber, redis, outbox, staleness, reg,
+	for _, c := range []prometheus.Collector{hub, bridge, subscriber, redis, outbox, staleness, rollup, reg,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		c.Describe(descs)
 	}

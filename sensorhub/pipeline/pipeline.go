@@ -21,6 +21,9 @@
 // off, a handler that returns events has its message poisoned with reason
 // sensorhub.ReasonEventsDisabled instead of losing them silently.
 //
+// Rollups (readings_5m, readings_1h, readings_1d; docs/rollups.md) are
+// kept by a rollup.Worker, unless Config.DisableRollups.
+//
 // The pieces (sensorhub.New, redis, postgres, outbox) remain for programs
 // that wire them differently, as cmd/sensorhub does for its metrics.
 package pipeline
@@ -40,12 +43,13 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
+	"github.com/sensorhub/sensorhub/sinks/postgres/rollup"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 	"github.com/sensorhub/sensorhub/sinks/postgres/stations"
 )
 
-// Config configures a Pipeline. DB and Redis are required; every other zero
-// field takes the default its comment names.
+// Config configures a Pipeline. DB and Redis (or RedisCluster) are
+// required; every other zero field takes the default its comment names.
 type Config struct {
 	// DB is the PostgreSQL database the readings and the outbox are in,
 	// migrated with package migrations. Required; never closed.
@@ -54,6 +58,10 @@ type Config struct {
 	// goredis.ParseURL. Required. The pipeline opens clients of its own
 	// with these options and closes them in Stop.
 	Redis *goredis.Options
+	// RedisCluster, in place of Redis, is how to reach a Redis Cluster
+	// (see redis.Config.ClusterOptions): Stream, its poison stream and its
+	// nack hash must then share a hash tag, e.g. Stream "{sensor}stream".
+	RedisCluster *goredis.ClusterOptions
 	// Stream is the Redis stream readings arrive on; its poison queue is
 	// Stream + sensorhub.PoisonSuffix. Default sensorhub.DefaultStream.
 	Stream string
@@ -94,6 +102,17 @@ type Config struct {
 	// ReorderWindow is the processors' reorder window. Default
 	// postgres.DefaultReorderWindow (10 s).
 	ReorderWindow time.Duration
+	// DisableRollups turns the rollup worker off: readings_5m, readings_1h
+	// and readings_1d are then not maintained, and the invalidation log
+	// that migration 0009's triggers fill grows until a worker runs.
+	// Default false: the pipeline runs a rollup.Worker over its sensor
+	// types, with the days of stations without a zone in Decoder.Location
+	// (default UTC).
+	DisableRollups bool
+	// RawRetention is how long raw readings are kept: rollups older than
+	// that are never recomputed (rollup.Config.Retention). Default 0:
+	// forever.
+	RawRetention time.Duration
 	// Logger receives the pipeline's logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -104,8 +123,11 @@ func (c Config) Validate() error {
 	if c.DB == nil {
 		errs = append(errs, errors.New("pipeline: Config.DB is nil"))
 	}
-	if c.Redis == nil {
-		errs = append(errs, errors.New("pipeline: Config.Redis is nil"))
+	if (c.Redis == nil) == (c.RedisCluster == nil) {
+		errs = append(errs, errors.New("pipeline: set one of Config.Redis and Config.RedisCluster"))
+	}
+	if c.RawRetention < 0 {
+		errs = append(errs, fmt.Errorf("pipeline: Config.RawRetention must not be negative, got %s", c.RawRetention))
 	}
 	if c.StationRefresh < 0 {
 		errs = append(errs, fmt.Errorf("pipeline: Config.StationRefresh must not be negative, got %s", c.StationRefresh))
@@ -139,6 +161,7 @@ type Pipeline struct {
 	transport *transport
 	forwarder *outbox.Forwarder  // nil with events off
 	sweeper   *staleness.Sweeper // nil with staleness off
+	rollups   *rollup.Worker     // nil with rollups off
 	zones     *stations.Zones    // nil when Config.Decoder.Zones was given
 	sink      *postgres.Sink
 
@@ -178,6 +201,16 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{cfg: cfg, transport: t, sink: sink, sweeper: sweeper}
+	if !cfg.DisableRollups {
+		zone := rollup.DefaultZone
+		if cfg.Decoder.Location != nil {
+			zone = cfg.Decoder.Location.String()
+		}
+		p.rollups, err = rollup.NewWorker(rollup.Config{DB: cfg.DB, Types: types, Zone: zone, Retention: cfg.RawRetention, Logger: cfg.Logger})
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("pipeline: %w", err), t.close())
+		}
+	}
 	if cfg.Decoder.Zones == nil {
 		p.zones, err = stations.NewZones(stations.ZonesConfig{DB: cfg.DB, Refresh: cfg.StationRefresh, Logger: cfg.Logger})
 		if err != nil {
@@ -213,9 +246,14 @@ func (p *Pipeline) Hub() *sensorhub.Hub { return p.hub }
 // Config.Staleness is nil.
 func (p *Pipeline) Sweeper() *staleness.Sweeper { return p.sweeper }
 
+// Rollups returns the rollup worker, for its Stats and Check; nil with
+// Config.DisableRollups.
+func (p *Pipeline) Rollups() *rollup.Worker { return p.rollups }
+
 // Start checks that the database is migrated (an error wrapping
 // migrations.ErrNotMigrated names what is missing), starts the forwarder,
-// if events are on, the staleness sweeper, if on, then the hub and the
+// if events are on, the staleness sweeper and the rollup worker, if on,
+// then the hub and the
 // processors' flusher, and returns once they run. ctx
 // bounds only the start-up. After a failed Start, the pipeline is closed.
 func (p *Pipeline) Start(ctx context.Context) error {
@@ -237,6 +275,11 @@ func (p *Pipeline) Start(ctx context.Context) error {
 			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 		}
 	}
+	if p.rollups != nil {
+		if err := p.rollups.Start(ctx); err != nil {
+			return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
+		}
+	}
 	if err := p.hub.Start(ctx); err != nil {
 		return errors.Join(fmt.Errorf("pipeline: start: %w", err), p.Stop(context.WithoutCancel(ctx)))
 	}
@@ -252,6 +295,7 @@ func (p *Pipeline) Start(ctx context.Context) error {
 
 // Stop stops the hub (see sensorhub.Hub.Stop: messages in flight finish or
 // are redelivered later), then the flusher, the staleness sweeper, the
+// rollup worker, the
 // forwarder and the zones' refreshing, and closes the Redis clients the
 // pipeline opened. It may be called whether or not Start was.
 func (p *Pipeline) Stop(ctx context.Context) error {
@@ -262,6 +306,9 @@ func (p *Pipeline) Stop(ctx context.Context) error {
 	}
 	if p.sweeper != nil {
 		errs = append(errs, p.sweeper.Stop(ctx))
+	}
+	if p.rollups != nil {
+		errs = append(errs, p.rollups.Stop(ctx))
 	}
 	if p.forwarder != nil {
 		errs = append(errs, p.forwarder.Stop(ctx))

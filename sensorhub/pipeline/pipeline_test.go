@@ -199,3 +199,51 @@ func TestStaleness(t *testing.T) {
 		t.Errorf("New with Staleness and events off = %v, want an error naming Config.Events", err)
 	}
 }
+
+// TestRollups: the pipeline keeps the rollups, with the days of stations
+// without a zone in Decoder.Location.
+func TestRollups(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	client := redistest.Client(t)
+	stream := redistest.Name(t, "rollups")
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(pipeline.Config{DB: db.Pool, Redis: redistest.Options(t), Stream: stream,
+		Decoder: sensorhub.DecoderConfig{Location: berlin}, Logger: slog.New(slog.DiscardHandler)}, temperature.Type())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	for _, v := range []string{"10", "14"} {
+		if err := client.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload",
+			`{"sensor":"temperature","value":` + v + `,"timestamp":"2024-12-01T00:30:0` + v[1:] + `+01:00"}`}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		day   time.Time
+		count int
+		avg   float64
+	)
+	for deadline := time.Now().Add(20 * time.Second); count < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("daily rollup %s count %d avg %v, want 2 readings", day, count, avg)
+		}
+		err := db.Pool.QueryRow(t.Context(), `SELECT bucket, count, avg FROM readings_1d`).Scan(&day, &count, &avg)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+	}
+	if want := time.Date(2024, 11, 30, 23, 0, 0, 0, time.UTC); !day.Equal(want) || avg != 12 {
+		t.Errorf("daily rollup %s avg %v, want the Berlin day from %s, avg 12", day, avg, want)
+	}
+	if p.Rollups() == nil || p.Rollups().Stats().Recomputed == 0 {
+		t.Error("Rollups() reports no work")
+	}
+}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"errors"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -12,7 +13,7 @@ import (
 // transport is the pipeline's Redis side: the redis.Transport the hub reads
 // the stream with and poisons through, and, with events on, a publisher
 // for the events stream on a client of its own. Both are made from
-// Config.Redis and closed by close.
+// Config.Redis or Config.RedisCluster and closed by close.
 type transport struct {
 	*redis.Transport
 	events message.Publisher // nil with events off
@@ -20,10 +21,11 @@ type transport struct {
 
 func newTransport(cfg Config) (*transport, error) {
 	t, err := redis.New(redis.Config{
-		Options:  cfg.Redis,
-		Stream:   cfg.Stream,
-		Group:    cfg.Group,
-		Consumer: cfg.Consumer,
+		Options:        cfg.Redis,
+		ClusterOptions: cfg.RedisCluster,
+		Stream:         cfg.Stream,
+		Group:          cfg.Group,
+		Consumer:       cfg.Consumer,
 		// An entry whose payload is over the message limit is poisoned
 		// without being read into memory.
 		MaxFieldBytes: cfg.Decoder.MaxMessageBytes,
@@ -35,11 +37,22 @@ func newTransport(cfg Config) (*transport, error) {
 	if !cfg.Events {
 		return &transport{Transport: t}, nil
 	}
-	events, err := redis.NewPublisher(goredis.NewClient(cfg.Redis), cfg.Logger)
+	events, err := redis.NewPublisher(eventsClient(cfg), cfg.Logger)
 	if err != nil {
 		return nil, errors.Join(err, t.Close())
 	}
 	return &transport{Transport: t, events: events}, nil
+}
+
+// eventsClient returns the client of the events publisher, of Redis or
+// of RedisCluster; the publisher closes it.
+func eventsClient(cfg Config) goredis.UniversalClient {
+	if cfg.RedisCluster == nil {
+		return goredis.NewClient(cfg.Redis)
+	}
+	opts := *cfg.RedisCluster
+	opts.ClusterStateReloadInterval = cmp.Or(opts.ClusterStateReloadInterval, redis.DefaultClusterReloadInterval)
+	return goredis.NewClusterClient(&opts)
 }
 
 // close closes the events publisher and the transport's clients.

@@ -31,14 +31,26 @@ const (
 	DefaultReadPace      = 5 * time.Millisecond
 )
 
-// Config configures New. Either Client or Options is required; every other
-// zero field takes the default its comment names.
+// DefaultClusterReloadInterval is how old the slot map of a cluster client
+// New creates may grow before a command makes the client load it again,
+// where ClusterOptions.ClusterStateReloadInterval is zero. go-redis loads
+// it again at once on a MOVED or ASK reply, but not when a master it knows
+// stops answering: after a failover its clients would go on dialing the
+// dead master for go-redis's default of a minute. Give a cluster client
+// passed in Config.Client the same setting.
+const DefaultClusterReloadInterval = 2 * time.Second
+
+// Config configures New. One of Client, Options and ClusterOptions is
+// required; every other zero field takes the default its comment names.
 type Config struct {
 	// Client, when set, is the connection everything of the transport
-	// uses. It stays the caller's: the transport never closes it and never
+	// uses: a *goredis.Client, a *goredis.ClusterClient for a Redis
+	// Cluster, or a Sentinel failover client (goredis.NewFailoverClient).
+	// It stays the caller's: the transport never closes it and never
 	// adds a hook to it, so entries are read whole, and one with a field
 	// over MaxFieldBytes is poisoned after it was read. To keep such
-	// fields out of memory, leave Client nil and set Options.
+	// fields out of memory, leave Client nil and set Options or
+	// ClusterOptions.
 	Client goredis.UniversalClient
 	// Options, used when Client is nil, are those of the clients the
 	// transport creates, and Close closes: one for the subscriber, whose
@@ -49,6 +61,15 @@ type Config struct {
 	// transport retries with a backoff of its own (100 ms doubling up to
 	// 5 s).
 	Options *goredis.Options
+	// ClusterOptions, used when Client and Options are nil, are those of
+	// the Redis Cluster clients the transport creates, as with Options,
+	// except that MaxRedirects is left alone, as the cluster client follows
+	// MOVED and ASK redirections within it (default 3), and that a zero
+	// ClusterStateReloadInterval is DefaultClusterReloadInterval (2 s), so
+	// that the clients find a promoted replica within seconds of a
+	// failover. On a cluster, whichever client is used, Stream, its nack
+	// hash and PoisonStream must share a hash slot (see Validate).
+	ClusterOptions *goredis.ClusterOptions
 	// Stream is the stream the hub reads, and the one the poison queue
 	// replays to. Default sensorhub.DefaultStream ("sensor_stream").
 	Stream string
@@ -109,7 +130,7 @@ type Config struct {
 	// MaxFieldBytes bounds the size of one field of a stream entry, name or
 	// value, the payload among them. An entry with a larger one goes to
 	// the poison stream with reason sensorhub.ReasonTooLarge and is acked;
-	// the oversized field is not copied (see the package doc). With Options (not Client) such a field is never read into
+	// the oversized field is not copied (see the package doc). With Options or ClusterOptions (not Client) such a field is never read into
 	// memory: the subscriber's connections drop its bytes as they arrive.
 	// Without this bound a producer could make the subscriber read
 	// BatchSize entries of up to 512 MiB each (Redis's proto-max-bulk-len)
@@ -126,18 +147,28 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Validate reports every problem with the configuration at once.
+// Validate reports every problem with the configuration at once. On a
+// Redis Cluster (Client is a *goredis.ClusterClient, or ClusterOptions is
+// set) it requires Stream, its nack hash (Stream + ":nacks") and
+// PoisonStream to share a hash slot, which a hash tag in Stream gives them
+// all: "{sensor}stream", with the default poison stream
+// "{sensor}stream.poison".
 func (c Config) Validate() error {
 	var errs []error
-	if c.Client == nil && c.Options == nil {
-		errs = append(errs, errors.New("redis client or options are required"))
-	}
-	if c.Client != nil && c.Options != nil {
-		errs = append(errs, errors.New("redis client and options are exclusive"))
+	switch given := countSet(c.Client != nil, c.Options != nil, c.ClusterOptions != nil); {
+	case given == 0:
+		errs = append(errs, errors.New("redis client, options or cluster options are required"))
+	case given > 1:
+		errs = append(errs, errors.New("redis client, options and cluster options are exclusive: set one"))
 	}
 	stream := cmp.Or(c.Stream, sensorhub.DefaultStream)
-	if c.PoisonStream == stream {
+	poison := cmp.Or(c.PoisonStream, stream+sensorhub.PoisonSuffix)
+	if poison == stream {
 		errs = append(errs, fmt.Errorf("poison stream must differ from stream %q", stream))
+	} else if c.onCluster() {
+		if err := sameSlot(stream, poison); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, d := range []struct {
 		name string
@@ -162,6 +193,17 @@ func (c Config) Validate() error {
 			idle, claimIntervalsPerIdle, c.ClaimInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// countSet returns how many of set are true.
+func countSet(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 // claimIntervalsPerIdle is how many ClaimIntervals MaxIdleTime spans at

@@ -22,9 +22,8 @@
 //
 // Every Redis command of the transport touches one key and is in the ACL
 // categories @stream, @pubsub and @connection: no MULTI, no Lua script.
-// The least-privilege ACL user the docs give may run them all, and they
-// work on a Redis Cluster where the stream and its poison stream live on
-// different nodes. Two consequences:
+// The least-privilege ACL user the docs give may run them all, and none
+// can fail with CROSSSLOT on a Redis Cluster. Two consequences:
 //
 // Poisoning an entry is three steps: XPENDING (is the entry still pending
 // in the group? if not, another consumer finished it, and nothing is
@@ -46,7 +45,7 @@
 // record remains.
 //
 // An entry with a field over MaxFieldBytes is poisoned from what was read
-// of it: with Options, the subscriber's connections drop such a field as
+// of it: with Options or ClusterOptions, the subscriber's connections drop such a field as
 // it arrives, so the record holds the entry's payload only when the
 // oversized field was another one, and otherwise an empty payload and an
 // error naming the field and its size. The oversized field is not copied.
@@ -57,6 +56,21 @@
 // A poison step so refused is not retried in a loop: the entry stays
 // pending until it is next delivered or claimed. Reads and acks are
 // retried with backoff all the same.
+//
+// # Redis Cluster
+//
+// With ClusterOptions, or a *goredis.ClusterClient as Client, the
+// transport runs on a Redis Cluster; the cluster client follows MOVED and
+// ASK redirections. Although no command has two keys, Validate requires
+// the stream, its nack hash and its poison stream to share a hash slot,
+// which a hash tag in the stream's name gives them: "{sensor}stream",
+// "{sensor}stream:nacks", "{sensor}stream.poison". Redis replicates
+// asynchronously, and a replica promoted after its master died holds a
+// prefix of that master's writes: with both streams on one master, it
+// holds a poison record whenever it holds the XACK that followed it; on
+// two masters, one failover could keep the ack and lose the record. The
+// lookup of a source entry's records also compares the ids of both
+// streams, which one clock keeps in step.
 //
 // # Redelivery budget
 //

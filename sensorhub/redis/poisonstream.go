@@ -14,8 +14,9 @@ import (
 
 // clockSkew is how far the clock of the poison stream's Redis may lag
 // behind that of the source stream's: a record of a source entry is looked
-// for from the entry's time less clockSkew (the two streams may live on
-// different nodes of a Redis Cluster).
+// for from the entry's time less clockSkew. On a Redis Cluster both streams
+// share a master (see the package doc), and the margin covers a replica
+// promoted with a clock behind its old master's.
 const clockSkew = time.Minute
 
 // scanPage is how many poison entries one XRANGE of a record lookup reads.

@@ -25,7 +25,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate accepted a config without client and with negative values")
 	}
-	for _, want := range []string{"client or options are required", "poison stream must differ", "batch size", "max in flight", "block time", "close timeout"} {
+	for _, want := range []string{"client, options or cluster options are required", "poison stream must differ", "batch size", "max in flight", "block time", "close timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to mention %q", err, want)
 		}
@@ -506,10 +506,11 @@ func newTestSubscriber(t *testing.T, cfg redis.Config) *redis.Subscriber {
 }
 
 // newTransport returns a transport for cfg, closed when the test ends;
-// without Client or Options it creates clients of the test server.
+// without Client, Options or ClusterOptions it creates clients of the test
+// server.
 func newTransport(t *testing.T, cfg redis.Config) *redis.Transport {
 	t.Helper()
-	if cfg.Client == nil && cfg.Options == nil {
+	if cfg.Client == nil && cfg.Options == nil && cfg.ClusterOptions == nil {
 		cfg.Options = redistest.Options(t)
 	}
 	tr, err := redis.New(cfg)

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,9 +27,10 @@ type Transport struct {
 	owned []goredis.UniversalClient
 }
 
-// New returns a transport for cfg. With cfg.Options it creates its clients,
-// and the subscriber's drops fields over MaxFieldBytes as they arrive; with
-// cfg.Client it uses that client as it is.
+// New returns a transport for cfg. With cfg.Options or cfg.ClusterOptions
+// it creates its clients, and the subscriber's drops fields over
+// MaxFieldBytes as they arrive; with cfg.Client it uses that client as it
+// is.
 func New(cfg Config) (*Transport, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("redis: transport config: %w", err)
@@ -40,13 +42,12 @@ func New(cfg Config) (*Transport, error) {
 	bound := respbound.New(int64(cfg.MaxFieldBytes))
 	client, reads, scans := cfg.Client, cfg.Client, cfg.Client
 	if client == nil {
-		client, reads, scans = goredis.NewClient(clientOptions(cfg.Options)), goredis.NewClient(clientOptions(cfg.Options)),
-			goredis.NewClient(clientOptions(cfg.Options))
-		t.owned = []goredis.UniversalClient{client, reads, scans}
+		var readHooks []goredis.Hook
 		if cfg.MaxFieldBytes > 0 {
-			reads.AddHook(bound)
+			readHooks = append(readHooks, bound)
 		}
-		scans.AddHook(respbound.New(scanFieldBytes))
+		client, reads, scans = cfg.newClient(), cfg.newClient(readHooks...), cfg.newClient(respbound.New(scanFieldBytes))
+		t.owned = []goredis.UniversalClient{client, reads, scans}
 	}
 	poisons := &poisonStream{client: client, scan: scans, name: cfg.PoisonStream}
 	t.sub = newSubscriber(cfg, reads, bound, poisons, t.errs)
@@ -59,6 +60,40 @@ func New(cfg Config) (*Transport, error) {
 // poisonStream.recordsOf): it needs the entry_id of each record, and the
 // payloads, up to the message limit each, would cost memory for nothing.
 const scanFieldBytes = 256
+
+// newClient returns a client of cfg.Options or cfg.ClusterOptions for New
+// to own, with hooks on every connection it dials.
+func (c Config) newClient(hooks ...goredis.Hook) goredis.UniversalClient {
+	if c.ClusterOptions != nil {
+		client := goredis.NewClusterClient(clusterOptions(c.ClusterOptions))
+		// A cluster client dials through a client per node, made as it
+		// finds the node; its own dial hooks are never called.
+		client.OnNewNode(func(node *goredis.Client) {
+			for _, h := range hooks {
+				node.AddHook(h)
+			}
+		})
+		return client
+	}
+	client := goredis.NewClient(clientOptions(c.Options))
+	for _, h := range hooks {
+		client.AddHook(h)
+	}
+	return client
+}
+
+// clusterOptions returns a copy of opts for a cluster client New creates,
+// one that dials each connection once, as clientOptions does, and reloads
+// its slot map DefaultClusterReloadInterval after the last load when
+// ClusterStateReloadInterval is zero. MaxRedirects stays: it bounds the
+// redirections (MOVED, ASK) the client follows, which no retry of the
+// package could do.
+func clusterOptions(opts *goredis.ClusterOptions) *goredis.ClusterOptions {
+	o := *opts
+	o.DialerRetries = 1
+	o.ClusterStateReloadInterval = cmp.Or(o.ClusterStateReloadInterval, DefaultClusterReloadInterval)
+	return &o
+}
 
 // clientOptions returns a copy of opts for a client New creates, one that
 // tries each command once and dials each connection once: the package's

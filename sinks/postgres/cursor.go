@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,7 +39,7 @@ RETURNING station, sensor, processed_until, max_ts, state`
 	// of the stations, checking again, and skips those a writer holds.
 	idleStations = `SELECT DISTINCT station FROM (
   SELECT station FROM processor_cursors
-  WHERE processor = $1 AND processed_until < max_ts AND updated_at < now() - $2::interval
+  WHERE processor = ANY($1::text[]) AND processed_until < max_ts AND updated_at < now() - $2::interval
   LIMIT $3) AS idle`
 	lockIdleCursors = `SELECT station, sensor, processed_until, max_ts, state
 FROM processor_cursors
@@ -74,22 +77,55 @@ type cursor struct {
 	upto           time.Time // what this transaction releases to
 	state          json.RawMessage
 	late           []sensorhub.Reading
+	revised        []sensorhub.Reading
+}
+
+// revisions are the readings the processors of one transaction revised so
+// far (Series.Revise), by series, in device-time order.
+type revisions map[seriesKey][]sensorhub.Reading
+
+// add merges the readings s's processor revised.
+func (rv revisions) add(s *Series) {
+	if len(s.revised) == 0 {
+		return
+	}
+	k := seriesKey{s.Station, s.Sensor}
+	merged := append(rv[k], s.revised...)
+	slices.SortFunc(merged, func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) })
+	rv[k] = slices.CompactFunc(merged, func(a, b sensorhub.Reading) bool { return a.Time.Equal(b.Time) && a.Value == b.Value })
+}
+
+// readings returns the revised readings in key order, as lockTouched
+// wants them.
+func (rv revisions) readings() []sensorhub.Reading {
+	keys := slices.SortedFunc(maps.Keys(rv), func(a, b seriesKey) int {
+		return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor))
+	})
+	var out []sensorhub.Reading
+	for _, k := range keys {
+		out = append(out, rv[k]...)
+	}
+	return out
 }
 
 // runProcessors runs every processor over the series of fresh, the
 // readings the transaction stored for the first time (in key order), and
-// returns the events to add to the outbox.
+// over the series earlier processors revised, and returns the events to
+// add to the outbox.
 func (s *Sink) runProcessors(ctx context.Context, tx pgx.Tx, fresh []sensorhub.Reading) ([]sensorhub.Event, error) {
 	if len(fresh) == 0 { // duplicates only: no series moves
 		return nil, nil
 	}
-	var events []sensorhub.Event
+	var (
+		events  []sensorhub.Event
+		revised = revisions{}
+	)
 	for _, p := range s.processors {
-		cursors, err := s.lockTouched(ctx, tx, p, fresh)
+		cursors, err := s.lockTouched(ctx, tx, p, fresh, revised)
 		if err != nil {
 			return nil, err
 		}
-		evs, err := s.advance(ctx, tx, p, cursors)
+		evs, err := s.advance(ctx, tx, p, cursors, revised)
 		if err != nil {
 			return nil, err
 		}
@@ -98,9 +134,10 @@ func (s *Sink) runProcessors(ctx context.Context, tx pgx.Tx, fresh []sensorhub.R
 	return events, nil
 }
 
-// lockTouched locks the cursors of p for the series of fresh, raising their
-// max_ts, and returns them with the range to release and the late readings.
-func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []sensorhub.Reading) ([]cursor, error) {
+// lockTouched locks the cursors of p for the series of fresh and of
+// revised, raising their max_ts, and returns them with the range to
+// release, the late readings and the revised ones.
+func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []sensorhub.Reading, revised revisions) ([]cursor, error) {
 	watches := func(string) bool { return true }
 	if f, ok := p.(SensorFilter); ok {
 		var err error
@@ -113,7 +150,13 @@ func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []
 		starts, maxes     []time.Time
 		bySeries          = map[seriesKey][]sensorhub.Reading{}
 	)
-	for _, r := range fresh { // in key order: each series' readings are adjacent and ascending
+	touched := fresh
+	if len(revised) > 0 {
+		touched = slices.SortedStableFunc(slices.Values(slices.Concat(fresh, revised.readings())), func(a, b sensorhub.Reading) int {
+			return cmp.Or(cmp.Compare(a.Station, b.Station), cmp.Compare(a.Sensor, b.Sensor), a.Time.Compare(b.Time))
+		})
+	}
+	for _, r := range touched { // in key order: each series' readings are adjacent and ascending
 		if !watches(r.Sensor) {
 			continue
 		}
@@ -121,9 +164,14 @@ func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []
 		if _, seen := bySeries[k]; !seen {
 			stations, sensors = append(stations, k.station), append(sensors, k.sensor)
 			starts, maxes = append(starts, r.Time.Add(-s.window)), append(maxes, r.Time)
+			bySeries[k] = nil
 		}
 		maxes[len(maxes)-1] = r.Time
-		bySeries[k] = append(bySeries[k], r)
+	}
+	for _, r := range fresh {
+		if k := (seriesKey{r.Station, r.Sensor}); watches(r.Sensor) {
+			bySeries[k] = append(bySeries[k], r)
+		}
 	}
 	if len(stations) == 0 {
 		return nil, nil
@@ -142,12 +190,8 @@ func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []
 		if horizon := maxTS.Add(-s.window); horizon.After(c.upto) {
 			c.upto = horizon
 		}
-		c.late = nil
-		for _, r := range bySeries[c.seriesKey] {
-			if r.Time.UnixMicro() <= c.processedUntil.UnixMicro() {
-				c.late = append(c.late, r)
-			}
-		}
+		c.late = processedBy(c.processedUntil, bySeries[c.seriesKey])
+		c.revised = processedBy(c.processedUntil, revised[c.seriesKey])
 		cursors = append(cursors, c)
 		return nil
 	})
@@ -157,10 +201,23 @@ func (s *Sink) lockTouched(ctx context.Context, tx pgx.Tx, p Processor, fresh []
 	return cursors, nil
 }
 
-// advance hands p the readings each cursor releases and its late readings,
-// saves the cursors that moved or whose state changed, and returns p's
+// processedBy returns the readings of rs at or before until: those a
+// cursor has moved past.
+func processedBy(until time.Time, rs []sensorhub.Reading) []sensorhub.Reading {
+	var out []sensorhub.Reading
+	for _, r := range rs {
+		if r.Time.UnixMicro() <= until.UnixMicro() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// advance hands p the readings each cursor releases, its late readings and
+// the readings earlier processors revised, saves the cursors that moved or
+// whose state changed, adds what p revised to revised, and returns p's
 // events, preceded by the late readings' announcements.
-func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cursor) ([]sensorhub.Event, error) {
+func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cursor, revised revisions) ([]sensorhub.Event, error) {
 	if len(cursors) == 0 {
 		return nil, nil
 	}
@@ -175,7 +232,7 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 		states            []json.RawMessage
 	)
 	for _, c := range cursors {
-		series := &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, State: c.state}
+		series := &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
 		for _, r := range c.late {
 			e, err := newLateEvent(p.Name(), c.processedUntil, r)
 			if err != nil {
@@ -183,12 +240,13 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 			}
 			events = append(events, e)
 		}
-		if len(series.Readings) > 0 || len(series.Late) > 0 {
+		if len(series.Readings) > 0 || len(series.Late) > 0 || len(series.Revised) > 0 {
 			if err := p.Process(ctx, tx, series); err != nil {
 				return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
 			}
 		}
 		events = append(events, series.events...)
+		revised.add(series)
 		if c.upto.Equal(c.processedUntil) && bytes.Equal(series.State, c.state) {
 			continue
 		}
@@ -241,32 +299,31 @@ func (s *Sink) release(ctx context.Context, tx pgx.Tx, cursors []cursor) (map[se
 
 // Flush releases, to every processor, the readings held back in the series
 // that received no reading for idle (by the database server's clock), and
-// commits what the processors did, a transaction per processor and up to
-// flushLimit series. It returns how many series it released. Series a
-// concurrent transaction holds are skipped: that transaction moves them.
+// commits what the processors did, a transaction at a time for up to
+// flushLimit series per processor, all processors in one transaction so
+// that revisions reach the processors after the reviser. It returns how
+// many series it released. Series a concurrent transaction holds are
+// skipped: that transaction moves them.
 //
 // RunFlusher calls it with the reorder window; without it, a series that
 // stops sending keeps its last window of readings unprocessed until its
 // next reading.
 func (s *Sink) Flush(ctx context.Context, idle time.Duration) (int, error) {
 	total := 0
-	for _, p := range s.processors {
-		for {
-			n, err := s.flush(ctx, p, idle)
-			if err != nil {
-				return total, Classify(err)
-			}
-			total += n
-			if n < flushLimit {
-				break
-			}
+	for {
+		n, err := s.flush(ctx, idle)
+		if err != nil {
+			return total, Classify(err)
 		}
+		if n == 0 {
+			return total, nil
+		}
+		total += n
 	}
-	return total, nil
 }
 
-// flush is one transaction of Flush for p.
-func (s *Sink) flush(ctx context.Context, p Processor, idle time.Duration) (int, error) {
+// flush is one transaction of Flush.
+func (s *Sink) flush(ctx context.Context, idle time.Duration) (int, error) {
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: flush: begin: %w", err)
@@ -277,13 +334,17 @@ func (s *Sink) flush(ctx context.Context, p Processor, idle time.Duration) (int,
 	// would deadlock; they also order this transaction's events after those
 	// of writers that committed readings of the same stations first. So the
 	// idle series are found first, and locked (and checked again) after.
-	var stations []string
-	rows, err := tx.Query(ctx, idleStations, p.Name(), idle, flushLimit)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: flush %s: find idle series: %w", p.Name(), err)
+	names := make([]string, len(s.processors))
+	for i, p := range s.processors {
+		names[i] = p.Name()
 	}
-	if stations, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-		return 0, fmt.Errorf("postgres: flush %s: find idle series: %w", p.Name(), err)
+	rows, err := tx.Query(ctx, idleStations, names, idle, flushLimit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: flush: find idle series: %w", err)
+	}
+	stations, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("postgres: flush: find idle series: %w", err)
 	}
 	if len(stations) == 0 {
 		return 0, nil
@@ -291,9 +352,39 @@ func (s *Sink) flush(ctx context.Context, p Processor, idle time.Duration) (int,
 	if err := lockStations(ctx, tx, stations); err != nil {
 		return 0, err
 	}
-	rows, err = tx.Query(ctx, lockIdleCursors, p.Name(), idle, flushLimit, stations)
+	var (
+		events   []sensorhub.Event
+		released int
+		revised  = revisions{}
+	)
+	for _, p := range s.processors {
+		cursors, err := s.lockIdle(ctx, tx, p, idle, stations, revised)
+		if err != nil {
+			return 0, err
+		}
+		released += len(cursors)
+		evs, err := s.advance(ctx, tx, p, cursors, revised)
+		if err != nil {
+			return 0, err
+		}
+		events = append(events, evs...)
+	}
+	if err := s.insertEvents(ctx, tx, events); err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("postgres: flush: commit: %w", err)
+	}
+	return released, nil
+}
+
+// lockIdle locks p's idle cursors of stations, to be released up to their
+// newest reading, and the cursors of the series that processors before p
+// revised in this transaction.
+func (s *Sink) lockIdle(ctx context.Context, tx pgx.Tx, p Processor, idle time.Duration, stations []string, revised revisions) ([]cursor, error) {
+	rows, err := tx.Query(ctx, lockIdleCursors, p.Name(), idle, flushLimit, stations)
 	if err != nil {
-		return 0, fmt.Errorf("postgres: flush %s: lock cursors: %w", p.Name(), err)
+		return nil, fmt.Errorf("postgres: flush %s: lock cursors: %w", p.Name(), err)
 	}
 	var (
 		c       cursor
@@ -302,23 +393,27 @@ func (s *Sink) flush(ctx context.Context, p Processor, idle time.Duration) (int,
 	)
 	_, err = pgx.ForEachRow(rows, []any{&c.station, &c.sensor, &c.processedUntil, &maxTS, &c.state}, func() error {
 		c.upto = maxTS
+		c.revised = processedBy(c.processedUntil, revised[c.seriesKey])
 		cursors = append(cursors, c)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres: flush %s: lock cursors: %w", p.Name(), err)
+		return nil, fmt.Errorf("postgres: flush %s: lock cursors: %w", p.Name(), err)
 	}
-	events, err := s.advance(ctx, tx, p, cursors)
+	others := revisions{}
+	for k, rs := range revised {
+		if !slices.ContainsFunc(cursors, func(c cursor) bool { return c.seriesKey == k }) {
+			others[k] = rs
+		}
+	}
+	if len(others) == 0 {
+		return cursors, nil
+	}
+	more, err := s.lockTouched(ctx, tx, p, nil, others)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if err := s.insertEvents(ctx, tx, events); err != nil {
-		return 0, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("postgres: flush: commit: %w", err)
-	}
-	return len(cursors), nil
+	return append(cursors, more...), nil
 }
 
 // RunFlusher calls Flush every half reorder window with the window as idle

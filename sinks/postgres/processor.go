@@ -34,6 +34,11 @@ const DefaultReorderWindow = 10 * time.Second
 // late: it is in Series.Late, never in Series.Readings, and the sink
 // announces it with a sensorhub.EventReadingLate event.
 //
+// A processor that changes stored readings (a value, a quality flag) that
+// processors after it may have used already calls Series.Revise: those
+// processors are handed the readings again, in Series.Revised, in the same
+// transaction. The order of Config.Processors is the order of this chain.
+//
 // Process is called concurrently for different series, never for one
 // series at a time (the series' cursor row is locked). It must not commit
 // or roll back tx. An error rolls back the whole transaction; it is retried
@@ -73,11 +78,18 @@ type Series struct {
 	// before the point already processed; the sink announces them, and the
 	// processor may use them without moving state backwards.
 	Late []sensorhub.Reading
+	// Revised are readings of the series, at or before the point already
+	// processed, whose value or quality flag a processor before this one
+	// changed in this transaction (see Revise), in device-time order. They
+	// hold the values as that processor left them; the processor may
+	// recompute what it derived from them.
+	Revised []sensorhub.Reading
 	// State is the processor's state of the series as last saved, JSON;
 	// nil before the first save. Process sets it to what is saved.
 	State json.RawMessage
 
-	events []sensorhub.Event
+	events  []sensorhub.Event
+	revised []sensorhub.Reading
 }
 
 // Emit adds an event to the transaction, after the readings.stored events
@@ -85,6 +97,19 @@ type Series struct {
 // UUID derived from them (see sensorhub.NewReadingEvent), so that replicas
 // and retries that derive an event again give it the same UUID.
 func (s *Series) Emit(e sensorhub.Event) { s.events = append(s.events, e) }
+
+// Revise reports readings of the series stored before that the processor
+// changed in this transaction: the processors after it in the chain that
+// watch the series get them in Series.Revised, unless they have not
+// processed them yet (then they read the changed values when the readings
+// are released). Readings of other series are ignored.
+func (s *Series) Revise(rs ...sensorhub.Reading) {
+	for _, r := range rs {
+		if r.Station == s.Station && r.Sensor == s.Sensor {
+			s.revised = append(s.revised, r)
+		}
+	}
+}
 
 // StepProcessor is a Processor from a function of one reading and a typed
 // state, which the sink loads from and saves to JSON: the shortest way to
@@ -100,7 +125,7 @@ type StepProcessor[S any] struct {
 	Sensors []string
 	// Step handles one released reading with the series' state, which
 	// starts as S's zero value. Readings come in device-time order per
-	// series; late readings are not handed to Step.
+	// series; late and revised readings are not handed to Step.
 	Step func(state *S, r sensorhub.Reading, emit func(sensorhub.Event)) error
 }
 

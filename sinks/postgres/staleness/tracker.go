@@ -35,7 +35,7 @@ const resolutionPerMinInterval = 10
 func (t *Tracker) Recovered() uint64 { return t.recovered.Load() }
 
 // trackQuery records one transaction's arrivals with one statement: $1,
-// $2, $3 are the stored readings' stations, sensors and device times. It
+// $2, $3 are the stored series' stations, sensors and newest device times. It
 // returns the series that were stale, with their transition numbers.
 //
 // PostgreSQL before 18 cannot return a row's old values from an UPDATE,
@@ -96,10 +96,19 @@ FROM updated WHERE recovered`
 // Observe implements postgres.Observer: it records the arrival of stored
 // and returns a sensor.recovered event for every stale series among them.
 func (t *Tracker) Observe(ctx context.Context, tx pgx.Tx, stored []sensorhub.Reading) ([]sensorhub.Event, error) {
-	n := len(stored)
-	stations, sensors, times := make([]string, n), make([]string, n), make([]time.Time, n)
-	for i, r := range stored {
-		stations[i], sensors[i], times[i] = r.Station, r.Sensor, r.Time
+	// One element per series, not per reading: a group commit of
+	// thousands of readings holds a few dozen series.
+	type series struct{ station, sensor string }
+	latest := make(map[series]time.Time)
+	for _, r := range stored {
+		k := series{r.Station, r.Sensor}
+		if t, ok := latest[k]; !ok || r.Time.After(t) {
+			latest[k] = r.Time
+		}
+	}
+	stations, sensors, times := make([]string, 0, len(latest)), make([]string, 0, len(latest)), make([]time.Time, 0, len(latest))
+	for k, t := range latest {
+		stations, sensors, times = append(stations, k.station), append(sensors, k.sensor), append(times, t)
 	}
 	rows, err := tx.Query(ctx, trackQuery, stations, sensors, times, maxGaps, minGaps, t.policy.MinInterval/resolutionPerMinInterval)
 	if err != nil {

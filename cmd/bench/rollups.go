@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// targetRollupsRatio is issue 14's target: the drain with rollups on at
+// least this fraction of the drain with them off.
+const targetRollupsRatio = 0.8
+
+// rollupTriggers are migration 0009's triggers on readings, which record
+// the buckets every change touches; a phase with rollups off drops them,
+// so that it pays nothing for rollups.
+var rollupTriggers = []string{"readings_rollup_insert", "readings_rollup_update", "readings_rollup_delete"}
+
+// rollupsOff turns rollups off in schema and in the binary's environment
+// env: no worker, no invalidation log.
+func (e *environment) rollupsOff(ctx context.Context, schema string, env []string) ([]string, error) {
+	for _, trigger := range rollupTriggers {
+		if _, err := e.admin.Exec(ctx, "ALTER TABLE "+schema+".readings DISABLE TRIGGER "+trigger); err != nil {
+			return nil, fmt.Errorf("rollups off: %w", err)
+		}
+	}
+	return append(env, "SENSORHUB_ROLLUPS=false"), nil
+}
+
+// waitRollups polls until schema has no pending rollup recomputation and
+// returns how long that took, or fails after timeout.
+func (e *environment) waitRollups(ctx context.Context, schema string, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		var pending int
+		if err := e.admin.QueryRow(ctx, `SELECT count(*) FROM `+schema+`.rollup_invalidations`).Scan(&pending); err != nil {
+			return 0, err
+		}
+		if pending == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return 0, fmt.Errorf("%d rollup invalidations still pending after %s", pending, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// targetRollupLagP99 is issue 14's target for the rollup lag while live.
+const targetRollupLagP99 = 5 * time.Second
+
+// sampleRollupLag measures schema's rollup lag (the age of the oldest
+// pending invalidation) every 100 ms until the returned function is
+// called, which returns the samples' 99th percentile.
+func (e *environment) sampleRollupLag(ctx context.Context, schema string) func() time.Duration {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan []float64)
+	go func() {
+		var samples []float64
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var lag float64
+			if err := e.admin.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM clock_timestamp() - min(invalidated_at)), 0)::float8 FROM `+schema+`.rollup_invalidations`).Scan(&lag); err == nil {
+				samples = append(samples, lag)
+			}
+			select {
+			case <-ctx.Done():
+				done <- samples
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() time.Duration {
+		cancel()
+		samples := <-done
+		if len(samples) == 0 {
+			return 0
+		}
+		slices.Sort(samples)
+		return seconds(samples[(len(samples)*99)/100])
+	}
+}
+
+// targetRollupRead is issue 14's target for reading a year of daily rows,
+// or a day of 5-minute rows, of one station and sensor.
+const targetRollupRead = 10 * time.Millisecond
+
+// rollupReads is how long the two reads of issue 14 take, at the 99th
+// percentile of 50 runs.
+type rollupReads struct {
+	yearOfDays, dayOf5m time.Duration
+}
+
+// measureRollupReads fills schema's rollup tables, beside what the drain
+// left there, with a year of 5-minute, hourly and daily rows of one series
+// and times the reads users make most: a year of daily rows, and a day of
+// 5-minute rows.
+func (e *environment) measureRollupReads(ctx context.Context, schema string) (rollupReads, error) {
+	const fill = `INSERT INTO %[1]s.%[2]s (station, sensor, bucket, count, avg, min, max, min_ts, max_ts)
+SELECT 'bench-reads', 'temperature', b, 1, 14, 14, 14, b, b
+FROM generate_series(timestamptz '2024-01-01', timestamptz '2024-12-31 23:59', interval '%[3]s') AS b`
+	for _, t := range []struct{ table, step string }{{"readings_5m", "5 minutes"}, {"readings_1h", "1 hour"}, {"readings_1d", "1 day"}} {
+		if _, err := e.admin.Exec(ctx, fmt.Sprintf(fill, schema, t.table, t.step)); err != nil {
+			return rollupReads{}, fmt.Errorf("fill %s: %w", t.table, err)
+		}
+	}
+	if _, err := e.admin.Exec(ctx, "ANALYZE "+schema+".readings_5m, "+schema+".readings_1d"); err != nil {
+		return rollupReads{}, err
+	}
+	p99 := func(table string, from, to time.Time) (time.Duration, error) {
+		q := `SELECT bucket, count, avg, min, max FROM ` + schema + `.` + table + `
+WHERE station = 'bench-reads' AND sensor = 'temperature' AND bucket >= $1 AND bucket < $2 ORDER BY bucket`
+		var took []time.Duration
+		for range 50 {
+			start := time.Now()
+			rows, err := e.admin.Query(ctx, q, from, to)
+			if err != nil {
+				return 0, err
+			}
+			for rows.Next() {
+			}
+			if rows.Close(); rows.Err() != nil {
+				return 0, rows.Err()
+			}
+			took = append(took, time.Since(start))
+		}
+		slices.Sort(took)
+		return took[len(took)*99/100], nil
+	}
+	var (
+		r   rollupReads
+		err error
+	)
+	if r.yearOfDays, err = p99("readings_1d", time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		return r, err
+	}
+	r.dayOf5m, err = p99("readings_5m", time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 6, 2, 0, 0, 0, 0, time.UTC))
+	return r, err
+}

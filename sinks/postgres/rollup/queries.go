@@ -1,0 +1,158 @@
+package rollup
+
+import "fmt"
+
+// Table names are the storage contract (DESIGN.md §14): do not rename.
+const (
+	table5m = "readings_5m"
+	table1h = "readings_1h"
+	table1d = "readings_1d"
+)
+
+// The recomputation statements. Each builds a CTE agg with one row per
+// bucket (station, sensor, bucket, bucket_end, kind, and the aggregates of
+// every kind), which upsertTail turns into rows of the kind's columns.
+// Buckets are always recomputed whole, never adjusted, so they cannot
+// drift: 5-minute buckets from readings, hours and days from their
+// 5-minute buckets.
+
+// from5mReadings aggregates 5-minute buckets from readings. $1 station[],
+// $2 sensor[], $3 bucket[], $4 kind[], $5 weight[] (the WeightedBy sensor
+// of a vector kind, else empty). Readings flagged 4 (fail) count nowhere. A
+// weight is the reading of the weight sensor at the same station and time;
+// the scalar subquery runs only for vector buckets.
+const from5mReadings = `WITH k AS (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS k(station, sensor, bucket, kind, weight)
+), agg AS (
+  SELECT k.station, k.sensor, k.bucket, k.bucket + interval '5 minutes' AS bucket_end, k.kind, a.*
+  FROM k CROSS JOIN LATERAL (
+    SELECT count(*)::bigint AS count, avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max,
+           (array_agg(r.ts ORDER BY r.value, r.ts))[1] AS min_ts,
+           (array_agg(r.ts ORDER BY r.value DESC, r.ts))[1] AS max_ts,
+           sum(r.value) AS sum,
+           (array_agg(r.value ORDER BY r.ts DESC))[1] AS last, max(r.ts) AS last_ts,
+           sum(r.w * sin(radians(r.value))) AS vector_x, sum(r.w * cos(radians(r.value))) AS vector_y,
+           count(r.w)::bigint AS vector_n,
+           sum(sin(radians(r.value))) AS unit_x, sum(cos(radians(r.value))) AS unit_y
+    FROM (
+      SELECT r.ts, r.value,
+             (SELECT w.value FROM readings w
+              WHERE k.kind = 'vector' AND k.weight <> ''
+                AND w.station = k.station AND w.sensor = k.weight AND w.ts = r.ts AND w.qc_flag <> 4) AS w
+      FROM readings r
+      WHERE r.station = k.station AND r.sensor = k.sensor
+        AND r.ts >= k.bucket AND r.ts < k.bucket + interval '5 minutes' AND r.qc_flag <> 4
+    ) r
+  ) a
+)`
+
+// fromChildren aggregates the parent buckets of keys (a query of station,
+// sensor, kind, bucket, bucket_end) from their 5-minute buckets. An
+// hour's or day's mean is the count-weighted mean of its 5-minute means;
+// its minimum and maximum times are the earliest among equal extremes, as
+// in a 5-minute bucket.
+func fromChildren(keys string) string {
+	return `WITH k AS (` + keys + `), agg AS (
+  SELECT k.station, k.sensor, k.bucket, k.bucket_end, k.kind, a.*
+  FROM k CROSS JOIN LATERAL (
+    SELECT coalesce(sum(c.count), 0)::bigint AS count,
+           sum(c.avg * c.count) FILTER (WHERE c.avg IS NOT NULL) / nullif(sum(c.count) FILTER (WHERE c.avg IS NOT NULL), 0) AS avg,
+           min(c.min) AS min, max(c.max) AS max,
+           (array_agg(c.min_ts ORDER BY c.min, c.min_ts) FILTER (WHERE c.min IS NOT NULL))[1] AS min_ts,
+           (array_agg(c.max_ts ORDER BY c.max DESC, c.max_ts) FILTER (WHERE c.max IS NOT NULL))[1] AS max_ts,
+           sum(c.sum) AS sum,
+           (array_agg(c.last ORDER BY c.last_ts DESC) FILTER (WHERE c.last_ts IS NOT NULL))[1] AS last, max(c.last_ts) AS last_ts,
+           sum(c.vector_x) AS vector_x, sum(c.vector_y) AS vector_y, coalesce(sum(c.vector_n), 0)::bigint AS vector_n,
+           sum(c.unit_x) AS unit_x, sum(c.unit_y) AS unit_y
+    FROM readings_5m c
+    WHERE c.station = k.station AND c.sensor = k.sensor AND c.bucket >= k.bucket AND c.bucket < k.bucket_end
+  ) a
+)`
+}
+
+// hourKeys are the hours of the 5-minute buckets $1 station[], $2
+// sensor[], $3 bucket[], $4 kind[]; hours are aligned to UTC.
+const hourKeys = `SELECT DISTINCT c.station, c.sensor, c.kind, date_bin('1 hour', c.bucket, 'epoch') AS bucket,
+       date_bin('1 hour', c.bucket, 'epoch') + interval '1 hour' AS bucket_end
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS c(station, sensor, bucket, kind)`
+
+// dayKeys are the station-local days of the 5-minute buckets $1 station[],
+// $2 sensor[], $3 bucket[], $4 kind[]: from the local midnight to the
+// next, 23 or 25 hours on DST days, in the station's zone or else $5 (the
+// default zone). A 5-minute bucket belongs to the day its start is in.
+const dayKeys = `SELECT DISTINCT c.station, c.sensor, c.kind, d.bucket,
+       (d.bucket AT TIME ZONE z.tz + interval '1 day') AT TIME ZONE z.tz AS bucket_end
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS c(station, sensor, bucket, kind)
+LEFT JOIN stations s ON s.id = c.station
+CROSS JOIN LATERAL (SELECT coalesce(s.timezone, $5::text) AS tz) z
+CROSS JOIN LATERAL (SELECT date_trunc('day', c.bucket, z.tz) AS bucket) d`
+
+// upsertTail writes agg into table: each kind's columns (instant: avg,
+// min, max and their times; amount: sum, max and its time; vector: avg,
+// the vector mean in [0, 360), null when the vectors cancel out, and its
+// sums; last: last and its time), count and coverage everywhere. A bucket
+// without readings is deleted. A row is written only when it changes, so
+// updated_at says when the rollup last changed.
+//
+// The vector mean is atan2 of the summed sine and cosine (the unit-vector
+// mean of WMO-No. 8, Part I, 5.1.2: mean wind direction), of the weighted
+// sums when any reading of the bucket had a weight, else of the unweighted
+// ones. coverage is count ÷ (bucket length ÷ the series' expected interval,
+// sensor_status.interval_s or else learned_interval_s), null when neither
+// is known.
+func upsertTail(table string) string {
+	return fmt.Sprintf(`, v AS (
+  SELECT agg.*,
+         CASE WHEN agg.vector_n > 0 THEN agg.vector_x ELSE agg.unit_x END AS x,
+         CASE WHEN agg.vector_n > 0 THEN agg.vector_y ELSE agg.unit_y END AS y
+  FROM agg
+), out AS (
+  SELECT v.station, v.sensor, v.bucket, v.count,
+         CASE v.kind WHEN 'instant' THEN v.avg
+                     WHEN 'vector' THEN CASE WHEN sqrt(v.x * v.x + v.y * v.y) >= 1e-9
+                                             THEN (degrees(atan2(v.x, v.y)) + 360) - 360 * floor((degrees(atan2(v.x, v.y)) + 360) / 360) END
+         END AS avg,
+         CASE WHEN v.kind = 'instant' THEN v.min END AS min,
+         CASE WHEN v.kind IN ('instant', 'amount') THEN v.max END AS max,
+         CASE WHEN v.kind = 'amount' THEN v.sum END AS sum,
+         CASE WHEN v.kind = 'instant' THEN v.min_ts END AS min_ts,
+         CASE WHEN v.kind IN ('instant', 'amount') THEN v.max_ts END AS max_ts,
+         CASE WHEN v.kind = 'last' THEN v.last END AS last,
+         CASE WHEN v.kind = 'last' THEN v.last_ts END AS last_ts,
+         v.count / nullif(extract(epoch FROM v.bucket_end - v.bucket)::float8 / coalesce(ss.interval_s, ss.learned_interval_s), 0) AS coverage,
+         CASE WHEN v.kind = 'vector' THEN v.vector_x END AS vector_x,
+         CASE WHEN v.kind = 'vector' THEN v.vector_y END AS vector_y,
+         CASE WHEN v.kind = 'vector' THEN v.vector_n END AS vector_n,
+         CASE WHEN v.kind = 'vector' THEN v.unit_x END AS unit_x,
+         CASE WHEN v.kind = 'vector' THEN v.unit_y END AS unit_y
+  FROM v
+  LEFT JOIN sensor_status ss ON (ss.station, ss.sensor) = (v.station, v.sensor)
+), gone AS (
+  DELETE FROM %[1]s t USING out
+  WHERE out.count = 0 AND (t.station, t.sensor, t.bucket) = (out.station, out.sensor, out.bucket)
+)
+INSERT INTO %[1]s AS t (station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
+                        vector_x, vector_y, vector_n, unit_x, unit_y, updated_at)
+SELECT station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
+       vector_x, vector_y, vector_n, unit_x, unit_y, now()
+FROM out WHERE count > 0
+ORDER BY station, sensor, bucket
+ON CONFLICT (station, sensor, bucket) DO UPDATE SET
+  count = EXCLUDED.count, avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
+  min_ts = EXCLUDED.min_ts, max_ts = EXCLUDED.max_ts, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts,
+  coverage = EXCLUDED.coverage, vector_x = EXCLUDED.vector_x, vector_y = EXCLUDED.vector_y,
+  vector_n = EXCLUDED.vector_n, unit_x = EXCLUDED.unit_x, unit_y = EXCLUDED.unit_y, updated_at = EXCLUDED.updated_at
+WHERE (t.count, t.avg, t.min, t.max, t.sum, t.min_ts, t.max_ts, t.last, t.last_ts, t.coverage,
+       t.vector_x, t.vector_y, t.vector_n, t.unit_x, t.unit_y)
+      IS DISTINCT FROM
+      (EXCLUDED.count, EXCLUDED.avg, EXCLUDED.min, EXCLUDED.max, EXCLUDED.sum, EXCLUDED.min_ts, EXCLUDED.max_ts,
+       EXCLUDED.last, EXCLUDED.last_ts, EXCLUDED.coverage, EXCLUDED.vector_x, EXCLUDED.vector_y, EXCLUDED.vector_n,
+       EXCLUDED.unit_x, EXCLUDED.unit_y)`, table)
+}
+
+// The statements that recompute buckets, built once.
+var (
+	recompute5m = from5mReadings + upsertTail(table5m)
+	recompute1h = fromChildren(hourKeys) + upsertTail(table1h)
+	recompute1d = fromChildren(dayKeys) + upsertTail(table1d)
+)

@@ -1,0 +1,164 @@
+package rollup
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// bucket is one (station, sensor, 5-minute bucket) to recompute.
+type bucket struct {
+	station, sensor string
+	start           time.Time
+}
+
+func compareBuckets(a, b bucket) int {
+	return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), a.start.Compare(b.start))
+}
+
+// recomputer recomputes buckets and their parents within a transaction
+// that holds the locks of their stations (lockStations).
+type recomputer struct {
+	kinds kinds
+	// zone is the IANA name of the zone whose days stations without a
+	// zone of their own follow.
+	zone string
+}
+
+// recompute recomputes the 5-minute buckets of keys from readings, with
+// the buckets of the vector sensors their sensors weigh, then the hours and
+// days that contain them from their 5-minute buckets. It returns how many
+// 5-minute buckets it recomputed.
+func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (int, error) {
+	keys = r.withWeighted(keys)
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	n := len(keys)
+	stations, sensors, starts := make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, k := range keys {
+		stations[i], sensors[i], starts[i] = k.station, k.sensor, k.start
+	}
+	kind, weight := r.kinds.columns(sensors)
+	if _, err := tx.Exec(ctx, recompute5m, stations, sensors, starts, kind, weight); err != nil {
+		return 0, fmt.Errorf("rollup: recompute 5-minute buckets: %w", err)
+	}
+	if _, err := tx.Exec(ctx, recompute1h, stations, sensors, starts, kind); err != nil {
+		return 0, fmt.Errorf("rollup: recompute hours: %w", err)
+	}
+	if _, err := tx.Exec(ctx, recompute1d, stations, sensors, starts, kind, r.zone); err != nil {
+		return 0, fmt.Errorf("rollup: recompute days: %w", err)
+	}
+	return n, nil
+}
+
+// withWeighted returns keys, sorted and without repeats, and for every key
+// of a sensor that weighs vector sensors (wind_speed), the same bucket of
+// those (wind_direction): their means change with it.
+func (r recomputer) withWeighted(keys []bucket) []bucket {
+	out := slices.Clone(keys)
+	for _, k := range keys {
+		for _, v := range r.kinds.weighs[k.sensor] {
+			out = append(out, bucket{station: k.station, sensor: v, start: k.start})
+		}
+	}
+	slices.SortFunc(out, compareBuckets)
+	return slices.CompactFunc(out, func(a, b bucket) bool { return compareBuckets(a, b) == 0 })
+}
+
+// dayRebuildChunk bounds the 5-minute buckets one statement of
+// rebuildDays reads days for.
+const dayRebuildChunk = 20000
+
+// rebuildDays recomputes every daily rollup of station from its 5-minute
+// buckets, after its zone, and so its days, changed: the days of the old
+// zone are deleted first.
+func (r recomputer) rebuildDays(ctx context.Context, tx pgx.Tx, station string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM readings_1d WHERE station = $1`, station); err != nil {
+		return fmt.Errorf("rollup: rebuild days of %s: %w", station, err)
+	}
+	rows, err := tx.Query(ctx, `SELECT sensor, bucket FROM readings_5m WHERE station = $1 ORDER BY sensor, bucket`, station)
+	if err != nil {
+		return fmt.Errorf("rollup: rebuild days of %s: %w", station, err)
+	}
+	var (
+		sensors []string
+		starts  []time.Time
+		sensor  string
+		start   time.Time
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&sensor, &start}, func() error {
+		sensors, starts = append(sensors, sensor), append(starts, start)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("rollup: rebuild days of %s: %w", station, err)
+	}
+	for from := 0; from < len(sensors); from += dayRebuildChunk {
+		to := min(from+dayRebuildChunk, len(sensors))
+		kind, _ := r.kinds.columns(sensors[from:to])
+		if _, err := tx.Exec(ctx, recompute1d, slices.Repeat([]string{station}, to-from), sensors[from:to], starts[from:to], kind, r.zone); err != nil {
+			return fmt.Errorf("rollup: rebuild days of %s: %w", station, err)
+		}
+	}
+	return nil
+}
+
+// lockStations takes, without waiting, the rollup locks of stations in
+// tx and returns the stations whose lock it got. One transaction at a
+// time recomputes a station's rollups, so that no two recompute one
+// bucket, or one hour or day from different 5-minute buckets, at once;
+// the lock is not the sink's station lock, so writers never wait for a
+// recomputation. Stations share lockShards locks, so that a pass over
+// thousands of stations holds a bounded number of advisory locks (they
+// take room in PostgreSQL's shared lock table).
+func lockStations(ctx context.Context, tx pgx.Tx, stations []string) ([]string, error) {
+	var keys []int64
+	for _, s := range stations {
+		keys = append(keys, shardLock(s))
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	rows, err := tx.Query(ctx, `SELECT k FROM unnest($1::int8[]) AS k WHERE pg_try_advisory_xact_lock(k)`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("rollup: lock stations: %w", err)
+	}
+	locked, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("rollup: lock stations: %w", err)
+	}
+	var out []string
+	for _, s := range stations {
+		if _, ok := slices.BinarySearch(locked, shardLock(s)); ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// lockStation takes station's rollup lock in tx, waiting for it.
+func lockStation(ctx context.Context, tx pgx.Tx, station string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, shardLock(station)); err != nil {
+		return fmt.Errorf("rollup: lock station %s: %w", station, err)
+	}
+	return nil
+}
+
+// lockShards is how many rollup locks the stations share.
+const lockShards = 256
+
+// shardLock is the advisory lock ID of a station's rollups. It must not
+// change between releases: replicas of different versions take the same
+// locks.
+func shardLock(station string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(station))
+	shard := h.Sum64() % lockShards
+	h = fnv.New64a()
+	fmt.Fprintf(h, "sensorhub:rollup:%d", shard)
+	return int64(h.Sum64())
+}
