@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -40,9 +39,12 @@ var rollups = map[string]rollup{
 	"1d": {sql: `SELECT ` + aggregateColumns + ` FROM readings_1d` + aggregateWhere, span: 365 * day, maxSpan: 100 * 366 * day},
 }
 
-// unitSQL is the unit a series is stored in, from its newest reading:
-// the rollup tables hold none.
-const unitSQL = `SELECT unit FROM readings WHERE station = $1 AND sensor = $2 ORDER BY ts DESC LIMIT 1`
+// unitSQL tells whether the station exists and the unit its series is
+// stored in, from the newest reading (the rollup tables hold none): null
+// when there is none.
+const unitSQL = `
+SELECT EXISTS (SELECT FROM stations WHERE id = $1),
+       (SELECT unit FROM readings WHERE station = $1 AND sensor = $2 ORDER BY ts DESC LIMIT 1)`
 
 // aggregate is a row of a rollup table as the API answers it. Which
 // fields are set depends on how the sensor type aggregates.
@@ -87,12 +89,13 @@ func (a *API) listAggregates(w http.ResponseWriter, r *http.Request) error {
 	if err := q.err(); err != nil {
 		return err
 	}
-	if err := a.stationExists(r.Context(), "station", stationID); err != nil {
-		return err
-	}
+	var found bool
 	var unit *string
-	if err := a.cfg.DB.QueryRow(r.Context(), unitSQL, stationID, sensor).Scan(&unit); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("api: look up unit: %w", err)
+	if err := a.cfg.DB.QueryRow(r.Context(), unitSQL, stationID, sensor).Scan(&found, &unit); err != nil {
+		return fmt.Errorf("api: look up station and unit: %w", err)
+	}
+	if !found {
+		return notFound("station", stationID)
 	}
 	conv, convert := conversion{}, false
 	if unit != nil {

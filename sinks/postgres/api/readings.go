@@ -58,9 +58,6 @@ func (a *API) listReadings(w http.ResponseWriter, r *http.Request) error {
 	if err := q.err(); err != nil {
 		return err
 	}
-	if err := a.stationExists(r.Context(), "station", stationID); err != nil {
-		return err
-	}
 	rows, err := a.cfg.DB.Query(r.Context(), readingsSQL, stationID, sensor, rng.From, lowerBound(after), upperBound(rng.To),
 		flags, derived, limit+1)
 	if err != nil {
@@ -77,6 +74,12 @@ func (a *API) listReadings(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return fmt.Errorf("api: read readings: %w", err)
+	}
+	if len(list) == 0 {
+		// Only an empty page asks whether the station exists: 404 or [].
+		if err := a.stationExists(r.Context(), "station", stationID); err != nil {
+			return err
+		}
 	}
 	p := page[reading]{Items: list}
 	if len(list) > limit {
