@@ -22,7 +22,10 @@
 //     readings (20 million by default) spread over the year before, loaded
 //     with COPY, against the drain into the empty table;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
-//     publish to row, and its CPU time per reading against the drain's.
+//     publish to row, and its CPU time per reading against the drain's;
+//  5. api: the binary fed at the same rate on a database of the readings
+//     (from 50 stations), while a client asks its read API 100 times a
+//     second (cmd/bench/api.go).
 //
 // A drain ends when the consumer group has read and acked every entry
 // (both consumers ack only what they committed), then the rows are
@@ -154,6 +157,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fmt.Fprintf(stdout, "  growth done: %.0f readings/s with %d stored before\n", rep.growth.rate(), o.preload)
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
+	}
+	if rep.api, err = env.measureAPI(ctx, dataset(o.n, apiStations), o.liveRate, o.liveDuration); err != nil {
+		return fmt.Errorf("read API: %w", err)
 	}
 	rep.print(stdout)
 	if failures := rep.failures(); len(failures) > 0 {

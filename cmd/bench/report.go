@@ -14,6 +14,7 @@ type report struct {
 	// preload readings.
 	short, growth result
 	preload       int
+	api           apiResult
 }
 
 func (r report) print(w io.Writer) {
@@ -55,6 +56,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "growth/drain %.2f (target >= %.2f) with %d readings stored; drain of %d %.0f readings/s vs drain of %d %.0f readings/s (%.2f)\n",
 		r.growth.rate()/r.drain.rate(), targetGrowthRatio, r.preload,
 		r.drain.readings, r.drain.rate(), r.short.readings, r.short.rate(), r.drain.rate()/r.short.rate())
+	r.api.print(w)
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -102,5 +104,5 @@ func (r report) failures() []string {
 	if r.live.cpuPerReading() > r.drain.cpuPerReading() {
 		out = append(out, fmt.Sprintf("CPU per reading live %s > drain %s", r.live.cpuPerReading(), r.drain.cpuPerReading()))
 	}
-	return out
+	return append(out, r.api.failures()...)
 }
