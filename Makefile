@@ -62,8 +62,15 @@ dev-db: ## create the role DB_USER and database DB_NAME on a local Postgres if m
 	fi
 
 .PHONY: test
-test: lint ## make lint, then every test with -race against the local Postgres and Redis (fails if either is down)
+test: lint test-deps ## make lint, then every test with -race against the local Postgres and Redis (fails if either is down)
 	go test -race -count=1 -timeout 15m ./...
+
+# The status page's browser test (cmd/sensorhub/api_test.go) runs Debian's
+# headless chromium. Installing it needs root (apt-get); when it is there
+# already, this does nothing.
+.PHONY: test-deps
+test-deps: ## install what the tests need besides Go, Postgres and Redis: Debian's chromium (as root, when missing)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # The fault suite (docs/guarantees.md): the real binary against its own
 # Redis and PostgreSQL servers, killed, restarted and partitioned, with every

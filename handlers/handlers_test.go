@@ -10,16 +10,24 @@ import (
 	"testing"
 
 	"github.com/sensorhub/sensorhub/handlers"
+	"github.com/sensorhub/sensorhub/handlers/absolutehumidity"
+	"github.com/sensorhub/sensorhub/handlers/apparenttemperature"
 	"github.com/sensorhub/sensorhub/handlers/battery"
 	"github.com/sensorhub/sensorhub/handlers/batterylevel"
+	"github.com/sensorhub/sensorhub/handlers/dewpoint"
+	"github.com/sensorhub/sensorhub/handlers/heatindex"
 	"github.com/sensorhub/sensorhub/handlers/humidity"
 	"github.com/sensorhub/sensorhub/handlers/illuminance"
 	"github.com/sensorhub/sensorhub/handlers/pressure"
 	"github.com/sensorhub/sensorhub/handlers/rain"
+	"github.com/sensorhub/sensorhub/handlers/rainrate"
+	"github.com/sensorhub/sensorhub/handlers/raintotal"
+	"github.com/sensorhub/sensorhub/handlers/sealevelpressure"
 	"github.com/sensorhub/sensorhub/handlers/soilmoisture"
 	"github.com/sensorhub/sensorhub/handlers/solarradiation"
 	"github.com/sensorhub/sensorhub/handlers/temperature"
 	"github.com/sensorhub/sensorhub/handlers/uvindex"
+	"github.com/sensorhub/sensorhub/handlers/windchill"
 	"github.com/sensorhub/sensorhub/handlers/winddirection"
 	"github.com/sensorhub/sensorhub/handlers/windgust"
 	"github.com/sensorhub/sensorhub/handlers/windspeed"
@@ -33,7 +41,8 @@ func TestBuiltin(t *testing.T) {
 	names := []string{
 		temperature.Name, humidity.Name, pressure.Name, windspeed.Name, windgust.Name,
 		winddirection.Name, rain.Name, illuminance.Name, uvindex.Name, solarradiation.Name,
-		soilmoisture.Name, battery.Name, batterylevel.Name,
+		soilmoisture.Name, battery.Name, batterylevel.Name, raintotal.Name, dewpoint.Name, heatindex.Name,
+		windchill.Name, apparenttemperature.Name, absolutehumidity.Name, sealevelpressure.Name, rainrate.Name,
 	}
 	types := handlers.Builtin()
 	if len(types) != len(names) {
@@ -92,20 +101,28 @@ func TestBuiltinCopies(t *testing.T) {
 func ExampleBuiltin() {
 	for _, typ := range handlers.Builtin() {
 		accepts := slices.Sorted(maps.Keys(typ.Units))
-		fmt.Printf("%-15s %-4s %-25s [%v, %v]\n", typ.Name, typ.Unit, strings.Join(accepts, " "), typ.Min, typ.Max)
+		fmt.Printf("%-20s %-4s %-25s [%v, %v]\n", typ.Name, typ.Unit, strings.Join(accepts, " "), typ.Min, typ.Max)
 	}
 	// Output:
-	// temperature     Cel  K degC degF °C °F         [-100, 100]
-	// humidity        %RH  %                         [0, 100]
-	// pressure        hPa  Pa bar inHg kPa mbar mmHg [300, 1100]
-	// wind_speed      m/s  km/h kn kt mph            [0, 120]
-	// wind_gust       m/s  km/h kn kt mph            [0, 120]
-	// wind_direction  deg  rad °                     [0, 360]
-	// rain            mm   cm in l/m2 m              [0, 10000]
-	// illuminance     lx                             [0, 200000]
-	// uv_index        /                              [0, 25]
-	// solar_radiation W/m2 W/m²                      [-10, 2000]
-	// soil_moisture   %    /                         [0, 100]
-	// battery         V    mV                        [0, 100]
-	// battery_level   %    /                         [0, 100]
+	// temperature          Cel  K degC degF °C °F         [-100, 100]
+	// humidity             %RH  %                         [0, 100]
+	// pressure             hPa  Pa bar inHg kPa mbar mmHg [300, 1100]
+	// wind_speed           m/s  km/h kn kt mph            [0, 120]
+	// wind_gust            m/s  km/h kn kt mph            [0, 120]
+	// wind_direction       deg  rad °                     [0, 360]
+	// rain                 mm   cm in l/m2 m              [0, 10000]
+	// illuminance          lx                             [0, 200000]
+	// uv_index             /                              [0, 25]
+	// solar_radiation      W/m2 W/m²                      [-10, 2000]
+	// soil_moisture        %    /                         [0, 100]
+	// battery              V    mV                        [0, 100]
+	// battery_level        %    /                         [0, 100]
+	// rain_total           mm   cm in l/m2 m              [0, 100000]
+	// dew_point            Cel  K degC degF °C °F         [-100, 100]
+	// heat_index           Cel  K degC degF °C °F         [-100, 100]
+	// wind_chill           Cel  K degC degF °C °F         [-150, 100]
+	// apparent_temperature Cel  K degC degF °C °F         [-150, 100]
+	// absolute_humidity    g/m3 g/m³ kg/m3                [0, 1000]
+	// sea_level_pressure   hPa  Pa bar inHg kPa mbar mmHg [300, 1200]
+	// rain_rate            mm/h in/h                      [0, 3000]
 }

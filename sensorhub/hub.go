@@ -143,8 +143,9 @@ type Stats struct {
 	// Received counts messages taken from the subscriber, including
 	// redeliveries.
 	Received uint64
-	// Stored, Duplicates and Conflicts add up the sink's WriteResults.
-	Stored, Duplicates, Conflicts uint64
+	// Stored, Duplicates, Conflicts and Replaced add up the sink's
+	// WriteResults.
+	Stored, Duplicates, Conflicts, Replaced uint64
 	// Retried counts in-process retries after transient errors.
 	Retried uint64
 	// Poisoned counts messages sent to the poison queue, by reason code.
@@ -181,9 +182,9 @@ type Hub struct {
 	done           chan struct{}
 	err            error
 
-	received, stored, duplicates, conflicts, retried atomic.Uint64
-	poisonMu                                         sync.Mutex
-	poisoned                                         map[string]uint64
+	received, stored, duplicates, conflicts, replaced, retried atomic.Uint64
+	poisonMu                                                   sync.Mutex
+	poisoned                                                   map[string]uint64
 }
 
 // New returns a hub for cfg that handles the sensor types given, at least
@@ -287,6 +288,7 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 	h.stored.Add(uint64(res.Stored))
 	h.duplicates.Add(uint64(res.Duplicates))
 	h.conflicts.Add(uint64(res.Conflicts))
+	h.replaced.Add(uint64(res.Replaced))
 	return res, nil
 }
 
@@ -340,6 +342,7 @@ func (h *Hub) Stats() Stats {
 		Stored:     h.stored.Load(),
 		Duplicates: h.duplicates.Load(),
 		Conflicts:  h.conflicts.Load(),
+		Replaced:   h.replaced.Load(),
 		Retried:    h.retried.Load(),
 		Poisoned:   poisoned,
 	}

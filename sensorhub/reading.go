@@ -28,6 +28,10 @@ type Reading struct {
 type WriteResult struct {
 	// Stored counts readings written for the first time.
 	Stored int
+	// Replaced counts the readings among Stored that took the place of a
+	// value sensorhub had computed under the same key (a derived reading,
+	// DESIGN.md §13): what a device sends wins over what is computed.
+	Replaced int
 	// Duplicates counts readings already stored with the same value.
 	Duplicates int
 	// Conflicts counts readings whose natural key was already stored with

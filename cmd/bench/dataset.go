@@ -15,6 +15,7 @@ var sensorTypes = []struct {
 	{"temperature", 14.5}, {"humidity", 55}, {"pressure", 1013.2}, {"wind_speed", 3.4},
 	{"wind_gust", 7.9}, {"wind_direction", 270}, {"rain", 0.2}, {"illuminance", 12000},
 	{"uv_index", 3}, {"solar_radiation", 450}, {"soil_moisture", 31}, {"battery", 3.7},
+	{"rain_total", 12.4},
 }
 
 // benchStart is the device time of the first reading; the legacy format

@@ -25,12 +25,12 @@ func shortDrain(n int) int {
 // already holding preload readings of the same stations and sensor types,
 // spread over the year before them, loaded with COPY into monthly
 // partitions made beforehand, as a year of service would have left them.
-func (e *environment) measureGrowth(ctx context.Context, readings []reading, preload int) (result, error) {
+func (e *environment) measureGrowth(ctx context.Context, readings []reading, preload int, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
 		return result{}, err
 	}
-	env, err := e.rollupsOff(ctx, schema, []string{"SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"})
+	env, err = e.rollupsOff(ctx, schema, env)
 	if err != nil {
 		return result{}, err
 	}

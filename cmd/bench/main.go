@@ -12,14 +12,20 @@
 //     3b. rules: the same drain with a threshold rule on every sensor type and
 //     staleness tracking on (stateful processing in the commit transaction;
 //     the drain runs with neither), against the drain;
-//     3c. short drain: the first 300,000 readings only (3/10 of -n when
+//     3c. derived: the same drain computing the derived quantities (dew
+//     point, …, rain from rain_total), against the drain;
+//     3d. rollups: the same drain maintaining the rollups, against the drain;
+//     3e. short drain: the first 300,000 readings only (3/10 of -n when
 //     that is less), against the drain: how the rate depends on the length
 //     of a drain;
-//     3d. growth: the drain into a table already holding -growth-preload
+//     3f. growth: the drain into a table already holding -growth-preload
 //     readings (20 million by default) spread over the year before, loaded
 //     with COPY, against the drain into the empty table;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
-//     publish to row, and its CPU time per reading against the drain's.
+//     publish to row, and its CPU time per reading against the drain's;
+//  5. api: the binary fed at the same rate on a database of the readings
+//     (from 50 stations), while a client asks its read API 100 times a
+//     second (cmd/bench/api.go).
 //
 // A drain ends when the consumer group has read and acked every entry
 // (both consumers ack only what they committed), then the rows are
@@ -57,6 +63,9 @@ const (
 	// without (DESIGN.md §12; issue 13 sets 0.7 for QC and derived
 	// quantities together).
 	targetQCRatio = 0.7
+	// targetDerivedRatio is the drain computing every derived quantity
+	// against the drain without (issue 13: 0.7 with quality control too).
+	targetDerivedRatio = 0.7
 )
 
 func main() {
@@ -121,35 +130,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	fmt.Fprintf(stdout, "  loop  done: %.0f readings/s\n", rep.loop.rate())
 	// The drain runs stateless (no staleness tracking, no rules, no
-	// quality control), as the service did before stateful processing; the
-	// rules drain adds the first two, the QC drain the last.
-	if rep.drain, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
+	// derived quantities, no rollups, no quality control), as the service did before stateful
+	// processing; each phase after it turns one of them on. Later
+	// variables override earlier ones.
+	baseline := []string{"SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=false", "SENSORHUB_QC=false"}
+	if rep.drain, err = env.measureDrain(ctx, readings, false, baseline...); err != nil {
 		return fmt.Errorf("sensorhub drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.short, err = env.measureDrain(ctx, readings[:shortDrain(o.n)], false, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
-		return fmt.Errorf("sensorhub short drain: %w", err)
-	}
-	fmt.Fprintf(stdout, "  short drain done: %.0f readings/s\n", rep.short.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, false, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true", "SENSORHUB_QC=false"); err != nil {
+	if rep.rules, err = env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true")...); err != nil {
 		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
 	}
 	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
-	if rep.rollups, err = env.measureDrain(ctx, readings, true, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=false"); err != nil {
-		return fmt.Errorf("sensorhub drain with rollups: %w", err)
+	if rep.derived, err = env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_DERIVED=true")...); err != nil {
+		return fmt.Errorf("sensorhub drain with derived quantities: %w", err)
 	}
-	fmt.Fprintf(stdout, "  rollups done: %.0f readings/s, settled %s later\n", rep.rollups.rate(), rep.rollups.settled.Round(time.Millisecond))
-	if rep.quality, err = env.measureDrain(ctx, readings, false, "SENSORHUB_STALENESS=false", "SENSORHUB_QC=true"); err != nil {
+	fmt.Fprintf(stdout, "  derived done: %.0f readings/s\n", rep.derived.rate())
+	if rep.quality, err = env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_QC=true")...); err != nil {
 		return fmt.Errorf("sensorhub drain with quality control: %w", err)
 	}
 	fmt.Fprintf(stdout, "  qc    done: %.0f readings/s\n", rep.quality.rate())
+	if rep.rollups, err = env.measureDrain(ctx, readings, true, baseline...); err != nil {
+		return fmt.Errorf("sensorhub drain with rollups: %w", err)
+	}
+	fmt.Fprintf(stdout, "  rollups done: %.0f readings/s, settled %s later\n", rep.rollups.rate(), rep.rollups.settled.Round(time.Millisecond))
+	if rep.short, err = env.measureDrain(ctx, readings[:shortDrain(o.n)], false, baseline...); err != nil {
+		return fmt.Errorf("sensorhub short drain: %w", err)
+	}
+	fmt.Fprintf(stdout, "  short drain done: %.0f readings/s\n", rep.short.rate())
 	rep.preload = o.preload
-	if rep.growth, err = env.measureGrowth(ctx, readings, o.preload); err != nil {
+	if rep.growth, err = env.measureGrowth(ctx, readings, o.preload, baseline...); err != nil {
 		return fmt.Errorf("sensorhub growth drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  growth done: %.0f readings/s with %d stored before\n", rep.growth.rate(), o.preload)
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
+	}
+	if rep.api, err = env.measureAPI(ctx, dataset(o.n, apiStations), o.liveRate, o.liveDuration); err != nil {
+		return fmt.Errorf("read API: %w", err)
 	}
 	rep.print(stdout)
 	if failures := rep.failures(); len(failures) > 0 {

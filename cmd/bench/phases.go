@@ -264,9 +264,29 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	cpuBefore := p.cpu()
 	rollupLag := e.sampleRollupLag(ctx, schema)
 
-	// Publish every millisecond the readings due by then. The device time
-	// of each reading is its publish time, so that the table itself holds
-	// the latency: received_at - ts.
+	start := time.Now()
+	sent, err := e.feed(ctx, stream, rate, d, liveStations, "live-")
+	if err != nil {
+		return result{}, err
+	}
+	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
+		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	res := result{readings: sent, elapsed: time.Since(start), rollupLagP99: rollupLag()}
+	if res.p50, res.p99, err = e.liveLatency(ctx, schema, start); err != nil {
+		return result{}, err
+	}
+	res, err = e.finish(ctx, p, schema, stream, res)
+	res.cpu -= cpuBefore
+	return res, err
+}
+
+// feed publishes rate readings/s to stream for d and returns how many it
+// sent: from stations stations named prefix and a number, each sending
+// every sensor type in turn. Every millisecond it publishes the readings
+// due by then. The device time of each reading is its publish time, so
+// that the table itself holds the latency: received_at - ts (liveLatency).
+func (e *environment) feed(ctx context.Context, stream string, rate int, d time.Duration, stations int, prefix string) (int, error) {
 	const tick = time.Millisecond
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
@@ -280,30 +300,28 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 		pipe := e.redis.Pipeline()
 		for ; sent < due; sent++ {
 			ts := time.Now().UTC()
-			t := sensorTypes[(sent/liveStations)%len(sensorTypes)]
-			payload := fmt.Sprintf(`{"sensor":%q,"value":%v,"timestamp":%q,"station":"live-%d"}`,
-				t.name, t.value, ts.Format(time.RFC3339Nano), sent%liveStations)
+			t := sensorTypes[(sent/stations)%len(sensorTypes)]
+			payload := fmt.Sprintf(`{"sensor":%q,"value":%v,"timestamp":%q,"station":"%s%d"}`,
+				t.name, t.value, ts.Format(time.RFC3339Nano), prefix, sent%stations)
 			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return result{}, fmt.Errorf("publish: %w", err)
+			return sent, fmt.Errorf("publish: %w", err)
 		}
 	}
-	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
-		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
-	}
-	res := result{readings: sent, elapsed: time.Since(start), rollupLagP99: rollupLag()}
-	var p50, p99 float64
-	if err := e.admin.QueryRow(ctx, `SELECT
+	return sent, nil
+}
+
+// liveLatency returns the median and 99th percentile of the latency from
+// publish to commit of the readings in schema with device times from
+// since on: those feed published.
+func (e *environment) liveLatency(ctx context.Context, schema string, since time.Time) (p50, p99 time.Duration, err error) {
+	var s50, s99 float64
+	err = e.admin.QueryRow(ctx, `SELECT
 			percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts)),
 			percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - ts))
-		FROM `+schema+`.readings`).Scan(&p50, &p99); err != nil {
-		return result{}, err
-	}
-	res.p50, res.p99 = seconds(p50), seconds(p99)
-	res, err = e.finish(ctx, p, schema, stream, res)
-	res.cpu -= cpuBefore
-	return res, err
+		FROM `+schema+`.readings WHERE NOT derived AND ts >= $1`, since.Add(-time.Second)).Scan(&s50, &s99)
+	return seconds(s50), seconds(s99), err
 }
 
 // drainTimeout bounds the wait for n rows: generous, but finite when

@@ -9,11 +9,12 @@ import (
 
 // report is the outcome of a run.
 type report struct {
-	copy, loop, drain, rules, rollups, quality, live result
+	copy, loop, drain, rules, derived, quality, rollups, live result
 	// short is the shorter drain, growth the drain into a table holding
 	// preload readings.
 	short, growth result
 	preload       int
+	api           apiResult
 }
 
 func (r report) print(w io.Writer) {
@@ -38,8 +39,9 @@ func (r report) print(w io.Writer) {
 	row("sensorhub drain", r.drain, true)
 	row(fmt.Sprintf("drain, first %d", r.short.readings), r.short, true)
 	row("drain, threshold rules", r.rules, true)
-	row("drain, rollups on", r.rollups, true)
+	row("drain, derived on", r.derived, true)
 	row("drain, QC on", r.quality, true)
+	row("drain, rollups on", r.rollups, true)
 	row(fmt.Sprintf("drain, %d stored", r.preload), r.growth, true)
 	row("sensorhub live", r.live, true)
 	_ = tw.Flush()
@@ -47,6 +49,7 @@ func (r report) print(w io.Writer) {
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio,
 		r.quality.rate()/r.drain.rate(), targetQCRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
 		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+	fmt.Fprintf(w, "derived/drain %.2f (target >= %.2f)\n", r.derived.rate()/r.drain.rate(), targetDerivedRatio)
 	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
 		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
 		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
@@ -55,6 +58,7 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "growth/drain %.2f (target >= %.2f) with %d readings stored; drain of %d %.0f readings/s vs drain of %d %.0f readings/s (%.2f)\n",
 		r.growth.rate()/r.drain.rate(), targetGrowthRatio, r.preload,
 		r.drain.readings, r.drain.rate(), r.short.readings, r.short.rate(), r.drain.rate()/r.short.rate())
+	r.api.print(w)
 }
 
 // failures lists the checks the run failed: correctness first, then targets.
@@ -63,7 +67,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"rollups", r.rollups}, {"qc", r.quality}, {"growth", r.growth}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"derived", r.derived}, {"qc", r.quality}, {"rollups", r.rollups}, {"growth", r.growth}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -79,6 +83,9 @@ func (r report) failures() []string {
 	}
 	if ratio := r.quality.rate() / r.drain.rate(); ratio < targetQCRatio {
 		out = append(out, fmt.Sprintf("drain with quality control is %.2f x the drain, target %.2f", ratio, targetQCRatio))
+	}
+	if ratio := r.derived.rate() / r.drain.rate(); ratio < targetDerivedRatio {
+		out = append(out, fmt.Sprintf("drain with derived quantities is %.2f x the drain, target %.2f", ratio, targetDerivedRatio))
 	}
 	if ratio := r.rollups.rate() / r.drain.rate(); ratio < targetRollupsRatio {
 		out = append(out, fmt.Sprintf("drain with rollups is %.2f x the drain without, target %.2f", ratio, targetRollupsRatio))
@@ -102,5 +109,5 @@ func (r report) failures() []string {
 	if r.live.cpuPerReading() > r.drain.cpuPerReading() {
 		out = append(out, fmt.Sprintf("CPU per reading live %s > drain %s", r.live.cpuPerReading(), r.drain.cpuPerReading()))
 	}
-	return out
+	return append(out, r.api.failures()...)
 }

@@ -549,6 +549,18 @@ func TestBadInput(t *testing.T) {
 			if after != before+int64(len(newStations)) {
 				t.Errorf("stations: %d rows, %d before: want the %d stations of valid readings added", after, before, len(newStations))
 			}
+		case "processor_cursors":
+			// The derived quantities (on by default) keep a cursor per
+			// series of their inputs: at most one per valid series.
+			series := map[string]bool{}
+			for _, k := range validKeys {
+				station, rest, _ := strings.Cut(k, "/")
+				sensor, _, _ := strings.Cut(rest, "/")
+				series[station+"/"+sensor] = true
+			}
+			if after < before || after > before+int64(len(series)) {
+				t.Errorf("processor_cursors: %d rows, %d before: want at most the %d series of valid readings added", after, before, len(series))
+			}
 		case "readings_5m", "readings_1h", "readings_1d", "rollup_invalidations", "rollup_settings":
 			// The rollups of the valid readings: checked below.
 		case "watermill_sensorhub_outbox":

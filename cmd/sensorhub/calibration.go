@@ -81,7 +81,11 @@ func runCalibration(ctx context.Context, cfg config, args []string, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	store, err := calibration.New(calibration.Config{DB: pool})
+	followers, err := cfg.derived.calibrationFollowers()
+	if err != nil {
+		return err
+	}
+	store, err := calibration.New(calibration.Config{DB: pool, Followers: followers})
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,8 @@ type config struct {
 	outbox     outboxConfig
 	processing processingConfig
 	staleness  stalenessConfig
+	derived    derivedConfig
+	api        apiConfig
 	rollups    rollupConfig
 	// rawRetention is how long raw readings are kept (partitions older are
 	// dropped, rollups older are not recomputed); 0 keeps them forever.
@@ -462,6 +464,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.outbox = loadOutboxConfig(e)
 	c.processing = loadProcessingConfig(e)
 	c.staleness = loadStalenessConfig(e)
+	c.derived = loadDerivedConfig(e)
+	c.api = loadAPIConfig(e)
 	c.rollups = loadRollupConfig(e)
 	c.rawRetention = e.retention("SENSORHUB_RAW_RETENTION")
 	c.faults = loadFaultHooks(e)

@@ -95,6 +95,8 @@ func TestLoadConfigNamesEveryBadVariableAndNoSecret(t *testing.T) {
 		"SENSORHUB_MIN_TIME":          "yesterday",
 		"SENSORHUB_DEFAULT_STATION":   "no spaces",
 		"SENSORHUB_STATION_REFRESH":   "0s",
+		"SENSORHUB_DERIVED":           "sometimes",
+		"SENSORHUB_DERIVED_TOLERANCE": "-1m",
 	}))
 	if err == nil {
 		t.Fatal("loadConfig accepted bad variables")
@@ -103,7 +105,7 @@ func TestLoadConfigNamesEveryBadVariableAndNoSecret(t *testing.T) {
 	for _, name := range []string{"DB_PORT", "REDIS_PORT", "API_PORT", "REDIS_DB", "DB_SSLMODE", "DB_PASSWORD",
 		"REDIS_URL", "DATABASE_URL", "SENSORHUB_TIMEZONE", "SENSORHUB_MAX_MESSAGE_BYTES", "SENSORHUB_MAX_FUTURE", "SENSORHUB_BRIDGE",
 		"SENSORHUB_LOG_LEVEL", "SENSORHUB_LOG_FORMAT", "SENSORHUB_STREAM", "SENSORHUB_MIN_TIME", "SENSORHUB_DEFAULT_STATION",
-		"SENSORHUB_STATION_REFRESH"} {
+		"SENSORHUB_STATION_REFRESH", "SENSORHUB_DERIVED", "SENSORHUB_DERIVED_TOLERANCE"} {
 		if !strings.Contains(msg, name+":") {
 			t.Errorf("error does not name %s:\n%s", name, msg)
 		}

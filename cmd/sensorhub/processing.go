@@ -52,8 +52,9 @@ var processingModule = fx.Options(
 // newProcessors returns the processors of the sink: quality control first
 // (unless SENSORHUB_QC=false), so that the others never see a reading it
 // fails, then the threshold rules, which always run so that rules added
-// with `sensorhub rule add` apply without a restart. A seed rule for a
-// sensor type that is not registered fails start-up.
+// with `sensorhub rule add` apply without a restart, then the derived
+// quantities unless SENSORHUB_DERIVED=false. A seed rule for a sensor type
+// that is not registered fails start-up.
 func newProcessors(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog.Logger, types []sensorhub.SensorType) ([]postgres.Processor, error) {
 	if err := unregisteredSensors("SENSORHUB_THRESHOLDS", cfg.processing.thresholds, types); err != nil {
 		return nil, err
@@ -73,7 +74,17 @@ func newProcessors(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, logger *slog
 		}
 		processors = append(processors, p)
 	}
-	return append(processors, alarms.New(alarms.Config{})), nil
+	processors = append(processors, alarms.New(alarms.Config{}))
+	// Derived quantities come last, after any processor that changes
+	// readings (quality control), so that they follow its revisions.
+	d, err := cfg.derived.processor()
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		processors = append(processors, d)
+	}
+	return processors, nil
 }
 
 // unregisteredSensors names every rule whose sensor type is none of types

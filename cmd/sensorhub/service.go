@@ -21,6 +21,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/sensorhubfx"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/api"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
@@ -40,7 +41,7 @@ func runService(ctx context.Context, cfg config, logger *slog.Logger) error {
 		schema *schemaGuard
 	)
 	exit, err := runApp(ctx, cfg, logger,
-		fx.Provide(newPool, newSchemaGuard, newPostgresSink, newSink, newTransport, newZones, newHubConfig),
+		fx.Provide(newPool, newSchemaGuard, newPostgresSink, newSink, newTransport, newZones, newHubConfig, newAPI),
 		fx.Provide(
 			fx.Annotate(postgresCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
 			fx.Annotate(consumerCheck, fx.ResultTags(`group:"`+healthChecksGroup+`"`)),
@@ -283,7 +284,7 @@ func registerSubscriberMetrics(reg *prometheus.Registry, t *redis.Transport) err
 // registerRedisMetrics exports the consumer group's lag and pending entries
 // and the poison queue's length, asked of Redis on every scrape.
 func registerRedisMetrics(reg *prometheus.Registry, cfg config, client goredis.UniversalClient, t *redis.Transport) error {
-	collector, err := metrics.NewRedisCollector(metrics.RedisConfig{Client: client, Stream: cfg.stream, Group: cfg.group, PoisonStream: t.PoisonStream()})
+	collector, err := metrics.NewRedisCollector(redisStatsConfig(cfg, client, t))
 	if err != nil {
 		return err
 	}
@@ -319,14 +320,26 @@ type httpServerParams struct {
 	// Checks are the health checks of the components that run, in the
 	// group healthChecksGroup.
 	Checks []health.Check `group:"health.checks"`
+	// API is the read API and status page; nil where the command reads
+	// no database (sensorhub bridge).
+	API *api.API `optional:"true"`
 }
 
-// startHTTPServer serves the health endpoints and GET /metrics on
-// API_HOST:API_PORT.
+// startHTTPServer serves the health endpoints, GET /metrics and, where the
+// command has it, the read API and status page on API_HOST:API_PORT.
+// SENSORHUB_API_TOKEN guards only the latter two.
 func startHTTPServer(p httpServerParams) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(p.Registry, p.Logger))
-	mux.Handle("/", health.NewHandler(p.Checks, 0))
+	healthHandler := health.NewHandler(p.Checks, 0)
+	if p.API != nil {
+		for _, path := range []string{"/healthcheck", "/readyz", "/livez"} {
+			mux.Handle(path, healthHandler)
+		}
+		p.API.Register(mux)
+	} else {
+		mux.Handle("/", healthHandler)
+	}
 	srv := health.NewServer(p.Config.apiAddr, mux, p.Logger)
 	p.Lifecycle.Append(fx.StartStopHook(srv.Start, srv.Stop))
 }

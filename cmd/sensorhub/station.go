@@ -60,6 +60,11 @@ func runStation(ctx context.Context, cfg config, args []string, stdout io.Writer
 				return err
 			}
 		}
+		if u.ElevationM != nil {
+			if err := cfg.derived.followElevation(ctx, pool, st.ID); err != nil {
+				return err
+			}
+		}
 		return printStations(stdout, []stations.Station{st}, cfg.decoder.Location)
 	default:
 		return fmt.Errorf("%w: unknown station command %q", errUsage, sub)

@@ -8,6 +8,11 @@
 --                       service). It can create, alter and drop tables in
 --                       that schema, and nothing else: no superuser, no
 --                       CREATEROLE, no other schema, no other database.
+--   sensorhub_api       the read API's role (SENSORHUB_API_DATABASE_URL):
+--                       SELECT on the tables the API reads, nothing else.
+--                       The API answers requests from the network; with
+--                       this role, a bug in it can read stored data, never
+--                       change it.
 --   sensorhub_app       used by `sensorhub run`. USAGE on the schema, SELECT
 --                       and INSERT on readings (INSERT ... ON CONFLICT DO
 --                       NOTHING needs no more), nothing else. It cannot
@@ -25,6 +30,7 @@
 --
 --   docker exec -it postgres-prod psql -U service -d sensorhub -c '\password sensorhub_migrator'
 --   docker exec -it postgres-prod psql -U service -d sensorhub -c '\password sensorhub_app'
+--   docker exec -it postgres-prod psql -U service -d sensorhub -c '\password sensorhub_api'
 --
 -- Run it as the superuser, connected to sensorhub's database, before the
 -- first migration and again after every migration (it is idempotent, and it
@@ -48,10 +54,16 @@ SELECT 'CREATE ROLE sensorhub_migrator LOGIN'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sensorhub_migrator') \gexec
 SELECT 'CREATE ROLE sensorhub_app LOGIN'
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sensorhub_app') \gexec
+SELECT 'CREATE ROLE sensorhub_api LOGIN'
+WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sensorhub_api') \gexec
 
 -- Also for roles that existed before: neither may do more than log in.
 ALTER ROLE sensorhub_migrator NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE sensorhub_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+ALTER ROLE sensorhub_api NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- A read that runs away is cut off (the API's own timeout is 5 s).
+ALTER ROLE sensorhub_api SET statement_timeout = '30s';
+ALTER ROLE sensorhub_api SET default_transaction_read_only = on;
 -- A stuck query or a leaked connection cannot hold locks forever.
 ALTER ROLE sensorhub_app SET idle_in_transaction_session_timeout = '5min';
 
@@ -59,7 +71,7 @@ ALTER ROLE sensorhub_app SET idle_in_transaction_session_timeout = '5min';
 -- Explicit, so that both can still connect after an administrator revokes
 -- PUBLIC's CONNECT (REVOKE ALL ON DATABASE sensorhub FROM PUBLIC, which this
 -- file does not do: other roles, e.g. Grafana's, may rely on it).
-SELECT format('GRANT CONNECT ON DATABASE %I TO sensorhub_migrator, sensorhub_app', current_database()) \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO sensorhub_migrator, sensorhub_app, sensorhub_api', current_database()) \gexec
 -- PostgreSQL 15 and later no longer let everybody create in public;
 -- databases created by an older version still do.
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
@@ -68,10 +80,11 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS sensorhub AUTHORIZATION sensorhub_migrator;
 ALTER SCHEMA sensorhub OWNER TO sensorhub_migrator;
 REVOKE ALL ON SCHEMA sensorhub FROM PUBLIC;
-GRANT USAGE ON SCHEMA sensorhub TO sensorhub_app;
+GRANT USAGE ON SCHEMA sensorhub TO sensorhub_app, sensorhub_api;
 
 SELECT format('ALTER ROLE sensorhub_migrator IN DATABASE %I SET search_path = sensorhub', current_database()) \gexec
 SELECT format('ALTER ROLE sensorhub_app IN DATABASE %I SET search_path = sensorhub', current_database()) \gexec
+SELECT format('ALTER ROLE sensorhub_api IN DATABASE %I SET search_path = sensorhub', current_database()) \gexec
 
 -- Tables the migrator may already have created in the schema are its own
 -- (e.g. after the move from public above).
@@ -80,8 +93,8 @@ FROM pg_tables
 WHERE schemaname = 'sensorhub' AND tableowner <> 'sensorhub_migrator' \gexec
 
 -- The runtime role's table privileges: exactly these, nothing else --------
-REVOKE ALL ON ALL TABLES IN SCHEMA sensorhub FROM sensorhub_app;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA sensorhub FROM sensorhub_app;
+REVOKE ALL ON ALL TABLES IN SCHEMA sensorhub FROM sensorhub_app, sensorhub_api;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA sensorhub FROM sensorhub_app, sensorhub_api;
 
 -- readings exists after the first `migrate up`; run this file again then.
 SELECT 'GRANT SELECT, INSERT ON sensorhub.readings TO sensorhub_app'
@@ -119,6 +132,11 @@ SELECT 'GRANT SELECT, INSERT, UPDATE, DELETE ON sensorhub.rollup_invalidations, 
 WHERE to_regclass('sensorhub.rollup_invalidations') IS NOT NULL \gexec
 SELECT 'GRANT USAGE ON SEQUENCE sensorhub.rollup_invalidation_seq TO sensorhub_app'
 WHERE to_regclass('sensorhub.rollup_invalidation_seq') IS NOT NULL \gexec
+-- The read API (SENSORHUB_API_DATABASE_URL, docs/api.md): SELECT only, on
+-- the tables it reads. The test TestReadOnlyRole grants the same.
+SELECT format('GRANT SELECT ON sensorhub.%I TO sensorhub_api', t)
+FROM unnest(ARRAY['readings', 'stations', 'sensor_status', 'readings_5m', 'readings_1h', 'readings_1d']) AS t
+WHERE to_regclass('sensorhub.' || t) IS NOT NULL \gexec
 
 -- Example, not run: a read-only role for Grafana.
 --   CREATE ROLE grafana LOGIN;  -- then \password grafana

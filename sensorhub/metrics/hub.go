@@ -25,6 +25,8 @@ var (
 		"Readings dropped because they were already stored with the same value.", nil, nil)
 	hubConflictsDesc = prometheus.NewDesc("sensorhub_readings_conflicts_total",
 		"Readings dropped because their station, sensor and time were already stored with another value (the first write wins).", nil, nil)
+	hubReplacedDesc = prometheus.NewDesc("sensorhub_readings_replaced_total",
+		"Readings a device sent that replaced a value sensorhub had computed (derived readings); counted in stored too.", nil, nil)
 	hubPoisonedDesc = prometheus.NewDesc("sensorhub_messages_poisoned_total",
 		"Messages sent to the poison queue, by reason code.", []string{"reason"}, nil)
 	hubRetriesDesc = prometheus.NewDesc("sensorhub_retries_total",
@@ -47,7 +49,7 @@ func NewHubCollector(hub HubSource) (*HubCollector, error) {
 
 // Describe implements prometheus.Collector.
 func (c *HubCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{hubReceivedDesc, hubStoredDesc, hubDuplicatesDesc, hubConflictsDesc, hubPoisonedDesc, hubRetriesDesc} {
+	for _, d := range []*prometheus.Desc{hubReceivedDesc, hubStoredDesc, hubDuplicatesDesc, hubConflictsDesc, hubReplacedDesc, hubPoisonedDesc, hubRetriesDesc} {
 		ch <- d
 	}
 }
@@ -62,6 +64,7 @@ func (c *HubCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(hubStoredDesc, s.Stored)
 	counter(hubDuplicatesDesc, s.Duplicates)
 	counter(hubConflictsDesc, s.Conflicts)
+	counter(hubReplacedDesc, s.Replaced)
 	counter(hubRetriesDesc, s.Retried)
 	// The library's codes are reported from zero, so that rate() and
 	// increase() see the first poisoned message; others once used.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -135,6 +136,31 @@ func (c *RedisCollector) Collect(ch chan<- prometheus.Metric) {
 	if a.group.Lag >= 0 { // go-redis reports -1 where Redis answers nil
 		ch <- prometheus.MustNewConstMetric(consumerLagDesc, prometheus.GaugeValue, float64(a.group.Lag))
 	}
+}
+
+// RedisStats is what one query of Redis learnt: the figures the
+// collector exports, for other readers such as the status page.
+type RedisStats struct {
+	// PoisonQueueLength is the poison stream's length.
+	PoisonQueueLength int64
+	// ConsumerLag is the consumer group's lag; -1 while Redis cannot tell
+	// or the group does not exist yet.
+	ConsumerLag int64
+	// PendingEntries are delivered but not acknowledged yet.
+	PendingEntries int64
+}
+
+// Stats asks Redis for the figures of one scrape, bounded by ctx.
+func (c *RedisCollector) Stats(ctx context.Context) (RedisStats, error) {
+	a := c.query(ctx)
+	if a.err != nil {
+		return RedisStats{}, fmt.Errorf("metrics: ask redis: %w", a.err)
+	}
+	s := RedisStats{PoisonQueueLength: a.poison, ConsumerLag: -1}
+	if a.group != nil {
+		s.ConsumerLag, s.PendingEntries = a.group.Lag, a.group.Pending
+	}
+	return s, nil
 }
 
 // redisAnswer is what one scrape learnt from Redis.

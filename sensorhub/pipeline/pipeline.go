@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -42,6 +43,7 @@ import (
 	"github.com/sensorhub/sensorhub/migrations"
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/derived"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
 	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
@@ -101,6 +103,11 @@ type Config struct {
 	// pipeline also runs the flusher that releases the readings of series
 	// that stopped sending (postgres.Sink.RunFlusher). None by default.
 	Processors []postgres.Processor
+	// Derived, when set, computes the derived quantities (dew point, heat
+	// index, rain from running totals, …: package derived) in the sink's
+	// transactions, after Processors. nil turns them off. See
+	// docs/derived.md.
+	Derived *derived.Config
 	// ReorderWindow is the processors' reorder window. Default
 	// postgres.DefaultReorderWindow (10 s).
 	ReorderWindow time.Duration
@@ -201,7 +208,7 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: %w", err)
 		}
 	}
-	processors := cfg.Processors
+	processors := slices.Clone(cfg.Processors)
 	if cfg.QC != nil {
 		qcCfg := *cfg.QC
 		if qcCfg.Types == nil {
@@ -212,6 +219,15 @@ func New(cfg Config, types ...sensorhub.SensorType) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: %w", err)
 		}
 		processors = append([]postgres.Processor{quality}, processors...)
+	}
+	if cfg.Derived != nil {
+		dc := *cfg.Derived
+		dc.DisableEvents = !cfg.Events
+		d, err := derived.New(dc)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: %w", err)
+		}
+		processors = append(processors, d)
 	}
 	sink, err := postgres.New(postgres.Config{
 		DB: cfg.DB, Logger: cfg.Logger, DisableEvents: !cfg.Events,

@@ -93,3 +93,22 @@ var ToVolt = map[string]sensorhub.Conversion{
 var ToPercent = map[string]sensorhub.Conversion{
 	"/": scale(100),
 }
+
+// Canonical unit codes of the derived quantities (DESIGN.md §13), as
+// stored in the readings table's unit column: do not change them.
+const (
+	GramPerCubicMetre = "g/m3"
+	MillimetrePerHour = "mm/h"
+)
+
+// ToGramPerCubicMetre accepts kilograms per cubic metre and the spelling
+// with a superscript three.
+var ToGramPerCubicMetre = map[string]sensorhub.Conversion{
+	"kg/m3": scale(1000),
+	"g/m³":  identity,
+}
+
+// ToMillimetrePerHour accepts inches per hour.
+var ToMillimetrePerHour = map[string]sensorhub.Conversion{
+	"in/h": scale(25.4),
+}

@@ -233,14 +233,10 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 		states            []json.RawMessage
 	)
 	all := make([]*Series, len(cursors))
-	var busy []*Series // those with something to process
 	for i, c := range cursors {
 		all[i] = &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
-		if len(all[i].Readings) > 0 || len(all[i].Late) > 0 || len(all[i].Revised) > 0 {
-			busy = append(busy, all[i])
-		}
 	}
-	if err := process(ctx, tx, p, busy); err != nil {
+	if err := process(ctx, tx, p, all); err != nil {
 		return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)
 	}
 	for i, c := range cursors {
@@ -268,16 +264,23 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 	return events, nil
 }
 
-// process hands p the series, at once to a BatchProcessor.
-func process(ctx context.Context, tx pgx.Tx, p Processor, series []*Series) error {
-	if len(series) == 0 {
+// process hands p the series that have readings for it: all at once to a
+// BatchProcessor, else one by one.
+func process(ctx context.Context, tx pgx.Tx, p Processor, all []*Series) error {
+	busy := make([]*Series, 0, len(all))
+	for _, series := range all {
+		if len(series.Readings) > 0 || len(series.Late) > 0 || len(series.Revised) > 0 {
+			busy = append(busy, series)
+		}
+	}
+	if len(busy) == 0 {
 		return nil
 	}
 	if b, ok := p.(BatchProcessor); ok {
-		return b.ProcessBatch(ctx, tx, series)
+		return b.ProcessBatch(ctx, tx, busy)
 	}
-	for _, s := range series {
-		if err := p.Process(ctx, tx, s); err != nil {
+	for _, series := range busy {
+		if err := p.Process(ctx, tx, series); err != nil {
 			return err
 		}
 	}

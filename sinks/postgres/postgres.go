@@ -186,12 +186,26 @@ LEFT JOIN calibrations c
   ON c.station = k.station AND c.sensor = k.sensor AND k.ts >= c.valid_from AND (c.valid_to IS NULL OR k.ts < c.valid_to)
 ORDER BY k.n
 ON CONFLICT DO NOTHING
-RETURNING station, sensor, ts, coalesce(raw_value, value), unit, value`
+RETURNING station, sensor, ts, coalesce(raw_value, value), unit, value, false`
 
-	selectReadings = `SELECT r.station, r.sensor, r.ts, coalesce(r.raw_value, r.value), r.unit, r.value
+	selectReadings = `SELECT r.station, r.sensor, r.ts, coalesce(r.raw_value, r.value), r.unit, r.value, r.derived
 FROM readings r
 JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
   ON (r.station, r.sensor, r.ts) = (k.station, k.sensor, k.ts)`
+
+	// replaceDerived stores readings a device sent in place of values
+	// sensorhub computed under their keys (derived readings, DESIGN.md
+	// §13), calibrated as insertReadings does; a device-sent row is never
+	// replaced. Its rows come back as insertReadings' do.
+	replaceDerived = `UPDATE readings r
+SET value = CASE WHEN c.id IS NULL THEN k.value ELSE k.value * c.scale + c.offset_value END,
+    unit = k.unit, raw_value = CASE WHEN c.id IS NULL THEN NULL ELSE k.value END,
+    derived = false, received_at = now(), qc_flag = DEFAULT, qc_tests = DEFAULT
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[]) AS k(station, sensor, ts, value, unit)
+LEFT JOIN calibrations c
+  ON c.station = k.station AND c.sensor = k.sensor AND k.ts >= c.valid_from AND (c.valid_to IS NULL OR k.ts < c.valid_to)
+WHERE (r.station, r.sensor, r.ts) = (k.station, k.sensor, k.ts) AND r.derived
+RETURNING r.station, r.sensor, r.ts, coalesce(r.raw_value, r.value), r.unit, r.value, false`
 
 	// lockAndCreateStations takes the advisory locks $1, in array order, and
 	// then creates the stations $2 that do not exist yet: one round trip.
@@ -256,6 +270,9 @@ func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]s
 			switch outcomes[i] {
 			case stored:
 				results[b].Stored++
+			case replaced:
+				results[b].Stored++
+				results[b].Replaced++
 			case duplicate:
 				results[b].Duplicates++
 			case conflicting:
@@ -274,6 +291,8 @@ const (
 	stored outcome = iota
 	duplicate
 	conflicting
+	// replaced is stored in place of a derived reading.
+	replaced
 )
 
 // write stores readings and events in one transaction and returns each
@@ -341,20 +360,33 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		if err != nil {
 			return nil, fmt.Errorf("postgres: look up stored readings: %w", err)
 		}
+		var replacing []int // positions in batch of readings stored in place of derived ones
 		for _, i := range rest {
 			r := batch[i]
-			v, ok := storedRows[keyOf(r)]
+			k := keyOf(r)
+			v, ok := storedRows[k]
 			switch {
 			case !ok:
 				// Only a concurrent DELETE can do this; a retry stores the reading.
 				return nil, fmt.Errorf("postgres: reading %s/%s at %s neither inserted nor found",
 					r.Station, r.Sensor, r.Time.UTC().Format(time.RFC3339Nano))
+			case v.derived:
+				// The first reading of the key replaces the computed value;
+				// the key's later readings of the batch compare with it.
+				replacing = append(replacing, i)
+				first := batch[i]
+				v = storedValue{value: first.Value, unit: first.Unit}
+				storedRows[k] = v
+				continue
 			case v.matches(r):
 				outcomes[order[i]] = duplicate
 			default:
 				outcomes[order[i]] = conflicting
 				conflicts = append(conflicts, conflict{stored: v, dropped: r})
 			}
+		}
+		if fresh, err = s.replaceDerived(ctx, tx, batch, replacing, order, outcomes, fresh); err != nil {
+			return nil, err
 		}
 	}
 
@@ -388,6 +420,38 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 			"stored_unit", c.stored.unit, "new_unit", c.dropped.Unit)
 	}
 	return outcomes, nil
+}
+
+// replaceDerived stores the readings of batch at positions replacing in
+// place of the derived readings under their keys, marks their outcomes
+// (outcomes are in input order, order maps batch positions to it), and
+// returns fresh with them added, in key order.
+func (s *Sink) replaceDerived(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading, replacing, order []int, outcomes []outcome, fresh []sensorhub.Reading) ([]sensorhub.Reading, error) {
+	if len(replacing) == 0 {
+		return fresh, nil
+	}
+	rs := make([]sensorhub.Reading, len(replacing))
+	for j, i := range replacing {
+		rs[j] = batch[i]
+	}
+	stations, sensors, times, values, units := columns(rs)
+	rows, err := queryStored(ctx, tx, replaceDerived, stations, sensors, times, values, units)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: replace derived readings: %w", err)
+	}
+	for j, i := range replacing {
+		r := rs[j]
+		v, ok := rows[keyOf(r)]
+		if !ok { // only a concurrent change can do this; a retry stores the reading
+			return nil, fmt.Errorf("postgres: derived reading %s/%s at %s neither replaced nor found",
+				r.Station, r.Sensor, r.Time.UTC().Format(time.RFC3339Nano))
+		}
+		r.Value = v.calibrated
+		outcomes[order[i]] = replaced
+		fresh = append(fresh, r)
+	}
+	slices.SortStableFunc(fresh, func(a, b sensorhub.Reading) int { return compareKeys(keyOf(a), keyOf(b)) })
+	return fresh, nil
 }
 
 // observe runs the observers over the readings stored now and returns
@@ -537,6 +601,9 @@ type storedValue struct {
 	unit  string
 	// calibrated is the value stored, after calibration.
 	calibrated float64
+	// derived is set when sensorhub computed the stored value (DESIGN.md
+	// §13): a reading sent under its key replaces it.
+	derived bool
 	// claimed is set once a reading of the batch is counted as the one
 	// that inserted this row.
 	claimed bool
@@ -567,7 +634,7 @@ func columns(readings []sensorhub.Reading) (stations, sensors []string, times []
 }
 
 // queryStored runs a query returning (station, sensor, ts, value before
-// calibration, unit, stored value) rows and maps them by key.
+// calibration, unit, stored value, derived) rows and maps them by key.
 func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[key]storedValue, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
@@ -578,7 +645,7 @@ func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[k
 		r  sensorhub.Reading
 		sv storedValue
 	)
-	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit, &sv.calibrated}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit, &sv.calibrated, &sv.derived}, func() error {
 		out[keyOf(r)] = sv
 		return nil
 	})

@@ -69,11 +69,10 @@ type SensorFilter interface {
 }
 
 // BatchProcessor is a Processor that handles every series of a
-// transaction at once, so that it can read and write them with one
-// set-based query each instead of a round trip per series. The sink calls
-// ProcessBatch, never Process, with the series that have released, late or
-// revised readings, in (station, sensor) order; what holds for Process
-// holds for each series.
+// transaction in one call, e.g. with one set-based query instead of one per
+// series: the sink calls ProcessBatch, never Process, with the series that
+// have readings for it (released, late or revised), in key order. The
+// series and their Emit, Revise and State work as in Process.
 type BatchProcessor interface {
 	Processor
 	ProcessBatch(ctx context.Context, tx pgx.Tx, series []*Series) error

@@ -150,6 +150,18 @@ type Config struct {
 	// runs without the outbox (postgres.Config.DisableEvents). Default
 	// false: events are written.
 	DisableEvents bool
+	// Followers recompute what they computed from readings that a
+	// calibration changed, in the same transaction (package derived's
+	// Processor is one). Default none.
+	Followers []Follower
+}
+
+// Follower is computed from stored readings and follows their calibration:
+// Follow is called in the transaction that calibrated the readings of a in
+// [a.From, a.To) again, when some changed, holding the station's lock, and
+// returns the events announcing what it changed.
+type Follower interface {
+	Follow(ctx context.Context, tx pgx.Tx, a Applied) ([]sensorhub.Event, error)
 }
 
 // Validate reports every problem of c at once.
@@ -166,8 +178,9 @@ func (c Config) Validate() error {
 // readings (postgres.LockStation), so a reading stored concurrently is
 // calibrated either by the sink or by the change, never missed.
 type Store struct {
-	db     DB
-	events bool
+	db        DB
+	events    bool
+	followers []Follower
 }
 
 // New returns a Store over cfg.DB, or the error of cfg.Validate.
@@ -175,7 +188,7 @@ func New(cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Store{db: cfg.DB, events: !cfg.DisableEvents}, nil
+	return &Store{db: cfg.DB, events: !cfg.DisableEvents, followers: cfg.Followers}, nil
 }
 
 // Add stores c as a new calibration and applies it to the readings already
@@ -324,14 +337,30 @@ WHERE r.station = $1 AND r.sensor = $2 AND r.ts = f.ts
 		return Applied{}, fmt.Errorf("apply to stored readings: %w", err)
 	}
 	applied := Applied{CalibrationID: id, Station: station, Sensor: sensor, From: bound(from), To: bound(to), Readings: tag.RowsAffected()}
-	if applied.Readings == 0 || !s.events {
+	if applied.Readings == 0 {
 		return applied, nil
 	}
-	event, err := sensorhub.NewEvent(EventApplied, AppliedVersion, applied)
-	if err != nil {
-		return Applied{}, err
+	var events []sensorhub.Event
+	if s.events {
+		event, err := sensorhub.NewEvent(EventApplied, AppliedVersion, applied)
+		if err != nil {
+			return Applied{}, err
+		}
+		events = append(events, event)
 	}
-	if err := outbox.Insert(ctx, tx, []sensorhub.Event{event}); err != nil {
+	for _, f := range s.followers {
+		evs, err := f.Follow(ctx, tx, applied)
+		if err != nil {
+			return Applied{}, err
+		}
+		if s.events {
+			events = append(events, evs...)
+		}
+	}
+	if len(events) == 0 {
+		return applied, nil
+	}
+	if err := outbox.Insert(ctx, tx, events); err != nil {
 		return Applied{}, err
 	}
 	return applied, nil

@@ -123,7 +123,7 @@ func lockStations(ctx context.Context, tx pgx.Tx, stations []string) ([]string, 
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	rows, err := tx.Query(ctx, `SELECT k FROM unnest($1::int8[]) AS k WHERE pg_try_advisory_xact_lock(k)`, keys)
+	rows, err := tx.Query(ctx, `SELECT k FROM unnest($1::int8[]) AS k WHERE pg_try_advisory_xact_lock(k # `+schemaSalt+`)`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("rollup: lock stations: %w", err)
 	}
@@ -142,11 +142,16 @@ func lockStations(ctx context.Context, tx pgx.Tx, stations []string) ([]string, 
 
 // lockStation takes station's rollup lock in tx, waiting for it.
 func lockStation(ctx context.Context, tx pgx.Tx, station string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, shardLock(station)); err != nil {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1 # `+schemaSalt+`)`, shardLock(station)); err != nil {
 		return fmt.Errorf("rollup: lock station %s: %w", station, err)
 	}
 	return nil
 }
+
+// schemaSalt mixes the schema of the tables into a lock ID, in SQL:
+// advisory locks are per database, and deployments (or tests) in other
+// schemas of one database must not skip each other's stations.
+const schemaSalt = `hashtextextended(current_schema(), 0)`
 
 // lockShards is how many rollup locks the stations share.
 const lockShards = 256

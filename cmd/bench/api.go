@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The read API phase (issue 15): the binary serves the API on a database
+// of the run's readings while it ingests at the live rate, and a client
+// asks it apiRate requests per second, in turn: the stations with their
+// latest values, one day of one sensor's 1-minute readings, and a year of
+// its daily aggregates.
+const (
+	apiStations = 50
+	apiRate     = 100
+	// Targets: p99 of each request, and of the ingest latency meanwhile.
+	targetAPIStationsP99 = 10 * time.Millisecond
+	targetAPIDayP99      = 20 * time.Millisecond
+	targetAPIYearP99     = 10 * time.Millisecond
+)
+
+// apiResult is the API phase's measurement.
+type apiResult struct {
+	// stored is the readings in the database while it was queried.
+	stored int
+	// requests counts the requests; the latencies are by kind.
+	requests            int
+	stations, day, year latency
+	// ingest is the live feed meanwhile.
+	ingest result
+}
+
+// apiRequests are the requests the client sends in turn.
+var apiRequests = []struct{ name, path string }{
+	{"stations", "/api/v1/stations"},
+	{"day", "/api/v1/readings?station=api-day&sensor=temperature&from=2024-11-30T00:00:00Z&to=2024-12-01T00:00:00Z&limit=1440"},
+	{"year", "/api/v1/aggregates?station=api-day&sensor=temperature&interval=1d&from=2023-12-01T00:00:00Z&to=2024-12-01T00:00:00Z"},
+}
+
+// measureAPI stores readings (from apiStations stations), a day of
+// 1-minute readings and a year of daily aggregates of one more, then runs
+// the binary on them fed at rate readings/s for d while the client asks
+// the API.
+func (e *environment) measureAPI(ctx context.Context, readings []reading, rate int, d time.Duration) (apiResult, error) {
+	schema, dsn, err := e.newSchema(ctx)
+	if err != nil {
+		return apiResult{}, err
+	}
+	if _, err := e.admin.CopyFrom(ctx, pgx.Identifier{schema, "readings"}, readingColumns,
+		pgx.CopyFromSlice(len(readings), func(i int) ([]any, error) {
+			r := readings[i]
+			return []any{r.station, r.sensor, r.ts, r.value, "Cel"}, nil
+		})); err != nil {
+		return apiResult{}, fmt.Errorf("store readings: %w", err)
+	}
+	// The schema name is the run's own (randomName), not input.
+	for _, sql := range []string{
+		`INSERT INTO ` + schema + `.readings (station, sensor, ts, value, unit)
+		 SELECT 'api-day', 'temperature', '2024-11-30'::timestamptz + m * interval '1 minute', m / 100.0, 'Cel' FROM generate_series(0, 1439) m`,
+		`INSERT INTO ` + schema + `.readings_1d (station, sensor, bucket, count, avg, min, max)
+		 SELECT 'api-day', 'temperature', '2023-12-01'::timestamptz + d * interval '1 day', 1440, d / 10.0, 0, d / 5.0 FROM generate_series(0, 365) d`,
+		`INSERT INTO ` + schema + `.stations (id) SELECT DISTINCT station FROM ` + schema + `.readings`,
+		`ANALYZE ` + schema + `.readings`,
+	} {
+		if _, err := e.admin.Exec(ctx, sql); err != nil {
+			return apiResult{}, err
+		}
+	}
+	stored := len(readings) + 1440
+
+	addr, err := freeAddr()
+	if err != nil {
+		return apiResult{}, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	stream := e.newStream()
+	p, err := e.startBinary(ctx, dsn, stream, "API_PORT="+port)
+	if err != nil {
+		return apiResult{}, err
+	}
+	defer p.stop()
+	base := "http://" + addr
+	if err := waitHealthy(p.context(ctx), base); err != nil {
+		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+
+	start := time.Now()
+	fed := make(chan error, 1)
+	var sent int
+	go func() {
+		var err error
+		// The stations of the stored readings: the API lists 51.
+		sent, err = e.feed(ctx, stream, rate, d, apiStations, "station-")
+		fed <- err
+	}()
+	latencies, err := askAPI(ctx, base, d)
+	if ferr := <-fed; err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	if err := e.waitRows(p.context(ctx), schema, stored+sent, time.Minute); err != nil {
+		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	res := apiResult{stored: stored, ingest: result{readings: sent, elapsed: time.Since(start)},
+		stations: percentiles(latencies["stations"]), day: percentiles(latencies["day"]), year: percentiles(latencies["year"])}
+	for _, l := range latencies {
+		res.requests += len(l)
+	}
+	if res.ingest.p50, res.ingest.p99, err = e.liveLatency(ctx, schema, start); err != nil {
+		return apiResult{}, err
+	}
+	return res, nil
+}
+
+// askAPI sends apiRate requests per second for d, the kinds in turn, and
+// returns each kind's latencies. Any answer but 200 is an error.
+func askAPI(ctx context.Context, base string, d time.Duration) (map[string][]time.Duration, error) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	ticker := time.NewTicker(time.Second / apiRate)
+	defer ticker.Stop()
+	latencies := map[string][]time.Duration{}
+	for i, start := 0, time.Now(); time.Since(start) < d; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-ticker.C:
+		}
+		r := apiRequests[i%len(apiRequests)]
+		t0 := time.Now()
+		resp, err := client.Get(base + r.path)
+		if err != nil {
+			return nil, fmt.Errorf("GET %s: %w", r.path, err)
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %d %v", r.path, resp.StatusCode, err)
+		}
+		latencies[r.name] = append(latencies[r.name], time.Since(t0))
+	}
+	return latencies, nil
+}
+
+// waitHealthy polls base's /healthcheck until it answers 200.
+func waitHealthy(ctx context.Context, base string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthcheck")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("the binary's /healthcheck is not 200 within 30 s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// freeAddr returns a free loopback address.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// latency is the median and 99th percentile of a kind of request.
+type latency struct{ p50, p99 time.Duration }
+
+func (l latency) String() string {
+	return fmt.Sprintf("%s/%s", l.p50.Round(10*time.Microsecond), l.p99.Round(10*time.Microsecond))
+}
+
+// percentiles returns the median and 99th percentile of ls (nearest rank).
+func percentiles(ls []time.Duration) latency {
+	if len(ls) == 0 {
+		return latency{}
+	}
+	s := slices.Sorted(slices.Values(ls))
+	rank := func(p int) time.Duration { return s[(len(s)*p+99)/100-1] }
+	return latency{p50: rank(50), p99: rank(99)}
+}
+
+// print writes the phase's line of the report.
+func (r apiResult) print(w io.Writer) {
+	fmt.Fprintf(w, "api: %d readings stored, %d requests at %d/s while ingesting %.0f/s; p50/p99 stations %s (target p99 <= %s), day of readings %s (<= %s), year of aggregates %s (<= %s); ingest p99 meanwhile %s (<= %s)\n",
+		r.stored, r.requests, apiRate, r.ingest.rate(),
+		r.stations, targetAPIStationsP99, r.day, targetAPIDayP99,
+		r.year, targetAPIYearP99, r.ingest.p99.Round(100*time.Microsecond), targetP99)
+}
+
+// failures lists the targets the phase missed.
+func (r apiResult) failures() []string {
+	var out []string
+	for _, c := range []struct {
+		name        string
+		got, target time.Duration
+	}{
+		{"api stations p99", r.stations.p99, targetAPIStationsP99},
+		{"api day of readings p99", r.day.p99, targetAPIDayP99},
+		{"api year of aggregates p99", r.year.p99, targetAPIYearP99},
+		{"ingest p99 while the API is queried", r.ingest.p99, targetP99},
+	} {
+		if c.got > c.target {
+			out = append(out, fmt.Sprintf("%s %s, target %s", c.name, c.got, c.target))
+		}
+	}
+	return out
+}

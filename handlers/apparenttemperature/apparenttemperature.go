@@ -1,0 +1,34 @@
+// Package apparenttemperature defines the built-in sensor type for the apparent (feels-like) temperature of the Australian Bureau of Meteorology, stored in degrees Celsius:
+// sensorhub computes it from a station's temperature, humidity, wind speed and, when sent, solar radiation (package sinks/postgres/derived); a station may also send its own, which replaces the computed value.
+// Give it to a hub with
+//
+//	sensorhub.New(cfg, apparenttemperature.Type())
+//
+// or every built-in type at once with handlers.Builtin.
+package apparenttemperature
+
+import (
+	"maps"
+
+	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sensorhub/units"
+)
+
+// Name is the sensor type's wire-format name: producers send it in the
+// "sensor" field and it is stored in the readings table, so it must not be
+// renamed.
+const Name = "apparent_temperature"
+
+// Type returns the apparent_temperature sensor type. Values are stored in Cel; other
+// units are converted first (units.ToCelsius). Valid values lie in [-150, 100].
+// Each call returns a new value: changing its Units map affects no other
+// caller.
+func Type() sensorhub.SensorType {
+	return sensorhub.SensorType{
+		Name:  Name,
+		Unit:  units.Celsius,
+		Units: maps.Clone(units.ToCelsius),
+		Min:   -150,
+		Max:   100,
+	}
+}

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+// TestQueryPlansUseIndexes checks the plans of the API's queries on a
+// schema with enough rows that a sequential scan would cost (50 stations,
+// 4 sensors each, a day of readings a minute apart): none of them reads
+// readings or a rollup table but through an index, with the
+// parameters bound (custom plans) and without (the generic plans pgx's
+// cached statements end up with).
+func TestQueryPlansUseIndexes(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	t0 := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, sql := range []string{
+		`INSERT INTO stations (id) SELECT 's' || i FROM generate_series(1, 50) i`,
+		`INSERT INTO readings (station, sensor, ts, value, unit)
+		 SELECT 's' || st, 'sensor' || se, '2024-12-01'::timestamptz + m * interval '1 minute', m, 'Cel'
+		 FROM generate_series(1, 50) st, generate_series(1, 4) se, generate_series(1, 1440) m`,
+		`INSERT INTO readings_5m (station, sensor, bucket, count, avg)
+		 SELECT 's' || st, 'sensor' || se, '2024-12-01'::timestamptz + b * interval '5 minutes', 5, b
+		 FROM generate_series(1, 50) st, generate_series(1, 4) se, generate_series(1, 288) b`,
+		`INSERT INTO readings_1h SELECT station, sensor, date_trunc('hour', bucket), sum(count), avg(avg), min(avg), max(avg)
+		 FROM readings_5m GROUP BY 1, 2, 3`,
+		`INSERT INTO readings_1d (station, sensor, bucket, count, avg)
+		 SELECT 's' || st, 'sensor' || se, '2024-01-01'::timestamptz + d * interval '1 day', 1440, d
+		 FROM generate_series(1, 50) st, generate_series(1, 4) se, generate_series(1, 365) d`,
+		`INSERT INTO sensor_status (station, sensor) SELECT DISTINCT station, sensor FROM readings_1d`,
+		`ANALYZE`,
+	} {
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	to := t0.Add(24 * time.Hour)
+	queries := []struct {
+		name string
+		sql  string
+		args []any
+		// seqScan marks the control: a query that must scan readings
+		// whole, so that the test shows it can tell.
+		seqScan bool
+	}{
+		{"control", `SELECT count(*) FROM readings WHERE value > $1`, []any{5.0}, true},
+		{"stations", stationsSQL, []any{"", 1001}, false},
+		{"station", stationSQL, []any{"s7"}, false},
+		{"latest", latestSQL, []any{[]string{"s1", "s2", "s3", "s10", "s20", "s30", "s40", "s50"}}, false},
+		{"readings", readingsSQL, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), nil, nil, 1001}, false},
+		{"readingsNextPage", readingsSQL, []any{"s7", "sensor2", t0, lowerBound(&to), upperBound(nil), []int16{3, 4}, true, 1001}, false},
+		{"aggregates5m", rollups["5m"].sql, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), 1001}, false},
+		{"aggregates1h", rollups["1h"].sql, []any{"s7", "sensor2", t0, lowerBound(nil), upperBound(&to), 1001}, false},
+		{"aggregates1d", rollups["1d"].sql, []any{"s7", "sensor2", t0.AddDate(-1, 0, 0), lowerBound(nil), upperBound(&to), 1001}, false},
+		{"unit", unitSQL, []any{"s7", "sensor2"}, false},
+		{"sparklines", sparklineSQL, []any{[]string{"s1", "s2"}, []string{"sensor1", "sensor2"}, []time.Time{to, to}}, false},
+	}
+	for _, generic := range []bool{false, true} {
+		for _, q := range queries {
+			t.Run(fmt.Sprintf("%s/generic=%v", q.name, generic), func(t *testing.T) {
+				scans := explain(t, ctx, db.Pool, generic, q.sql, q.args)
+				var seq []string
+				for _, s := range scans {
+					// stations and sensor_status have a row per station or
+					// series: scanning them whole is cheap.
+					if s.node == "Seq Scan" && strings.HasPrefix(s.relation, "readings") {
+						seq = append(seq, s.relation)
+					}
+				}
+				if (len(seq) > 0) != q.seqScan {
+					t.Errorf("sequential scans of %v; plan scans %v", seq, scans)
+				}
+			})
+		}
+	}
+}
+
+// scan is a plan node that reads a relation.
+type scan struct{ node, relation string }
+
+// explain returns the relation scans of sql's plan for args, or of its
+// generic plan.
+func explain(t *testing.T, ctx context.Context, pool *pgxpool.Pool, generic bool, sql string, args []any) []scan {
+	t.Helper()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var plan []map[string]any
+	if !generic {
+		// Bound parameters: the plan the values get.
+		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+			t.Fatalf("explain: %v", err)
+		}
+	} else {
+		// A generic plan does not depend on the values, so NULLs stand
+		// in for them (PostgreSQL 16's EXPLAIN (GENERIC_PLAN) does this).
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "PREPARE explained AS "+sql); err != nil {
+			t.Fatal(err)
+		}
+		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(args)), ", ")
+		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE explained("+nulls+")").Scan(&plan); err != nil {
+			t.Fatalf("explain: %v", err)
+		}
+		if _, err := tx.Exec(ctx, "DEALLOCATE explained"); err != nil { // PREPARE outlives a rollback
+			t.Fatal(err)
+		}
+	}
+	var scans []scan
+	var walk func(node map[string]any)
+	walk = func(node map[string]any) {
+		if rel, ok := node["Relation Name"].(string); ok {
+			scans = append(scans, scan{node["Node Type"].(string), rel})
+		}
+		children, _ := node["Plans"].([]any)
+		for _, c := range children {
+			walk(c.(map[string]any))
+		}
+	}
+	walk(plan[0]["Plan"].(map[string]any))
+	if len(scans) == 0 {
+		b, _ := json.Marshal(plan)
+		t.Fatalf("a plan that scans nothing: %s", b)
+	}
+	return scans
+}

@@ -1,0 +1,235 @@
+package derived
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The queries of the pairing quantities. Readings flagged fail
+// (qc_flag 4) are left out, as if never stored.
+const (
+	// selectNeighbours finds, for each range of touched partner readings,
+	// the nearest reading of the series before it and after it, within
+	// $5 (two tolerances): the primaries whose nearest partner may have
+	// changed lie between those and the range (see scopeRanges).
+	selectNeighbours = `SELECT k.i, b.ts, a.ts
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(station, sensor, lo, hi, i)
+LEFT JOIN LATERAL (SELECT ts FROM readings WHERE station = k.station AND sensor = k.sensor
+  AND ts < k.lo AND ts >= k.lo - $5::interval AND qc_flag <> 4 ORDER BY ts DESC LIMIT 1) AS b ON true
+LEFT JOIN LATERAL (SELECT ts FROM readings WHERE station = k.station AND sensor = k.sensor
+  AND ts > k.hi AND ts <= k.hi + $5::interval AND qc_flag <> 4 ORDER BY ts LIMIT 1) AS a ON true`
+
+	// selectPrimaries reads the primary readings in each range and, for
+	// each of their partner types ($5, $6: partner by primary type), the
+	// nearest partner reading at or before it and after it within the
+	// tolerance ($7): two index probes each, whatever the density.
+	selectPrimaries = `SELECT k.station, k.sensor, p.ts, p.value, s.partner, n.ts, n.value
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS k(station, sensor, lo, hi)
+JOIN readings p ON p.station = k.station AND p.sensor = k.sensor AND p.ts BETWEEN k.lo AND k.hi AND p.qc_flag <> 4
+LEFT JOIN unnest($5::text[], $6::text[]) AS s(primary_sensor, partner) ON s.primary_sensor = k.sensor
+LEFT JOIN LATERAL (
+  (SELECT ts, value FROM readings WHERE station = k.station AND sensor = s.partner
+    AND ts <= p.ts AND ts >= p.ts - $7::interval AND qc_flag <> 4 ORDER BY ts DESC LIMIT 1)
+  UNION ALL
+  (SELECT ts, value FROM readings WHERE station = k.station AND sensor = s.partner
+    AND ts > p.ts AND ts <= p.ts + $7::interval AND qc_flag <> 4 ORDER BY ts LIMIT 1)
+) AS n ON true`
+)
+
+// primary is a primary reading with the nearest reading of each partner
+// type within the tolerance.
+type primary struct {
+	value    float64
+	partners map[string]point
+}
+
+// partnerRanges returns the ranges of touched partner readings, per series,
+// those within a tolerance of each other merged.
+func (p *Processor) partnerRanges(touched []touch) []window {
+	var ws []window
+	for _, t := range touched {
+		if p.partnerOf[t.sensor] != nil {
+			ws = append(ws, window{station: t.station, sensor: t.sensor, lo: t.at, hi: t.at})
+		}
+	}
+	return merge(ws, p.cfg.Tolerance.Microseconds())
+}
+
+// neighbours is what selectNeighbours found for a range: the nearest
+// partner readings outside it, if any within two tolerances.
+type neighbours struct{ before, after *int64 }
+
+// queueNeighbours adds selectNeighbours for ranges to b; their
+// neighbours land in out, in the order of ranges.
+func (p *Processor) queueNeighbours(b *pgx.Batch, ranges []window, out []neighbours) {
+	if len(ranges) == 0 {
+		return
+	}
+	stations, sensors, los, his := columns(ranges)
+	b.Queue(selectNeighbours, stations, sensors, los, his, 2*p.cfg.Tolerance).Query(func(rows pgx.Rows) error {
+		var (
+			i             int64
+			before, after *time.Time
+		)
+		_, err := pgx.ForEachRow(rows, []any{&i, &before, &after}, func() error {
+			if before != nil {
+				out[i-1].before = new(before.UnixMicro())
+			}
+			if after != nil {
+				out[i-1].after = new(after.UnixMicro())
+			}
+			return nil
+		})
+		return err
+	})
+}
+
+// scopeRanges returns the ranges of primary readings whose derived values
+// the touched readings may change: each touched primary, and for a range
+// [lo, hi] of touched partners, the primaries that are nearer to some
+// reading in it than to its neighbours outside (b, a), within the
+// tolerance: [max(lo − tol, (b + lo)/2), min(hi + tol, (hi + a)/2)]. Taking
+// every reading in the range as touched only widens this, and a primary
+// whose nearest partner was or is a touched reading lies in it: its
+// nearest is then nearer than b and a.
+func (p *Processor) scopeRanges(touched []touch, ranges []window, found []neighbours) []window {
+	tol := p.cfg.Tolerance.Microseconds()
+	var ws []window
+	for _, t := range touched {
+		if p.partnersOf[t.sensor] != nil {
+			ws = append(ws, window{station: t.station, sensor: t.sensor, lo: t.at, hi: t.at})
+		}
+	}
+	for i, r := range ranges {
+		lo, hi := r.lo-tol, r.hi+tol
+		if b := found[i].before; b != nil {
+			lo = max(lo, *b+(r.lo-*b)/2)
+		}
+		if a := found[i].after; a != nil {
+			hi = min(hi, r.hi+(*a-r.hi+1)/2)
+		}
+		for _, primary := range p.partnerOf[r.sensor] {
+			ws = append(ws, window{station: r.station, sensor: primary, lo: lo, hi: hi})
+		}
+	}
+	return merge(ws, 0)
+}
+
+// fetchPrimaries reads the primaries in ranges with their nearest
+// partners.
+func (p *Processor) fetchPrimaries(ctx context.Context, tx pgx.Tx, ranges []window) (map[key]primary, error) {
+	out := map[key]primary{}
+	if len(ranges) == 0 {
+		return out, nil
+	}
+	var primaries, partners []string
+	for primarySensor, ps := range p.partnersOf {
+		for _, s := range ps {
+			primaries, partners = append(primaries, primarySensor), append(partners, s)
+		}
+	}
+	stations, sensors, los, his := columns(ranges)
+	rows, err := tx.Query(ctx, selectPrimaries, stations, sensors, los, his, primaries, partners, p.cfg.Tolerance)
+	if err != nil {
+		return nil, fmt.Errorf("derived: read primaries: %w", err)
+	}
+	var (
+		k            key
+		ts           time.Time
+		value        float64
+		partner      *string
+		partnerTS    *time.Time
+		partnerValue *float64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&k.station, &k.sensor, &ts, &value, &partner, &partnerTS, &partnerValue}, func() error {
+		k.at = ts.UnixMicro()
+		pr, ok := out[k]
+		if !ok {
+			pr = primary{value: value, partners: map[string]point{}}
+			out[k] = pr
+		}
+		if partner == nil || partnerTS == nil {
+			return nil
+		}
+		c := point{at: partnerTS.UnixMicro(), value: *partnerValue}
+		// The nearest; of two as near, the earlier (the one at or before).
+		if old, seen := pr.partners[*partner]; !seen || abs(c.at-k.at) < abs(old.at-k.at) ||
+			(abs(c.at-k.at) == abs(old.at-k.at) && c.at < old.at) {
+			pr.partners[*partner] = c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("derived: read primaries: %w", err)
+	}
+	return out, nil
+}
+
+// pair computes the pairing quantities of the primaries read, and marks
+// for removal those of touched primaries that are not there (flagged
+// fail).
+func (p *Processor) pair(d *data, touched []touch, primaries map[key]primary, results map[key]result) {
+	for _, t := range touched {
+		for _, q := range p.cfg.Quantities {
+			if q.Primary == t.sensor {
+				results[key{t.station, q.Name, t.at}] = result{unit: q.Unit}
+			}
+		}
+	}
+	for k, pr := range primaries {
+		for _, q := range p.cfg.Quantities {
+			if q.Primary != k.sensor {
+				continue
+			}
+			v, ok := compute(d, q, k.station, pr)
+			results[key{k.station, q.Name, k.at}] = result{value: v, unit: q.Unit, ok: ok}
+		}
+	}
+}
+
+// compute returns q of a primary reading with its partners.
+func compute(d *data, q Quantity, station string, pr primary) (float64, bool) {
+	in := Inputs{Values: map[string]float64{q.Primary: pr.value}}
+	if q.Elevation {
+		var ok bool
+		if in.ElevationM, ok = d.elevation[station]; !ok {
+			return 0, false
+		}
+	}
+	for _, s := range q.Partners {
+		partner, ok := pr.partners[s]
+		if !ok {
+			return 0, false
+		}
+		in.Values[s] = partner.value
+	}
+	for _, s := range q.Optional {
+		if partner, ok := pr.partners[s]; ok {
+			in.Values[s] = partner.value
+		}
+	}
+	return q.Compute(in)
+}
+
+// indexInputs fills p.partnerOf (primary types by partner type) and
+// p.partnersOf (partner types by primary type) from the quantities.
+func (p *Processor) indexInputs() {
+	p.partnerOf, p.partnersOf = map[string][]string{}, map[string][]string{}
+	for _, q := range p.cfg.Quantities {
+		for _, s := range slices.Concat(q.Partners, q.Optional) {
+			if !slices.Contains(p.partnerOf[s], q.Primary) {
+				p.partnerOf[s] = append(p.partnerOf[s], q.Primary)
+			}
+			if !slices.Contains(p.partnersOf[q.Primary], s) {
+				p.partnersOf[q.Primary] = append(p.partnersOf[q.Primary], s)
+			}
+		}
+		if p.partnersOf[q.Primary] == nil {
+			p.partnersOf[q.Primary] = []string{}
+		}
+	}
+}

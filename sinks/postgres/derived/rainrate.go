@@ -1,0 +1,80 @@
+package derived
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// writeRainRates stores rain_rate at every rain reading of a station in
+// the ranges [$2, $3] (each changed rain time t and the window after it,
+// [t, t + W), merged), and removes it at the changed times $5, $6 that hold
+// no rain reading any more. A rate is the sum of the station's rain in
+// (t − W, t] ($4 = W − 1 µs, PostgreSQL's precision), per hour ($7), taken
+// in PostgreSQL with a window function over each range and the window
+// before it: one pass over the rain, however dense. Readings flagged fail
+// are left out; a device-sent rain_rate is never replaced.
+const writeRainRates = `WITH ranges AS (
+  SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS k(station, lo, hi, i)
+), sums AS (
+  SELECT k.i, r.station, r.ts, k.lo,
+    sum(r.value) OVER (PARTITION BY k.i ORDER BY r.ts RANGE BETWEEN $4::interval PRECEDING AND CURRENT ROW) AS total
+  FROM ranges k JOIN readings r ON r.station = k.station AND r.sensor = 'rain'
+    AND r.ts >= k.lo - $4::interval AND r.ts <= k.hi AND r.qc_flag <> 4
+), rates AS (
+  SELECT station, ts, total * $7::float8 AS value FROM sums WHERE ts >= lo
+), gone AS (
+  DELETE FROM readings r USING unnest($5::text[], $6::timestamptz[]) AS g(station, ts)
+  WHERE r.station = g.station AND r.sensor = 'rain_rate' AND r.ts = g.ts AND r.derived
+    AND NOT EXISTS (SELECT FROM rates x WHERE x.station = g.station AND x.ts = g.ts)
+  RETURNING r.station, r.sensor, r.ts
+), put AS (
+  INSERT INTO readings AS r (station, sensor, ts, value, unit, derived)
+  SELECT station, 'rain_rate', ts, value, 'mm/h', true FROM rates ORDER BY station, ts
+  ON CONFLICT (station, sensor, ts) DO UPDATE SET value = excluded.value, unit = excluded.unit, received_at = now()
+  WHERE r.derived AND (r.value, r.unit) IS DISTINCT FROM (excluded.value, excluded.unit)
+  RETURNING r.station, r.sensor, r.ts, r.value, r.unit
+)
+SELECT station, sensor, ts, value, unit FROM put
+UNION ALL
+SELECT station, sensor, ts, NULL, NULL FROM gone`
+
+// writeRainRates recomputes the rain rates that the touched rain readings
+// and the rain amounts decided from totals may change, in one statement,
+// and returns what changed.
+func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []touch, decided []key) ([]change, error) {
+	w := p.cfg.RainRateWindow
+	var (
+		ws           []window
+		goneStations []string
+		goneTimes    []time.Time
+	)
+	add := func(station string, at int64) {
+		ws = append(ws, window{station: station, sensor: rain, lo: at, hi: at + w.Microseconds() - 1})
+		goneStations, goneTimes = append(goneStations, station), append(goneTimes, time.UnixMicro(at))
+	}
+	for _, t := range touched {
+		if t.sensor == rain {
+			add(t.station, t.at)
+		}
+	}
+	for _, k := range decided {
+		add(k.station, k.at)
+	}
+	if len(ws) == 0 {
+		return nil, nil
+	}
+	stations, _, los, his := columns(merge(ws, 0))
+	perHour := float64(time.Hour) / float64(w)
+	rows, err := tx.Query(ctx, writeRainRates, stations, los, his, w-time.Microsecond, goneStations, goneTimes, perHour)
+	if err != nil {
+		return nil, fmt.Errorf("derived: store rain rates: %w", err)
+	}
+	changes, err := pgx.CollectRows(rows, scanChange)
+	if err != nil {
+		return nil, fmt.Errorf("derived: store rain rates: %w", err)
+	}
+	return changes, nil
+}
