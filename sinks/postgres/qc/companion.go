@@ -18,10 +18,15 @@ const (
 	// above zero in [$3, $4].
 	selectPositives = `SELECT ts FROM readings WHERE station = $1 AND sensor = $2 AND ts >= $3 AND ts <= $4 AND value > 0 ORDER BY ts`
 
-	// selectCalm returns, of each series k (numbered from 1), whether it
-	// has a reading at zero (within $5) in [$3, $4].
-	selectCalm = `SELECT k.i FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::float8[]) WITH ORDINALITY AS k(station, sensor, lo, hi, tol, i)
-WHERE EXISTS (SELECT 1 FROM readings r WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts >= k.lo AND r.ts <= k.hi AND abs(r.value) <= k.tol)`
+	// selectCalm returns those series k (numbered from 1) that quality
+	// control had evaluated up to $3 + $6 µs or later before this
+	// transaction (its saved state, table processor_cursors, for the
+	// processor $7), with a reading at zero (within $5) in [$3, $4]. The
+	// readings it evaluates later read the companion then.
+	selectCalm = `SELECT k.i FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::float8[], $6::int8[]) WITH ORDINALITY AS k(station, sensor, lo, hi, tol, gap, i)
+WHERE EXISTS (SELECT 1 FROM processor_cursors c WHERE c.processor = $7 AND c.station = k.station AND c.sensor = k.sensor
+    AND (c.state->'run'->>'last')::timestamptz >= k.lo + k.gap * interval '1 microsecond')
+  AND EXISTS (SELECT 1 FROM readings r WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts >= k.lo AND r.ts <= k.hi AND abs(r.value) <= k.tol)`
 )
 
 // companionReadings answers flatLine's companion question for one walk
@@ -99,12 +104,15 @@ func (p *Processor) dependents(ctx context.Context, tx pgx.Tx, snap *snapshot, s
 	}
 	stations, sensors := make([]string, len(cands)), make([]string, len(cands))
 	los, his, tols := make([]time.Time, len(cands)), make([]time.Time, len(cands)), make([]float64, len(cands))
+	gaps := make([]int64, len(cands))
 	for i, d := range cands {
 		// A run at zero that holds a companion reading has a reading within
-		// MaxGap of it.
+		// MaxGap of it; it was evaluated before only if the series was
+		// evaluated past that reading.
 		stations[i], sensors[i], los[i], his[i], tols[i] = d.station, d.sensor, d.lo.Add(-d.l.Gap()), d.hi.Add(d.l.Gap()), d.l.FlatLine.Tolerance
+		gaps[i] = d.l.Gap().Microseconds()
 	}
-	rows, err := tx.Query(ctx, selectCalm, stations, sensors, los, his, tols)
+	rows, err := tx.Query(ctx, selectCalm, stations, sensors, los, his, tols, gaps, Name)
 	if err != nil {
 		return nil, fmt.Errorf("qc: find calm series: %w", err)
 	}
