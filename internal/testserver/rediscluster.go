@@ -83,7 +83,7 @@ func (c *RedisCluster) Node(addr string) *Redis {
 }
 
 // MasterOf returns the node that serves key's hash slot now, as the
-// cluster answers CLUSTER KEYSLOT and CLUSTER SLOTS.
+// cluster answers CLUSTER KEYSLOT and CLUSTER SHARDS.
 func (c *RedisCluster) MasterOf(ctx context.Context, key string) (*Redis, error) {
 	client := goredis.NewClusterClient(c.Options())
 	defer func() { _ = client.Close() }()
@@ -91,14 +91,22 @@ func (c *RedisCluster) MasterOf(ctx context.Context, key string) (*Redis, error)
 	if err != nil {
 		return nil, fmt.Errorf("CLUSTER KEYSLOT %s: %w", key, err)
 	}
-	ranges, err := client.ClusterSlots(ctx).Result()
+	shards, err := client.ClusterShards(ctx).Result()
 	if err != nil {
-		return nil, fmt.Errorf("CLUSTER SLOTS: %w", err)
+		return nil, fmt.Errorf("CLUSTER SHARDS: %w", err)
 	}
-	for _, r := range ranges {
-		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-			if n := c.Node(r.Nodes[0].Addr); n != nil {
-				return n, nil
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start > slot || slot > r.End {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role != "master" {
+					continue
+				}
+				if node := c.Node(net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))); node != nil {
+					return node, nil
+				}
 			}
 		}
 	}
