@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/background"
+
 	"github.com/ThreeDotsLabs/watermill"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v4/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
@@ -142,8 +144,7 @@ type Forwarder struct {
 	measured Stats // Pending, Lag, MeasuredAt
 	lastErr  error // why forwarding or measuring last failed, nil once it works
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	runner background.Runner
 }
 
 // NewForwarder returns a Forwarder for cfg. Start starts it.
@@ -159,15 +160,9 @@ func NewForwarder(cfg Config) (*Forwarder, error) {
 // once, even while the database is unreachable: forwarding begins when it
 // is. Stop stops it. A Forwarder starts once.
 func (f *Forwarder) Start(ctx context.Context) error {
-	if f.done != nil {
-		return errors.New("outbox: forwarder already started")
+	if err := f.runner.Start(ctx, f.forwardLoop, f.maintainLoop); err != nil {
+		return fmt.Errorf("outbox: forwarder: %w", err)
 	}
-	ctx, f.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	f.done = make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { f.forwardLoop(ctx) })
-	wg.Go(func() { f.maintainLoop(ctx) })
-	go func() { wg.Wait(); close(f.done) }()
 	f.log.Info("outbox: forwarder started", "stream", f.cfg.Stream, "retention", f.cfg.Retention)
 	return nil
 }
@@ -175,17 +170,11 @@ func (f *Forwarder) Start(ctx context.Context) error {
 // Stop stops forwarding and waits for the event in flight, or until ctx
 // ends. Events not yet forwarded stay in the outbox for the next start.
 func (f *Forwarder) Stop(ctx context.Context) error {
-	if f.done == nil {
-		return nil
+	if err := f.runner.Stop(ctx); err != nil {
+		return fmt.Errorf("outbox: stop: %w", err)
 	}
-	f.cancel()
-	select {
-	case <-f.done:
-		f.log.Info("outbox: forwarder stopped")
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("outbox: stop: %w", ctx.Err())
-	}
+	f.log.Info("outbox: forwarder stopped")
+	return nil
 }
 
 // Stats returns a snapshot of the counters and of the last measurement.

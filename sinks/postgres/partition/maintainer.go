@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/background"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -79,8 +81,7 @@ type Maintainer struct {
 	cfg Config
 	log *slog.Logger
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	runner background.Runner
 	mu     sync.Mutex
 	last   error // of the last run
 }
@@ -102,14 +103,10 @@ func NewMaintainer(cfg Config) (*Maintainer, error) {
 
 // Start runs the Maintainer in the background, at once and then every
 // Interval, and returns at once. Stop stops it. A Maintainer starts once.
-func (m *Maintainer) Start(context.Context) error {
-	if m.done != nil {
-		return errors.New("partition: maintainer already started")
+func (m *Maintainer) Start(ctx context.Context) error {
+	if err := m.runner.Start(ctx, m.loop); err != nil {
+		return fmt.Errorf("partition: maintainer: %w", err)
 	}
-	var ctx context.Context
-	ctx, m.cancel = context.WithCancel(context.Background())
-	m.done = make(chan struct{})
-	go m.loop(ctx)
 	m.log.Info("partition: maintainer started", "interval", m.cfg.Interval, "retention", m.cfg.Retention, "months_ahead", m.cfg.MonthsAhead)
 	return nil
 }
@@ -117,16 +114,10 @@ func (m *Maintainer) Start(context.Context) error {
 // Stop stops the Maintainer and waits for the run in progress, or until
 // ctx ends.
 func (m *Maintainer) Stop(ctx context.Context) error {
-	if m.done == nil {
-		return nil
+	if err := m.runner.Stop(ctx); err != nil {
+		return fmt.Errorf("partition: stop maintainer: %w", err)
 	}
-	m.cancel()
-	select {
-	case <-m.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("partition: stop maintainer: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Err returns the error of the last run, nil when it succeeded or none
@@ -138,7 +129,6 @@ func (m *Maintainer) Err() error {
 }
 
 func (m *Maintainer) loop(ctx context.Context) {
-	defer close(m.done)
 	ticker := time.NewTicker(m.cfg.Interval)
 	defer ticker.Stop()
 	for {

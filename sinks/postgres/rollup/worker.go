@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/background"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -145,8 +147,7 @@ type Worker struct {
 	// the daily rollups were computed in.
 	zoneChecked bool
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	runner background.Runner
 }
 
 // NewWorker returns a Worker for cfg, not started.
@@ -161,12 +162,9 @@ func NewWorker(cfg Config) (*Worker, error) {
 // Start works in the background until Stop and returns at once, even while
 // the database is unreachable. A Worker starts once.
 func (w *Worker) Start(ctx context.Context) error {
-	if w.done != nil {
-		return errors.New("rollup: worker already started")
+	if err := w.runner.Start(ctx, w.loop); err != nil {
+		return fmt.Errorf("rollup: worker: %w", err)
 	}
-	ctx, w.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	w.done = make(chan struct{})
-	go w.loop(ctx)
 	w.cfg.Logger.Info("rollup: worker started", "interval", w.cfg.Interval, "zone", w.cfg.Zone, "retention", w.cfg.Retention)
 	return nil
 }
@@ -174,16 +172,10 @@ func (w *Worker) Start(ctx context.Context) error {
 // Stop stops the Worker and waits for the pass in flight, or until ctx
 // ends. A pass cut short commits nothing; its invalidations stay pending.
 func (w *Worker) Stop(ctx context.Context) error {
-	if w.done == nil {
-		return nil
+	if err := w.runner.Stop(ctx); err != nil {
+		return fmt.Errorf("rollup: stop: %w", err)
 	}
-	w.cancel()
-	select {
-	case <-w.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("rollup: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters and of the last measurement.
@@ -211,7 +203,6 @@ func (w *Worker) Check(maxLag time.Duration) error {
 }
 
 func (w *Worker) loop(ctx context.Context) {
-	defer close(w.done)
 	tick := time.NewTicker(w.cfg.Interval)
 	defer tick.Stop()
 	for {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/background"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -95,8 +97,7 @@ type Sweeper struct {
 	series   []Status
 	measured time.Time
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	runner background.Runner
 }
 
 // NewSweeper returns a Sweeper for cfg, not started.
@@ -116,12 +117,9 @@ func NewSweeper(cfg Config) (*Sweeper, error) {
 // once, and returns at once, even while the database is unreachable. A
 // Sweeper starts once.
 func (s *Sweeper) Start(ctx context.Context) error {
-	if s.done != nil {
-		return errors.New("staleness: sweeper already started")
+	if err := s.runner.Start(ctx, s.loop); err != nil {
+		return fmt.Errorf("staleness: sweeper: %w", err)
 	}
-	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	s.done = make(chan struct{})
-	go s.loop(ctx)
 	s.cfg.Logger.Info("staleness: sweeper started", "after", s.cfg.Policy.After, "sweep_interval", s.cfg.SweepInterval)
 	return nil
 }
@@ -129,16 +127,10 @@ func (s *Sweeper) Start(ctx context.Context) error {
 // Stop stops sweeping and waits for a sweep in flight, or until ctx ends.
 // A sweep cut short commits nothing; the next start repeats it.
 func (s *Sweeper) Stop(ctx context.Context) error {
-	if s.done == nil {
-		return nil
+	if err := s.runner.Stop(ctx); err != nil {
+		return fmt.Errorf("staleness: stop: %w", err)
 	}
-	s.cancel()
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("staleness: stop: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Stats returns a snapshot of the counters and of the last measurement.
@@ -151,7 +143,6 @@ func (s *Sweeper) Stats() Stats {
 }
 
 func (s *Sweeper) loop(ctx context.Context) {
-	defer close(s.done)
 	tick := time.NewTicker(s.cfg.SweepInterval)
 	defer tick.Stop()
 	for {
