@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
@@ -534,18 +536,6 @@ func (h testHub) stop(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestLifecycle(t *testing.T) {
 	t.Parallel()
 
@@ -588,7 +578,7 @@ func TestLifecycle(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		ran := make(chan error, 1)
 		go func() { ran <- hub.Run(ctx) }()
-		eventually(t, "the hub to run", func() bool { return hub.Check(t.Context()) == nil })
+		poll.Until(t, 10*time.Second, "the hub to run", func() bool { return hub.Check(t.Context()) == nil })
 		cancel()
 		select {
 		case err := <-ran:
@@ -693,14 +683,14 @@ func TestHubEndToEnd(t *testing.T) {
 		}
 	}
 
-	eventually(t, "the good reading to be stored", func() bool { return len(sink.Readings()) == 1 })
+	poll.Until(t, 10*time.Second, "the good reading to be stored", func() bool { return len(sink.Readings()) == 1 })
 	want := []sensorhub.Reading{{Station: "default", Sensor: "temperature", Time: noon, Value: 14, Unit: "Cel"}}
 	if got := sink.Readings(); !sameReadings(got, want) {
 		t.Errorf("stored %+v, want %+v", got, want)
 	}
 	// A poisoned message is counted once its publish returned, which may
 	// be after the poison subscriber above received it.
-	eventually(t, "the stats to settle", func() bool {
+	poll.Until(t, 10*time.Second, "the stats to settle", func() bool {
 		st := hub.Stats()
 		var poisoned uint64
 		for _, n := range st.Poisoned {
@@ -767,7 +757,7 @@ func TestHubRetriesTransientErrors(t *testing.T) {
 			hub.start(t)
 			hub.publish(t, sensorhub.DefaultStream, legacyMessage)
 
-			eventually(t, "the reading to be stored", func() bool { return hub.Stats().Stored == 1 })
+			poll.Until(t, 10*time.Second, "the reading to be stored", func() bool { return hub.Stats().Stored == 1 })
 			if got := sink.Readings(); len(got) != 1 {
 				t.Errorf("stored %+v, want the legacy reading", got)
 			}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -99,10 +101,10 @@ func TestFaultKill9AlarmsAnnouncedOnce(t *testing.T) {
 		t.Fatal("producer still sending after 3 minutes")
 	}
 
-	eventually(t, 60*time.Second, "every reading stored and acked", func() bool {
+	poll.Until(t, 60*time.Second, "every reading stored and acked", func() bool {
 		return e.rows(t, "") == n && e.pending(t, "") == 0
 	})
-	eventually(t, 30*time.Second, "every series processed to its end", func() bool {
+	poll.Until(t, 30*time.Second, "every series processed to its end", func() bool {
 		return e.rows(t, "") == n && countWhere(t, e, `SELECT count(*) FROM processor_cursors WHERE processed_until < max_ts`) == 0
 	})
 	transitions := checkCrossingsOnce(t, e, eventsStream, alarmRule, prod.sent)
@@ -124,7 +126,7 @@ func checkCrossingsOnce(t *testing.T, e *testEnv, eventsStream, rule string, rea
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "every committed event forwarded", func() bool {
+	poll.Until(t, 30*time.Second, "every committed event forwarded", func() bool {
 		onStream := map[string]bool{}
 		for _, ev := range e.events(t, eventsStream) {
 			onStream[ev.UUID] = true

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sinks/postgres/api/apitest"
 )
 
@@ -32,7 +34,7 @@ func (e *testEnv) sendDay(t *testing.T, station, sensor string, start time.Time,
 	}
 	b, _ := json.Marshal(batch)
 	e.xadd(t, string(b))
-	eventually(t, 30*time.Second, fmt.Sprintf("288 readings of %s/%s stored", station, sensor), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("288 readings of %s/%s stored", station, sensor), func() bool {
 		return e.rows(t, "WHERE station = $1 AND sensor = $2", station, sensor) == 288
 	})
 }
@@ -41,7 +43,7 @@ func (e *testEnv) sendDay(t *testing.T, station, sensor string, start time.Time,
 // buckets of every reading stored.
 func (e *testEnv) rolledUp(t *testing.T) {
 	t.Helper()
-	eventually(t, time.Minute, "the 5-minute rollups of every reading", func() bool {
+	poll.Until(t, time.Minute, "the 5-minute rollups of every reading", func() bool {
 		var missing int
 		err := e.db.Pool.QueryRow(t.Context(), `SELECT count(*) FROM (
 			SELECT station, sensor, date_bin('5 minutes', ts, 'epoch') AS bucket, count(*) AS n FROM readings GROUP BY 1, 2, 3) r
@@ -63,7 +65,7 @@ func TestAPIAndStatusPageOfTheBinary(t *testing.T) {
 	e.sendDay(t, "roof", "temperature", day, func(i int) float64 { return 10 + 5*math.Sin(float64(i)/288*2*math.Pi) })
 	e.sendDay(t, "roof", "humidity", day, func(i int) float64 { return 60 + float64(i%10) })
 	e.xadd(t, `{"sensor": "temperature", "value": "warm", "timestamp": "2024-12-01 12:00:00"}`)
-	eventually(t, 30*time.Second, "the bad reading poisoned", func() bool { return len(e.poisoned(t)) == 1 })
+	poll.Until(t, 30*time.Second, "the bad reading poisoned", func() bool { return len(e.poisoned(t)) == 1 })
 	e.rolledUp(t)
 
 	v := apitest.NewValidator(t)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -359,7 +361,7 @@ func TestBadInput(t *testing.T) {
 	// A first reading, so that the outbox forwarder has a position of its
 	// own before the tables are counted.
 	e.xadd(t, referenceWith(`, "station": "warm-up"`))
-	eventually(t, 5*time.Second, "the warm-up reading is stored and its event forwarded", func() bool {
+	poll.Until(t, 5*time.Second, "the warm-up reading is stored and its event forwarded", func() bool {
 		return e.rows(t, "") == 1 && len(e.events(t, events)) == 1 && e.rowCount(t, "watermill_offsets_sensorhub_outbox") == 1
 	})
 	tablesBefore := e.tableCounts(t)
@@ -504,7 +506,7 @@ func TestBadInput(t *testing.T) {
 	// readings and the events that list them.
 	e.xadd(t, referenceWith(`, "station": "after-bad-input"`))
 	wantRows++
-	eventually(t, 5*time.Second, "a good reading after the bad input is stored", func() bool {
+	poll.Until(t, 5*time.Second, "a good reading after the bad input is stored", func() bool {
 		return e.rows(t, `WHERE station = 'after-bad-input'`) == 1
 	})
 	if n := e.rows(t, ""); n != wantRows {
@@ -517,7 +519,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	validKeys = append(validKeys, fmt.Sprintf("after-bad-input/temperature/%s", "2024-12-01T12:00:00Z"))
-	eventually(t, 5*time.Second, "the events of every valid reading are forwarded", func() bool {
+	poll.Until(t, 5*time.Second, "the events of every valid reading are forwarded", func() bool {
 		return len(storedReadings(t, distinct(t, e.events(t, events)))) == len(validKeys)+1
 	})
 	listed := storedReadings(t, distinct(t, e.events(t, events)))

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
@@ -56,7 +58,7 @@ func TestServiceOnRedisCluster(t *testing.T) {
 	}
 	e.xadd(t, "not json")
 
-	eventually(t, 30*time.Second, "every reading stored and every entry acked", func() bool {
+	poll.Until(t, 30*time.Second, "every reading stored and every entry acked", func() bool {
 		return e.rows(t, "") == 501 && e.pending(t, "") == 0
 	})
 	report, err := log.Check(t.Context(), e.db.Pool)
@@ -71,7 +73,7 @@ func TestServiceOnRedisCluster(t *testing.T) {
 	if len(poisoned) != 1 || poisoned[0].Values[sensorhub.MetadataReason] != sensorhub.ReasonInvalidJSON {
 		t.Errorf("poison stream %s: %v, want the one invalid entry", e.stream+sensorhub.PoisonSuffix, poisoned)
 	}
-	eventually(t, 30*time.Second, "readings.stored events on "+events, func() bool {
+	poll.Until(t, 30*time.Second, "readings.stored events on "+events, func() bool {
 		for _, ev := range e.events(t, events) {
 			if ev.Type == sensorhub.EventReadingsStored {
 				return true

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sinks/postgres/derived"
 )
 
@@ -26,7 +28,7 @@ func TestDerivedQuantitiesEndToEnd(t *testing.T) {
 	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
 	send("temperature", base, 20)
 	send("humidity", base.Add(20*time.Second), 50)
-	eventually(t, 30*time.Second, "a dew point", func() bool {
+	poll.Until(t, 30*time.Second, "a dew point", func() bool {
 		return e.rows(t, "WHERE sensor = 'dew_point' AND derived AND ts = $1", base) == 1
 	})
 
@@ -42,8 +44,8 @@ FROM processor_cursors WHERE processor = $1 AND station = 'roof' AND sensor = $2
 			return err == nil && done
 		}
 	}
-	eventually(t, 30*time.Second, "the late temperature processed", processed("temperature", base.Add(5*time.Minute)))
-	eventually(t, 30*time.Second, "the rain totals processed", processed("rain_total", base.Add(3*time.Minute)))
+	poll.Until(t, 30*time.Second, "the late temperature processed", processed("temperature", base.Add(5*time.Minute)))
+	poll.Until(t, 30*time.Second, "the rain totals processed", processed("rain_total", base.Add(3*time.Minute)))
 	if n := e.rows(t, "WHERE sensor = 'dew_point'"); n != 1 {
 		t.Errorf("%d dew points, want 1: a temperature 5 minutes from any humidity pairs with none", n)
 	}
@@ -62,7 +64,7 @@ FROM processor_cursors WHERE processor = $1 AND station = 'roof' AND sensor = $2
 	if want := []float64{0.2, 0.1, 0.2}; len(rain) != len(want) || fmt.Sprintf("%.3f", rain) != fmt.Sprintf("%.3f", want) {
 		t.Errorf("rain amounts %v, want %v", rain, want)
 	}
-	eventually(t, 30*time.Second, "a readings.derived event", func() bool {
+	poll.Until(t, 30*time.Second, "a readings.derived event", func() bool {
 		for _, ev := range e.events(t, e.vars["SENSORHUB_EVENTS_STREAM"]) {
 			if ev.Type == derived.EventDerived {
 				return true
@@ -84,7 +86,7 @@ func TestStationElevationRecomputesSeaLevelPressure(t *testing.T) {
 	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
 	e.xadd(t, fmt.Sprintf(`[{"sensor":"pressure","station":"hill","value":898.76,"timestamp":%q},
 		{"sensor":"temperature","station":"hill","value":8.5,"timestamp":%q}]`, base.Format(time.RFC3339), base.Add(30*time.Second).Format(time.RFC3339)))
-	eventually(t, 30*time.Second, "the pressure processed", func() bool {
+	poll.Until(t, 30*time.Second, "the pressure processed", func() bool {
 		var done bool
 		err := e.db.Pool.QueryRow(context.Background(), `SELECT coalesce(bool_and(processed_until >= $2), false)
 FROM processor_cursors WHERE processor = $1 AND station = 'hill' AND sensor = 'pressure'`, derived.Name, base).Scan(&done)

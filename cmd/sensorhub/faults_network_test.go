@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -253,7 +255,7 @@ func testNetworkFaults(t *testing.T, target string) {
 		})
 	}
 	defer stopProducing()
-	eventually(t, 10*time.Second, "the service stores under load", func() bool { return e.rows(t, "WHERE station = $1", p.Station) > 0 })
+	poll.Until(t, 10*time.Second, "the service stores under load", func() bool { return e.rows(t, "WHERE station = $1", p.Station) > 0 })
 
 	for round := range soak(t) {
 		for _, f := range netFaults {
@@ -306,12 +308,12 @@ func testNetworkFaults(t *testing.T, target string) {
 					t.Errorf("nothing stored during %s to %s", f.name, target)
 				}
 
-				eventually(t, netRecoveryBound, "/healthcheck 200 after the fault", func() bool {
+				poll.Until(t, netRecoveryBound, "/healthcheck 200 after the fault", func() bool {
 					code, _ := e.health("/healthcheck")
 					return code == http.StatusOK
 				})
 				healthy := time.Since(healed)
-				eventually(t, netRecoveryBound, "the readings sent before the fault's removal stored", func() bool {
+				poll.Until(t, netRecoveryBound, "the readings sent before the fault's removal stored", func() bool {
 					return e.rows(t, "WHERE station = $1", p.Station) >= sentBefore
 				})
 				t.Logf("after %s to %s: /healthcheck 200 in %s, the %d readings sent before the removal stored in %s",

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
@@ -70,13 +72,13 @@ func TestFaultPostgresRestart(t *testing.T) {
 	done := produce(t, p, n)
 	stored := 0
 	for _, mode := range []string{"immediate", "fast"} {
-		eventually(t, 30*time.Second, "readings stored before the restart", func() bool { return e.rows(t, "") > stored })
+		poll.Until(t, 30*time.Second, "readings stored before the restart", func() bool { return e.rows(t, "") > stored })
 		before := scrapeSinkCounts(t, e)
 		stopped := time.Now()
 		if err := srv.Stop(mode); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "/healthcheck 503 with postgres down", func() bool {
+		poll.Until(t, 10*time.Second, "/healthcheck 503 with postgres down", func() bool {
 			code, state := e.component("postgres")
 			return code == http.StatusServiceUnavailable && state == "down"
 		})
@@ -96,7 +98,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		}
 		e.db.Pool.Reset() // the test's own connections died with the server
 		started := time.Now()
-		eventually(t, 15*time.Second, "/healthcheck 200 after postgres is back", func() bool {
+		poll.Until(t, 15*time.Second, "/healthcheck 200 after postgres is back", func() bool {
 			code, state := e.component("postgres")
 			return code == http.StatusOK && state == "ok"
 		})
@@ -143,7 +145,7 @@ func TestFaultPostgresDown60s(t *testing.T) {
 	log := checker.NewLog()
 	warm := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "warmup", Interval: 200 * time.Microsecond}
 	produce(t, warm, 5_000)()
-	eventually(t, 30*time.Second, "the warm-up stored", func() bool { return e.rows(t, "") == 5_000 })
+	poll.Until(t, 30*time.Second, "the warm-up stored", func() bool { return e.rows(t, "") == 5_000 })
 	baseline, _ := proc.memory(t)
 	_, samples := e.scrapeMetrics(t)
 	idleGoroutines := samples["go_goroutines"]
@@ -275,7 +277,7 @@ func TestFaultPostgresDownRestarts(t *testing.T) {
 	// when a reading is poisoned.
 	deliveredAtLeast := func(restart int, times int64) {
 		t.Helper()
-		eventually(t, 30*time.Second, fmt.Sprintf("every reading in the service's hands, delivered %d times", times), func() bool {
+		poll.Until(t, 30*time.Second, fmt.Sprintf("every reading in the service's hands, delivered %d times", times), func() bool {
 			if poisoned := len(e.poisoned(t)); poisoned != 0 {
 				t.Fatalf("after %d restarts during the outage, %d of %d readings poisoned", restart, poisoned, n)
 			}

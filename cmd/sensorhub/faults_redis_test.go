@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
@@ -95,12 +97,12 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 	done := produce(t, p, 6_000*soak(t))
 	for i := range 2 {
 		before := p.Sent()
-		eventually(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+1_500 })
+		poll.Until(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+1_500 })
 		if err := srv.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		killed, sentAtKill := time.Now(), p.Sent()
-		eventually(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
+		poll.Until(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
 			code, redis := e.component("redis")
 			return code == http.StatusServiceUnavailable && redis == "down"
 		})
@@ -118,7 +120,7 @@ func TestFaultRedisKill9AOF(t *testing.T) {
 	// The bridge inside the service subscribed again too: a legacy
 	// PUBLISH reaches it and is stored (verify checks that).
 	legacy := &checker.Producer{Client: e.redis, Channel: e.stream, Log: log, Station: "redis-aof-legacy"}
-	eventually(t, 10*time.Second, "a PUBLISH reaches the bridge again", func() bool {
+	poll.Until(t, 10*time.Second, "a PUBLISH reaches the bridge again", func() bool {
 		before := log.Count(checker.OK)
 		if err := legacy.Send(t.Context(), 1); err != nil {
 			t.Fatal(err)
@@ -155,7 +157,7 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	proc := e.start(t, "run")
 	e.waitHealthy(t)
 	produce(t, p, n)()
-	eventually(t, 20*time.Second, "the first readings are stored", func() bool { return e.rows(t, "") == n })
+	poll.Until(t, 20*time.Second, "the first readings are stored", func() bool { return e.rows(t, "") == n })
 
 	// A backlog: acknowledged by Redis, not yet processed.
 	proc.signal(t, syscall.SIGSTOP)
@@ -166,7 +168,7 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	}
 	down := time.Now()
 	proc.signal(t, syscall.SIGCONT)
-	eventually(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
+	poll.Until(t, 10*time.Second, "GET /healthcheck reports redis down", func() bool {
 		code, redis := e.component("redis")
 		return code == http.StatusServiceUnavailable && redis == "down"
 	})
@@ -177,21 +179,21 @@ func TestFaultRedisRestartVolatile(t *testing.T) {
 	up := time.Now()
 	boundary := p.Sent()
 	done := produce(t, p, n) // at once: the group may not exist yet
-	eventually(t, 10*time.Second, "GET /healthcheck is 200 again after Redis is back", func() bool {
+	poll.Until(t, 10*time.Second, "GET /healthcheck is 200 again after Redis is back", func() bool {
 		code, _ := e.health("/healthcheck")
 		return code == http.StatusOK
 	})
 	recovered := time.Since(up)
-	eventually(t, 10*time.Second, "the service stores again after the restart", func() bool {
+	poll.Until(t, 10*time.Second, "the service stores again after the restart", func() bool {
 		return e.rows(t, "WHERE ts >= $1", p.Reading(boundary).Time) > 0
 	})
 	storing := time.Since(up)
 	done()
-	eventually(t, 30*time.Second, "every reading sent after the restart is stored", func() bool {
+	poll.Until(t, 30*time.Second, "every reading sent after the restart is stored", func() bool {
 		missing := unstored(t, e, p, p.Sent())
 		return len(missing) == 0 || missing[len(missing)-1] < boundary
 	})
-	eventually(t, 10*time.Second, "nothing left pending", func() bool { return e.pending(t, "") == 0 })
+	poll.Until(t, 10*time.Second, "nothing left pending", func() bool { return e.pending(t, "") == 0 })
 	proc.alive(t)
 
 	report, err := log.Check(t.Context(), e.db.Pool)
@@ -292,7 +294,7 @@ func TestFaultPubSub(t *testing.T) {
 	done := produce(t, p, 3_000*soak(t))
 	for _, kill := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		before := p.Sent()
-		eventually(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+800 })
+		poll.Until(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+800 })
 		proc.signal(t, kill)
 		code := proc.wait(t, 30*time.Second)
 		if kill == syscall.SIGTERM && code != 0 {
@@ -313,7 +315,7 @@ func TestFaultPubSub(t *testing.T) {
 	// The bridge restarts.
 	first := p.Sent()
 	done = produce(t, p, 2_000*soak(t))
-	eventually(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= first+800 })
+	poll.Until(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= first+800 })
 	stopping := time.Now()
 	bridge.signal(t, syscall.SIGTERM)
 	if code := bridge.wait(t, 30*time.Second); code != 0 {

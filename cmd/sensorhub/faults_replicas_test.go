@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/internal/checker"
 	"github.com/sensorhub/sensorhub/sensorhub"
 )
@@ -78,7 +80,7 @@ func TestFaultReplicas(t *testing.T) {
 
 	// SIGKILL, from outside, while the replica has a batch in hand; it
 	// comes back under a new name, so the other two claim what it held.
-	eventually(t, 60*time.Second, "a fifth of the readings sent", func() bool { return sent() >= n*replicaStations/5 })
+	poll.Until(t, 60*time.Second, "a fifth of the readings sent", func() bool { return sent() >= n*replicaStations/5 })
 	procs[0].signal(t, syscall.SIGKILL)
 	procs[0].wait(t, 30*time.Second)
 	replicas[0].vars["SENSORHUB_CONSUMER"] = "replica-0-recreated"
@@ -106,7 +108,7 @@ func TestFaultReplicas(t *testing.T) {
 		p.alive(t)
 	}
 	verify(t, e, log, 90*time.Second)
-	eventually(t, 60*time.Second, "every series processed to its end", func() bool {
+	poll.Until(t, 60*time.Second, "every series processed to its end", func() bool {
 		return countWhere(t, e, `SELECT count(*) FROM processor_cursors WHERE processed_until < max_ts`) == 0
 	})
 	transitions := checkCrossingsOnce(t, e, eventsStream, alarmRule, readingsInTable(t, e))

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/checker"
@@ -143,7 +145,7 @@ func TestFaultKill9(t *testing.T) {
 		// Let readings pile up, so that the victim has a backlog in hand
 		// when it dies.
 		before := p.Sent()
-		eventually(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+500 })
+		poll.Until(t, 30*time.Second, "the producer sends on", func() bool { return p.Sent() >= before+500 })
 		victim := e.start(t, "run")
 		if f.hook == nil {
 			time.Sleep(time.Duration(100+rand.IntN(500)) * time.Millisecond)
@@ -164,7 +166,7 @@ func TestFaultKill9(t *testing.T) {
 		successor := e.start(t, "run")
 		e.waitHealthy(t)
 		ready := time.Now()
-		eventually(t, 60*time.Second, "the victim's entries are claimed and acked", func() bool {
+		poll.Until(t, 60*time.Second, "the victim's entries are claimed and acked", func() bool {
 			return e.pending(t, consumer) == 0
 		})
 		recovery := time.Since(ready)
@@ -200,7 +202,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 
 	proc := e.start(t, "run")
 	e.waitHealthy(t)
-	eventually(t, 30*time.Second, "readings stored under load", func() bool { return e.rows(t, "") >= 1_000 })
+	poll.Until(t, 30*time.Second, "readings stored under load", func() bool { return e.rows(t, "") >= 1_000 })
 	proc.signal(t, syscall.SIGTERM)
 	stopped := time.Now()
 	// The HTTP server and the rest of fx stop after the hub; 5 s covers them.
@@ -257,7 +259,7 @@ func TestFaultSIGTERMDuringStartup(t *testing.T) {
 	e := newTestEnv(t)
 	proc := e.start(t, "run")
 	// The first log line comes from the hub's start, inside fx's start-up.
-	eventually(t, 10*time.Second, "the service logs", func() bool { return proc.logs.String() != "" })
+	poll.Until(t, 10*time.Second, "the service logs", func() bool { return proc.logs.String() != "" })
 	proc.signal(t, syscall.SIGTERM)
 	if code := proc.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM during start-up, want 0\n%s", code, proc.logs)

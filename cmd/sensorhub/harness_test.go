@@ -26,6 +26,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/jackc/pgx/v5"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -159,18 +161,6 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// eventually polls cond every 20 ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The service's HTTP endpoints.
 
 // health returns the status code and report of GET path.
@@ -197,7 +187,7 @@ func (e *testEnv) component(name string) (code int, status string) {
 
 func (e *testEnv) waitHealthy(t *testing.T) {
 	t.Helper()
-	eventually(t, 20*time.Second, "GET /healthcheck answers 200", func() bool {
+	poll.Until(t, 20*time.Second, "GET /healthcheck answers 200", func() bool {
 		code, _ := e.health("/healthcheck")
 		return code == http.StatusOK
 	})

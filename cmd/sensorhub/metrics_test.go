@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorhub/sensorhub/internal/poll"
 )
 
 // metricsPassword is put into DATABASE_URL when the test server's URL has no
@@ -36,8 +38,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	} {
 		e.xadd(t, payload)
 	}
-	eventually(t, 5*time.Second, "three readings stored", func() bool { return e.rows(t, "") == 3 })
-	eventually(t, 5*time.Second, "one message poisoned", func() bool { return len(e.poisoned(t)) == 1 })
+	poll.Until(t, 5*time.Second, "three readings stored", func() bool { return e.rows(t, "") == 3 })
+	poll.Until(t, 5*time.Second, "one message poisoned", func() bool { return len(e.poisoned(t)) == 1 })
 
 	var body string
 	var samples map[string]float64
@@ -47,7 +49,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	// Stored and poisoned are counted once the message is acked, a moment
 	// after the row and the poison entry appear.
-	eventually(t, 5*time.Second, "the counters and the consumer group caught up", func() bool {
+	poll.Until(t, 5*time.Second, "the counters and the consumer group caught up", func() bool {
 		scrape()
 		return samples["sensorhub_readings_stored_total"] == 3 &&
 			samples[`sensorhub_messages_poisoned_total{reason="invalid_json"}`] == 1 &&
@@ -76,7 +78,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	// The forwarder sends the readings.stored events on its own schedule:
 	// counted once it has (it used to be asserted 0, which held only while
 	// the forwarder was slower to start than the scrape).
-	eventually(t, 10*time.Second, "the readings.stored events forwarded and counted", func() bool {
+	poll.Until(t, 10*time.Second, "the readings.stored events forwarded and counted", func() bool {
 		scrape()
 		return samples["sensorhub_outbox_forwarded_total"] >= 1
 	})

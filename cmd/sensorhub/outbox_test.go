@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -87,8 +89,8 @@ func TestEveryCommittedBatchYieldsOneReadingsStoredEvent(t *testing.T) {
 	if _, err := pipe.Exec(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "all readings stored", func() bool { return e.rows(t, "") == n })
-	eventually(t, 10*time.Second, "nothing left pending", func() bool {
+	poll.Until(t, 30*time.Second, "all readings stored", func() bool { return e.rows(t, "") == n })
+	poll.Until(t, 10*time.Second, "nothing left pending", func() bool {
 		return e.redis.XPending(t.Context(), e.stream, "sensorhub").Val().Count == 0
 	})
 
@@ -105,7 +107,7 @@ func TestEveryCommittedBatchYieldsOneReadingsStoredEvent(t *testing.T) {
 		}
 	}
 	var got []sensorhub.Event
-	eventually(t, 10*time.Second, fmt.Sprintf("%d readings.stored events forwarded", want), func() bool {
+	poll.Until(t, 10*time.Second, fmt.Sprintf("%d readings.stored events forwarded", want), func() bool {
 		got = distinct(t, e.events(t, stream))
 		count := 0
 		for _, ev := range got {
@@ -152,11 +154,11 @@ func TestKill9RightAfterCommitStillDeliversTheEvent(t *testing.T) {
 
 	delete(e.vars, "SENSORHUB_TEST_CRASH_AFTER_COMMITS")
 	e.start(t, "run")
-	eventually(t, 20*time.Second, "the committed event is delivered after the restart", func() bool {
+	poll.Until(t, 20*time.Second, "the committed event is delivered after the restart", func() bool {
 		return len(distinct(t, e.events(t, stream))) == 1
 	})
 	// The unacked message is redelivered, found a duplicate: no new event.
-	eventually(t, 20*time.Second, "the message is acked after the restart", func() bool {
+	poll.Until(t, 20*time.Second, "the message is acked after the restart", func() bool {
 		return e.redis.XPending(t.Context(), e.stream, "sensorhub").Val().Count == 0
 	})
 	time.Sleep(300 * time.Millisecond)

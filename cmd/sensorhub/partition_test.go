@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sensorhub/sensorhub/internal/poll"
 )
 
 func TestRawRetention(t *testing.T) {
@@ -34,7 +36,7 @@ func TestServiceStoresEachReadingInItsMonthsPartition(t *testing.T) {
 	now := time.Now().UTC()
 	e.xadd(t, `{"sensor":"temperature","value":14,"timestamp":"1985-06-01T12:00:00Z","station":"roof"}`)
 	e.xadd(t, `{"sensor":"temperature","value":15,"timestamp":"`+now.Format(time.RFC3339)+`","station":"roof"}`)
-	eventually(t, 10*time.Second, "both readings stored", func() bool { return e.rows(t, "") == 2 })
+	poll.Until(t, 10*time.Second, "both readings stored", func() bool { return e.rows(t, "") == 2 })
 
 	partitionOf := func(ts time.Time) string {
 		var p string
@@ -50,7 +52,7 @@ func TestServiceStoresEachReadingInItsMonthsPartition(t *testing.T) {
 		t.Errorf("the current reading is in %s, want %s", p, want)
 	}
 	ahead := "readings_p" + time.Date(now.Year(), now.Month()+2, 1, 0, 0, 0, 0, time.UTC).Format("2006_01")
-	eventually(t, 10*time.Second, ahead+" created ahead", func() bool {
+	poll.Until(t, 10*time.Second, ahead+" created ahead", func() bool {
 		var ok bool
 		_ = e.db.Pool.QueryRow(t.Context(), `SELECT to_regclass($1) IS NOT NULL`, ahead).Scan(&ok)
 		return ok

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 )
 
@@ -72,7 +74,7 @@ func TestServiceQCFlagMarksStoredAndFutureReadings(t *testing.T) {
 	send("12:01", 10.5)
 	send("12:02", 11)
 	want := []string{"12:00 1", "12:01 1", "12:02 1"}
-	eventually(t, 30*time.Second, "three readings evaluated as pass", func() bool { return slices.Equal(e.qcFlags(t, "qc-e2e"), want) })
+	poll.Until(t, 30*time.Second, "three readings evaluated as pass", func() bool { return slices.Equal(e.qcFlags(t, "qc-e2e"), want) })
 
 	code, out := e.binaryCLI(t, "qc", "flag", "qc-e2e", "temperature", "--from", "2024-12-01T12:00:30Z", "--to", "2024-12-01T12:10:00Z",
 		"--flag", "4", "--note", "mast repaired")
@@ -85,10 +87,10 @@ func TestServiceQCFlagMarksStoredAndFutureReadings(t *testing.T) {
 
 	send("12:03", 11.2)
 	want = []string{"12:00 1", "12:01 4 manual", "12:02 4 manual", "12:03 4 manual"}
-	eventually(t, 30*time.Second, "the later reading flagged by hand", func() bool { return slices.Equal(e.qcFlags(t, "qc-e2e"), want) })
+	poll.Until(t, 30*time.Second, "the later reading flagged by hand", func() bool { return slices.Equal(e.qcFlags(t, "qc-e2e"), want) })
 
 	var announced []string
-	eventually(t, 30*time.Second, "three reading.flagged events", func() bool {
+	poll.Until(t, 30*time.Second, "three reading.flagged events", func() bool {
 		announced = nil
 		for _, ev := range e.events(t, e.vars["SENSORHUB_EVENTS_STREAM"]) {
 			if ev.Type != qc.EventFlagged {

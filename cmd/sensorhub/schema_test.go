@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
@@ -46,7 +48,7 @@ func TestServiceStopsWhenTheDatabaseAnswersUnmigrated(t *testing.T) {
 	proxy, url := newNetProxies(t).add(t, "postgres", freeAddr(t), empty.URL, "5432", false)
 	e.vars["DATABASE_URL"] = url
 	p := e.start(t, "run")
-	eventually(t, 20*time.Second, "the service runs and reports postgres down", func() bool {
+	poll.Until(t, 20*time.Second, "the service runs and reports postgres down", func() bool {
 		code, status := e.component("postgres")
 		return code == http.StatusServiceUnavailable && status == "down"
 	})

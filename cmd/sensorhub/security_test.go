@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/docacl"
@@ -567,7 +569,7 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	if code, out := producer("publish", legacyReading); code != 0 {
 		t.Fatalf("publish = %d\n%s", code, out)
 	}
-	eventually(t, 5*time.Second, "the reading sent over TLS is stored", func() bool {
+	poll.Until(t, 5*time.Second, "the reading sent over TLS is stored", func() bool {
 		return e.rows(t, "WHERE sensor = 'temperature' AND value = 14") == 1
 	})
 	// The legacy path: PUBLISH over TLS, bridged by the service's
@@ -576,7 +578,7 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	if code, out := producer("publish", "--channel", humidity); code != 0 {
 		t.Fatalf("publish --channel = %d\n%s", code, out)
 	}
-	eventually(t, 5*time.Second, "the reading bridged over TLS is stored", func() bool {
+	poll.Until(t, 5*time.Second, "the reading bridged over TLS is stored", func() bool {
 		return e.rows(t, "WHERE sensor = 'humidity' AND station = 'roof'") == 1
 	})
 	// The poison queue and the metrics' XINFO/XPENDING work with these rights.
@@ -587,7 +589,7 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	if code, out := producer("poison", "list"); code == 0 || !strings.Contains(out, "NOPERM") {
 		t.Errorf("poison list as the producer = %d, want NOPERM\n%s", code, out)
 	}
-	eventually(t, 5*time.Second, "the out-of-range reading is poisoned", func() bool {
+	poll.Until(t, 5*time.Second, "the out-of-range reading is poisoned", func() bool {
 		code, out := e.cli(t, "poison", "list")
 		return code == 0 && strings.Contains(out, "value_out_of_range")
 	})
@@ -597,7 +599,7 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	if err := admin.XAdd(t.Context(), &goredis.XAddArgs{Stream: e.stream, Values: []any{"payload", strings.Repeat("x", 70<<10)}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the oversized entry is poisoned", func() bool {
+	poll.Until(t, 5*time.Second, "the oversized entry is poisoned", func() bool {
 		code, out := e.cli(t, "poison", "list")
 		return code == 0 && strings.Contains(out, sensorhub.ReasonTooLarge)
 	})
@@ -606,7 +608,7 @@ func TestServiceOverTLSRedis(t *testing.T) {
 	}
 	// The readings stored above were forwarded as events, which a
 	// consumer with the same rights reads.
-	eventually(t, 5*time.Second, "a readings.stored event is forwarded", func() bool {
+	poll.Until(t, 5*time.Second, "a readings.stored event is forwarded", func() bool {
 		return slices.ContainsFunc(redistest.Events(t, admin, events), func(ev sensorhub.Event) bool { return ev.Type == sensorhub.EventReadingsStored })
 	})
 	as := r.client("sensorhub", password)
@@ -689,7 +691,7 @@ func TestHealthcheckAndLogsLeakNoSecret(t *testing.T) {
 		p := e.start(t, "run")
 
 		var body string
-		eventually(t, 20*time.Second, "GET /healthcheck reports postgres down", func() bool {
+		poll.Until(t, 20*time.Second, "GET /healthcheck reports postgres down", func() bool {
 			code, b := getRaw("http://" + e.api + "/healthcheck")
 			body = b
 			return code == http.StatusServiceUnavailable && strings.Contains(b, `"postgres":{"status":"down"`)
@@ -704,7 +706,7 @@ func TestHealthcheckAndLogsLeakNoSecret(t *testing.T) {
 		if err := admin.Do(t.Context(), "CLIENT", "KILL", "USER", r.user).Err(); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 20*time.Second, "GET /healthcheck reports redis down", func() bool {
+		poll.Until(t, 20*time.Second, "GET /healthcheck reports redis down", func() bool {
 			code, b := getRaw("http://" + e.api + "/healthcheck")
 			body = b
 			return code == http.StatusServiceUnavailable && strings.Contains(b, `"redis":{"status":"down"`)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/migrations"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
@@ -30,7 +32,7 @@ func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
 	if n := e.redis.Publish(t.Context(), e.stream, legacyReading).Val(); n != 1 {
 		t.Fatalf("PUBLISH reached %d subscribers, want the bridge", n)
 	}
-	eventually(t, 2*time.Second, "the published reading is stored", func() bool { return e.rows(t, "") == 1 })
+	poll.Until(t, 2*time.Second, "the published reading is stored", func() bool { return e.rows(t, "") == 1 })
 	var station, unit, ts string
 	var value float64
 	if err := e.db.Pool.QueryRow(t.Context(),
@@ -45,7 +47,7 @@ func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
 	// The durable path: a hand-written XADD.
 	humidity := `{"sensor":"humidity","value":55,"timestamp":"2024-12-01T12:00:00Z","station":"roof"}`
 	e.xadd(t, humidity)
-	eventually(t, 2*time.Second, "the XADD reading is stored", func() bool {
+	poll.Until(t, 2*time.Second, "the XADD reading is stored", func() bool {
 		return e.rows(t, "WHERE sensor = 'humidity' AND station = 'roof' AND unit = '%RH'") == 1
 	})
 
@@ -64,10 +66,10 @@ func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
 	}
 	// The service keeps storing good readings after bad ones.
 	e.xadd(t, `{"sensor":"pressure","value":29.92,"unit":"inHg","timestamp":"2024-12-01T12:00:00Z"}`)
-	eventually(t, 5*time.Second, "the pressure reading after the bad ones is stored", func() bool {
+	poll.Until(t, 5*time.Second, "the pressure reading after the bad ones is stored", func() bool {
 		return e.rows(t, "WHERE sensor = 'pressure' AND unit = 'hPa' AND abs(value - 1013.21) < 0.01") == 1
 	})
-	eventually(t, 5*time.Second, "three messages poisoned", func() bool { return len(e.poisoned(t)) == 3 })
+	poll.Until(t, 5*time.Second, "three messages poisoned", func() bool { return len(e.poisoned(t)) == 3 })
 	for _, m := range e.poisoned(t) {
 		payload, ok := ids[m.Values["entry_id"].(string)]
 		if !ok {
@@ -81,7 +83,7 @@ func TestServiceStoresValidReadingsAndPoisonsBadOnes(t *testing.T) {
 	if n := e.rows(t, ""); n != 3 {
 		t.Errorf("%d rows, want 3 (temperature, humidity, pressure; repeats dropped)", n)
 	}
-	eventually(t, 5*time.Second, "nothing left pending", func() bool {
+	poll.Until(t, 5*time.Second, "nothing left pending", func() bool {
 		return e.redis.XPending(t.Context(), e.stream, "sensorhub").Val().Count == 0
 	})
 }
@@ -94,7 +96,7 @@ func TestTransientDatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
 	proxy, url := newNetProxies(t).add(t, "postgres", freeAddr(t), e.vars["DATABASE_URL"], "5432", false)
 	e.vars["DATABASE_URL"] = url
 	e.start(t, "run")
-	eventually(t, 20*time.Second, "the service reports postgres down", func() bool {
+	poll.Until(t, 20*time.Second, "the service reports postgres down", func() bool {
 		code, status := e.component("postgres")
 		return code == http.StatusServiceUnavailable && status == "down"
 	})
@@ -108,7 +110,7 @@ func TestTransientDatabaseOutageIsRetriedNotPoisoned(t *testing.T) {
 	if err := proxy.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the reading is stored once Postgres is reachable", func() bool { return e.rows(t, "") == 1 })
+	poll.Until(t, 30*time.Second, "the reading is stored once Postgres is reachable", func() bool { return e.rows(t, "") == 1 })
 	e.waitHealthy(t)
 	if got := len(e.poisoned(t)); got != 0 {
 		t.Fatalf("%d messages poisoned", got)
@@ -151,7 +153,7 @@ func TestPublishAndPoisonCommands(t *testing.T) {
 	e.start(t, "run")
 	e.waitHealthy(t)
 	e.cli(t, "publish", `{"sensor":"temperature","value":999,"timestamp":"2024-12-01T12:00:00Z"}`)
-	eventually(t, 5*time.Second, "the out-of-range reading is poisoned", func() bool { return len(e.poisoned(t)) == 1 })
+	poll.Until(t, 5*time.Second, "the out-of-range reading is poisoned", func() bool { return len(e.poisoned(t)) == 1 })
 
 	code, out := e.cli(t, "poison", "list")
 	if code != 0 || !strings.Contains(out, "value_out_of_range") || !strings.Contains(out, "1 of 1 poisoned") {
@@ -162,7 +164,7 @@ func TestPublishAndPoisonCommands(t *testing.T) {
 		t.Fatalf("poison replay = %d\n%s", code, out)
 	}
 	// Still out of range: it comes back to the poison queue, never into the table.
-	eventually(t, 5*time.Second, "the replayed reading is poisoned again", func() bool { return len(e.poisoned(t)) == 1 })
+	poll.Until(t, 5*time.Second, "the replayed reading is poisoned again", func() bool { return len(e.poisoned(t)) == 1 })
 	if n := e.rows(t, "WHERE value = 999"); n != 0 {
 		t.Errorf("%d out-of-range rows stored", n)
 	}

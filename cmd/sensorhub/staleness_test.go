@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
 )
@@ -85,8 +87,8 @@ func TestStalenessTwoReplicas(t *testing.T) {
 	}
 
 	a.xadd(t, `{"station": "roof", "sensor": "temperature", "value": 14, "timestamp": "2024-12-01T12:00:00Z"}`)
-	eventually(t, 60*time.Second, "sensor.stale on the events stream", func() bool { s, _ := announced(); return len(s) > 0 })
-	eventually(t, 30*time.Second, "both replicas' /metrics show roof/temperature stale", func() bool {
+	poll.Until(t, 60*time.Second, "sensor.stale on the events stream", func() bool { s, _ := announced(); return len(s) > 0 })
+	poll.Until(t, 30*time.Second, "both replicas' /metrics show roof/temperature stale", func() bool {
 		va, _ := staleGauge(a)
 		vb, _ := staleGauge(b)
 		return va == 1 && vb == 1
@@ -97,8 +99,8 @@ func TestStalenessTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.xadd(t, `{"station": "roof", "sensor": "temperature", "value": 15, "timestamp": "2024-12-01T12:01:00Z"}`)
-	eventually(t, 60*time.Second, "sensor.recovered on the events stream", func() bool { _, r := announced(); return len(r) > 0 })
-	eventually(t, 30*time.Second, "both replicas' /metrics show roof/temperature ok", func() bool {
+	poll.Until(t, 60*time.Second, "sensor.recovered on the events stream", func() bool { _, r := announced(); return len(r) > 0 })
+	poll.Until(t, 30*time.Second, "both replicas' /metrics show roof/temperature ok", func() bool {
 		va, _ := staleGauge(a)
 		vb, _ := staleGauge(b)
 		return va == 0 && vb == 0 && a.rows(t, "") == 2
@@ -107,7 +109,7 @@ func TestStalenessTwoReplicas(t *testing.T) {
 	// Both replicas keep sweeping; nothing more may be announced.
 	for i, e := range []*testEnv{a, b} {
 		start := sweeps(t, e)
-		eventually(t, 30*time.Second, fmt.Sprintf("replica %d sweeps five times more", i), func() bool { return sweeps(t, e) >= start+5 })
+		poll.Until(t, 30*time.Second, fmt.Sprintf("replica %d sweeps five times more", i), func() bool { return sweeps(t, e) >= start+5 })
 	}
 
 	stale, recovered := announced()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
 )
 
@@ -60,7 +62,7 @@ func TestServiceReadsZonelessTimesInStationZones(t *testing.T) {
 
 	e.xadd(t, `{"sensor":"temperature","value":14,"timestamp":"2024-12-01 12:00:00","station":"ny"}`)
 	e.xadd(t, `{"sensor":"temperature","value":14,"timestamp":"2024-12-01 12:00:00","station":"plain"}`)
-	eventually(t, 10*time.Second, "both readings are stored", func() bool { return e.rows(t, "") == 2 })
+	poll.Until(t, 10*time.Second, "both readings are stored", func() bool { return e.rows(t, "") == 2 })
 	if got := e.storedAt(t, "ny"); fmt.Sprint(got) != "[2024-12-01T17:00:00Z]" {
 		t.Fatalf("ny stored at %v, want 2024-12-01T17:00:00Z", got)
 	}
@@ -74,7 +76,7 @@ func TestServiceReadsZonelessTimesInStationZones(t *testing.T) {
 	// Until the service follows, a reading at 12:00:ss is stored at
 	// 17:00:ss; after, at 11:00:ss.
 	var followedAfter time.Duration
-	eventually(t, 20*time.Second, "the running service reads ny's times in Berlin", func() bool {
+	poll.Until(t, 20*time.Second, "the running service reads ny's times in Berlin", func() bool {
 		for _, ts := range e.storedAt(t, "ny") {
 			if strings.HasPrefix(ts, "2024-12-01T11:00:") {
 				followedAfter = time.Since(changed)
@@ -90,7 +92,7 @@ func TestServiceReadsZonelessTimesInStationZones(t *testing.T) {
 	}
 
 	id := e.xadd(t, `{"sensor":"temperature","value":14,"timestamp":"2024-10-27 02:30:00","station":"ny"}`)
-	eventually(t, 10*time.Second, "the ambiguous reading is poisoned", func() bool {
+	poll.Until(t, 10*time.Second, "the ambiguous reading is poisoned", func() bool {
 		for _, m := range e.poisoned(t) {
 			if m.Values["entry_id"] == id {
 				if m.Values["reason"] != "ambiguous_local_time" {
@@ -116,7 +118,7 @@ func TestServiceStoresCalibratedValues(t *testing.T) {
 	e.start(t, "run")
 	e.waitHealthy(t)
 	e.xadd(t, `{"sensor":"temperature","value":14,"timestamp":"2024-12-01 12:00:00","station":"roof"}`)
-	eventually(t, 10*time.Second, "the reading is stored", func() bool { return e.rows(t, "") == 1 })
+	poll.Until(t, 10*time.Second, "the reading is stored", func() bool { return e.rows(t, "") == 1 })
 	var value, raw float64
 	if err := e.db.Pool.QueryRow(t.Context(), `SELECT value, raw_value FROM readings`).Scan(&value, &raw); err != nil {
 		t.Fatal(err)
@@ -132,7 +134,7 @@ func TestServiceStoresCalibratedValues(t *testing.T) {
 	if n := e.rows(t, "WHERE value = 14 AND raw_value IS NULL"); n != 1 {
 		t.Fatal("the reading after the calibration's new end is not back to 14 with raw_value null")
 	}
-	eventually(t, 20*time.Second, "calibration.applied is forwarded", func() bool {
+	poll.Until(t, 20*time.Second, "calibration.applied is forwarded", func() bool {
 		for _, ev := range e.events(t, e.vars["SENSORHUB_EVENTS_STREAM"]) {
 			if ev.Type == calibration.EventApplied {
 				var a calibration.Applied

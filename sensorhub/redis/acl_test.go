@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
@@ -109,7 +111,7 @@ func TestLeastPrivilegeUserRunsEveryPath(t *testing.T) {
 			t.Fatalf("unexpected delivery of %s", m.Metadata.Get(sensorhub.MetadataEntryID))
 		}
 	}
-	waitFor(t, 10*time.Second, "three poison records and nothing pending", func() bool {
+	poll.Until(t, 10*time.Second, "three poison records and nothing pending", func() bool {
 		return admin.XLen(ctx, tr.PoisonStream()).Val() == 3 && pendingCount(t, admin, stream) == 0
 	})
 	records, err := tr.PoisonQueue().List(ctx, "", 10)
@@ -186,7 +188,7 @@ func TestRefusedCommandIsCountedAndNotRetried(t *testing.T) {
 	}
 	admin.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", "x"}})
 	mustReceive(t, ch).Nack()
-	waitFor(t, 10*time.Second, "a refused command", func() bool {
+	poll.Until(t, 10*time.Second, "a refused command", func() bool {
 		return tr.Subscriber().Stats().RefusedCommands["NOPERM"] > 0
 	})
 	err = tr.Check(t.Context())

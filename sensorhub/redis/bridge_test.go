@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sensorhub/redis"
 	"github.com/sensorhub/sensorhub/sensorhub/redis/redistest"
 )
@@ -86,12 +88,12 @@ func TestBridgeRetriesEndWhenStopGivesUp(t *testing.T) {
 	if err := client.Publish(t.Context(), channel, "reading").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "message received", func() bool { return bridge.Stats().Received == 1 })
+	poll.Until(t, 10*time.Second, "message received", func() bool { return bridge.Stats().Received == 1 })
 	stopCtx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if err := bridge.Stop(stopCtx); err == nil {
 		t.Fatal("Stop returned nil while an append was still being retried")
 	}
 	// 100 attempts at up to 5 s apart would take minutes.
-	waitFor(t, 10*time.Second, "message counted as failed", func() bool { return bridge.Stats().Failed == 1 })
+	poll.Until(t, 10*time.Second, "message counted as failed", func() bool { return bridge.Stats().Failed == 1 })
 }

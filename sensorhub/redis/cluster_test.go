@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -146,7 +148,7 @@ func testClusterDeliversAndAcks(t *testing.T, cluster *testserver.RedisCluster, 
 	if gotIDs := entryIDs(got); !sameSet(gotIDs, ids) {
 		t.Fatalf("delivered %d entries, want the %d added", len(gotIDs), len(ids))
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	expectNone(t, ch, 200*time.Millisecond)
 }
 
@@ -170,8 +172,8 @@ func testClusterRedeliversNacked(t *testing.T, cluster *testserver.RedisCluster,
 		t.Errorf("nack count %d (%v), want 2", n, err)
 	}
 	m.Ack()
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
-	waitFor(t, 5*time.Second, "nack count deleted", func() bool { return client.Exists(t.Context(), stream+":nacks").Val() == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "nack count deleted", func() bool { return client.Exists(t.Context(), stream+":nacks").Val() == 0 })
 }
 
 func testClusterPoisonsOnce(t *testing.T, cluster *testserver.RedisCluster, client *goredis.ClusterClient) {
@@ -190,7 +192,7 @@ func testClusterPoisonsOnce(t *testing.T, cluster *testserver.RedisCluster, clie
 		if poison.Values[sensorhub.MetadataEntryID] != ids[0] || poison.Values[sensorhub.MetadataReason] != redis.ReasonRedeliveryLimit {
 			t.Errorf("poison record %v, want entry %s with reason %s", poison.Values, ids[0], redis.ReasonRedeliveryLimit)
 		}
-		waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+		poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	})
 	t.Run("AfterCrash", func(t *testing.T) {
 		stream := clusterStream("crash")
@@ -271,7 +273,7 @@ func testClusterClaimsFromDeadConsumer(t *testing.T, cluster *testserver.RedisCl
 	if gotIDs := entryIDs(got); !sameSet(gotIDs, ids) {
 		t.Fatalf("claimed %v, want %v", gotIDs, ids)
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	if s := tr.Subscriber().Stats(); s.Claimed != uint64(len(ids)) {
 		t.Errorf("Stats.Claimed = %d, want %d", s.Claimed, len(ids))
 	}
@@ -298,7 +300,7 @@ func testClusterMasterFailover(t *testing.T, cluster *testserver.RedisCluster, c
 			t.Fatal(err)
 		}
 		killed := time.Now()
-		waitFor(t, 30*time.Second, "the replica promoted", func() bool {
+		poll.Until(t, 30*time.Second, "the replica promoted", func() bool {
 			m, err := cluster.MasterOf(t.Context(), stream)
 			return err == nil && m != master
 		})
@@ -433,7 +435,7 @@ func checkSurvivesTopologyChange(t *testing.T, tr *redis.Transport, client, prod
 			_ = producer.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", fmt.Sprint(i)}}).Err()
 		}
 	})
-	waitFor(t, 10*time.Second, "deliveries before the change", func() bool {
+	poll.Until(t, 10*time.Second, "deliveries before the change", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(delivered) >= 200
@@ -442,7 +444,7 @@ func checkSurvivesTopologyChange(t *testing.T, tr *redis.Transport, client, prod
 	change()
 	changed := time.Now()
 	var after string
-	waitFor(t, 30*time.Second, "an entry added after the change", func() bool {
+	poll.Until(t, 30*time.Second, "an entry added after the change", func() bool {
 		id, err := producer.XAdd(t.Context(), &goredis.XAddArgs{Stream: stream, Values: []any{"payload", "after"}}).Result()
 		after = id
 		return err == nil
@@ -454,12 +456,12 @@ func checkSurvivesTopologyChange(t *testing.T, tr *redis.Transport, client, prod
 	// client may still know a dead master: it loads the new topology
 	// after a failed command, so the check's reads are retried too.
 	var entries []goredis.XMessage
-	waitFor(t, 30*time.Second, "the stream read after the change", func() bool {
+	poll.Until(t, 30*time.Second, "the stream read after the change", func() bool {
 		var err error
 		entries, err = client.XRange(t.Context(), stream, "-", "+").Result()
 		return err == nil
 	})
-	waitFor(t, 30*time.Second, "every entry of the stream delivered and acked", func() bool {
+	poll.Until(t, 30*time.Second, "every entry of the stream delivered and acked", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range entries {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -59,7 +61,7 @@ func TestSubscriberKeepsEntriesInHandWithEverySlotTaken(t *testing.T) {
 	for _, m := range held {
 		m.Ack()
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
 
 func TestConfigValidateRequiresClaimIntervalsWithinMaxIdleTime(t *testing.T) {
@@ -133,7 +135,7 @@ func TestSubscriberDeliversEntryOnceWhenClaimAndReReadMeet(t *testing.T) {
 	for _, m := range got {
 		m.Ack()
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
 
 // claimBeforeReRead is a go-redis hook that holds the re-read of the
@@ -233,7 +235,7 @@ func TestSubscriberNackAtStopSpendsNoRedeliveryBudget(t *testing.T) {
 		t.Fatalf("delivered %s after the restarts, want %s", got, id)
 	}
 	m.Ack()
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	if n := client.XLen(t.Context(), stream+sensorhub.PoisonSuffix).Val(); n != 0 {
 		t.Errorf("%d entries poisoned", n)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/handlers/temperature"
@@ -166,7 +168,7 @@ func startHub(t *testing.T, hub *sensorhub.Hub) {
 func waitForPoisonWithin(t *testing.T, client goredis.UniversalClient, stream string, timeout time.Duration) goredis.XMessage {
 	t.Helper()
 	poison := stream + sensorhub.PoisonSuffix
-	waitFor(t, timeout, "poison entry", func() bool { return client.XLen(t.Context(), poison).Val() > 0 })
+	poll.Until(t, timeout, "poison entry", func() bool { return client.XLen(t.Context(), poison).Val() > 0 })
 	time.Sleep(100 * time.Millisecond) // a second entry would be here by now
 	entries, err := client.XRange(t.Context(), poison, "-", "+").Result()
 	if err != nil {
@@ -233,7 +235,7 @@ func TestFaultOutageOutlastsRedeliveryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Pool.Reset() // the test's own connections died with the server
-	waitFor(t, 10*time.Second, "every reading stored and acked", func() bool {
+	poll.Until(t, 10*time.Second, "every reading stored and acked", func() bool {
 		report, err := log.Check(t.Context(), db.Pool)
 		return err == nil && report.Rows == 100 && pendingCount(t, client, stream) == 0
 	})

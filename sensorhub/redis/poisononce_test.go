@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -74,7 +76,7 @@ func TestRedeliveryLimitAfterCrashPoisonsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the claimed entry acked", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 10*time.Second, "the claimed entry acked", func() bool { return pendingCount(t, client, stream) == 0 })
 	expectNone(t, ch, 200*time.Millisecond)
 	if ids := poisonRecordIDs(t, client, tr.PoisonStream(), entry); len(ids) != 1 || ids[0] != record {
 		t.Errorf("poison records of %s: %v, want the crashed consumer's %s alone", entry, ids, record)
@@ -178,7 +180,7 @@ func TestSlowConsumerDoesNotPoisonAClaimedEntryAgain(t *testing.T) {
 	if _, err := claimer.Subscriber().Subscribe(t.Context(), stream); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "b poisons the claimed entry", func() bool { return claimer.Subscriber().Stats().Poisoned == 1 })
+	poll.Until(t, 10*time.Second, "b poisons the claimed entry", func() bool { return claimer.Subscriber().Stats().Poisoned == 1 })
 	held.Nack()
 	time.Sleep(500 * time.Millisecond) // a's redelivery past the limit
 	if ids := poisonRecordIDs(t, client, slow.PoisonStream(), entry); len(ids) != 1 {

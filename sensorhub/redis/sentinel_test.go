@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/sensorhub/sensorhub/internal/testserver"
@@ -29,7 +31,7 @@ func TestSentinelFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 		killed := time.Now()
-		waitFor(t, 30*time.Second, "the sentinel's failover to the replica", func() bool {
+		poll.Until(t, 30*time.Second, "the sentinel's failover to the replica", func() bool {
 			addr, err := sentinel.MasterAddr(t.Context())
 			return err == nil && addr == sentinel.Replica.Addr
 		})

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 	goredis "github.com/redis/go-redis/v9"
 
@@ -75,7 +77,7 @@ func TestSubscriberDeliversOwnPendingEntriesFirst(t *testing.T) {
 	if ids := entryIDs(got); !sameSet(ids, fresh) {
 		t.Fatalf("deliveries after the pending ones = %v, want the new entries %v", ids, fresh)
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
 
 func TestSubscriberClaimsEntriesOfDeadConsumer(t *testing.T) {
@@ -125,7 +127,7 @@ func TestSubscriberClaimsEntriesOfDeadConsumer(t *testing.T) {
 	for _, m := range got {
 		m.Ack()
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	if s := sub.Stats(); s.Claimed != uint64(len(ids)) || s.Acked != uint64(len(ids)) {
 		t.Errorf("Stats = %+v, want %d claimed and acked", s, len(ids))
 	}
@@ -240,7 +242,7 @@ func TestSubscriberBoundsMessagesInFlight(t *testing.T) {
 	if !sameSet(slices.Collect(maps.Keys(seen)), ids) {
 		t.Fatalf("delivered %d distinct entries, want the %d added", len(seen), total)
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 	if s := sub.Stats(); s.Delivered != total || s.Acked != total {
 		t.Errorf("Stats = %+v, want %d delivered and acked", s, total)
 	}
@@ -264,7 +266,7 @@ func TestSubscriberBatchesAcks(t *testing.T) {
 	for _, m := range msgs {
 		m.Ack()
 	}
-	waitFor(t, 10*time.Second, fmt.Sprintf("Stats().Acked == %d", n), func() bool { return sub.Stats().Acked == n })
+	poll.Until(t, 10*time.Second, fmt.Sprintf("Stats().Acked == %d", n), func() bool { return sub.Stats().Acked == n })
 	if p := pendingCount(t, client, stream); p != 0 {
 		t.Errorf("%d entries pending after %d acks", p, n)
 	}
@@ -282,7 +284,7 @@ func TestSubscriberRecreatesDeletedGroup(t *testing.T) {
 	sub, ch := subscribe(t, stream, redis.Config{})
 	addEntries(t, client, stream, 1, "before")
 	mustReceive(t, ch).Ack()
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 
 	// The stream goes, with its group, and comes back without it.
 	if err := client.Del(ctx, stream).Err(); err != nil {
@@ -301,7 +303,7 @@ func TestSubscriberRecreatesDeletedGroup(t *testing.T) {
 	if s := sub.Stats(); s.GroupsRecreated < 1 {
 		t.Errorf("Stats().GroupsRecreated = %d, want at least 1", s.GroupsRecreated)
 	}
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
 
 func TestSubscriberBacksOffOnReadErrors(t *testing.T) {
@@ -320,7 +322,7 @@ func TestSubscriberBacksOffOnReadErrors(t *testing.T) {
 	sub, ch := subscribe(t, stream, redis.Config{Options: opts})
 	addEntries(t, client, stream, 1, "before")
 	mustReceive(t, ch).Ack()
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
@@ -570,17 +572,6 @@ func expectNone(t *testing.T, ch <-chan *message.Message, d time.Duration) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after %s", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func waitDone(t *testing.T, ctx context.Context, when string) {
 	t.Helper()
 	select {
@@ -675,7 +666,7 @@ func TestSubscriberKeepsEntriesInHandFromOtherConsumers(t *testing.T) {
 		t.Errorf("pending entry = %+v, want %s with busy, delivered once", p[0], ids[0])
 	}
 	m.Ack()
-	waitFor(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
+	poll.Until(t, 5*time.Second, "pending list empty", func() bool { return pendingCount(t, client, stream) == 0 })
 }
 
 func TestSubscriberPacesReadsAtASteadyRate(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -32,7 +34,7 @@ func TestTransportUsesOnePoisonStreamEverywhere(t *testing.T) {
 	}
 	entry := addEntries(t, client, stream, 1, "nacked")[0]
 	mustReceive(t, ch).Nack()
-	waitFor(t, 10*time.Second, "entry in "+poison, func() bool { return client.XLen(t.Context(), poison).Val() == 1 })
+	poll.Until(t, 10*time.Second, "entry in "+poison, func() bool { return client.XLen(t.Context(), poison).Val() == 1 })
 
 	msg := message.NewMessage("m1", []byte(`{"bad":`))
 	msg.Metadata.Set(sensorhub.MetadataReason, "invalid_json")

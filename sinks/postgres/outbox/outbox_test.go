@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -44,17 +46,6 @@ func newForwarder(t *testing.T, db *postgrestest.DB, stream string, cfg outbox.C
 	return fwd
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestForwarderDownDeliversEverythingInCommitOrderPerStation commits while
 // no forwarder runs, from concurrent writers of several stations, then
 // starts one, stops it half-way, writes more and starts another: every
@@ -89,17 +80,17 @@ func TestForwarderDownDeliversEverythingInCommitOrderPerStation(t *testing.T) {
 	writeRound(0, 50)
 
 	fwd := newForwarder(t, db, stream, outbox.Config{})
-	eventually(t, 5*time.Second, "lag measured", func() bool { return !fwd.Stats().MeasuredAt.IsZero() })
-	eventually(t, 20*time.Second, "first 200 events forwarded", func() bool { return len(streamEvents(t, stream)) >= 200 })
-	eventually(t, 5*time.Second, "nothing pending", func() bool { s := fwd.Stats(); return s.Pending == 0 && s.Lag == 0 })
+	poll.Until(t, 5*time.Second, "lag measured", func() bool { return !fwd.Stats().MeasuredAt.IsZero() })
+	poll.Until(t, 20*time.Second, "first 200 events forwarded", func() bool { return len(streamEvents(t, stream)) >= 200 })
+	poll.Until(t, 5*time.Second, "nothing pending", func() bool { s := fwd.Stats(); return s.Pending == 0 && s.Lag == 0 })
 	if err := fwd.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 
 	writeRound(50, 80) // forwarder down
 	second := newForwarder(t, db, stream, outbox.Config{})
-	eventually(t, 5*time.Second, "backlog measured", func() bool { return second.Stats().Pending > 0 || len(streamEvents(t, stream)) >= 320 })
-	eventually(t, 20*time.Second, "all 320 events forwarded", func() bool { return len(streamEvents(t, stream)) >= 320 })
+	poll.Until(t, 5*time.Second, "backlog measured", func() bool { return second.Stats().Pending > 0 || len(streamEvents(t, stream)) >= 320 })
+	poll.Until(t, 20*time.Second, "all 320 events forwarded", func() bool { return len(streamEvents(t, stream)) >= 320 })
 
 	events := streamEvents(t, stream)
 	seen := map[string]bool{}
@@ -143,10 +134,10 @@ func TestForwarderCleansUpForwardedEventsAfterRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	fwd := newForwarder(t, db, stream, outbox.Config{Retention: time.Millisecond, CleanupInterval: time.Hour})
-	eventually(t, 10*time.Second, "forwarded", func() bool { return len(streamEvents(t, stream)) == 1 })
+	poll.Until(t, 10*time.Second, "forwarded", func() bool { return len(streamEvents(t, stream)) == 1 })
 	// The forwarder records its offset just after publishing; once it has,
 	// the event is past retention and goes.
-	eventually(t, 10*time.Second, "the forwarded event deleted", func() bool {
+	poll.Until(t, 10*time.Second, "the forwarded event deleted", func() bool {
 		n, err := fwd.Cleanup(t.Context())
 		if err != nil {
 			t.Fatal(err)

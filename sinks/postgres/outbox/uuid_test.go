@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/google/uuid"
 
 	"github.com/sensorhub/sensorhub/sensorhub"
@@ -53,7 +55,7 @@ func TestEventUUIDInAnyFormIsStoredAndForwardedCanonical(t *testing.T) {
 	}
 
 	newForwarder(t, db, stream, outbox.Config{})
-	eventually(t, 20*time.Second, "every event forwarded", func() bool { return len(streamEvents(t, stream)) >= 1+len(forms) })
+	poll.Until(t, 20*time.Second, "every event forwarded", func() bool { return len(streamEvents(t, stream)) >= 1+len(forms) })
 	entries, err := redistest.Client(t).XRange(t.Context(), stream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
@@ -99,26 +101,13 @@ func count(t *testing.T, events []sensorhub.Event, typ string) map[string]int {
 	return n
 }
 
-// eventually polls cond every 20 ms until it holds, failing the test after
-// a generous deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 30 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // sweptAfter waits until every sweeper completed two more sweeps, so that
 // each has had a full chance to announce what is due.
 func sweptAfter(t *testing.T, sweepers ...*staleness.Sweeper) {
 	t.Helper()
 	for i, s := range sweepers {
 		start := s.Stats().Sweeps
-		eventually(t, fmt.Sprintf("sweeper %d sweeps twice more", i), func() bool { return s.Stats().Sweeps >= start+2 })
+		poll.Until(t, 30*time.Second, fmt.Sprintf("sweeper %d sweeps twice more", i), func() bool { return s.Stats().Sweeps >= start+2 })
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 	"github.com/sensorhub/sensorhub/sinks/postgres/staleness"
@@ -31,7 +33,7 @@ func TestStaleOnceRecoveredOnceWithTwoReplicas(t *testing.T) {
 	}
 	series := stations * len(sensors)
 
-	eventually(t, "every series announced stale", func() bool { return len(count(t, announced(t, db), sensorhub.EventSensorStale)) == series })
+	poll.Until(t, 30*time.Second, "every series announced stale", func() bool { return len(count(t, announced(t, db), sensorhub.EventSensorStale)) == series })
 	// Keep them from going stale again once recovered, for the rest of
 	// the test; a stale series stays announced.
 	for i := range stations {
@@ -93,7 +95,7 @@ func TestRestartAnnouncesNothingAgain(t *testing.T) {
 	db := postgrestest.New(t)
 	first := newReplica(t, db, fast, 20*time.Millisecond)
 	first.write(t, "roof", time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC), "temperature")
-	eventually(t, "stale announced", func() bool { return len(announced(t, db)) == 1 })
+	poll.Until(t, 30*time.Second, "stale announced", func() bool { return len(announced(t, db)) == 1 })
 	if err := first.sweeper.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +122,7 @@ func TestEventsCarryTheContractFields(t *testing.T) {
 	r := newReplica(t, db, fast, 20*time.Millisecond)
 	ts := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
 	r.write(t, "roof", ts, "temperature")
-	eventually(t, "stale announced", func() bool { return len(announced(t, db)) == 1 })
+	poll.Until(t, 30*time.Second, "stale announced", func() bool { return len(announced(t, db)) == 1 })
 	if err := r.sweeper.Stop(t.Context()); err != nil { // no second stale after the recovery
 		t.Fatal(err)
 	}
@@ -178,7 +180,7 @@ func TestDuplicatesAreNoArrival(t *testing.T) {
 	ts := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
 	r.write(t, "roof", ts, "temperature")
 	first := status(t, db, fast, "roof", "temperature").LastReceivedAt
-	eventually(t, "stale announced", func() bool { return len(announced(t, db)) == 1 })
+	poll.Until(t, 30*time.Second, "stale announced", func() bool { return len(announced(t, db)) == 1 })
 
 	r.write(t, "roof", ts, "temperature")
 	sweptAfter(t, r.sweeper)
@@ -279,7 +281,7 @@ func TestSweeperCountsSilenceFromItsStart(t *testing.T) {
 	if n, err := r.sweeper.Sweep(t.Context()); err != nil || n != 0 {
 		t.Fatalf("first Sweep = %d, %v; want nothing stale yet", n, err)
 	}
-	eventually(t, "stale after the threshold from the first sweep", func() bool {
+	poll.Until(t, 30*time.Second, "stale after the threshold from the first sweep", func() bool {
 		n, err := r.sweeper.Sweep(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -317,7 +319,7 @@ func TestSweeperStats(t *testing.T) {
 	db := postgrestest.New(t)
 	r := newReplica(t, db, fast, 20*time.Millisecond)
 	r.write(t, "roof", time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC), "temperature")
-	eventually(t, "the stats show the series stale", func() bool {
+	poll.Until(t, 30*time.Second, "the stats show the series stale", func() bool {
 		s := r.sweeper.Stats()
 		return len(s.Series) == 1 && s.Series[0].Stale && s.Stale == 1 && !s.MeasuredAt.IsZero()
 	})

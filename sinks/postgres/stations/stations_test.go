@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/internal/poll"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sensorhub/sensorhub/internal/syncbuf"
@@ -159,7 +161,7 @@ func TestZonesFollowChanges(t *testing.T) {
 	if _, err := stations.Set(ctx, db.Pool, stations.Update{ID: "ny", Timezone: ptr("Europe/Berlin")}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "Zone(ny) is Europe/Berlin", func() bool {
+	poll.Until(t, 30*time.Second, "Zone(ny) is Europe/Berlin", func() bool {
 		loc := zones.Zone("ny")
 		return loc != nil && loc.String() == "Europe/Berlin"
 	})
@@ -225,23 +227,14 @@ func TestZonesKeepServingThroughAnOutage(t *testing.T) {
 	defer func() { _ = zones.Stop(ctx) }()
 
 	db.down.Store(true)
-	waitFor(t, "the outage is logged", func() bool { return strings.Contains(logs.String(), "zones not refreshed") })
+	poll.Until(t, 30*time.Second, "the outage is logged", func() bool { return strings.Contains(logs.String(), "zones not refreshed") })
 	time.Sleep(100 * time.Millisecond) // some ten failed refreshes
 	if loc := zones.Zone("ny"); loc == nil || loc.String() != "America/New_York" {
 		t.Fatalf("Zone(ny) during the outage = %v, want America/New_York still", loc)
 	}
 	db.down.Store(false)
-	waitFor(t, "the recovery is logged", func() bool { return strings.Contains(logs.String(), "zones refreshed again") })
+	poll.Until(t, 30*time.Second, "the recovery is logged", func() bool { return strings.Contains(logs.String(), "zones refreshed again") })
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Fatalf("%d warnings for one outage, want 1:\n%s", n, logs.String())
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
 	}
 }
