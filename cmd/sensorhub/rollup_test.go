@@ -121,7 +121,7 @@ func TestRollupsTwoReplicasKill9(t *testing.T) {
 		}
 	}
 	// Conflicting values for one key are possible; only distinct keys count.
-	poll.Until(t, 2*time.Minute, "every reading stored", func() bool { return a.rows(t, "") == len(keys) })
+	poll.Until(t, 2*time.Minute, "every reading stored", func() bool { return a.rows(t, "WHERE NOT derived") == len(keys) })
 
 	if code, out := a.cli(t, "calibration", "add", "berlin", "temperature", "--offset", "1.5", "--from", "2024-10-06T00:00:00Z"); code != exitOK {
 		t.Fatalf("calibration add: exit %d\n%s", code, out)
