@@ -26,8 +26,8 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, derived on", "drain, QC on", "drain, rollups on",
-		"sensorhub live", "drain/loop", "rules/drain", "derived/drain", "qc/drain", "rollups on/off", "drain, first 900", "drain, 20000 stored", "growth/drain",
+	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, derived on", "drain, QC + derived on", "drain, rollups on",
+		"sensorhub live", "drain/loop", "rules/drain", "derived/drain", "qc+derived/drain", "rollups on/off", "drain, first 900", "drain, 20000 stored", "growth/drain",
 		"api: ", "p50/p99 stations"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

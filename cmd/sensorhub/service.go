@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -122,6 +123,14 @@ func runApp(ctx context.Context, cfg config, logger *slog.Logger, opts ...fx.Opt
 	return exit, app.Stop(stopCtx)
 }
 
+// defaultPoolConns is the pool's size unless the database URL sets
+// pool_max_conns. pgxpool's own default (4 on a small machine) is less than
+// the service's concurrent users: two writers, the flusher, the outbox
+// forwarder's two loops, the rollup worker, the partition maintainer, the
+// zones, the staleness sweeper and the API; when each waits on a slow
+// database, /healthcheck would wait for a connection and call it down.
+const defaultPoolConns = 16
+
 // newPool returns the PostgreSQL pool. Its start hook, the first of every
 // component that uses it, refuses a schema that misses migrations of this
 // build: the service would otherwise retry "relation does not exist"
@@ -130,6 +139,9 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	pcfg, err := pgxpool.ParseConfig(cfg.databaseURL)
 	if err != nil {
 		return nil, errors.New("parse database URL (value not shown)")
+	}
+	if !strings.Contains(cfg.databaseURL, "pool_max_conns") {
+		pcfg.MaxConns = defaultPoolConns
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	if err != nil {
