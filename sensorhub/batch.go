@@ -22,7 +22,7 @@ type BatchWriter interface {
 const (
 	DefaultBatchMaxReadings = 5000
 	DefaultBatchMaxWait     = 5 * time.Millisecond
-	DefaultBatchWriters     = 2
+	DefaultBatchWriters     = 1
 	DefaultBatchTimeout     = 30 * time.Second
 	DefaultBatchBackoff     = 100 * time.Millisecond
 	DefaultBatchMaxBackoff  = 2 * time.Second
@@ -41,7 +41,12 @@ type BatchConfig struct {
 	// however small it is. Default DefaultBatchMaxWait (5 ms).
 	MaxWait time.Duration
 	// Writers bounds the flushes running at once; while all are busy,
-	// groups grow. Default DefaultBatchWriters (2).
+	// groups grow. Default DefaultBatchWriters (1): the Postgres sink's
+	// commits take the advisory locks of their stations, so two writers of
+	// the same stations commit one after the other anyway, while the
+	// waiting one holds a group that could have grown (measured on a
+	// 60,000-reading drain of 5 stations: 20,400 → 25,900 readings/s
+	// plain, 7,000 → 9,700 with quality control and derived quantities).
 	Writers int
 	// Timeout bounds one flush. Default DefaultBatchTimeout (30 s).
 	Timeout time.Duration
