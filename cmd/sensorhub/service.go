@@ -131,6 +131,14 @@ func runApp(ctx context.Context, cfg config, logger *slog.Logger, opts ...fx.Opt
 // database, /healthcheck would wait for a connection and call it down.
 const defaultPoolConns = 16
 
+// The pool's connections plan every statement for its parameters
+// (plan_cache_mode force_custom_plan, unless the database URL sets it).
+// pgx prepares its statements, and after five executions PostgreSQL may
+// keep a generic plan for the connection's life; for the processors'
+// statements over the growing partitions of readings, custom plans were
+// faster (a 200,000-reading drain with QC and derived quantities: 4,806 →
+// 6,757 readings/s), and the plain drain did not change (19,743 → 19,545).
+
 // newPool returns the PostgreSQL pool. Its start hook, the first of every
 // component that uses it, refuses a schema that misses migrations of this
 // build: the service would otherwise retry "relation does not exist"
@@ -142,6 +150,9 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	}
 	if !strings.Contains(cfg.databaseURL, "pool_max_conns") {
 		pcfg.MaxConns = defaultPoolConns
+	}
+	if _, set := pcfg.ConnConfig.RuntimeParams["plan_cache_mode"]; !set {
+		pcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	if err != nil {
