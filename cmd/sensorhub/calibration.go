@@ -10,7 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
+	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 )
 
 const (
@@ -81,10 +83,21 @@ func runCalibration(ctx context.Context, cfg config, args []string, stdout io.Wr
 		return err
 	}
 	defer pool.Close()
-	followers, err := cfg.derived.calibrationFollowers()
+	// Quality control first, so that the derived values follow the new
+	// flags as well as the new values.
+	var followers []calibration.Follower
+	if cfg.processing.qualityControl {
+		p, err := qc.New(qc.Config{Types: handlers.Builtin()})
+		if err != nil {
+			return err
+		}
+		followers = append(followers, p)
+	}
+	derived, err := cfg.derived.calibrationFollowers()
 	if err != nil {
 		return err
 	}
+	followers = append(followers, derived...)
 	store, err := calibration.New(calibration.Config{DB: pool, Followers: followers})
 	if err != nil {
 		return err

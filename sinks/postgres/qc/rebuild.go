@@ -12,6 +12,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
+	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 )
 
@@ -86,8 +87,11 @@ VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, created_at`, m.Station, m.Sensor, 
 		if err != nil {
 			return err
 		}
-		changed, err = p.rebuildSeries(ctx, tx, snap, m.Station, m.Sensor, m.From, m.To)
-		return err
+		var events []sensorhub.Event
+		if changed, events, err = p.rebuildSeries(ctx, tx, snap, m.Station, m.Sensor, m.From, m.To); err != nil {
+			return err
+		}
+		return p.announce(ctx, tx, events)
 	})
 	if err != nil {
 		return ManualFlag{}, 0, fmt.Errorf("qc: flag %s/%s: %w", m.Station, m.Sensor, err)
@@ -157,10 +161,13 @@ ORDER BY 1, 2`, scope.Station, bound(scope.From), bound(scope.To))
 			if err != nil || !snap.watches(p.declared, s[1]) {
 				return err
 			}
-			n, err := p.rebuildSeries(ctx, tx, snap, s[0], s[1], scope.From, scope.To)
+			n, events, err := p.rebuildSeries(ctx, tx, snap, s[0], s[1], scope.From, scope.To)
+			if err != nil {
+				return err
+			}
 			done.Series++
 			done.Changed += n
-			return err
+			return p.announce(ctx, tx, events)
 		})
 		if err != nil {
 			return done, fmt.Errorf("qc: rebuild %s/%s: %w", s[0], s[1], err)
@@ -180,20 +187,20 @@ func bound(t time.Time) *time.Time {
 }
 
 // rebuildSeries evaluates the stored readings of a series in [from, to)
-// (zero: open) within tx, which holds the station's lock, stores and
-// announces the changes, and moves the processor's saved state of the
-// series along when the walk passes it. It returns how many readings
-// changed flags.
-func (p *Processor) rebuildSeries(ctx context.Context, tx pgx.Tx, snap *snapshot, station, sensor string, from, to time.Time) (int, error) {
+// (zero: open) within tx, which holds the station's lock, stores the
+// changes, and moves the processor's saved state of the series along when
+// the walk passes it. It returns how many readings changed flags and the
+// events that announce them.
+func (p *Processor) rebuildSeries(ctx context.Context, tx pgx.Tx, snap *snapshot, station, sensor string, from, to time.Time) (int, []sensorhub.Event, error) {
 	var lo, hi *time.Time
 	err := tx.QueryRow(ctx, `SELECT min(ts), max(ts) FROM readings
 WHERE station = $1 AND sensor = $2 AND ts >= coalesce($3, '-infinity'::timestamptz) AND ts < coalesce($4, 'infinity'::timestamptz)`,
 		station, sensor, bound(from), bound(to)).Scan(&lo, &hi)
 	if err != nil {
-		return 0, fmt.Errorf("find readings: %w", err)
+		return 0, nil, fmt.Errorf("find readings: %w", err)
 	}
 	if lo == nil {
-		return 0, nil
+		return 0, nil, nil
 	}
 	var (
 		raw     []byte
@@ -205,10 +212,10 @@ WHERE station = $1 AND sensor = $2 AND ts >= coalesce($3, '-infinity'::timestamp
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
-		return 0, fmt.Errorf("read state: %w", err)
+		return 0, nil, fmt.Errorf("read state: %w", err)
 	case raw != nil:
 		if err := json.Unmarshal(raw, &st); err != nil {
-			return 0, fmt.Errorf("decode state: %w", err)
+			return 0, nil, fmt.Errorf("decode state: %w", err)
 		}
 		if st != nil {
 			through = st.Run.Last
@@ -216,31 +223,62 @@ WHERE station = $1 AND sensor = $2 AND ts >= coalesce($3, '-infinity'::timestamp
 	}
 	k := newWalk(ctx, tx, station, sensor, snap.limits(p.declared, station, sensor), through)
 	if err := k.general(ctx, *lo, *hi); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := save(ctx, tx, []*walk{k}); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	events, err := k.events()
 	if err != nil {
-		return 0, err
-	}
-	if p.events && len(events) > 0 {
-		if err := outbox.Insert(ctx, tx, events); err != nil {
-			return 0, err
-		}
+		return 0, nil, err
 	}
 	if k.captured != nil {
 		raw, err := json.Marshal(k.captured)
 		if err != nil {
-			return 0, fmt.Errorf("encode state: %w", err)
+			return 0, nil, fmt.Errorf("encode state: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `UPDATE processor_cursors SET state = $4 WHERE processor = $1 AND station = $2 AND sensor = $3`,
 			Name, station, sensor, raw); err != nil {
-			return 0, fmt.Errorf("save state: %w", err)
+			return 0, nil, fmt.Errorf("save state: %w", err)
 		}
 	}
-	return len(k.changes), nil
+	return len(k.changes), events, nil
+}
+
+// announce adds events to the outbox in tx, unless events are off.
+func (p *Processor) announce(ctx context.Context, tx pgx.Tx, events []sensorhub.Event) error {
+	if !p.events || len(events) == 0 {
+		return nil
+	}
+	return outbox.Insert(ctx, tx, events)
+}
+
+// Follow implements calibration.Follower: a calibration changed the values
+// of a series in its period, so the flags there, and those of the readings
+// whose flags depend on them, are evaluated again in the calibration's
+// transaction, which holds the station's lock. It returns the events of
+// the changes. Put it before the derived quantities' follower, which then
+// reads the new flags.
+func (p *Processor) Follow(ctx context.Context, tx pgx.Tx, a calibration.Applied) ([]sensorhub.Event, error) {
+	snap, err := loadSnapshot(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("qc: follow calibration %d: %w", a.CalibrationID, err)
+	}
+	if !snap.watches(p.declared, a.Sensor) {
+		return nil, nil
+	}
+	var from, to time.Time
+	if a.From != nil {
+		from = *a.From
+	}
+	if a.To != nil {
+		to = *a.To
+	}
+	_, events, err := p.rebuildSeries(ctx, tx, snap, a.Station, a.Sensor, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("qc: follow calibration %d: %w", a.CalibrationID, err)
+	}
+	return events, nil
 }
 
 // inTx runs fn in a transaction holding station's lock, the one the sink
@@ -263,3 +301,5 @@ func inTx(ctx context.Context, db TxDB, station string, fn func(pgx.Tx) error) e
 	}
 	return nil
 }
+
+var _ calibration.Follower = (*Processor)(nil)
