@@ -100,22 +100,28 @@ func TestEveryCommittedBatchYieldsOneReadingsStoredEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := 0
+	want, wantCrossings := 0, 0
 	for _, ev := range committed {
-		if ev.Type == sensorhub.EventReadingsStored {
+		switch ev.Type {
+		case sensorhub.EventReadingsStored:
 			want++
+		case sensorhub.EventThresholdCrossed:
+			wantCrossings++
 		}
 	}
 	var got []sensorhub.Event
-	poll.Until(t, 10*time.Second, fmt.Sprintf("%d readings.stored events forwarded", want), func() bool {
+	poll.Until(t, 30*time.Second, fmt.Sprintf("%d readings.stored and %d threshold.crossed events forwarded", want, wantCrossings), func() bool {
 		got = distinct(t, e.events(t, stream))
-		count := 0
+		stored, crossed := 0, 0
 		for _, ev := range got {
-			if ev.Type == sensorhub.EventReadingsStored {
-				count++
+			switch ev.Type {
+			case sensorhub.EventReadingsStored:
+				stored++
+			case sensorhub.EventThresholdCrossed:
+				crossed++
 			}
 		}
-		return count == want
+		return stored == want && crossed == wantCrossings
 	})
 	if listed := storedReadings(t, got); len(listed) != n {
 		t.Errorf("readings.stored events list %d readings, want each of the %d stored once", len(listed), n)
