@@ -10,9 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
-	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 )
 
 const (
@@ -87,7 +85,7 @@ func runCalibration(ctx context.Context, cfg config, args []string, stdout io.Wr
 	// flags as well as the new values.
 	var followers []calibration.Follower
 	if cfg.processing.qualityControl {
-		p, err := qc.New(qc.Config{Types: handlers.Builtin()})
+		p, err := commandQC()
 		if err != nil {
 			return err
 		}

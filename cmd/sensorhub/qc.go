@@ -34,7 +34,7 @@ func runQC(ctx context.Context, cfg config, args []string, stdout io.Writer) err
 		return fmt.Errorf("%w: qc needs flag, rebuild, set, reset or list", errUsage)
 	}
 	sub, args := args[0], args[1:]
-	p, err := qc.New(qc.Config{Types: handlers.Builtin()})
+	p, err := commandQC()
 	if err != nil {
 		return err
 	}
@@ -131,6 +131,12 @@ func stationArg(s string) string {
 		return ""
 	}
 	return s
+}
+
+// commandQC is quality control as the commands run it (qc, calibration):
+// over the built-in sensor types, which the service registers.
+func commandQC() (*qc.Processor, error) {
+	return qc.New(qc.Config{Types: handlers.Builtin()})
 }
 
 func orAll(station string) string {
