@@ -14,17 +14,22 @@ import (
 // no rain reading any more. A rate is the sum of the station's rain in
 // (t − W, t] ($4 = W − 1 µs, PostgreSQL's precision), per hour ($7), taken
 // in PostgreSQL with a window function over each range and the window
-// before it: one pass over the rain, however dense. Readings flagged fail
-// are left out; a device-sent rain_rate is never replaced.
+// before it: one pass over the rain, however dense. The sum is numeric
+// (of the values to 15 significant digits, PostgreSQL's float8 to numeric),
+// whose moving aggregate takes out the row leaving the frame, linear in the
+// rows, where float8 sum has no such inverse and adds up each row's whole
+// frame again; being exact, it does not depend on the rows before the
+// frame. Readings flagged fail are left out; a device-sent rain_rate is
+// never replaced.
 const writeRainRates = `WITH ranges AS (
   SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS k(station, lo, hi, i)
 ), sums AS (
   SELECT k.i, r.station, r.ts, k.lo,
-    sum(r.value) OVER (PARTITION BY k.i ORDER BY r.ts RANGE BETWEEN $4::interval PRECEDING AND CURRENT ROW) AS total
+    sum(r.value::numeric) OVER (PARTITION BY k.i ORDER BY r.ts RANGE BETWEEN $4::interval PRECEDING AND CURRENT ROW) AS total
   FROM ranges k JOIN readings r ON r.station = k.station AND r.sensor = 'rain'
     AND r.ts >= k.lo - $4::interval AND r.ts <= k.hi AND r.qc_flag <> 4
 ), rates AS (
-  SELECT station, ts, total * $7::float8 AS value FROM sums WHERE ts >= lo
+  SELECT station, ts, total::float8 * $7::float8 AS value FROM sums WHERE ts >= lo
 ), gone AS (
   DELETE FROM readings r USING unnest($5::text[], $6::timestamptz[]) AS g(station, ts)
   WHERE r.station = g.station AND r.sensor = 'rain_rate' AND r.ts = g.ts AND r.derived
