@@ -1,0 +1,122 @@
+package qc
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
+	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
+)
+
+// TestUpdateFlagsLooksKeysUp checks the plan of updateFlags in a young
+// partition (5 stations, 13 types, 10 minutes a second apart: 39,000
+// rows, analyzed) for 500 keys, bound (a custom plan) and not (the generic
+// plan pgx's cached statement ends up with): it reads readings through
+// the primary key's index only, where the plain join over the same keys,
+// the control, scans the partition whole.
+func TestUpdateFlagsLooksKeysUp(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	t0 := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := partition.Ensure(ctx, db.Pool, t0, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`INSERT INTO readings (station, sensor, ts, value, unit, qc_flag)
+		 SELECT 's' || st, 'sensor' || se, '2024-12-01'::timestamptz + s * interval '1 second', s, 'Cel', 1
+		 FROM generate_series(1, 5) st, generate_series(1, 13) se, generate_series(1, 600) s`,
+		`ANALYZE readings`,
+	} {
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	var stations, sensors, tests []string
+	var times []time.Time
+	var flags []int16
+	for st := 1; st <= 5; st++ {
+		for se := 1; se <= 10; se++ {
+			for s := 591; s <= 600; s++ {
+				stations, sensors = append(stations, fmt.Sprint("s", st)), append(sensors, fmt.Sprint("sensor", se))
+				times, flags, tests = append(times, t0.Add(time.Duration(s)*time.Second)), append(flags, 1), append(tests, "")
+			}
+		}
+	}
+	args := []any{stations, sensors, times, flags, tests}
+	control := strings.TrimSuffix(updateFlags, " AND k.flag BETWEEN 1 AND 4")
+	if control == updateFlags {
+		t.Fatal("updateFlags no longer ends with the condition the control leaves out")
+	}
+	for _, c := range []struct {
+		name    string
+		sql     string
+		generic bool
+		seqScan bool
+	}{
+		{"control", control, false, true},
+		{"custom", updateFlags, false, false},
+		{"generic", updateFlags, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			nodes := explainScans(t, db, c.generic, c.sql, args)
+			if seq := slices.Contains(nodes, "Seq Scan on readings_p2024_12"); seq != c.seqScan {
+				t.Errorf("sequential scan of the partition %v, want %v; plan reads %v", seq, c.seqScan, nodes)
+			}
+		})
+	}
+}
+
+// explainScans returns the relation scans of sql's plan for args, or of
+// its generic plan, as "node on relation".
+func explainScans(t *testing.T, db *postgrestest.DB, generic bool, sql string, args []any) []string {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var plan []map[string]any
+	if !generic {
+		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+			t.Fatalf("explain: %v", err)
+		}
+	} else {
+		// A generic plan does not depend on the values: NULLs stand in.
+		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, "PREPARE explained AS "+sql); err != nil {
+			t.Fatal(err)
+		}
+		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(args)), ", ")
+		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE explained("+nulls+")").Scan(&plan); err != nil {
+			t.Fatalf("explain: %v", err)
+		}
+		if _, err := tx.Exec(ctx, "DEALLOCATE explained"); err != nil { // PREPARE outlives a rollback
+			t.Fatal(err)
+		}
+	}
+	var scans []string
+	var walk func(node map[string]any)
+	walk = func(node map[string]any) {
+		if rel, ok := node["Relation Name"].(string); ok && node["Node Type"] != "ModifyTable" {
+			scans = append(scans, node["Node Type"].(string)+" on "+rel)
+		}
+		children, _ := node["Plans"].([]any)
+		for _, c := range children {
+			walk(c.(map[string]any))
+		}
+	}
+	walk(plan[0]["Plan"].(map[string]any))
+	if len(scans) == 0 {
+		b, _ := json.Marshal(plan)
+		t.Fatalf("a plan that scans nothing: %s", b)
+	}
+	return scans
+}
