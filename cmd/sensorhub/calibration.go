@@ -83,19 +83,21 @@ func runCalibration(ctx context.Context, cfg config, args []string, stdout io.Wr
 	defer pool.Close()
 	// Quality control first, so that the derived values follow the new
 	// flags as well as the new values.
+	derived, err := cfg.derived.processor()
+	if err != nil {
+		return err
+	}
 	var followers []calibration.Follower
 	if cfg.processing.qualityControl {
-		p, err := commandQC()
+		p, err := commandQC(derived)
 		if err != nil {
 			return err
 		}
 		followers = append(followers, p)
 	}
-	derived, err := cfg.derived.calibrationFollowers()
-	if err != nil {
-		return err
+	if derived != nil {
+		followers = append(followers, derived)
 	}
-	followers = append(followers, derived...)
 	store, err := calibration.New(calibration.Config{DB: pool, Followers: followers})
 	if err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/sinks/postgres"
-	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
 	"github.com/sensorhub/sensorhub/sinks/postgres/derived"
 	"github.com/sensorhub/sensorhub/sinks/postgres/outbox"
 )
@@ -34,16 +33,6 @@ func (c derivedConfig) processor() (*derived.Processor, error) {
 		return nil, nil
 	}
 	return derived.New(derived.Config{Tolerance: c.tolerance})
-}
-
-// calibrationFollowers returns what follows a calibration of stored
-// readings: the derived quantities, when on.
-func (c derivedConfig) calibrationFollowers() ([]calibration.Follower, error) {
-	p, err := c.processor()
-	if p == nil || err != nil {
-		return nil, err
-	}
-	return []calibration.Follower{p}, nil
 }
 
 // followElevation computes the derived values of station again after its

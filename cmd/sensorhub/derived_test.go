@@ -11,6 +11,17 @@ import (
 	"github.com/sensorhub/sensorhub/sinks/postgres/derived"
 )
 
+// processed returns whether processor has processed the series
+// station/sensor up to device time upto, for poll.Until.
+func (e *testEnv) processed(t *testing.T, processor, station, sensor string, upto time.Time) func() bool {
+	return func() bool {
+		var done bool
+		err := e.db.Pool.QueryRow(t.Context(), `SELECT coalesce(bool_and(processed_until >= $4), false)
+FROM processor_cursors WHERE processor = $1 AND station = $2 AND sensor = $3`, processor, station, sensor, upto).Scan(&done)
+		return err == nil && done
+	}
+}
+
 // TestDerivedQuantitiesEndToEnd runs the binary with its defaults:
 // temperature and humidity sent as two messages 20 s apart give one dew
 // point, a temperature 5 minutes later pairs with nothing, and a running
@@ -36,16 +47,8 @@ func TestDerivedQuantitiesEndToEnd(t *testing.T) {
 	for i, v := range []float64{10, 10.2, 0.1, 0.3} { // reset after the second
 		send("rain_total", base.Add(time.Duration(i)*time.Minute), v)
 	}
-	processed := func(sensor string, upto time.Time) func() bool {
-		return func() bool {
-			var done bool
-			err := e.db.Pool.QueryRow(context.Background(), `SELECT coalesce(bool_and(processed_until >= $3), false)
-FROM processor_cursors WHERE processor = $1 AND station = 'roof' AND sensor = $2`, derived.Name, sensor, upto).Scan(&done)
-			return err == nil && done
-		}
-	}
-	poll.Until(t, 30*time.Second, "the late temperature processed", processed("temperature", base.Add(5*time.Minute)))
-	poll.Until(t, 30*time.Second, "the rain totals processed", processed("rain_total", base.Add(3*time.Minute)))
+	poll.Until(t, 30*time.Second, "the late temperature processed", e.processed(t, derived.Name, "roof", "temperature", base.Add(5*time.Minute)))
+	poll.Until(t, 30*time.Second, "the rain totals processed", e.processed(t, derived.Name, "roof", "rain_total", base.Add(3*time.Minute)))
 	if n := e.rows(t, "WHERE sensor = 'dew_point'"); n != 1 {
 		t.Errorf("%d dew points, want 1: a temperature 5 minutes from any humidity pairs with none", n)
 	}
@@ -86,12 +89,7 @@ func TestStationElevationRecomputesSeaLevelPressure(t *testing.T) {
 	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
 	e.xadd(t, fmt.Sprintf(`[{"sensor":"pressure","station":"hill","value":898.76,"timestamp":%q},
 		{"sensor":"temperature","station":"hill","value":8.5,"timestamp":%q}]`, base.Format(time.RFC3339), base.Add(30*time.Second).Format(time.RFC3339)))
-	poll.Until(t, 30*time.Second, "the pressure processed", func() bool {
-		var done bool
-		err := e.db.Pool.QueryRow(context.Background(), `SELECT coalesce(bool_and(processed_until >= $2), false)
-FROM processor_cursors WHERE processor = $1 AND station = 'hill' AND sensor = 'pressure'`, derived.Name, base).Scan(&done)
-		return err == nil && done
-	})
+	poll.Until(t, 30*time.Second, "the pressure processed", e.processed(t, derived.Name, "hill", "pressure", base))
 	if n := e.rows(t, "WHERE sensor = 'sea_level_pressure'"); n != 0 {
 		t.Fatalf("%d sea-level pressures without an elevation", n)
 	}

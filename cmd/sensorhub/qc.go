@@ -15,6 +15,7 @@ import (
 
 	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sensorhub"
+	"github.com/sensorhub/sensorhub/sinks/postgres/derived"
 	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 )
 
@@ -34,7 +35,11 @@ func runQC(ctx context.Context, cfg config, args []string, stdout io.Writer) err
 		return fmt.Errorf("%w: qc needs flag, rebuild, set, reset or list", errUsage)
 	}
 	sub, args := args[0], args[1:]
-	p, err := commandQC()
+	quantities, err := cfg.derived.processor()
+	if err != nil {
+		return err
+	}
+	p, err := commandQC(quantities)
 	if err != nil {
 		return err
 	}
@@ -134,9 +139,15 @@ func stationArg(s string) string {
 }
 
 // commandQC is quality control as the commands run it (qc, calibration):
-// over the built-in sensor types, which the service registers.
-func commandQC() (*qc.Processor, error) {
-	return qc.New(qc.Config{Types: handlers.Builtin()})
+// over the built-in sensor types, which the service registers, with the
+// derived quantities (nil when off) following the readings whose flags
+// change to or from fail.
+func commandQC(quantities *derived.Processor) (*qc.Processor, error) {
+	var followers []qc.Follower
+	if quantities != nil {
+		followers = append(followers, quantities)
+	}
+	return qc.New(qc.Config{Types: handlers.Builtin(), Followers: followers})
 }
 
 func orAll(station string) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/sensorhub/sensorhub/sensorhub"
 	"github.com/sensorhub/sensorhub/sinks/postgres"
 	"github.com/sensorhub/sensorhub/sinks/postgres/calibration"
+	"github.com/sensorhub/sensorhub/sinks/postgres/qc"
 )
 
 // Name is the processor's name, under which the sink keeps its cursors.
@@ -138,11 +139,7 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 			touched = append(touched, touch{station: s.Station, sensor: s.Sensor, at: r.Time.UnixMicro()})
 		}
 	}
-	changes, err := p.recompute(ctx, tx, touched)
-	if err != nil || p.cfg.DisableEvents {
-		return err
-	}
-	events, err := newDerivedEvents(changes)
+	events, err := p.recomputeEvents(ctx, tx, touched)
 	if err != nil {
 		return err
 	}
@@ -150,6 +147,17 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		series[0].Emit(e)
 	}
 	return nil
+}
+
+// recomputeEvents recomputes the derived values whose inputs are touched
+// and returns the EventDerived events announcing what changed (none with
+// Config.DisableEvents).
+func (p *Processor) recomputeEvents(ctx context.Context, tx pgx.Tx, touched []touch) ([]sensorhub.Event, error) {
+	changes, err := p.recompute(ctx, tx, touched)
+	if err != nil || p.cfg.DisableEvents {
+		return nil, err
+	}
+	return newDerivedEvents(changes)
 }
 
 // Rebuild recomputes, within tx, every derived value of station whose
@@ -211,6 +219,7 @@ var (
 	_ postgres.BatchProcessor = (*Processor)(nil)
 	_ postgres.SensorFilter   = (*Processor)(nil)
 	_ calibration.Follower    = (*Processor)(nil)
+	_ qc.Follower             = (*Processor)(nil)
 )
 
 // Follow implements calibration.Follower: the derived values computed from
@@ -225,4 +234,25 @@ func (p *Processor) Follow(ctx context.Context, tx pgx.Tx, a calibration.Applied
 		to = *a.To
 	}
 	return p.Rebuild(ctx, tx, a.Station, from, to)
+}
+
+// FollowFlags implements qc.Follower: the derived values computed from
+// readings that quality control's Flag, Rebuild or Follow turned fail, or
+// back from fail, are computed again, as when the sink hands the readings
+// over in Series.Revised, and announced in an EventDerived event. A value
+// whose input is now fail is computed from another partner within the
+// tolerance, or removed.
+func (p *Processor) FollowFlags(ctx context.Context, tx pgx.Tx, r qc.Reflagged) ([]sensorhub.Event, error) {
+	if !p.watched[r.Sensor] {
+		return nil, nil
+	}
+	touched := make([]touch, len(r.Readings))
+	for i, rd := range r.Readings {
+		touched[i] = touch{station: r.Station, sensor: r.Sensor, at: rd.Time.UnixMicro()}
+	}
+	events, err := p.recomputeEvents(ctx, tx, touched)
+	if err != nil {
+		return nil, fmt.Errorf("derived: follow the flags of %s/%s: %w", r.Station, r.Sensor, err)
+	}
+	return events, nil
 }

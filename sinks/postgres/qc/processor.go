@@ -60,6 +60,11 @@ type Config struct {
 	// for a deployment without the outbox. The sink's own setting governs
 	// the processor's events. Default false.
 	DisableEvents bool
+	// Followers recompute what they computed from stored readings whose
+	// flags Flag, Rebuild or Follow changed to or from fail, in the same
+	// transaction (package derived's Processor is one; see Follower). The
+	// sink does not use them. Default none.
+	Followers []Follower
 }
 
 // Validate reports every problem of c at once.
@@ -87,6 +92,7 @@ type Processor struct {
 	companionOf map[string][]string
 	refresh     time.Duration
 	events      bool
+	followers   []Follower
 
 	mu   sync.Mutex
 	snap *snapshot
@@ -105,7 +111,8 @@ func New(cfg Config) (*Processor, error) {
 			companionOf[c] = append(companionOf[c], t.Name)
 		}
 	}
-	return &Processor{declared: declared, companionOf: companionOf, refresh: cmp.Or(cfg.Refresh, DefaultRefresh), events: !cfg.DisableEvents}, nil
+	return &Processor{declared: declared, companionOf: companionOf, refresh: cmp.Or(cfg.Refresh, DefaultRefresh), events: !cfg.DisableEvents,
+		followers: cfg.Followers}, nil
 }
 
 // Name implements postgres.Processor.

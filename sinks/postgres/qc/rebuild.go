@@ -69,9 +69,10 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Flag stores m and, in the same transaction, evaluates again the stored
 // readings of its series in its period and those whose flags depend on
-// them, announcing each change; readings stored later in the period get
-// the flag as the processor evaluates them. It returns m as stored and how
-// many stored readings changed flags.
+// them, announcing each change, and has the followers (Config.Followers)
+// follow the readings that became or stopped being fail; readings stored
+// later in the period get the flag as the processor evaluates them. It
+// returns m as stored and how many stored readings changed flags.
 func (p *Processor) Flag(ctx context.Context, db TxDB, m ManualFlag) (ManualFlag, int, error) {
 	if err := m.Validate(); err != nil {
 		return ManualFlag{}, 0, err
@@ -135,8 +136,10 @@ type Rebuilt struct {
 
 // Rebuild evaluates the stored readings of scope again with the current
 // settings and manual flags, and those whose flags depend on them, one
-// transaction per series, announcing every change as the processor does.
-// Doing it twice changes nothing the second time. Series of types that
+// transaction per series, announcing every change as the processor does;
+// in each, the followers (Config.Followers) follow the readings that
+// became or stopped being fail. Doing it twice changes nothing the second
+// time. Series of types that
 // run no test are skipped (their readings keep flag 2). progress, if not
 // nil, is called after each series with the count done and the total.
 func (p *Processor) Rebuild(ctx context.Context, db TxDB, scope Scope, progress func(done, total int)) (Rebuilt, error) {
@@ -188,9 +191,10 @@ func bound(t time.Time) *time.Time {
 
 // rebuildSeries evaluates the stored readings of a series in [from, to)
 // (zero: open) within tx, which holds the station's lock, stores the
-// changes, and moves the processor's saved state of the series along when
-// the walk passes it. It returns how many readings changed flags and the
-// events that announce them.
+// changes, moves the processor's saved state of the series along when the
+// walk passes it, and has the followers follow the readings that became or
+// stopped being fail. It returns how many readings changed flags and the
+// events that announce the changes, then the followers'.
 func (p *Processor) rebuildSeries(ctx context.Context, tx pgx.Tx, snap *snapshot, station, sensor string, from, to time.Time) (int, []sensorhub.Event, error) {
 	var lo, hi *time.Time
 	err := tx.QueryRow(ctx, `SELECT min(ts), max(ts) FROM readings
@@ -232,6 +236,11 @@ WHERE station = $1 AND sensor = $2 AND ts >= coalesce($3, '-infinity'::timestamp
 	if err != nil {
 		return 0, nil, err
 	}
+	followed, err := p.follow(ctx, tx, k)
+	if err != nil {
+		return 0, nil, err
+	}
+	events = append(events, followed...)
 	if k.captured != nil {
 		raw, err := json.Marshal(k.captured)
 		if err != nil {
@@ -256,9 +265,11 @@ func (p *Processor) announce(ctx context.Context, tx pgx.Tx, events []sensorhub.
 // Follow implements calibration.Follower: a calibration changed the values
 // of a series in its period, so the flags there, and those of the readings
 // whose flags depend on them, are evaluated again in the calibration's
-// transaction, which holds the station's lock. It returns the events of
-// the changes. Put it before the derived quantities' follower, which then
-// reads the new flags.
+// transaction, which holds the station's lock, and the followers
+// (Config.Followers) follow the readings that became or stopped being
+// fail. It returns the events of the changes, then the followers'. Put it
+// before the derived quantities' calibration.Follower, which then reads
+// the new flags.
 func (p *Processor) Follow(ctx context.Context, tx pgx.Tx, a calibration.Applied) ([]sensorhub.Event, error) {
 	snap, err := loadSnapshot(ctx, tx)
 	if err != nil {
