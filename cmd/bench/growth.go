@@ -25,6 +25,8 @@ func shortDrain(n int) int {
 // already holding preload readings of the same stations and sensor types,
 // spread over the year before them, loaded with COPY into monthly
 // partitions made beforehand, as a year of service would have left them.
+// Then it builds the table's rollups and times the rollup reads on it
+// (measureGrownRollupReads).
 func (e *environment) measureGrowth(ctx context.Context, readings []reading, preload int, env ...string) (result, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
@@ -37,7 +39,14 @@ func (e *environment) measureGrowth(ctx context.Context, readings []reading, pre
 	if err := e.preloadTable(ctx, schema, dsn, preload); err != nil {
 		return result{}, fmt.Errorf("preload %d readings: %w", preload, err)
 	}
-	return e.measureDrainInto(ctx, schema, dsn, readings, false, env...)
+	res, err := e.measureDrainInto(ctx, schema, dsn, readings, false, env...)
+	if err != nil {
+		return res, err
+	}
+	if res.reads, err = e.measureGrownRollupReads(ctx, schema, dsn); err != nil {
+		return res, fmt.Errorf("rollup reads: %w", err)
+	}
+	return res, nil
 }
 
 // preloadTable copies n readings spread evenly over the year before

@@ -15,13 +15,19 @@
 //     3c. derived: the same drain computing the derived quantities (dew
 //     point, …, rain from rain_total), against the drain;
 //     3c'. QC + derived: the same drain with quality control as well;
-//     3d. rollups: the same drain maintaining the rollups, against the drain;
+//     3d. rollups: the same drain maintaining the rollups, against the drain,
+//     then the read latency of a year of daily rows and a day of 5-minute
+//     rows of one series filled into its rollup tables;
 //     3e. short drain: the first 300,000 readings only (3/10 of -n when
 //     that is less), against the drain: how the rate depends on the length
 //     of a drain;
 //     3f. growth: the drain into a table already holding -growth-preload
 //     readings (20 million by default) spread over the year before, loaded
-//     with COPY, against the drain into the empty table;
+//     with COPY, against the drain into the empty table; then the rollups
+//     of one station built with the product's rebuild (rollup.Rebuild, as
+//     `sensorhub rollup rebuild --station` runs it), timed, and the same
+//     reads as 3d on one of its preloaded series: issue 14's read latency
+//     with at least 10 million raw readings stored;
 //  4. live: the binary fed at a fixed rate, reporting the latency from
 //     publish to row, and its CPU time per reading against the drain's;
 //  5. api: the binary fed at the same rate on a database of the readings

@@ -28,6 +28,7 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 	}
 	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, derived on", "drain, QC + derived on", "drain, rollups on",
 		"sensorhub live", "drain/loop", "rules/drain", "derived/drain", "qc+derived/drain", "rollups on/off", "drain, first 900", "drain, 20000 stored", "growth/drain",
+		"rollup reads p99 after the rollups drain", "rollup reads p99 after the growth drain", "rollups of station-0 rebuilt in",
 		"api: ", "p50/p99 stations"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

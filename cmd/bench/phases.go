@@ -36,7 +36,8 @@ type result struct {
 	settled time.Duration
 	// rollupLagP99 is the 99th percentile of the rollup lag while live.
 	rollupLagP99 time.Duration
-	// reads are the rollup reads' latencies after a drain with rollups on.
+	// reads are the rollup reads' latencies after a drain with rollups
+	// on, and after the growth drain once its rollups are rebuilt.
 	reads rollupReads
 }
 

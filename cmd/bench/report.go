@@ -53,8 +53,8 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
 		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
 		r.live.rollupLagP99.Round(time.Millisecond), targetRollupLagP99)
-	fmt.Fprintf(w, "rollup reads p99 with %d raw readings stored: a year of daily rows %s, a day of 5-minute rows %s (target <= %s)\n",
-		r.rollups.readings, r.rollups.reads.yearOfDays.Round(10*time.Microsecond), r.rollups.reads.dayOf5m.Round(10*time.Microsecond), targetRollupRead)
+	r.rollups.reads.print(w, "after the rollups drain")
+	r.growth.reads.print(w, "after the growth drain")
 	fmt.Fprintf(w, "growth/drain %.2f (target >= %.2f) with %d readings stored; drain of %d %.0f readings/s vs drain of %d %.0f readings/s (%.2f)\n",
 		r.growth.rate()/r.drain.rate(), targetGrowthRatio, r.preload,
 		r.drain.readings, r.drain.rate(), r.short.readings, r.short.rate(), r.drain.rate()/r.short.rate())
@@ -90,9 +90,14 @@ func (r report) failures() []string {
 	if ratio := r.rollups.rate() / r.drain.rate(); ratio < targetRollupsRatio {
 		out = append(out, fmt.Sprintf("drain with rollups is %.2f x the drain without, target %.2f", ratio, targetRollupsRatio))
 	}
-	if r.rollups.reads.yearOfDays > targetRollupRead || r.rollups.reads.dayOf5m > targetRollupRead {
-		out = append(out, fmt.Sprintf("rollup reads p99 %s (year of days), %s (day of 5-minute rows), target %s",
-			r.rollups.reads.yearOfDays, r.rollups.reads.dayOf5m, targetRollupRead))
+	for _, p := range []struct {
+		name  string
+		reads rollupReads
+	}{{"rollups drain", r.rollups.reads}, {"growth drain", r.growth.reads}} {
+		if p.reads.yearOfDays > targetRollupRead || p.reads.dayOf5m > targetRollupRead {
+			out = append(out, fmt.Sprintf("rollup reads after the %s p99 %s (year of days), %s (day of 5-minute rows), target %s",
+				p.name, p.reads.yearOfDays, p.reads.dayOf5m, targetRollupRead))
+		}
 	}
 	if r.live.rollupLagP99 > targetRollupLagP99 {
 		out = append(out, fmt.Sprintf("live rollup lag p99 %s, target %s", r.live.rollupLagP99, targetRollupLagP99))
@@ -110,4 +115,17 @@ func (r report) failures() []string {
 		out = append(out, fmt.Sprintf("CPU per reading live %s > drain %s", r.live.cpuPerReading(), r.drain.cpuPerReading()))
 	}
 	return append(out, r.api.failures()...)
+}
+
+// print writes the reads' line of the report, for the phase named after.
+func (r rollupReads) print(w io.Writer, after string) {
+	fmt.Fprintf(w, "rollup reads p99 %s, %d raw readings stored", after, r.raw)
+	if r.raw < targetRollupReadRaw {
+		fmt.Fprintf(w, " (fewer than the target's %d)", targetRollupReadRaw)
+	}
+	if r.rebuild > 0 {
+		fmt.Fprintf(w, ", rollups of %s rebuilt in %s (%d 5-minute buckets)", readStation, r.rebuild.Round(time.Millisecond), r.buckets)
+	}
+	fmt.Fprintf(w, ": a year of daily rows %s (%d rows), a day of 5-minute rows %s (%d rows) (target <= %s)\n",
+		r.yearOfDays.Round(10*time.Microsecond), r.days, r.dayOf5m.Round(10*time.Microsecond), r.fiveMinutes, targetRollupRead)
 }
