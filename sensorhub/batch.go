@@ -155,26 +155,46 @@ func newBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*batcher, 
 // Write implements Sink: it waits until the group holding batch is
 // committed, or ctx ends.
 func (b *batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
-	if batch.Empty() {
-		return WriteResult{}, nil
+	results, errs := b.WriteAll(ctx, []Batch{batch})
+	return results[0], errs[0]
+}
+
+// WriteAll writes the batches of several messages, each as if by a Write of
+// its own: they join groups as concurrent Writes do, and each gets its own
+// result or error, in order. It returns once every batch is answered or ctx
+// ends.
+func (b *batcher) WriteAll(ctx context.Context, batches []Batch) ([]WriteResult, []error) {
+	results, errs := make([]WriteResult, len(batches)), make([]error, len(batches))
+	reqs := make([]*writeRequest, len(batches))
+	for i, batch := range batches {
+		if batch.Empty() {
+			continue
+		}
+		reqs[i] = &writeRequest{batch: batch, reply: make(chan writeReply, 1)}
+		select {
+		case b.requests <- reqs[i]:
+		case <-ctx.Done():
+			reqs[i], errs[i] = nil, ctx.Err()
+		case <-b.stop:
+			reqs[i], errs[i] = nil, errBatcherClosed
+		}
 	}
-	req := &writeRequest{batch: batch, reply: make(chan writeReply, 1)}
-	select {
-	case b.requests <- req:
-	case <-ctx.Done():
-		return WriteResult{}, ctx.Err()
-	case <-b.stop:
-		return WriteResult{}, errBatcherClosed
+	for i, req := range reqs {
+		if req == nil {
+			continue
+		}
+		select {
+		case r := <-req.reply:
+			results[i], errs[i] = r.res, r.err
+		case <-ctx.Done():
+			// The flush may still commit; the message is retried and its
+			// readings then count as duplicates (its events are written
+			// again, with their UUIDs unchanged only if the handler
+			// derives them).
+			errs[i] = ctx.Err()
+		}
 	}
-	select {
-	case r := <-req.reply:
-		return r.res, r.err
-	case <-ctx.Done():
-		// The flush may still commit; the message is retried and its
-		// readings then count as duplicates (its events are written again,
-		// with their UUIDs unchanged only if the handler derives them).
-		return WriteResult{}, ctx.Err()
-	}
+	return results, errs
 }
 
 // Close stops taking writes and waits for the flushes under way.

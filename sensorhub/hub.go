@@ -14,7 +14,6 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
-	"github.com/cenkalti/backoff/v5"
 
 	"github.com/sensorhub/sensorhub/internal/watermilllog"
 )
@@ -260,9 +259,23 @@ func (h *Hub) SensorTypes() []string {
 // for tests and for transports of the caller's own. An error marked
 // permanent (see IsPermanent) means the message can never be stored.
 func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) {
-	inputs, err := h.decoder.Decode(payload)
+	batch, err := h.prepare(ctx, payload)
 	if err != nil {
 		return WriteResult{}, err
+	}
+	if batch.Empty() {
+		return WriteResult{}, nil
+	}
+	res, err := h.sink.Write(ctx, batch)
+	return h.count(batch, res, err)
+}
+
+// prepare decodes one raw message and runs each reading through the handler
+// of its sensor type: the batch Process writes.
+func (h *Hub) prepare(ctx context.Context, payload []byte) (Batch, error) {
+	inputs, err := h.decoder.Decode(payload)
+	if err != nil {
+		return Batch{}, err
 	}
 	batch := Batch{Readings: make([]Reading, 0, len(inputs))}
 	for _, in := range inputs {
@@ -273,15 +286,17 @@ func (h *Hub) Process(ctx context.Context, payload []byte) (WriteResult, error) 
 			} else if in.Index >= 0 {
 				err = fmt.Errorf("reading %d: %w", in.Index, err)
 			}
-			return WriteResult{}, err
+			return Batch{}, err
 		}
 		batch.Readings = append(batch.Readings, out.Readings...)
 		batch.Events = append(batch.Events, out.Events...)
 	}
-	if batch.Empty() {
-		return WriteResult{}, nil
-	}
-	res, err := h.sink.Write(ctx, batch)
+	return batch, nil
+}
+
+// count adds the sink's result for batch to the hub's counters, or marks
+// its error as the sink's outage.
+func (h *Hub) count(batch Batch, res WriteResult, err error) (WriteResult, error) {
 	if err != nil {
 		return WriteResult{}, &outageError{fmt.Errorf("sensorhub: write %d readings and %d events: %w", len(batch.Readings), len(batch.Events), err)}
 	}
@@ -455,7 +470,8 @@ func (h *Hub) Check(context.Context) error {
 }
 
 // newRouter builds the Watermill router: Recoverer → CorrelationID →
-// PoisonQueue → poison annotation → Retry → Timeout → handler.
+// bundles (see unbundle) → PoisonQueue → poison annotation → Retry →
+// Timeout → handler.
 func (h *Hub) newRouter() (*message.Router, error) {
 	logger := watermilllog.New(h.log)
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: h.cfg.CloseTimeout}, logger)
@@ -469,6 +485,7 @@ func (h *Hub) newRouter() (*message.Router, error) {
 	router.AddMiddleware(
 		middleware.Recoverer,
 		middleware.CorrelationID,
+		h.unbundle,
 		poison,
 		h.track,
 		h.annotatePoisoned,
@@ -500,28 +517,14 @@ func (h *Hub) retryTransient(next message.HandlerFunc) message.HandlerFunc {
 		if err == nil || IsPermanent(err) {
 			return produced, err
 		}
-		wait := &backoff.ExponentialBackOff{
-			InitialInterval:     h.cfg.RetryInterval,
-			RandomizationFactor: 0.2,
-			Multiplier:          2,
-			MaxInterval:         h.cfg.MaxRetryBackoff,
-		}
-		wait.Reset()
-		timer := time.NewTimer(0)
-		defer timer.Stop()
+		wait := h.newRetryWait()
 		for retry := 1; retry <= h.cfg.MaxRetries || isOutage(err); retry++ {
-			d := wait.NextBackOff()
 			h.log.DebugContext(ctx, "sensorhub: transient error, retrying",
-				"entry_id", msg.Metadata.Get(MetadataEntryID), "retry", retry, "wait", d, "err", err)
+				"entry_id", msg.Metadata.Get(MetadataEntryID), "retry", retry, "err", err)
 			if isOutage(err) {
 				h.warnOutage(ctx, err)
 			}
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return produced, err
-			case <-h.stopped:
+			if !wait.next(ctx, h.stopped) {
 				return produced, err
 			}
 			h.retried.Add(1)
@@ -590,14 +593,20 @@ func (h *Hub) annotatePoisoned(next message.HandlerFunc) message.HandlerFunc {
 		if err == nil || !IsPermanent(err) {
 			return produced, err
 		}
-		reason := ReasonOf(err)
-		msg.Metadata.Set(MetadataReason, reason)
-		msg.Metadata.Set(MetadataError, err.Error())
-		msg.Metadata.Set(MetadataPoisonedAt, time.Now().UTC().Format(time.RFC3339Nano))
-		h.log.Warn("sensorhub: message poisoned", "reason", reason, "error", err,
-			"message_id", msg.UUID, "entry_id", msg.Metadata.Get(MetadataEntryID))
+		h.annotatePoison(msg, err)
 		return produced, err
 	}
+}
+
+// annotatePoison records why msg is poisoned in the metadata the poison
+// queue publishes, and logs it.
+func (h *Hub) annotatePoison(msg *message.Message, err error) {
+	reason := ReasonOf(err)
+	msg.Metadata.Set(MetadataReason, reason)
+	msg.Metadata.Set(MetadataError, err.Error())
+	msg.Metadata.Set(MetadataPoisonedAt, time.Now().UTC().Format(time.RFC3339Nano))
+	h.log.Warn("sensorhub: message poisoned", "reason", reason, "error", err,
+		"message_id", msg.UUID, "entry_id", msg.Metadata.Get(MetadataEntryID))
 }
 
 // poisonCounter publishes to the poison queue and counts, by reason, what
