@@ -197,8 +197,8 @@ func TestFaultPostgresDown60s(t *testing.T) {
 	goroutines := samples["go_goroutines"]
 	t.Logf("after %s down: %d sent, %d pending (in the service's hands), %d not yet delivered (%d at a third); %v goroutines (%v before)",
 		outage, p.Sent(), inHand, undelivered, backlogAtThird, goroutines, idleGoroutines)
-	if inHand > int64(redis.DefaultMaxInFlight) {
-		t.Errorf("%d entries pending, more than the in-flight limit %d", inHand, redis.DefaultMaxInFlight)
+	if inHand > int64(redis.DefaultBundleMaxInFlight) {
+		t.Errorf("%d entries pending, more than the in-flight limit %d", inHand, redis.DefaultBundleMaxInFlight)
 	}
 	if ok := int64(log.Count(checker.OK)) - 5_000; inHand+undelivered != ok {
 		t.Errorf("backlog of %d entries in Redis, want all %d sent during the outage", inHand+undelivered, ok)
@@ -209,17 +209,18 @@ func TestFaultPostgresDown60s(t *testing.T) {
 	if lag, pending := samples["sensorhub_consumer_lag"], samples["sensorhub_pending_entries"]; lag != float64(undelivered) || pending != float64(inHand) {
 		t.Errorf("/metrics: consumer lag %v and %v pending, XINFO GROUPS says %d and %d", lag, pending, undelivered, inHand)
 	}
-	// Each message in flight holds two goroutines, the router's handler
-	// and the subscriber's wait for its ack; that, not the backlog, must
-	// bound them.
-	if limit := idleGoroutines + 2*redis.DefaultMaxInFlight + 64; goroutines > limit {
-		t.Errorf("%v goroutines during the outage, %v before: more than two per message in flight (%d)", goroutines, idleGoroutines, redis.DefaultMaxInFlight)
+	// Each bundle in flight holds two goroutines, the router's handler and
+	// the subscriber's wait for it, and at most twice as many bundles as
+	// full reads fill the in-flight limit are out; that, not the backlog
+	// nor the trickle of small reads, must bound them.
+	bundles := 2 * redis.DefaultBundleMaxInFlight / redis.DefaultBundleBatchSize
+	if limit := idleGoroutines + float64(2*bundles) + 64; goroutines > limit {
+		t.Errorf("%v goroutines during the outage, %v before: more than two per bundle in flight (%d)", goroutines, idleGoroutines, bundles)
 	}
 
-	// Memory: each message in flight costs its goroutines' stacks (about
-	// 10 KiB measured), its entry, message and batch, and the collector's
-	// headroom over those at GOGC 200: about 20 KiB each, 21 MiB at the
-	// limit. It may not grow with the backlog once the limit is reached (a
+	// Memory: what is in flight costs the goroutines' stacks, its
+	// entries, messages and batches, and the collector's headroom over
+	// those at GOGC 200. It may not grow with the backlog once the limit is reached (a
 	// service that buffered the backlog would add tens of MiB a minute
 	// here), and the total stays under the 64 MiB the README promises.
 	const growth, ceiling = 4 << 20, 64 << 20

@@ -220,6 +220,8 @@ func openTransport(cfg config, logger *slog.Logger) (*redis.Transport, error) {
 		Consumer:       cfg.consumer,
 		MaxIdleTime:    cfg.claimIdle,
 		CloseTimeout:   cfg.shutdownTimeout,
+		// The hub reads the entries of a read as one bundle.
+		Bundles: true,
 		// An entry whose payload is over the message limit is poisoned
 		// without being read into memory.
 		MaxFieldBytes: cfg.decoder.MaxMessageBytes,

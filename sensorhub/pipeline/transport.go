@@ -26,6 +26,8 @@ func newTransport(cfg Config) (*transport, error) {
 		Stream:         cfg.Stream,
 		Group:          cfg.Group,
 		Consumer:       cfg.Consumer,
+		// The hub reads the entries of a read as one bundle.
+		Bundles: true,
 		// An entry whose payload is over the message limit is poisoned
 		// without being read into memory.
 		MaxFieldBytes: cfg.Decoder.MaxMessageBytes,

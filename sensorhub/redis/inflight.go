@@ -2,12 +2,21 @@ package redis
 
 import goredis "github.com/redis/go-redis/v9"
 
-// acquire takes at least one and at most n slots, waiting for the first. It
-// returns 0 once the subscription ends.
+// acquire takes at least one and at most n slots, waiting for the first.
+// With Bundles it first takes a bundle slot, which the entries' deliverAll
+// gives back. It returns 0, holding nothing, once the subscription ends.
 func (s *subscription) acquire(n int) int {
+	if s.bundles != nil {
+		select {
+		case s.bundles <- struct{}{}:
+		case <-s.ctx.Done():
+			return 0
+		}
+	}
 	select {
 	case s.slots <- struct{}{}:
 	case <-s.ctx.Done():
+		s.endBundle()
 		return 0
 	}
 	got := 1
@@ -20,6 +29,14 @@ func (s *subscription) acquire(n int) int {
 		}
 	}
 	return got
+}
+
+// endBundle gives back the bundle slot of a read or claim, once its bundle
+// is settled or when it delivers none; without Bundles it does nothing.
+func (s *subscription) endBundle() {
+	if s.bundles != nil {
+		<-s.bundles
+	}
 }
 
 // release gives back n slots.

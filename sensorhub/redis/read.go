@@ -34,6 +34,7 @@ func (s *subscription) read() {
 		}
 		if err != nil {
 			s.release(n)
+			s.endBundle()
 			if s.ctx.Err() != nil {
 				return
 			}
@@ -102,6 +103,7 @@ func (s *subscription) claim() {
 			}).Result()
 			if err != nil {
 				s.release(n)
+				s.endBundle()
 				if s.ctx.Err() == nil && !strings.HasPrefix(err.Error(), "NOGROUP") {
 					s.log.Warn("redis: claiming idle entries failed", "error", err)
 				}

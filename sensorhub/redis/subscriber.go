@@ -119,6 +119,7 @@ func (s *Subscriber) Subscribe(ctx context.Context, stream string) (<-chan *mess
 		slots:      make(chan struct{}, s.cfg.MaxInFlight),
 		acks:       make(chan string, s.cfg.MaxInFlight),
 		inFlight:   make(map[string]struct{}),
+		bundles:    bundleSlots(s.cfg),
 		log:        s.cfg.Logger.With("stream", stream, "group", s.cfg.Group, "consumer", s.cfg.Consumer),
 	}
 	var workers sync.WaitGroup
@@ -187,6 +188,10 @@ type subscription struct {
 	// slots holds one token per message in flight: taken before an entry
 	// is read or claimed, given back once it is acked in Redis or poisoned.
 	slots chan struct{}
+	// bundles holds one token per bundle in flight, with Bundles (else
+	// nil): taken before a read or claim, given back once its bundle is
+	// settled (see bundleSlots).
+	bundles chan struct{}
 	// acks carries the ids of acked messages to the acker.
 	acks chan string
 	// handlers tracks the goroutines waiting for a message's ack or nack.
@@ -197,6 +202,19 @@ type subscription struct {
 	// poisoned; hold is its one gate, so that no entry is delivered twice
 	// by this process.
 	inFlight map[string]struct{}
+}
+
+// bundleSlots returns the bound on bundles in flight with Bundles, nil
+// without: twice as many as it takes full reads to fill MaxInFlight. Each
+// bundle holds two goroutines (the router's handler and the wait for the
+// bundle) whatever its size, so a trickle of small reads, as while the
+// database is down, cannot hold more goroutines than a few full reads;
+// its entries then wait in Redis.
+func bundleSlots(cfg Config) chan struct{} {
+	if !cfg.Bundles {
+		return nil
+	}
+	return make(chan struct{}, max(2, 2*cfg.MaxInFlight/cfg.BatchSize))
 }
 
 // Interface guard.
