@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 )
@@ -23,6 +25,7 @@ const (
 	DefaultBatchMaxReadings = 5000
 	DefaultBatchMaxWait     = 5 * time.Millisecond
 	DefaultBatchWriters     = 1
+	DefaultBatchShards      = 2
 	DefaultBatchTimeout     = 30 * time.Second
 	DefaultBatchBackoff     = 100 * time.Millisecond
 	DefaultBatchMaxBackoff  = 2 * time.Second
@@ -48,6 +51,15 @@ type BatchConfig struct {
 	// 60,000-reading drain of 5 stations: 20,400 → 25,900 readings/s
 	// plain, 7,000 → 9,700 with quality control and derived quantities).
 	Writers int
+	// Shards splits the writing of each group into up to this many
+	// transactions at once, each holding the writes whose first reading's
+	// station hashes to it: commits of different stations then run side
+	// by side instead of one after the other under the Postgres sink's
+	// station locks (a write of several stations still locks each of
+	// them, waiting where another shard holds one). A write, and so each
+	// station's writes in one group, stays in one transaction. Default
+	// DefaultBatchShards (2); 1 writes a group in one transaction.
+	Shards int
 	// Timeout bounds one flush. Default DefaultBatchTimeout (30 s).
 	Timeout time.Duration
 	// Backoff is the pause before the next flush after one failed with a
@@ -69,6 +81,7 @@ func (c *BatchConfig) setDefaults() {
 	c.MaxReadings = cmp.Or(c.MaxReadings, DefaultBatchMaxReadings)
 	c.MaxWait = cmp.Or(c.MaxWait, DefaultBatchMaxWait)
 	c.Writers = cmp.Or(c.Writers, DefaultBatchWriters)
+	c.Shards = cmp.Or(c.Shards, DefaultBatchShards)
 	c.Timeout = cmp.Or(c.Timeout, DefaultBatchTimeout)
 	c.Backoff = cmp.Or(c.Backoff, DefaultBatchBackoff)
 	c.MaxBackoff = cmp.Or(c.MaxBackoff, DefaultBatchMaxBackoff)
@@ -77,8 +90,8 @@ func (c *BatchConfig) setDefaults() {
 // Validate reports every problem with the configuration at once.
 func (c BatchConfig) Validate() error {
 	var errs []error
-	if c.MaxReadings < 0 || c.Writers < 0 {
-		errs = append(errs, fmt.Errorf("batch max readings and writers must not be negative, got %d and %d", c.MaxReadings, c.Writers))
+	if c.MaxReadings < 0 || c.Writers < 0 || c.Shards < 0 {
+		errs = append(errs, fmt.Errorf("batch max readings, writers and shards must not be negative, got %d, %d and %d", c.MaxReadings, c.Writers, c.Shards))
 	}
 	if c.MaxWait < 0 || c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("batch max wait and timeout must not be negative, got %s and %s", c.MaxWait, c.Timeout))
@@ -300,10 +313,10 @@ func (b *batcher) pause() bool {
 // none after a commit, or after a permanent error (the database answered);
 // after a transient error Backoff, or twice the last pause, up to
 // MaxBackoff.
-func (b *batcher) settle(err error) {
+func (b *batcher) settle(transient bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err == nil || IsPermanent(err) {
+	if !transient {
 		b.backoff, b.resumeAt = 0, time.Time{}
 		return
 	}
@@ -316,33 +329,66 @@ func (b *batcher) allArrived(n int) bool {
 	return b.inFlight != nil && n >= b.inFlight()
 }
 
-// flush writes a group in one transaction and answers every request.
+// flush writes a group, a transaction per shard at once, and answers every
+// request.
 func (b *batcher) flush(group []*writeRequest) {
+	shards := b.shard(group)
+	errs := make([]error, len(shards))
+	var wg sync.WaitGroup
+	for i, part := range shards {
+		wg.Go(func() { errs[i] = b.flushShard(part) })
+	}
+	wg.Wait()
+	b.settle(slices.IndexFunc(errs, func(err error) bool { return err != nil && !IsPermanent(err) }) >= 0)
+}
+
+// shard splits group by the hash of the station of each write's first
+// reading, keeping the order of the writes within each shard.
+func (b *batcher) shard(group []*writeRequest) [][]*writeRequest {
+	if b.cfg.Shards == 1 {
+		return [][]*writeRequest{group}
+	}
+	shards := make([][]*writeRequest, b.cfg.Shards)
+	for _, r := range group {
+		k := 0
+		if len(r.batch.Readings) > 0 {
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(r.batch.Readings[0].Station))
+			k = int(h.Sum32() % uint32(b.cfg.Shards))
+		}
+		shards[k] = append(shards[k], r)
+	}
+	return slices.DeleteFunc(shards, func(s []*writeRequest) bool { return len(s) == 0 })
+}
+
+// flushShard writes part of a group in one transaction, answers its
+// requests, and returns the transaction's error.
+func (b *batcher) flushShard(part []*writeRequest) error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.Timeout)
 	defer cancel()
-	batches := make([]Batch, len(group))
-	for i, r := range group {
+	batches := make([]Batch, len(part))
+	for i, r := range part {
 		batches[i] = r.batch
 	}
 	results, err := b.writer.WriteBatches(ctx, batches)
-	b.settle(err)
 	switch {
 	case err == nil:
-		for i, r := range group {
+		for i, r := range part {
 			r.reply <- writeReply{res: results[i]}
 		}
-	case IsPermanent(err) && len(group) > 1:
+	case IsPermanent(err) && len(part) > 1:
 		// One reading the database rejects must not poison the messages
 		// that happened to share its transaction.
-		for _, r := range group {
+		for _, r := range part {
 			res, err := b.writer.Write(ctx, r.batch)
 			r.reply <- writeReply{res: res, err: err}
 		}
 	default:
-		for _, r := range group {
+		for _, r := range part {
 			r.reply <- writeReply{err: err}
 		}
 	}
+	return err
 }
 
 var _ Sink = (*batcher)(nil)

@@ -82,7 +82,7 @@ func writeConcurrently(b *batcher, n, size int) ([]WriteResult, []error) {
 func TestBatcherCommitsConcurrentWritesTogether(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 20 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1, Shards: 1}, func() int { return 20 })
 	results, errs := writeConcurrently(b, 20, 3)
 	for i := range results {
 		if errs[i] != nil || results[i].Stored != 3 {
@@ -97,7 +97,7 @@ func TestBatcherCommitsConcurrentWritesTogether(t *testing.T) {
 func TestBatcherFlushesAtMaxReadings(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := startBatcher(t, w, BatchConfig{MaxReadings: 10, MaxWait: time.Hour, Writers: 1}, nil)
+	b := startBatcher(t, w, BatchConfig{MaxReadings: 10, MaxWait: time.Hour, Writers: 1, Shards: 1}, nil)
 	_, errs := writeConcurrently(b, 20, 5)
 	for _, err := range errs {
 		if err != nil {
@@ -240,7 +240,7 @@ func TestBatcherWriteHonoursContext(t *testing.T) {
 func TestBatcherKeepsEventsWithTheirBatch(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
-	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1}, func() int { return 3 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1, Shards: 1}, func() int { return 3 })
 	var wg sync.WaitGroup
 	for i := range 3 {
 		wg.Go(func() {
@@ -275,5 +275,59 @@ func TestNewBatcherRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := newBatcher(&recordingWriter{}, BatchConfig{MaxReadings: -1, MaxWait: -1}, nil); err == nil {
 		t.Error("negative limits accepted")
+	}
+}
+
+// barrierWriter is a recordingWriter whose transactions each wait until
+// want of them are under way, or give up after a second.
+type barrierWriter struct {
+	recordingWriter
+	want    int32
+	started atomic.Int32
+	all     chan struct{}
+	overlap atomic.Bool
+}
+
+func (w *barrierWriter) WriteBatches(ctx context.Context, batches []Batch) ([]WriteResult, error) {
+	if w.started.Add(1) == w.want {
+		close(w.all)
+	}
+	select {
+	case <-w.all:
+		w.overlap.Store(true)
+	case <-time.After(time.Second):
+	}
+	return w.recordingWriter.WriteBatches(ctx, batches)
+}
+
+func TestBatcherWritesAGroupAsOneTransactionPerShardAtOnce(t *testing.T) {
+	t.Parallel()
+	const shards = 3
+	w := &barrierWriter{want: shards, all: make(chan struct{})}
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1, Shards: shards}, func() int { return 26 })
+	results, errs := writeConcurrently(b, 26, 2) // stations a…z
+	for i := range results {
+		if errs[i] != nil || results[i].Stored != 2 {
+			t.Fatalf("write %d = %+v, %v; want 2 stored", i, results[i], errs[i])
+		}
+	}
+	if got := w.groupCount(); got != shards {
+		t.Fatalf("%d transactions for one group of 26 stations, want one per shard (%d)", got, shards)
+	}
+	if !w.overlap.Load() {
+		t.Error("the shards' transactions ran one after the other, want them at once")
+	}
+	seen := map[string]int{}
+	for i, group := range w.groups {
+		for _, batch := range group {
+			station := batch.Readings[0].Station
+			if j, ok := seen[station]; ok && j != i {
+				t.Errorf("station %s written in transactions %d and %d, want one", station, j, i)
+			}
+			seen[station] = i
+		}
+	}
+	if len(seen) != 26 {
+		t.Errorf("%d stations written, want 26", len(seen))
 	}
 }
