@@ -173,7 +173,10 @@ func (e *environment) waitDrained(ctx context.Context, stream, group, schema str
 	return nil
 }
 
-// waitRows polls until schema holds want rows, or fails after timeout.
+// waitRows polls until schema holds want rows, or fails after timeout. It
+// counts every 100 ms: each count scans the table, and at every 20 ms the
+// counts took a fifth of PostgreSQL's CPU from the service catching up
+// after the live feed (178 counts of 28 ms in one run).
 func (e *environment) waitRows(ctx context.Context, schema string, want int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -190,6 +193,6 @@ func (e *environment) waitRows(ctx context.Context, schema string, want int, tim
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d rows after %s", n, want, timeout)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
