@@ -53,15 +53,31 @@ FOR UPDATE SKIP LOCKED`
 	// (from, to], in series and device-time order. They come from the
 	// table, so a reading stored twice is released once. Readings flagged
 	// 4 (fail) are left out (DESIGN.md §12), unless $5: for a FlagSetter.
+	//
+	// Each range is one run of the primary key's index. The lateral
+	// subquery with OFFSET 0, which PostgreSQL never flattens into a join,
+	// keeps it so: as a join, a young partition's statistics drew a merge
+	// join over a sort of the whole partition, at a cost that grew with
+	// it (60 ms for 575 series that released nothing, live at 10,000
+	// readings/s from 1,000 stations).
 	releaseReadings = `SELECT k.i, r.ts, r.value, r.unit
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(station, sensor, after, upto, i)
-JOIN readings r ON r.station = k.station AND r.sensor = k.sensor AND r.ts > k.after AND r.ts <= k.upto
-  AND ($5 OR r.qc_flag <> 4)
+CROSS JOIN LATERAL (
+  SELECT r.ts, r.value, r.unit FROM readings r
+  WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts > k.after AND r.ts <= k.upto
+    AND ($5 OR r.qc_flag <> 4)
+  OFFSET 0) r
 ORDER BY k.i, r.ts`
 
+	// saveCursors writes the cursors back. The keys carry a condition true
+	// of every cursor whose selectivity the planner does not know, so that
+	// it expects few and looks each up in the primary key's index: as a
+	// hash join it read every cursor of the processor (7,000 live, for
+	// 1,000 keys).
 	saveCursors = `UPDATE processor_cursors AS c SET processed_until = k.processed_until, state = k.state
 FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::jsonb[]) AS k(station, sensor, processed_until, state)
-WHERE c.processor = $1 AND c.station = k.station AND c.sensor = k.sensor`
+WHERE c.processor = $1 AND c.station = k.station AND c.sensor = k.sensor
+  AND k.processed_until BETWEEN '-infinity' AND 'infinity'`
 )
 
 // flushLimit bounds the series one Flush transaction releases per
