@@ -120,7 +120,8 @@ func (r recomputer) rebuildDays(ctx context.Context, tx pgx.Tx, station string) 
 // planner's estimate of them passes jit_above_cost (100,000 by default)
 // with a few buckets: compiling them took about 10 s per statement (a
 // day of one station, with 2 million readings in 13 partitions), 20 times
-// the time of running them.
+// the time of running them, and 4.9 s a statement for 0.1 s of work in
+// the worker at 10,000 readings/s from 1,000 stations.
 func withoutJIT(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off`); err != nil {
 		return fmt.Errorf("rollup: turn JIT off: %w", err)

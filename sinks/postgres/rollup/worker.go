@@ -269,13 +269,6 @@ func (w *Worker) Work(ctx context.Context) (int, error) {
 	// After Commit, Rollback is a no-op.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	// The recomputation of a few thousand buckets is priced far above
-	// PostgreSQL's jit_above_cost, and compiling it took 4–5 s of CPU
-	// each time (measured at 10,000 readings/s from 1,000 stations) for a
-	// statement that runs in tens of milliseconds.
-	if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
-		return 0, fmt.Errorf("rollup: turn off JIT: %w", err)
-	}
 	stations, err := candidates(ctx, tx, w.cfg.Batch)
 	if err != nil {
 		return 0, err
