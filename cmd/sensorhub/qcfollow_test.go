@@ -73,12 +73,15 @@ func TestQCFlagAndRebuildMakeDerivedValuesFollow(t *testing.T) {
 	wantDewPoint("after qc rebuild without the manual flags", nearer)
 
 	var announced []string
+	uuids := map[string]bool{}
 	poll.Until(t, 30*time.Second, "four readings.derived events about the dew point", func() bool {
 		announced = nil
+		clear(uuids)
 		for _, ev := range e.events(t, e.vars["SENSORHUB_EVENTS_STREAM"]) {
 			if ev.Type != derived.EventDerived {
 				continue
 			}
+			uuids[ev.UUID] = true
 			var d derived.Derived
 			if err := json.Unmarshal(ev.Payload, &d); err != nil {
 				t.Fatal(err)
@@ -99,5 +102,10 @@ func TestQCFlagAndRebuildMakeDerivedValuesFollow(t *testing.T) {
 	want := []string{fmt.Sprintf("%.2f", nearer), fmt.Sprintf("%.2f", farther), "removed", fmt.Sprintf("%.2f", nearer)}
 	if fmt.Sprint(announced) != fmt.Sprint(want) {
 		t.Errorf("readings.derived events announce the dew points %q, want %q", announced, want)
+	}
+	// The dew point came back with the value it had: a consumer deduping
+	// by UUID must still see that change.
+	if len(uuids) != len(want) {
+		t.Errorf("%d distinct UUIDs among the %d readings.derived events, want one each", len(uuids), len(want))
 	}
 }

@@ -3,8 +3,6 @@ package derived
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -116,13 +114,13 @@ type RemovedReading struct {
 	Time    time.Time `json:"ts"`
 }
 
-// derivedSpace is the UUID namespace of EventDerived events. Never change
-// it: consumers dedupe by the UUIDs derived from it.
-var derivedSpace = uuid.MustParse("5c0e6a43-2f7b-4d1e-9a85-0b3e7d4c2a19")
-
 // newDerivedEvents returns the events listing changes, in chunks of
-// sensorhub.MaxReadingsPerEvent; each UUID is derived from every change
-// and the chunk's position, so a retried commit gives the same UUIDs.
+// sensorhub.MaxReadingsPerEvent. Each UUID is a new time-ordered one, as
+// reading.flagged's: a change is committed once, in the transaction that
+// stores it (a retry or a replica finds the stored value equal and
+// announces nothing), and a UUID derived from the changes repeated when a
+// value went and came back (a partner flagged fail, then not), so that a
+// consumer deduping by UUID dropped the later change.
 func newDerivedEvents(changes []change) ([]sensorhub.Event, error) {
 	if len(changes) == 0 {
 		return nil, nil
@@ -130,17 +128,6 @@ func newDerivedEvents(changes []change) ([]sensorhub.Event, error) {
 	slices.SortFunc(changes, func(a, b change) int {
 		return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), a.ts.Compare(b.ts))
 	})
-	h := sha256.New()
-	var buf []byte
-	for _, c := range changes {
-		buf = append(append(append(buf[:0], c.station...), 0), c.sensor...)
-		buf = binary.BigEndian.AppendUint64(append(buf, 0), uint64(c.ts.UnixMicro()))
-		if c.value != nil {
-			buf = append(binary.BigEndian.AppendUint64(buf, math.Float64bits(*c.value)), *c.unit...)
-		}
-		h.Write(append(buf, 0))
-	}
-	digest := h.Sum(nil)
 	now := time.Now()
 	var events []sensorhub.Event
 	for chunk := range slices.Chunk(changes, sensorhub.MaxReadingsPerEvent) {
@@ -152,7 +139,10 @@ func newDerivedEvents(changes []change) ([]sensorhub.Event, error) {
 			}
 			p.Readings = append(p.Readings, sensorhub.StoredReading{Station: c.station, Sensor: c.sensor, Time: c.ts.UTC(), Value: *c.value, Unit: *c.unit})
 		}
-		id := uuid.NewSHA1(derivedSpace, binary.BigEndian.AppendUint32(digest, uint32(len(events))))
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("derived: event UUID: %w", err)
+		}
 		e, err := sensorhub.NewEventAt(id.String(), EventDerived, DerivedVersion, now, p)
 		if err != nil {
 			return nil, fmt.Errorf("derived: %w", err)
