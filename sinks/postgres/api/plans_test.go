@@ -1,14 +1,10 @@
 package api
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
@@ -68,13 +64,13 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 	for _, generic := range []bool{false, true} {
 		for _, q := range queries {
 			t.Run(fmt.Sprintf("%s/generic=%v", q.name, generic), func(t *testing.T) {
-				scans := explain(t, ctx, db.Pool, generic, q.sql, q.args)
+				scans := db.Scans(t, generic, q.sql, q.args...)
 				var seq []string
 				for _, s := range scans {
 					// stations and sensor_status have a row per station or
 					// series: scanning them whole is cheap.
-					if s.node == "Seq Scan" && strings.HasPrefix(s.relation, "readings") {
-						seq = append(seq, s.relation)
+					if s.Node == "Seq Scan" && strings.HasPrefix(s.Relation, "readings") {
+						seq = append(seq, s.Relation)
 					}
 				}
 				if (len(seq) > 0) != q.seqScan {
@@ -83,63 +79,4 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 			})
 		}
 	}
-}
-
-// scan is a plan node that reads a relation.
-type scan struct{ node, relation string }
-
-// explain returns the relation scans of sql's plan for args, or of its
-// generic plan.
-func explain(t *testing.T, ctx context.Context, pool *pgxpool.Pool, generic bool, sql string, args []any) []scan {
-	t.Helper()
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Release()
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	var plan []map[string]any
-	if !generic {
-		// Bound parameters: the plan the values get.
-		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
-			t.Fatalf("explain: %v", err)
-		}
-	} else {
-		// A generic plan does not depend on the values, so NULLs stand
-		// in for them (PostgreSQL 16's EXPLAIN (GENERIC_PLAN) does this).
-		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, "PREPARE explained AS "+sql); err != nil {
-			t.Fatal(err)
-		}
-		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(args)), ", ")
-		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE explained("+nulls+")").Scan(&plan); err != nil {
-			t.Fatalf("explain: %v", err)
-		}
-		if _, err := tx.Exec(ctx, "DEALLOCATE explained"); err != nil { // PREPARE outlives a rollback
-			t.Fatal(err)
-		}
-	}
-	var scans []scan
-	var walk func(node map[string]any)
-	walk = func(node map[string]any) {
-		if rel, ok := node["Relation Name"].(string); ok {
-			scans = append(scans, scan{node["Node Type"].(string), rel})
-		}
-		children, _ := node["Plans"].([]any)
-		for _, c := range children {
-			walk(c.(map[string]any))
-		}
-	}
-	walk(plan[0]["Plan"].(map[string]any))
-	if len(scans) == 0 {
-		b, _ := json.Marshal(plan)
-		t.Fatalf("a plan that scans nothing: %s", b)
-	}
-	return scans
 }

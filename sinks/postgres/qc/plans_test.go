@@ -1,7 +1,6 @@
 package qc
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -63,60 +62,10 @@ func TestUpdateFlagsLooksKeysUp(t *testing.T) {
 		{"generic", updateFlags, true, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			nodes := explainScans(t, db, c.generic, c.sql, args)
-			if seq := slices.Contains(nodes, "Seq Scan on readings_p2024_12"); seq != c.seqScan {
+			nodes := db.Scans(t, c.generic, c.sql, args...)
+			if seq := slices.Contains(nodes, postgrestest.Scan{Node: "Seq Scan", Relation: "readings_p2024_12"}); seq != c.seqScan {
 				t.Errorf("sequential scan of the partition %v, want %v; plan reads %v", seq, c.seqScan, nodes)
 			}
 		})
 	}
-}
-
-// explainScans returns the relation scans of sql's plan for args, or of
-// its generic plan, as "node on relation".
-func explainScans(t *testing.T, db *postgrestest.DB, generic bool, sql string, args []any) []string {
-	t.Helper()
-	ctx := t.Context()
-	tx, err := db.Pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	var plan []map[string]any
-	if !generic {
-		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
-			t.Fatalf("explain: %v", err)
-		}
-	} else {
-		// A generic plan does not depend on the values: NULLs stand in.
-		if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = force_generic_plan"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tx.Exec(ctx, "PREPARE explained AS "+sql); err != nil {
-			t.Fatal(err)
-		}
-		nulls := strings.TrimSuffix(strings.Repeat("NULL, ", len(args)), ", ")
-		if err := tx.QueryRow(ctx, "EXPLAIN (FORMAT JSON) EXECUTE explained("+nulls+")").Scan(&plan); err != nil {
-			t.Fatalf("explain: %v", err)
-		}
-		if _, err := tx.Exec(ctx, "DEALLOCATE explained"); err != nil { // PREPARE outlives a rollback
-			t.Fatal(err)
-		}
-	}
-	var scans []string
-	var walk func(node map[string]any)
-	walk = func(node map[string]any) {
-		if rel, ok := node["Relation Name"].(string); ok && node["Node Type"] != "ModifyTable" {
-			scans = append(scans, node["Node Type"].(string)+" on "+rel)
-		}
-		children, _ := node["Plans"].([]any)
-		for _, c := range children {
-			walk(c.(map[string]any))
-		}
-	}
-	walk(plan[0]["Plan"].(map[string]any))
-	if len(scans) == 0 {
-		b, _ := json.Marshal(plan)
-		t.Fatalf("a plan that scans nothing: %s", b)
-	}
-	return scans
 }
