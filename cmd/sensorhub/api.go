@@ -45,6 +45,7 @@ func newAPI(lc fx.Lifecycle, cfg config, pool *pgxpool.Pool, client goredis.Univ
 		if err != nil {
 			return nil, errors.New("parse SENSORHUB_API_DATABASE_URL (value not shown)")
 		}
+		setPlanning(pcfg)
 		db, err = pgxpool.NewWithConfig(context.Background(), pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("api postgres pool: %w", err)

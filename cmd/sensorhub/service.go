@@ -158,17 +158,23 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	if !strings.Contains(cfg.databaseURL, "pool_max_conns") {
 		pcfg.MaxConns = defaultPoolConns
 	}
-	for param, value := range map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"} {
-		if _, set := pcfg.ConnConfig.RuntimeParams[param]; !set {
-			pcfg.ConnConfig.RuntimeParams[param] = value
-		}
-	}
+	setPlanning(pcfg)
 	pool, err := pgxpool.NewWithConfig(context.Background(), pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres pool: %w", err)
 	}
 	lc.Append(fx.StopHook(pool.Close))
 	return pool, nil
+}
+
+// setPlanning gives the pool's connections the service's planning (no JIT,
+// custom plans; see above) where the URL does not set them.
+func setPlanning(pcfg *pgxpool.Config) {
+	for param, value := range map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"} {
+		if _, set := pcfg.ConnConfig.RuntimeParams[param]; !set {
+			pcfg.ConnConfig.RuntimeParams[param] = value
+		}
+	}
 }
 
 // newRedisClient returns the client shared by the bridge, the health server
