@@ -90,6 +90,12 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, rate i
 	if err := waitHealthy(p.context(ctx), base); err != nil {
 		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
+	// The stored readings reached the table by COPY, whose rollups the
+	// service computes first: the phase measures the API beside a steady
+	// ingest, not beside that catch-up.
+	if _, err := e.waitRollups(p.context(ctx), schema, time.Minute); err != nil {
+		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
 
 	start := time.Now()
 	fed := make(chan error, 1)
