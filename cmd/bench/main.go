@@ -42,7 +42,7 @@
 // doubled, the pending list is not empty at the end, or a target is missed.
 //
 //	make bench                          # 1,000,000 readings, 10k/s live for 30 s
-//	go run ./cmd/bench -n 100000 -live-duration 5s -binary bin/sensorhub
+//	go run ./cmd/bench -n 100000 -growth-preload 2000000 -binary bin/sensorhub
 package main
 
 import (
