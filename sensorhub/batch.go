@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"time"
@@ -120,6 +120,9 @@ type batcher struct {
 	writers  chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
+	// seed hashes stations to shards; any seed will do, as long as one
+	// batcher keeps it: the station locks, not the shards, order commits.
+	seed maphash.Seed
 
 	mu       sync.Mutex
 	backoff  time.Duration // the last pause; 0 after a commit
@@ -160,6 +163,7 @@ func newBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*batcher, 
 		writers:  make(chan struct{}, cfg.Writers),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+		seed:     maphash.MakeSeed(),
 	}
 	go b.run()
 	return b, nil
@@ -339,7 +343,7 @@ func (b *batcher) flush(group []*writeRequest) {
 		wg.Go(func() { errs[i] = b.flushShard(part) })
 	}
 	wg.Wait()
-	b.settle(slices.IndexFunc(errs, func(err error) bool { return err != nil && !IsPermanent(err) }) >= 0)
+	b.settle(slices.ContainsFunc(errs, func(err error) bool { return err != nil && !IsPermanent(err) }))
 }
 
 // shard splits group by the hash of the station of each write's first
@@ -352,9 +356,7 @@ func (b *batcher) shard(group []*writeRequest) [][]*writeRequest {
 	for _, r := range group {
 		k := 0
 		if len(r.batch.Readings) > 0 {
-			h := fnv.New32a()
-			_, _ = h.Write([]byte(r.batch.Readings[0].Station))
-			k = int(h.Sum32() % uint32(b.cfg.Shards))
+			k = int(maphash.String(b.seed, r.batch.Readings[0].Station) % uint64(b.cfg.Shards))
 		}
 		shards[k] = append(shards[k], r)
 	}
