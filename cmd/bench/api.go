@@ -113,7 +113,7 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, rate i
 	if err != nil {
 		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
-	if err := e.waitRows(p.context(ctx), schema, stored+sent, time.Minute); err != nil {
+	if err := e.waitDrained(p.context(ctx), stream, "sensorhub", schema, sent, stored+sent, time.Minute); err != nil {
 		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := apiResult{stored: stored, ingest: result{readings: sent, elapsed: time.Since(start)},
