@@ -13,8 +13,9 @@ const (
 // bucket (station, sensor, bucket, bucket_end, kind, and the aggregates of
 // every kind), which upsertTail turns into rows of the kind's columns.
 // Buckets are always recomputed whole, never adjusted, so they cannot
-// drift: 5-minute buckets from readings, hours and days from their
-// 5-minute buckets.
+// drift: 5-minute buckets from readings, hours from their 5-minute
+// buckets, days from their hours or, in zones whose days do not start on a
+// whole UTC hour, from their 5-minute buckets.
 
 // from5mReadings aggregates 5-minute buckets from readings. $1 station[],
 // $2 sensor[], $3 bucket[], $4 kind[], $5 weight[] (the WeightedBy sensor
@@ -47,11 +48,12 @@ const from5mReadings = `WITH k AS (
 )`
 
 // fromChildren aggregates the parent buckets of keys (a query of station,
-// sensor, kind, bucket, bucket_end) from their 5-minute buckets. An
-// hour's or day's mean is the count-weighted mean of its 5-minute means;
-// its minimum and maximum times are the earliest among equal extremes, as
-// in a 5-minute bucket.
-func fromChildren(keys string) string {
+// sensor, kind, bucket and bucket_end, and of what children use) from the
+// rows that children (a query of childColumns of readings_5m or
+// readings_1h, filtered by the key k) returns. An hour's or day's mean is the count-weighted mean of its
+// children's means; its minimum and maximum times are the earliest among
+// equal extremes, as in a 5-minute bucket.
+func fromChildren(keys, children string) string {
 	return `WITH k AS (` + keys + `), agg AS (
   SELECT k.station, k.sensor, k.bucket, k.bucket_end, k.kind, a.*
   FROM k CROSS JOIN LATERAL (
@@ -64,11 +66,33 @@ func fromChildren(keys string) string {
            (array_agg(c.last ORDER BY c.last_ts DESC) FILTER (WHERE c.last_ts IS NOT NULL))[1] AS last, max(c.last_ts) AS last_ts,
            sum(c.vector_x) AS vector_x, sum(c.vector_y) AS vector_y, coalesce(sum(c.vector_n), 0)::bigint AS vector_n,
            sum(c.unit_x) AS unit_x, sum(c.unit_y) AS unit_y
-    FROM readings_5m c
-    WHERE c.station = k.station AND c.sensor = k.sensor AND c.bucket >= k.bucket AND c.bucket < k.bucket_end
+    FROM (` + children + `) c
   ) a
 )`
 }
+
+// childColumns are the columns of a rollup row that its parent aggregates.
+const childColumns = `c.count, c.avg, c.min, c.max, c.min_ts, c.max_ts, c.sum, c.last, c.last_ts,
+  c.vector_x, c.vector_y, c.vector_n, c.unit_x, c.unit_y`
+
+// fiveMinuteChildren are the 5-minute buckets of each hour.
+const fiveMinuteChildren = `SELECT ` + childColumns + ` FROM readings_5m c
+    WHERE c.station = k.station AND c.sensor = k.sensor AND c.bucket >= k.bucket AND c.bucket < k.bucket_end`
+
+// dayChildren are the hours of a day that starts and ends on whole UTC
+// hours (k.hourly: every day of a zone whose offsets are whole hours), else
+// its 5-minute buckets (half- and quarter-hour zones, such as
+// Australia/Lord_Howe's +10:30, or Asia/Kolkata). A day read from its
+// hours reads at most 25 rows instead of up to 300: at the end of a day,
+// recomputing the days of 2,080 series from their 5-minute buckets took
+// 750 ms, from their hours 67 ms. The hours are recomputed before the days
+// in every pass, so both sources hold the same readings. The branch a key
+// does not take is never run (its condition on k is a one-time filter).
+const dayChildren = `SELECT ` + childColumns + ` FROM readings_1h c
+    WHERE k.hourly AND c.station = k.station AND c.sensor = k.sensor AND c.bucket >= k.bucket AND c.bucket < k.bucket_end
+  UNION ALL
+  SELECT ` + childColumns + ` FROM readings_5m c
+    WHERE NOT k.hourly AND c.station = k.station AND c.sensor = k.sensor AND c.bucket >= k.bucket AND c.bucket < k.bucket_end`
 
 // hourKeys are the hours of the 5-minute buckets $1 station[], $2
 // sensor[], $3 bucket[], $4 kind[]; hours are aligned to UTC.
@@ -80,12 +104,15 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS c(station,
 // $2 sensor[], $3 bucket[], $4 kind[]: from the local midnight to the
 // next, 23 or 25 hours on DST days, in the station's zone or else $5 (the
 // default zone). A 5-minute bucket belongs to the day its start is in.
-const dayKeys = `SELECT DISTINCT c.station, c.sensor, c.kind, d.bucket,
-       (d.bucket AT TIME ZONE z.tz + interval '1 day') AT TIME ZONE z.tz AS bucket_end
+// hourly says whether the day starts and ends on whole UTC hours
+// (date_bin from the epoch does not depend on the session's zone).
+const dayKeys = `SELECT DISTINCT c.station, c.sensor, c.kind, d.bucket, e.bucket_end,
+       date_bin('1 hour', d.bucket, 'epoch') = d.bucket AND date_bin('1 hour', e.bucket_end, 'epoch') = e.bucket_end AS hourly
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS c(station, sensor, bucket, kind)
 LEFT JOIN stations s ON s.id = c.station
 CROSS JOIN LATERAL (SELECT coalesce(s.timezone, $5::text) AS tz) z
-CROSS JOIN LATERAL (SELECT date_trunc('day', c.bucket, z.tz) AS bucket) d`
+CROSS JOIN LATERAL (SELECT date_trunc('day', c.bucket, z.tz) AS bucket) d
+CROSS JOIN LATERAL (SELECT (d.bucket AT TIME ZONE z.tz + interval '1 day') AT TIME ZONE z.tz AS bucket_end) e`
 
 // upsertTail writes agg into table: each kind's columns (instant: avg,
 // min, max and their times; amount: sum, max and its time; vector: avg,
@@ -153,6 +180,6 @@ WHERE (t.count, t.avg, t.min, t.max, t.sum, t.min_ts, t.max_ts, t.last, t.last_t
 // The statements that recompute buckets, built once.
 var (
 	recompute5m = from5mReadings + upsertTail(table5m)
-	recompute1h = fromChildren(hourKeys) + upsertTail(table1h)
-	recompute1d = fromChildren(dayKeys) + upsertTail(table1d)
+	recompute1h = fromChildren(hourKeys, fiveMinuteChildren) + upsertTail(table1h)
+	recompute1d = fromChildren(dayKeys, dayChildren) + upsertTail(table1d)
 )
