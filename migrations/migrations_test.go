@@ -87,6 +87,14 @@ func TestUpStatusDown(t *testing.T) {
 		}
 		return ok
 	}
+	hasColumn := func(table, column string) bool {
+		var ok bool
+		if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM information_schema.columns
+			WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2)`, table, column).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
 	// Down goes one step at a time, newest first.
 	for i := len(st) - 1; i >= 0; i-- {
 		down, err := m.Down(ctx)
@@ -104,6 +112,9 @@ func TestUpStatusDown(t *testing.T) {
 		}
 		if down.Version == 9 && (exists("rollup_invalidations") || exists("rollup_day_rebuilds") || exists("rollup_settings") || !exists("readings_5m")) {
 			t.Fatal("Down of 0009 must drop the invalidation log and only it")
+		}
+		if down.Version == 11 && (hasColumn("readings_5m", "through") || hasColumn("rollup_invalidations", "changed_from") || !exists("rollup_invalidations")) {
+			t.Fatal("Down of 0011 must drop through and changed_from and only them")
 		}
 		if down.Version == 10 && (exists("readings_default") || !exists("readings")) {
 			t.Fatal("Down of 0010 must leave readings one plain table")
@@ -342,6 +353,17 @@ func TestStationsMigrationCreatesKnownStations(t *testing.T) {
 	}
 }
 
+// downThrough rolls back the migrations after name, then name.
+func downThrough(t *testing.T, m *migrations.Migrator, name string) {
+	t.Helper()
+	for down := (migrations.Result{}); down.Name != name; {
+		var err error
+		if down, err = m.Down(t.Context()); err != nil || down.Name == "" {
+			t.Fatalf("Down = %+v, %v; want to reach %s", down, err, name)
+		}
+	}
+}
+
 // TestPartitionMigrationKeepsAnExistingTable checks the upgrade to 0010 of
 // a table that holds rows: they stay, with every column of 0001–0006, in
 // the partition readings_legacy; the natural key still dedupes; and what
@@ -353,12 +375,7 @@ func TestPartitionMigrationKeepsAnExistingTable(t *testing.T) {
 	db := postgrestest.New(t)
 	ctx := t.Context()
 	m := newMigrator(t, db.URL)
-	for down := (migrations.Result{}); down.Name != "0010_partition_readings.sql"; {
-		var err error
-		if down, err = m.Down(ctx); err != nil || down.Name == "" {
-			t.Fatalf("Down = %+v, %v; want to reach 0010_partition_readings.sql", down, err)
-		}
-	}
+	downThrough(t, m, "0010_partition_readings.sql")
 	exec := func(sql string) {
 		t.Helper()
 		if _, err := db.Pool.Exec(ctx, sql); err != nil {
@@ -434,10 +451,7 @@ func TestPartitionMigrationKeepsAnExistingTable(t *testing.T) {
 		t.Fatal("the grant to PUBLIC did not follow the table")
 	}
 
-	down, err := m.Down(ctx)
-	if err != nil || down.Name != "0010_partition_readings.sql" {
-		t.Fatalf("Down = %+v, %v", down, err)
-	}
+	downThrough(t, m, "0010_partition_readings.sql")
 	query(`SELECT relkind::text FROM pg_class WHERE oid = 'readings'::regclass`, &kind)
 	var count int
 	query(`SELECT count(*) FROM roof_readings`, &count)

@@ -1,6 +1,9 @@
 package rollup
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Table names are the storage contract (DESIGN.md §14): do not rename.
 const (
@@ -19,13 +22,32 @@ const (
 
 // from5mReadings aggregates 5-minute buckets from readings. $1 station[],
 // $2 sensor[], $3 bucket[], $4 kind[], $5 weight[] (the WeightedBy sensor
-// of a vector kind, else empty). Readings flagged 4 (fail) count nowhere. A
-// weight is the reading of the weight sensor at the same station and time;
-// the scalar subquery runs only for vector buckets.
+// of a vector kind, else empty), $6 appended_from[] (the bucket's
+// invalidation's changed_from, migration 0011; the zero time when it is
+// -infinity). Readings flagged 4 (fail) count nowhere. A weight is the
+// reading of the weight sensor at the same station and time; the scalar
+// subquery runs only for vector buckets.
+//
+// A bucket whose row counts every reading up to its through, and whose
+// changes since are all readings inserted after it (appended_from >
+// through), is appended to: only the readings after through are read, and
+// added to the row (the counts and sums added, the extremes compared,
+// earlier ones winning ties, the last replaced). Sums then add in another
+// order than a whole recomputation would, which changes a mean by a
+// rounding (1e-16 of it) per pass, never by a reading. A vector bucket is
+// always recomputed whole: a weight stored late changes the readings
+// counted before it.
 const from5mReadings = `WITH k AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS k(station, sensor, bucket, kind, weight)
-), agg AS (
-  SELECT k.station, k.sensor, k.bucket, k.bucket + interval '5 minutes' AS bucket_end, k.kind, a.*
+  SELECT k.station, k.sensor, k.bucket, k.kind, k.weight, m.appending,
+         CASE WHEN m.appending THEN t.through + interval '1 microsecond' ELSE k.bucket END AS lo,
+         t.count AS t_count, t.avg AS t_avg, t.min AS t_min, t.max AS t_max, t.sum AS t_sum,
+         t.min_ts AS t_min_ts, t.max_ts AS t_max_ts, t.last AS t_last, t.last_ts AS t_last_ts, t.through AS t_through
+  FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::timestamptz[])
+    AS k(station, sensor, bucket, kind, weight, appended_from)
+  LEFT JOIN readings_5m t ON (t.station, t.sensor, t.bucket) = (k.station, k.sensor, k.bucket)
+  CROSS JOIN LATERAL (SELECT coalesce(k.kind <> 'vector' AND k.appended_from > t.through, false) AS appending) m
+), read AS (
+  SELECT k.*, a.*
   FROM k CROSS JOIN LATERAL (
     SELECT count(*)::bigint AS count, avg(r.value) AS avg, min(r.value) AS min, max(r.value) AS max,
            (array_agg(r.ts ORDER BY r.value, r.ts))[1] AS min_ts,
@@ -42,9 +64,24 @@ const from5mReadings = `WITH k AS (
                 AND w.station = k.station AND w.sensor = k.weight AND w.ts = r.ts AND w.qc_flag <> 4) AS w
       FROM readings r
       WHERE r.station = k.station AND r.sensor = k.sensor
-        AND r.ts >= k.bucket AND r.ts < k.bucket + interval '5 minutes' AND r.qc_flag <> 4
+        AND r.ts >= k.lo AND r.ts < k.bucket + interval '5 minutes' AND r.qc_flag <> 4
     ) r
   ) a
+), agg AS (
+  SELECT station, sensor, bucket, bucket + interval '5 minutes' AS bucket_end, kind,
+         CASE WHEN appending THEN t_count + count ELSE count END AS count,
+         CASE WHEN NOT appending THEN avg WHEN count = 0 THEN t_avg
+              ELSE (t_avg * t_count + sum) / (t_count + count) END AS avg,
+         CASE WHEN appending THEN least(t_min, min) ELSE min END AS min,
+         CASE WHEN appending THEN greatest(t_max, max) ELSE max END AS max,
+         CASE WHEN appending AND coalesce(min >= t_min, true) THEN t_min_ts ELSE min_ts END AS min_ts,
+         CASE WHEN appending AND coalesce(max <= t_max, true) THEN t_max_ts ELSE max_ts END AS max_ts,
+         CASE WHEN appending THEN t_sum + coalesce(sum, 0) ELSE sum END AS sum,
+         CASE WHEN appending AND count = 0 THEN t_last ELSE last END AS last,
+         CASE WHEN appending AND count = 0 THEN t_last_ts ELSE last_ts END AS last_ts,
+         vector_x, vector_y, vector_n, unit_x, unit_y,
+         CASE WHEN appending THEN greatest(t_through, last_ts) ELSE last_ts END AS through
+  FROM read
 )`
 
 // fromChildren aggregates the parent buckets of keys (a query of station,
@@ -126,8 +163,20 @@ CROSS JOIN LATERAL (SELECT (d.bucket AT TIME ZONE z.tz + interval '1 day') AT TI
 // sums when any reading of the bucket had a weight, else of the unweighted
 // ones. coverage is count ÷ (bucket length ÷ the series' expected interval,
 // sensor_status.interval_s or else learned_interval_s), null when neither
-// is known.
-func upsertTail(table string) string {
+// is known. The extra columns of agg (readings_5m's through) are written as
+// they are.
+func upsertTail(table string, extra ...string) string {
+	prefixed := func(prefix string) string {
+		var b strings.Builder
+		for _, c := range extra {
+			b.WriteString(", " + prefix + c)
+		}
+		return b.String()
+	}
+	var assigned strings.Builder
+	for _, c := range extra {
+		assigned.WriteString(", " + c + " = EXCLUDED." + c)
+	}
 	return fmt.Sprintf(`, v AS (
   SELECT agg.*,
          CASE WHEN agg.vector_n > 0 THEN agg.vector_x ELSE agg.unit_x END AS x,
@@ -151,7 +200,7 @@ func upsertTail(table string) string {
          CASE WHEN v.kind = 'vector' THEN v.vector_y END AS vector_y,
          CASE WHEN v.kind = 'vector' THEN v.vector_n END AS vector_n,
          CASE WHEN v.kind = 'vector' THEN v.unit_x END AS unit_x,
-         CASE WHEN v.kind = 'vector' THEN v.unit_y END AS unit_y
+         CASE WHEN v.kind = 'vector' THEN v.unit_y END AS unit_y%[2]s
   FROM v
   LEFT JOIN sensor_status ss ON (ss.station, ss.sensor) = (v.station, v.sensor)
 ), gone AS (
@@ -159,27 +208,27 @@ func upsertTail(table string) string {
   WHERE out.count = 0 AND (t.station, t.sensor, t.bucket) = (out.station, out.sensor, out.bucket)
 )
 INSERT INTO %[1]s AS t (station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
-                        vector_x, vector_y, vector_n, unit_x, unit_y, updated_at)
+                        vector_x, vector_y, vector_n, unit_x, unit_y%[3]s, updated_at)
 SELECT station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
-       vector_x, vector_y, vector_n, unit_x, unit_y, now()
+       vector_x, vector_y, vector_n, unit_x, unit_y%[3]s, now()
 FROM out WHERE count > 0
 ORDER BY station, sensor, bucket
 ON CONFLICT (station, sensor, bucket) DO UPDATE SET
   count = EXCLUDED.count, avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
   min_ts = EXCLUDED.min_ts, max_ts = EXCLUDED.max_ts, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts,
   coverage = EXCLUDED.coverage, vector_x = EXCLUDED.vector_x, vector_y = EXCLUDED.vector_y,
-  vector_n = EXCLUDED.vector_n, unit_x = EXCLUDED.unit_x, unit_y = EXCLUDED.unit_y, updated_at = EXCLUDED.updated_at
+  vector_n = EXCLUDED.vector_n, unit_x = EXCLUDED.unit_x, unit_y = EXCLUDED.unit_y%[4]s, updated_at = EXCLUDED.updated_at
 WHERE (t.count, t.avg, t.min, t.max, t.sum, t.min_ts, t.max_ts, t.last, t.last_ts, t.coverage,
-       t.vector_x, t.vector_y, t.vector_n, t.unit_x, t.unit_y)
+       t.vector_x, t.vector_y, t.vector_n, t.unit_x, t.unit_y%[5]s)
       IS DISTINCT FROM
       (EXCLUDED.count, EXCLUDED.avg, EXCLUDED.min, EXCLUDED.max, EXCLUDED.sum, EXCLUDED.min_ts, EXCLUDED.max_ts,
        EXCLUDED.last, EXCLUDED.last_ts, EXCLUDED.coverage, EXCLUDED.vector_x, EXCLUDED.vector_y, EXCLUDED.vector_n,
-       EXCLUDED.unit_x, EXCLUDED.unit_y)`, table)
+       EXCLUDED.unit_x, EXCLUDED.unit_y%[6]s)`, table, prefixed("v."), prefixed(""), assigned.String(), prefixed("t."), prefixed("EXCLUDED."))
 }
 
 // The statements that recompute buckets, built once.
 var (
-	recompute5m = from5mReadings + upsertTail(table5m)
+	recompute5m = from5mReadings + upsertTail(table5m, "through")
 	recompute1h = fromChildren(hourKeys, fiveMinuteChildren) + upsertTail(table1h)
 	recompute1d = fromChildren(dayKeys, dayChildren) + upsertTail(table1d)
 )

@@ -15,10 +15,23 @@ import (
 type bucket struct {
 	station, sensor string
 	start           time.Time
+	// appendedFrom is the changed_from of the bucket's invalidation: the
+	// earliest device time of the readings inserted into it since, when
+	// nothing else changed it; else the zero time, and the bucket is
+	// recomputed whole (see from5mReadings).
+	appendedFrom time.Time
 }
 
+// compareBuckets orders buckets by key, and one bucket's keys by
+// appendedFrom, so that the first of a run is the one to keep.
 func compareBuckets(a, b bucket) int {
-	return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), a.start.Compare(b.start))
+	return cmp.Or(cmp.Compare(a.station, b.station), cmp.Compare(a.sensor, b.sensor), a.start.Compare(b.start),
+		a.appendedFrom.Compare(b.appendedFrom))
+}
+
+// sameBucket says whether a and b are the same bucket.
+func sameBucket(a, b bucket) bool {
+	return a.station == b.station && a.sensor == b.sensor && a.start.Equal(b.start)
 }
 
 // recomputer recomputes buckets and their parents within a transaction
@@ -30,9 +43,9 @@ type recomputer struct {
 	zone string
 }
 
-// recompute recomputes the 5-minute buckets of keys from readings, with
-// the buckets of the vector sensors their sensors weigh, then the hours and
-// days that contain them from their 5-minute buckets. It returns how many
+// recompute recomputes the 5-minute buckets of keys from readings (or
+// appends to them, see bucket.appendedFrom), with the buckets of the vector
+// sensors their sensors weigh, then the hours and days that contain them. It returns how many
 // 5-minute buckets it recomputed.
 func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (int, error) {
 	keys = r.withWeighted(keys)
@@ -43,12 +56,12 @@ func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (in
 		return 0, err
 	}
 	n := len(keys)
-	stations, sensors, starts := make([]string, n), make([]string, n), make([]time.Time, n)
+	stations, sensors, starts, appended := make([]string, n), make([]string, n), make([]time.Time, n), make([]time.Time, n)
 	for i, k := range keys {
-		stations[i], sensors[i], starts[i] = k.station, k.sensor, k.start
+		stations[i], sensors[i], starts[i], appended[i] = k.station, k.sensor, k.start, k.appendedFrom
 	}
 	kind, weight := r.kinds.columns(sensors)
-	if _, err := tx.Exec(ctx, recompute5m, stations, sensors, starts, kind, weight); err != nil {
+	if _, err := tx.Exec(ctx, recompute5m, stations, sensors, starts, kind, weight, appended); err != nil {
 		return 0, fmt.Errorf("rollup: recompute 5-minute buckets: %w", err)
 	}
 	if _, err := tx.Exec(ctx, recompute1h, stations, sensors, starts, kind); err != nil {
@@ -71,7 +84,7 @@ func (r recomputer) withWeighted(keys []bucket) []bucket {
 		}
 	}
 	slices.SortFunc(out, compareBuckets)
-	return slices.CompactFunc(out, func(a, b bucket) bool { return compareBuckets(a, b) == 0 })
+	return slices.CompactFunc(out, sameBucket)
 }
 
 // dayRebuildChunk bounds the 5-minute buckets one statement of

@@ -346,13 +346,14 @@ ORDER BY station`, batch)
 }
 
 // claim returns the oldest pending invalidations of stations, at most
-// batch, with their seq.
+// batch, with their seq. A changed_from of -infinity (not only appended
+// to) reads as the zero time.
 func claim(ctx context.Context, tx pgx.Tx, stations []string, batch int) ([]bucket, []int64, error) {
 	if len(stations) == 0 {
 		return nil, nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT station, sensor, bucket, seq FROM rollup_invalidations
-WHERE station = ANY($1) ORDER BY invalidated_at LIMIT $2`, stations, batch)
+	rows, err := tx.Query(ctx, `SELECT station, sensor, bucket, greatest(changed_from, '0001-01-01T00:00:00Z'), seq
+FROM rollup_invalidations WHERE station = ANY($1) ORDER BY invalidated_at LIMIT $2`, stations, batch)
 	if err != nil {
 		return nil, nil, fmt.Errorf("rollup: read invalidations: %w", err)
 	}
@@ -362,7 +363,7 @@ WHERE station = ANY($1) ORDER BY invalidated_at LIMIT $2`, stations, batch)
 		k    bucket
 		seq  int64
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&k.station, &k.sensor, &k.start, &seq}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&k.station, &k.sensor, &k.start, &k.appendedFrom, &seq}, func() error {
 		keys, seqs = append(keys, k), append(seqs, seq)
 		return nil
 	}); err != nil {

@@ -2,6 +2,7 @@ package rollup
 
 import (
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,70 @@ func TestDaysReadTheirHoursWhereTheyCan(t *testing.T) {
 		if !c.hours(read["readings_1h"]) || !c.fiveMs(read["readings_5m"]) {
 			t.Errorf("the day of %s read %d hours and %d 5-minute buckets", c.station, read["readings_1h"], read["readings_5m"])
 		}
+	}
+}
+
+// TestAppendsReadOnlyTheNewReadings recomputes a 5-minute bucket of 100
+// readings after one more reading was stored and counts the readings the
+// recomputation reads: one when it came after the others (appended), all
+// of them when it came between two of them (recomputed whole).
+func TestAppendsReadOnlyTheNewReadings(t *testing.T) {
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	w, err := NewWorker(Config{DB: db.Pool, Types: handlers.Builtin(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settle := func() {
+		t.Helper()
+		for {
+			n, err := w.Work(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+	bucket := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	// store stores readings at the seconds from, from + step, … up to to
+	// of the bucket.
+	store := func(from, to, step int) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO readings (station, sensor, ts, value, unit)
+			SELECT 'roof', 'temperature', $1::timestamptz + s * interval '1 second', s, 'Cel' FROM generate_series($2::int, $3, $4) s`,
+			bucket, from, to, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readsOf := func() int {
+		t.Helper()
+		var appendedFrom time.Time
+		if err := db.Pool.QueryRow(ctx, `SELECT greatest(changed_from, '0001-01-01T00:00:00Z') FROM rollup_invalidations`).Scan(&appendedFrom); err != nil {
+			t.Fatal(err)
+		}
+		read := rowsRead(t, db, recompute5m, []string{"roof"}, []string{"temperature"}, []time.Time{bucket},
+			[]string{"instant"}, []string{""}, []time.Time{appendedFrom})
+		raw := 0
+		for table, n := range read {
+			if strings.HasPrefix(table, "readings") && !strings.HasPrefix(table, "readings_5m") &&
+				!strings.HasPrefix(table, "readings_1h") && !strings.HasPrefix(table, "readings_1d") {
+				raw += n
+			}
+		}
+		return raw
+	}
+	store(0, 198, 2)
+	settle()
+	store(250, 250, 1)
+	if n := readsOf(); n != 1 {
+		t.Errorf("a reading after the 100 of the bucket: the recomputation read %d readings, want 1", n)
+	}
+	settle()
+	store(101, 101, 1)
+	if n := readsOf(); n != 102 {
+		t.Errorf("a reading between two of the bucket's: the recomputation read %d readings, want all 102", n)
 	}
 }
 
