@@ -10,10 +10,12 @@
 //     bucket) it touched in the invalidation log rollup_invalidations. A
 //     trigger catches every writer, including ones that do not go through
 //     the sink, which an Observer of the sink could not.
-//   - A Worker, one per replica, takes pending invalidations, recomputes
-//     the 5-minute buckets from readings (never adjusting them, so they
-//     cannot drift), then their UTC hours and station-local days from the
-//     5-minute buckets, and deletes the invalidations, in one transaction.
+//   - A Worker, one per replica, claims pending invalidations, then
+//     recomputes the 5-minute buckets from readings, or appends the
+//     readings stored after a bucket's newest to it when nothing else
+//     changed it (migration 0011), then their UTC hours and station-local
+//     days from their children, and deletes the invalidations, in one
+//     transaction.
 //   - Rebuild recomputes a range from readings, for `sensorhub rollup
 //     rebuild`.
 //
@@ -36,10 +38,10 @@
 // Exactly once: a station's invalidations are worked on by one transaction
 // at a time (a transaction-level advisory lock per station, one of 256
 // that the stations share, taken without waiting, so replicas share the
-// stations), and an invalidation is deleted only if its seq is still the
-// one the worker read before recomputing: a change committed meanwhile
-// bumped it, and keeps the bucket pending. A worker never waits for a
-// writer (rows a writer has locked are skipped), so the two cannot
-// deadlock. Package rolluptest checks the tables against an independent
-// recomputation.
+// stations). A pass first claims invalidations in a short transaction of
+// its own; a change committed after the claim records a new pending
+// invalidation beside the claimed one, which the pass does not delete, so
+// the bucket stays pending. A worker never waits for a writer (rows a
+// writer has locked are skipped), so the two cannot deadlock. Package
+// rolluptest checks the tables against an independent recomputation.
 package rollup

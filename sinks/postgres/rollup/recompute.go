@@ -15,10 +15,11 @@ import (
 type bucket struct {
 	station, sensor string
 	start           time.Time
-	// appendedFrom is the changed_from of the bucket's invalidation: the
-	// earliest device time of the readings inserted into it since, when
-	// nothing else changed it; else the zero time, and the bucket is
-	// recomputed whole (see from5mReadings).
+	// appendedFrom is the earliest changed_from of the bucket's claimed
+	// invalidations: the earliest device time of the readings inserted
+	// into it since it was last computed, when nothing else changed it;
+	// else the zero time, and the bucket is recomputed whole (see
+	// from5mReadings).
 	appendedFrom time.Time
 }
 

@@ -227,7 +227,8 @@ func randomReadingsSeeded(seed uint64, n int) []sensorhub.Reading {
 
 // TestAppendedBucketsMatchOracle sends dense series in device-time order,
 // as stations do, while two workers run, so that most passes append to
-// their buckets instead of recomputing them (from5mReadings); among them
+// their buckets instead of recomputing them (from5mReadings), some of them
+// readings stored while a pass worked on their bucket; among them
 // land late readings, duplicates, a calibration of stored readings, flags
 // to fail and back, and deleted readings, which each make the next pass
 // recompute whole. Once settled, every rollup equals the oracle's.
@@ -290,9 +291,8 @@ func TestAppendedBucketsMatchOracle(t *testing.T) {
 			}
 		}
 		if step%2 == 0 {
-			// Let the workers pass between writes, as they do between a
-			// station's readings: a bucket written during a pass is
-			// recomputed whole by the next.
+			// Let the workers pass between some writes, as they do
+			// between a station's readings; the others land during passes.
 			settle(t, ctx, db.Pool)
 		}
 	}

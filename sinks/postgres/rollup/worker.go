@@ -125,15 +125,15 @@ type Stats struct {
 	MeasuredAt time.Time
 }
 
-// Worker keeps the rollup tables right: it takes the 5-minute buckets that
-// changes to readings invalidated (migration 0009's triggers record them
-// in the same transaction as every change), recomputes them from readings,
-// then their hours and station-local days, and deletes the invalidations,
-// in one transaction. Every replica may run one: a station's invalidations
-// are taken by one transaction at a time (an advisory lock per station, of
-// 256 the stations share), and an invalidation is deleted only if no
-// change came after the recomputation read it, so a concurrent change is
-// never lost.
+// Worker keeps the rollup tables right: it claims the 5-minute buckets
+// that changes to readings invalidated (migration 0009's triggers record
+// them in the same transaction as every change), then recomputes them from
+// readings (or appends to them, migration 0011), their hours and
+// station-local days, and deletes the claimed invalidations, in one
+// transaction. Every replica may run one: a station's invalidations are
+// taken by one transaction at a time (an advisory lock per station, of 256
+// the stations share), and a change committed after the claim records a
+// pending invalidation of its own, so a concurrent change is never lost.
 type Worker struct {
 	cfg        Config
 	recomputer recomputer
@@ -251,15 +251,22 @@ func (w *Worker) measure(ctx context.Context) {
 	w.mu.Unlock()
 }
 
-// Work runs one pass: in one transaction it takes up to Batch pending
-// invalidations of stations no other transaction is working on,
-// recomputes them and their parents (dropping those past the retention
-// horizon), rebuilds the days of those stations whose zone changed, and
-// deletes what it did. It returns how many 5-minute buckets it took. The
-// Worker calls it in a loop; it is safe to call concurrently, also from
-// other processes.
+// Work runs one pass. First, in a transaction of its own that never waits
+// for a writer, it claims up to Batch of the oldest pending invalidations
+// of stations no other transaction is working on (claim). Then, in one
+// transaction holding those stations, it takes the claimed invalidations
+// of the stations, recomputes them and their parents (dropping those past
+// the retention horizon), rebuilds the days of those stations whose zone
+// changed, and deletes what it did. A change to a bucket after its claim
+// records a new pending invalidation, which the next pass takes. It
+// returns how many 5-minute buckets it took. The Worker calls it in a
+// loop; it is safe to call concurrently, also from other processes.
 func (w *Worker) Work(ctx context.Context) (int, error) {
 	if err := w.checkZone(ctx); err != nil {
+		return 0, err
+	}
+	stations, err := w.claim(ctx)
+	if err != nil || len(stations) == 0 {
 		return 0, err
 	}
 	tx, err := w.cfg.DB.Begin(ctx)
@@ -269,14 +276,10 @@ func (w *Worker) Work(ctx context.Context) (int, error) {
 	// After Commit, Rollback is a no-op.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	stations, err := candidates(ctx, tx, w.cfg.Batch)
-	if err != nil {
-		return 0, err
-	}
 	if stations, err = lockStations(ctx, tx, stations); err != nil {
 		return 0, err
 	}
-	claimed, seqs, err := claim(ctx, tx, stations, w.cfg.Batch)
+	claimed, seqs, err := takeClaimed(ctx, tx, stations, w.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}
@@ -307,6 +310,37 @@ func (w *Worker) Work(ctx context.Context) (int, error) {
 		w.cfg.Logger.Info("rollup: daily rollups rebuilt for a new zone", "station", s)
 	}
 	return len(claimed), nil
+}
+
+// claim marks, in a transaction of its own, up to Batch of the oldest
+// pending invalidations of the stations whose rollup lock it gets as
+// claimed, skipping those a writer's transaction holds (it is about to
+// change them anyway), and returns the stations, with those of pending day
+// rebuilds. It commits at once: a writer that changes a bucket while its
+// recomputation runs records a new pending invalidation (migration 0011),
+// and waits for no worker.
+func (w *Worker) claim(ctx context.Context) ([]string, error) {
+	tx, err := w.cfg.DB.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rollup: claim: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	stations, err := candidates(ctx, tx, w.cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	if stations, err = lockStations(ctx, tx, stations); err != nil || len(stations) == 0 {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE rollup_invalidations SET claimed = true WHERE ctid IN (
+  SELECT ctid FROM rollup_invalidations WHERE station = ANY($1) AND NOT claimed
+  ORDER BY invalidated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, stations, w.cfg.Batch); err != nil {
+		return nil, fmt.Errorf("rollup: claim invalidations: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("rollup: claim: commit: %w", err)
+	}
+	return stations, nil
 }
 
 // pastHorizon returns the buckets of keys that start at the retention
@@ -345,29 +379,32 @@ ORDER BY station`, batch)
 	return stations, nil
 }
 
-// claim returns the oldest pending invalidations of stations, at most
-// batch, with their seq. A changed_from of -infinity (not only appended
-// to) reads as the zero time.
-func claim(ctx context.Context, tx pgx.Tx, stations []string, batch int) ([]bucket, []int64, error) {
+// takeClaimed returns the claimed invalidations of stations, by bucket,
+// oldest first, at most batch buckets, with the seq of every invalidation
+// of each: those of this pass's claim and those of a pass that died. A
+// bucket's appendedFrom is the earliest changed_from of its
+// invalidations; -infinity (not only appended to) reads as the zero time.
+func takeClaimed(ctx context.Context, tx pgx.Tx, stations []string, batch int) ([]bucket, [][]int64, error) {
 	if len(stations) == 0 {
 		return nil, nil, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT station, sensor, bucket, greatest(changed_from, '0001-01-01T00:00:00Z'), seq
-FROM rollup_invalidations WHERE station = ANY($1) ORDER BY invalidated_at LIMIT $2`, stations, batch)
+	rows, err := tx.Query(ctx, `SELECT station, sensor, bucket, greatest(min(changed_from), '0001-01-01T00:00:00Z'), array_agg(seq)
+FROM rollup_invalidations WHERE station = ANY($1) AND claimed
+GROUP BY station, sensor, bucket ORDER BY min(invalidated_at) LIMIT $2`, stations, batch)
 	if err != nil {
-		return nil, nil, fmt.Errorf("rollup: read invalidations: %w", err)
+		return nil, nil, fmt.Errorf("rollup: read claimed invalidations: %w", err)
 	}
 	var (
 		keys []bucket
-		seqs []int64
+		seqs [][]int64
 		k    bucket
-		seq  int64
+		seq  []int64
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&k.station, &k.sensor, &k.start, &k.appendedFrom, &seq}, func() error {
 		keys, seqs = append(keys, k), append(seqs, seq)
 		return nil
 	}); err != nil {
-		return nil, nil, fmt.Errorf("rollup: read invalidations: %w", err)
+		return nil, nil, fmt.Errorf("rollup: read claimed invalidations: %w", err)
 	}
 	return keys, seqs, nil
 }
@@ -396,24 +433,27 @@ func dayRebuilds(ctx context.Context, tx pgx.Tx, stations []string) ([]string, [
 	return out, seqs, nil
 }
 
-// release deletes the invalidations and day rebuilds done, each only if
-// its seq is still the one read: a change committed since bumped it and
-// keeps it pending. A row that a writer is changing right now is locked,
-// and skipped rather than waited for: it is about to get a new seq
-// anyway, and a worker that never waits for a writer cannot deadlock with
-// one.
-func release(ctx context.Context, tx pgx.Tx, keys []bucket, seqs []int64, rebuilds []string, rebuildSeqs []int64) error {
+// release deletes the claimed invalidations done, which no writer
+// changes, and the day rebuilds done, each of those only if its seq is
+// still the one read: a zone changed since bumped it and keeps it pending.
+// A rebuild that a writer is changing right now is locked, and skipped
+// rather than waited for: it is about to get a new seq anyway, and a
+// worker that never waits for a writer cannot deadlock with one.
+func release(ctx context.Context, tx pgx.Tx, keys []bucket, seqs [][]int64, rebuilds []string, rebuildSeqs []int64) error {
 	if len(keys) > 0 {
-		n := len(keys)
-		stations, sensors, starts := make([]string, n), make([]string, n), make([]time.Time, n)
+		var (
+			stations, sensors []string
+			starts            []time.Time
+			all               []int64
+		)
 		for i, k := range keys {
-			stations[i], sensors[i], starts[i] = k.station, k.sensor, k.start
+			for _, seq := range seqs[i] {
+				stations, sensors, starts, all = append(stations, k.station), append(sensors, k.sensor), append(starts, k.start), append(all, seq)
+			}
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations i WHERE ctid IN (
-  SELECT i.ctid FROM rollup_invalidations i
-  JOIN unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[]) AS k(station, sensor, bucket, seq)
-    ON (i.station, i.sensor, i.bucket, i.seq) = (k.station, k.sensor, k.bucket, k.seq)
-  FOR UPDATE OF i SKIP LOCKED)`, stations, sensors, starts, seqs); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations i
+USING unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[]) AS k(station, sensor, bucket, seq)
+WHERE (i.station, i.sensor, i.bucket, i.seq) = (k.station, k.sensor, k.bucket, k.seq) AND i.claimed`, stations, sensors, starts, all); err != nil {
 			return fmt.Errorf("rollup: delete invalidations: %w", err)
 		}
 	}
