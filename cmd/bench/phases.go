@@ -270,7 +270,7 @@ func (e *environment) measureLive(ctx context.Context, rate int, d time.Duration
 	if err != nil {
 		return result{}, err
 	}
-	if err := e.waitRows(p.context(ctx), schema, sent, time.Minute); err != nil {
+	if err := e.waitRows(p.context(ctx), schema, start, sent, time.Minute); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	res := result{readings: sent, elapsed: time.Since(start), rollupLagP99: rollupLag()}
