@@ -113,6 +113,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 9 && (exists("rollup_invalidations") || exists("rollup_day_rebuilds") || exists("rollup_settings") || !exists("readings_5m")) {
 			t.Fatal("Down of 0009 must drop the invalidation log and only it")
 		}
+		if down.Version == 12 && (exists("reading_series") || !exists("readings_default")) {
+			t.Fatal("Down of 0012 must drop reading_series and only it")
+		}
 		if down.Version == 11 && (hasColumn("readings_5m", "through") || hasColumn("rollup_invalidations", "changed_from") || !exists("rollup_invalidations")) {
 			t.Fatal("Down of 0011 must drop through and changed_from and only them")
 		}
@@ -474,5 +477,79 @@ func TestPartitionMigrationOfAnEmptyTable(t *testing.T) {
 	}
 	if want := []string{"readings_default"}; !reflect.DeepEqual(parts, want) {
 		t.Fatalf("partitions of a fresh install = %v, want %v", parts, want)
+	}
+}
+
+// TestSeriesMigrationRegistersStoredReadings checks the upgrade to 0012:
+// every series stored before it is in reading_series with the UTC month of
+// its newest reading, whichever partition holds it; and then its triggers
+// keep the table: a new series or a later month is recorded, an earlier
+// month is not, and an UPDATE that moves a reading to another series or
+// month counts as a reading there, across partitions too.
+func TestSeriesMigrationRegistersStoredReadings(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	m := newMigrator(t, db.URL)
+	if down, err := m.Down(ctx); err != nil || down.Name != "0012_reading_series.sql" {
+		t.Fatalf("Down = %+v, %v; want 0012_reading_series.sql rolled back", down, err)
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	exec(`CREATE TABLE readings_p2024_11 PARTITION OF readings FOR VALUES FROM ('2024-11-01T00:00:00Z') TO ('2024-12-01T00:00:00Z')`)
+	exec(`CREATE TABLE readings_p2024_12 PARTITION OF readings FOR VALUES FROM ('2024-12-01T00:00:00Z') TO ('2025-01-01T00:00:00Z')`)
+	exec(`INSERT INTO readings (station, sensor, ts, value, unit) VALUES
+		('roof', 'temperature', '2024-11-30T23:00:00Z', 14, 'Cel'),
+		('roof', 'temperature', '2024-12-31T23:59:59Z', 15, 'Cel'),
+		('roof', 'humidity', '2024-11-02T00:00:00Z', 55, '%RH'),
+		('garden', 'temperature', '2030-06-15T12:00:00Z', 9, 'Cel')`) // the default partition
+	if _, err := m.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	series := func() []string {
+		t.Helper()
+		var got []string
+		if err := db.Pool.QueryRow(ctx, `SELECT array_agg(format('%s %s %s', station, sensor, to_char(latest_month AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI'))
+			ORDER BY station, sensor) FROM reading_series`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := series(), []string{"garden temperature 2030-06-01 00:00", "roof humidity 2024-11-01 00:00", "roof temperature 2024-12-01 00:00"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("reading_series after the upgrade = %q, want %q", got, want)
+	}
+
+	// Months are UTC months whatever the writer's zone: 2024-12-01 00:30
+	// UTC is still November in New York.
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, sql := range []string{
+		`SET LOCAL TimeZone = 'America/New_York'`,
+		`INSERT INTO readings (station, sensor, ts, value, unit) VALUES
+		 ('roof', 'temperature', '2024-11-15T00:00:00Z', 13, 'Cel'),
+		 ('roof', 'humidity', '2024-12-01T00:30:00Z', 56, '%RH'),
+		 ('shed', 'battery', '2024-11-05T00:00:00Z', 3.7, 'V')`,
+		`UPDATE readings SET qc_flag = 1`,
+		`UPDATE readings SET sensor = 'dew_point', ts = '2024-12-24T00:00:00Z' WHERE station = 'shed'`,
+	} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := series(), []string{
+		"garden temperature 2030-06-01 00:00", "roof humidity 2024-12-01 00:00", "roof temperature 2024-12-01 00:00",
+		"shed battery 2024-11-01 00:00", "shed dew_point 2024-12-01 00:00",
+	}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("reading_series after new readings and updates = %q, want %q", got, want)
 	}
 }

@@ -13,17 +13,19 @@ import (
 )
 
 // The read API phase (issue 15): the binary serves the API on a database
-// of the run's readings while it ingests at the live rate, and a client
-// asks it apiRate requests per second, in turn: the stations with their
-// latest values, one day of one sensor's 1-minute readings, and a year of
-// its daily aggregates.
+// of a year of readings and the run's while it ingests at the live rate,
+// and a client asks it apiRate requests per second, in turn: the stations
+// with their latest values, one day of one sensor's 1-minute readings, and
+// a year of its daily aggregates.
 const (
 	apiStations = 50
 	apiRate     = 100
-	// Targets: p99 of each request, and of the ingest latency meanwhile.
+	// Targets: p99 of each request, and of the ingest latency meanwhile,
+	// with at least targetAPIStored readings stored.
 	targetAPIStationsP99 = 10 * time.Millisecond
 	targetAPIDayP99      = 20 * time.Millisecond
 	targetAPIYearP99     = 10 * time.Millisecond
+	targetAPIStored      = 10_000_000
 )
 
 // apiResult is the API phase's measurement.
@@ -44,13 +46,25 @@ var apiRequests = []struct{ name, path string }{
 	{"year", "/api/v1/aggregates?station=api-day&sensor=temperature&interval=1d&from=2023-12-01T00:00:00Z&to=2024-12-01T00:00:00Z"},
 }
 
-// measureAPI stores readings (from apiStations stations), a day of
-// 1-minute readings and a year of daily aggregates of one more, then runs
-// the binary on them fed at rate readings/s for d while the client asks
-// the API.
-func (e *environment) measureAPI(ctx context.Context, readings []reading, rate int, d time.Duration) (apiResult, error) {
+// measureAPI stores preload readings of the apiStations stations spread
+// over the year before benchStart in its monthly partitions (as the
+// growth phase does, rollups off while they are copied: the year of
+// aggregates read is filled directly), then readings (from the same
+// stations), a day of 1-minute readings and a year of daily aggregates of
+// one more, then runs the binary on them fed at rate readings/s for d
+// while the client asks the API.
+func (e *environment) measureAPI(ctx context.Context, readings []reading, preload, rate int, d time.Duration) (apiResult, error) {
 	schema, dsn, err := e.newSchema(ctx)
 	if err != nil {
+		return apiResult{}, err
+	}
+	if err := e.rollupTriggers(ctx, schema, "DISABLE"); err != nil {
+		return apiResult{}, err
+	}
+	if err := e.preloadTable(ctx, schema, dsn, preload, apiStations); err != nil {
+		return apiResult{}, fmt.Errorf("preload %d readings: %w", preload, err)
+	}
+	if err := e.rollupTriggers(ctx, schema, "ENABLE"); err != nil {
 		return apiResult{}, err
 	}
 	if _, err := e.admin.CopyFrom(ctx, pgx.Identifier{schema, "readings"}, readingColumns,
@@ -66,14 +80,14 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, rate i
 		 SELECT 'api-day', 'temperature', '2024-11-30'::timestamptz + m * interval '1 minute', m / 100.0, 'Cel' FROM generate_series(0, 1439) m`,
 		`INSERT INTO ` + schema + `.readings_1d (station, sensor, bucket, count, avg, min, max)
 		 SELECT 'api-day', 'temperature', '2023-12-01'::timestamptz + d * interval '1 day', 1440, d / 10.0, 0, d / 5.0 FROM generate_series(0, 365) d`,
-		`INSERT INTO ` + schema + `.stations (id) SELECT DISTINCT station FROM ` + schema + `.readings`,
+		`INSERT INTO ` + schema + `.stations (id) SELECT DISTINCT station FROM ` + schema + `.reading_series`,
 		`ANALYZE ` + schema + `.readings`,
 	} {
 		if _, err := e.admin.Exec(ctx, sql); err != nil {
 			return apiResult{}, err
 		}
 	}
-	stored := len(readings) + 1440
+	stored := preload + len(readings) + 1440
 
 	addr, err := freeAddr()
 	if err != nil {
@@ -113,8 +127,17 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, rate i
 	if err != nil {
 		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
-	if err := e.waitDrained(p.context(ctx), stream, "sensorhub", schema, sent, stored+sent, time.Minute); err != nil {
+	// Only the fed rows are counted, in the partitions of their device
+	// times: a count of the 10 million stored takes seconds.
+	if err := e.waitAcked(p.context(ctx), stream, "sensorhub", sent, time.Minute); err != nil {
 		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
+	}
+	var fedRows int
+	if err := e.admin.QueryRow(ctx, "SELECT count(*) FROM "+schema+".readings WHERE NOT derived AND ts >= $1", start).Scan(&fedRows); err != nil {
+		return apiResult{}, err
+	}
+	if fedRows != sent {
+		return apiResult{}, fmt.Errorf("every entry acked, but %d of %d fed rows stored", fedRows, sent)
 	}
 	res := apiResult{stored: stored, ingest: result{readings: sent, elapsed: time.Since(start)},
 		stations: percentiles(latencies["stations"]), day: percentiles(latencies["day"]), year: percentiles(latencies["year"])}
@@ -203,8 +226,12 @@ func percentiles(ls []time.Duration) latency {
 
 // print writes the phase's line of the report.
 func (r apiResult) print(w io.Writer) {
-	fmt.Fprintf(w, "api: %d readings stored, %d requests at %d/s while ingesting %.0f/s; p50/p99 stations %s (target p99 <= %s), day of readings %s (<= %s), year of aggregates %s (<= %s); ingest p99 meanwhile %s (<= %s)\n",
-		r.stored, r.requests, apiRate, r.ingest.rate(),
+	fmt.Fprintf(w, "api: %d readings stored", r.stored)
+	if r.stored < targetAPIStored {
+		fmt.Fprintf(w, " (fewer than the target's %d)", targetAPIStored)
+	}
+	fmt.Fprintf(w, ", %d requests at %d/s while ingesting %.0f/s; p50/p99 stations %s (target p99 <= %s), day of readings %s (<= %s), year of aggregates %s (<= %s); ingest p99 meanwhile %s (<= %s)\n",
+		r.requests, apiRate, r.ingest.rate(),
 		r.stations, targetAPIStationsP99, r.day, targetAPIDayP99,
 		r.year, targetAPIYearP99, r.ingest.p99.Round(100*time.Microsecond), targetP99)
 }

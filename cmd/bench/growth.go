@@ -36,7 +36,7 @@ func (e *environment) measureGrowth(ctx context.Context, readings []reading, pre
 	if err != nil {
 		return result{}, err
 	}
-	if err := e.preloadTable(ctx, schema, dsn, preload); err != nil {
+	if err := e.preloadTable(ctx, schema, dsn, preload, e.opts.stations); err != nil {
 		return result{}, fmt.Errorf("preload %d readings: %w", preload, err)
 	}
 	res, err := e.measureDrainInto(ctx, schema, dsn, readings, false, env...)
@@ -49,12 +49,13 @@ func (e *environment) measureGrowth(ctx context.Context, readings []reading, pre
 	return res, nil
 }
 
-// preloadTable copies n readings spread evenly over the year before
-// benchStart into schema's readings table, then vacuums and analyzes it:
-// a year of service leaves its months vacuumed, and without it
-// autovacuum's first pass over the 20 million copied rows ran during the
-// drain, on the same two cores.
-func (e *environment) preloadTable(ctx context.Context, schema, dsn string, n int) error {
+// preloadTable copies n readings of stations stations (station-0, …),
+// each sending every sensor type in turn, spread evenly over the year
+// before benchStart, into schema's readings table, then vacuums and
+// analyzes it: a year of service leaves its months vacuumed, and without
+// it autovacuum's first pass over the 20 million copied rows ran during
+// the drain, on the same two cores.
+func (e *environment) preloadTable(ctx context.Context, schema, dsn string, n, stations int) error {
 	from := benchStart.AddDate(-1, 0, 0)
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
@@ -64,7 +65,7 @@ func (e *environment) preloadTable(ctx context.Context, schema, dsn string, n in
 	if _, err := partition.Ensure(ctx, pool, from, benchStart); err != nil {
 		return err
 	}
-	series := len(sensorTypes) * e.opts.stations
+	series := len(sensorTypes) * stations
 	perSeries := max((n+series-1)/series, 1) // rounds of every series, the last maybe partial
 	step := benchStart.Sub(from) / time.Duration(perSeries)
 	i := 0
@@ -72,9 +73,9 @@ func (e *environment) preloadTable(ctx context.Context, schema, dsn string, n in
 		if i == n {
 			return nil, nil
 		}
-		t := sensorTypes[(i/e.opts.stations)%len(sensorTypes)]
+		t := sensorTypes[(i/stations)%len(sensorTypes)]
 		ts := from.Add(time.Duration(i/series) * step)
-		row := []any{fmt.Sprintf("station-%d", i%e.opts.stations), t.name, ts, t.value, "x"}
+		row := []any{fmt.Sprintf("station-%d", i%stations), t.name, ts, t.value, "x"}
 		i++
 		return row, nil
 	}))

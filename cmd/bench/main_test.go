@@ -21,7 +21,7 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 		t.Fatalf("build sensorhub: %v\n%s", err, out)
 	}
 	var out bytes.Buffer
-	err := run(t.Context(), []string{"-n", "3000", "-live-rate", "500", "-live-duration", "1s", "-growth-preload", "20000", "-binary", binary, "-check=false"},
+	err := run(t.Context(), []string{"-n", "3000", "-live-rate", "500", "-live-duration", "1s", "-growth-preload", "20000", "-api-preload", "20000", "-binary", binary, "-check=false"},
 		func(string) string { return "" }, &out)
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out.String())
@@ -29,7 +29,7 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, derived on", "drain, QC + derived on", "drain, rollups on",
 		"sensorhub live", "drain/loop", "rules/drain", "derived/drain", "qc+derived/drain", "rollups on/off", "drain, first 900", "drain, 20000 stored", "growth/drain",
 		"rollup reads p99 after the rollups drain", "rollup reads p99 after the growth drain", "rollups of station-0 rebuilt in",
-		"api: ", "p50/p99 stations"} {
+		"api: 24440 readings stored", "p50/p99 stations"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

@@ -24,12 +24,21 @@ var rollupTriggers = []string{"readings_rollup_insert", "readings_rollup_update"
 // rollupsOff turns rollups off in schema and in the binary's environment
 // env: no worker, no invalidation log.
 func (e *environment) rollupsOff(ctx context.Context, schema string, env []string) ([]string, error) {
-	for _, trigger := range rollupTriggers {
-		if _, err := e.admin.Exec(ctx, "ALTER TABLE "+schema+".readings DISABLE TRIGGER "+trigger); err != nil {
-			return nil, fmt.Errorf("rollups off: %w", err)
-		}
+	if err := e.rollupTriggers(ctx, schema, "DISABLE"); err != nil {
+		return nil, fmt.Errorf("rollups off: %w", err)
 	}
 	return append(env, "SENSORHUB_ROLLUPS=false"), nil
+}
+
+// rollupTriggers runs ALTER TABLE … action TRIGGER (ENABLE or DISABLE) on
+// each of rollupTriggers in schema.
+func (e *environment) rollupTriggers(ctx context.Context, schema, action string) error {
+	for _, trigger := range rollupTriggers {
+		if _, err := e.admin.Exec(ctx, "ALTER TABLE "+schema+".readings "+action+" TRIGGER "+trigger); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // waitRollups polls until schema has no pending rollup recomputation and

@@ -132,10 +132,15 @@ SELECT 'GRANT SELECT, INSERT, UPDATE, DELETE ON sensorhub.rollup_invalidations, 
 WHERE to_regclass('sensorhub.rollup_invalidations') IS NOT NULL \gexec
 SELECT 'GRANT USAGE ON SEQUENCE sensorhub.rollup_invalidation_seq TO sensorhub_app'
 WHERE to_regclass('sensorhub.rollup_invalidation_seq') IS NOT NULL \gexec
+-- The series of readings (migration 0012): every new series, and every
+-- month a series first gets a reading in, is recorded in reading_series
+-- by trigger, as the role writing the readings.
+SELECT 'GRANT SELECT, INSERT, UPDATE ON sensorhub.reading_series TO sensorhub_app'
+WHERE to_regclass('sensorhub.reading_series') IS NOT NULL \gexec
 -- The read API (SENSORHUB_API_DATABASE_URL, docs/api.md): SELECT only, on
 -- the tables it reads. The test TestReadOnlyRole grants the same.
 SELECT format('GRANT SELECT ON sensorhub.%I TO sensorhub_api', t)
-FROM unnest(ARRAY['readings', 'stations', 'sensor_status', 'readings_5m', 'readings_1h', 'readings_1d']) AS t
+FROM unnest(ARRAY['readings', 'stations', 'sensor_status', 'reading_series', 'readings_5m', 'readings_1h', 'readings_1d']) AS t
 WHERE to_regclass('sensorhub.' || t) IS NOT NULL \gexec
 
 -- Example, not run: a read-only role for Grafana.

@@ -145,15 +145,19 @@ type aggregatePage struct {
 type stationDoc struct {
 	ID     string `json:"id"`
 	Name   *string
-	Status string `json:"status"`
-	Latest []struct {
-		Sensor string    `json:"sensor"`
-		TS     time.Time `json:"ts"`
-		Value  float64   `json:"value"`
-		Unit   string    `json:"unit"`
-		QCFlag int       `json:"qc_flag"`
-		Stale  bool      `json:"stale"`
-	} `json:"latest"`
+	Status string      `json:"status"`
+	Latest []latestDoc `json:"latest"`
+}
+
+type latestDoc struct {
+	Sensor  string    `json:"sensor"`
+	TS      time.Time `json:"ts"`
+	Value   float64   `json:"value"`
+	Unit    string    `json:"unit"`
+	QCFlag  int       `json:"qc_flag"`
+	QCTests []string  `json:"qc_tests"`
+	Derived bool      `json:"derived"`
+	Stale   bool      `json:"stale"`
 }
 
 var t0 = time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)

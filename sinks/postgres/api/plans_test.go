@@ -2,10 +2,12 @@ package api
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sensorhub/sensorhub/sinks/postgres/partition"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -67,8 +69,8 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				scans := db.Scans(t, generic, q.sql, q.args...)
 				var seq []string
 				for _, s := range scans {
-					// stations and sensor_status have a row per station or
-					// series: scanning them whole is cheap.
+					// stations, sensor_status and reading_series have a row
+					// per station or series: scanning them whole is cheap.
 					if s.Node == "Seq Scan" && strings.HasPrefix(s.Relation, "readings") {
 						seq = append(seq, s.Relation)
 					}
@@ -78,5 +80,65 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestLatestProbesTheNewestMonthOnly checks what latestSQL reads in a year
+// of monthly partitions (12 stations, 4 sensors each, a reading every 6
+// hours, analyzed), of which sensor4 stopped reporting in June: one index
+// probe per sensor into the partition of its newest reading, December's
+// or June's, and nothing of the other eleven months, the default
+// partition or the months made ahead. The control, the same query without
+// the month's bounds, probes every partition for every sensor.
+func TestLatestProbesTheNewestMonthOnly(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	if _, err := partition.Ensure(ctx, db.Pool, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`INSERT INTO stations (id) SELECT 's' || i FROM generate_series(1, 12) i`,
+		`INSERT INTO readings (station, sensor, ts, value, unit)
+		 SELECT 's' || st, 'sensor' || se, '2024-01-01'::timestamptz + h * interval '6 hours', h, 'Cel'
+		 FROM generate_series(1, 12) st, generate_series(1, 4) se, generate_series(0, 366 * 4 - 1) h
+		 WHERE se < 4 OR h < 170 * 4`,
+		`ANALYZE`,
+	} {
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	const bounds = ` AND r.ts < (s.latest_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC'`
+	control := strings.Replace(latestSQL, "\n\t   AND r.ts >= s.latest_month"+bounds, "", 1)
+	if control == latestSQL {
+		t.Fatal("latestSQL no longer bounds its first probe to the month the control leaves out")
+	}
+	stations := []string{"s1", "s2", "s3", "s4", "s5"}
+	want := map[string]int{"readings_p2024_12": 3 * len(stations), "readings_p2024_06": len(stations)}
+
+	runs := db.Ran(t, latestSQL, stations)
+	got := map[string]int{}
+	for _, r := range runs {
+		if !strings.HasPrefix(r.Relation, "readings") {
+			continue
+		}
+		if r.Node != "Index Scan" && r.Node != "Index Only Scan" {
+			t.Errorf("%v: want index probes only", r)
+		}
+		got[r.Relation] += r.Loops
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("probes per partition %v, want %v; ran %v", got, want, runs)
+	}
+
+	probed := map[string]bool{}
+	for _, r := range db.Ran(t, control, stations) {
+		if strings.HasPrefix(r.Relation, "readings_") {
+			probed[r.Relation] = true
+		}
+	}
+	if len(probed) < 14 {
+		t.Errorf("the control probed %d partitions, want every one (12 months, 2 ahead, the default): %v", len(probed), probed)
 	}
 }

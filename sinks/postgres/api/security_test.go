@@ -54,7 +54,7 @@ func TestReadOnlyRole(t *testing.T) {
 		"CREATE ROLE " + quoted + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE",
 		"GRANT USAGE ON SCHEMA " + schema + " TO " + quoted,
 		// The grants of roles.sql's sensorhub_api, on the test's schema.
-		"GRANT SELECT ON readings, stations, sensor_status, readings_5m, readings_1h, readings_1d TO " + quoted,
+		"GRANT SELECT ON readings, stations, sensor_status, reading_series, readings_5m, readings_1h, readings_1d TO " + quoted,
 	} {
 		if _, err := db.Pool.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -103,6 +103,7 @@ func TestReadOnlyRole(t *testing.T) {
 		`UPDATE readings SET value = 0`,
 		`DELETE FROM readings`,
 		`INSERT INTO stations (id) VALUES ('evil')`,
+		`UPDATE reading_series SET latest_month = now()`,
 		`UPDATE readings_1h SET avg = 0`,
 		`CREATE TABLE evil (x int)`,
 		`TRUNCATE readings`,

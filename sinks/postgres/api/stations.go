@@ -59,31 +59,34 @@ FROM stations
 WHERE id = $1`
 
 // latestSQL returns the newest reading of every sensor of the stations
-// $1, one index probe per sensor however many readings there are: a loose
-// index scan walks readings' primary key (station, sensor, ts) backwards,
-// each step landing on the newest reading of the next sensor down.
+// $1. A station's sensors come from reading_series (migration 0012), each
+// with the UTC month of its newest device time, which the table's triggers
+// keep in the transactions that write readings: no reading of the series
+// is newer than that month. So one index probe into that month's partition
+// finds the newest reading (run-time partition pruning leaves the other
+// months unread), however many months readings holds. The probe of the
+// months before runs only when that one finds nothing, once the newest
+// readings of the series were deleted: UNION ALL runs its branches in
+// order, and LIMIT 1 stops it at the first row. A series without readings
+// left yields no row.
 const latestSQL = `
 SELECT k.station, l.sensor, l.ts, l.value, l.unit, l.qc_flag, l.qc_tests, l.derived, coalesce(st.stale, false)
 FROM unnest($1::text[]) AS k(station)
+JOIN reading_series s ON s.station = k.station
 CROSS JOIN LATERAL (
-	WITH RECURSIVE latest AS (
-		(SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
-		 FROM readings r
-		 WHERE r.station = k.station
-		 ORDER BY r.sensor DESC, r.ts DESC
-		 LIMIT 1)
-		UNION ALL
-		SELECT n.sensor, n.ts, n.value, n.unit, n.qc_flag, n.qc_tests, n.derived
-		FROM latest p
-		CROSS JOIN LATERAL (
-			SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
-			FROM readings r
-			WHERE r.station = k.station AND r.sensor < p.sensor
-			ORDER BY r.sensor DESC, r.ts DESC
-			LIMIT 1
-		) n
-	)
-	SELECT * FROM latest
+	(SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
+	 FROM readings r
+	 WHERE r.station = s.station AND r.sensor = s.sensor
+	   AND r.ts >= s.latest_month AND r.ts < (s.latest_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC'
+	 ORDER BY r.ts DESC
+	 LIMIT 1)
+	UNION ALL
+	(SELECT r.sensor, r.ts, r.value, r.unit, r.qc_flag, r.qc_tests, r.derived
+	 FROM readings r
+	 WHERE r.station = s.station AND r.sensor = s.sensor AND r.ts < s.latest_month
+	 ORDER BY r.ts DESC
+	 LIMIT 1)
+	LIMIT 1
 ) l
 LEFT JOIN sensor_status st ON st.station = k.station AND st.sensor = l.sensor
 ORDER BY k.station, l.sensor`

@@ -2,6 +2,7 @@ package postgrestest
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -46,20 +47,62 @@ func (db *DB) Scans(t testing.TB, generic bool, sql string, args ...any) []Scan 
 		}
 	}
 	var scans []Scan
-	var walk func(node map[string]any)
-	walk = func(node map[string]any) {
-		if rel, ok := node["Relation Name"].(string); ok && node["Node Type"] != "ModifyTable" {
-			scans = append(scans, Scan{node["Node Type"].(string), rel})
-		}
-		children, _ := node["Plans"].([]any)
-		for _, c := range children {
-			walk(c.(map[string]any))
-		}
-	}
-	walk(plan[0]["Plan"].(map[string]any))
+	walkScans(plan[0]["Plan"].(map[string]any), func(s Scan, _ map[string]any) { scans = append(scans, s) })
 	if len(scans) == 0 {
 		b, _ := json.Marshal(plan)
 		t.Fatalf("a plan that scans nothing: %s", b)
 	}
 	return scans
+}
+
+// Run is a scan that a plan ran.
+type Run struct {
+	Scan
+	// Loops is how many times it ran: once per row of the outer side of
+	// the nested loop it is the inner side of, say.
+	Loops int
+}
+
+func (r Run) String() string { return fmt.Sprintf("%s ×%d", r.Scan, r.Loops) }
+
+// Ran returns the relation scans that sql's custom plan for args ran, with
+// how many times each did, as EXPLAIN ANALYZE reports them; sql runs in a
+// transaction that is rolled back. A scan that never ran (partition
+// pruning at run time skipped it, or the node above it needed no row from
+// it) is not listed. It fails t on a run that scanned nothing.
+func (db *DB) Ran(t testing.TB, sql string, args ...any) []Run {
+	t.Helper()
+	ctx := t.Context()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var plan []map[string]any
+	if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&plan); err != nil {
+		t.Fatalf("explain analyze: %v", err)
+	}
+	var runs []Run
+	walkScans(plan[0]["Plan"].(map[string]any), func(s Scan, node map[string]any) {
+		if loops, _ := node["Actual Loops"].(float64); loops > 0 {
+			runs = append(runs, Run{s, int(loops)})
+		}
+	})
+	if len(runs) == 0 {
+		b, _ := json.Marshal(plan)
+		t.Fatalf("a run that scanned nothing: %s", b)
+	}
+	return runs
+}
+
+// walkScans calls visit for every node of plan that reads a relation, but
+// the table a statement modifies.
+func walkScans(node map[string]any, visit func(Scan, map[string]any)) {
+	if rel, ok := node["Relation Name"].(string); ok && node["Node Type"] != "ModifyTable" {
+		visit(Scan{node["Node Type"].(string), rel}, node)
+	}
+	children, _ := node["Plans"].([]any)
+	for _, c := range children {
+		walkScans(c.(map[string]any), visit)
+	}
 }
