@@ -21,15 +21,33 @@ import (
 // frame again; being exact, it does not depend on the rows before the
 // frame. Readings flagged fail are left out; a device-sent rain_rate is
 // never replaced.
+//
+// A rate is stored at a device's rain reading only once the sink has
+// released the reading to the processor: up to $9, the newest rain reading
+// released in this transaction, for the stations $8; else up to the
+// station's rain cursor (table processor_cursors, processor $10); at every
+// reading of a station without one. Quality control flags a reading when
+// it is released, and tells the processor only of the flags it changes
+// later (Series.Revised): a rate stored before would be left at a reading
+// flagged fail on release. The rates of the readings held back are stored
+// when they are released. Rain amounts computed from totals (derived) are
+// never released by the rain cursor, and are always rated.
 const writeRainRates = `WITH ranges AS (
   SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS k(station, lo, hi, i)
+), released AS (
+  SELECT k.station, coalesce(s.upto, c.processed_until, 'infinity') AS upto
+  FROM (SELECT DISTINCT station FROM ranges) k
+  LEFT JOIN unnest($8::text[], $9::timestamptz[]) AS s(station, upto) ON s.station = k.station
+  LEFT JOIN processor_cursors c ON c.processor = $10 AND c.station = k.station AND c.sensor = 'rain'
 ), sums AS (
-  SELECT k.i, r.station, r.ts, k.lo,
+  SELECT k.i, r.station, r.ts, r.derived, k.lo,
     sum(r.value::numeric) OVER (PARTITION BY k.i ORDER BY r.ts RANGE BETWEEN $4::interval PRECEDING AND CURRENT ROW) AS total
   FROM ranges k JOIN readings r ON r.station = k.station AND r.sensor = 'rain'
     AND r.ts >= k.lo - $4::interval AND r.ts <= k.hi AND r.qc_flag <> 4
 ), rates AS (
-  SELECT station, ts, total::float8 * $7::float8 AS value FROM sums WHERE ts >= lo
+  SELECT s.station, s.ts, s.total::float8 * $7::float8 AS value
+  FROM sums s JOIN released d ON d.station = s.station
+  WHERE s.ts >= s.lo AND (s.derived OR s.ts <= d.upto)
 ), gone AS (
   DELETE FROM readings r USING unnest($5::text[], $6::timestamptz[]) AS g(station, ts)
   WHERE r.station = g.station AND r.sensor = 'rain_rate' AND r.ts = g.ts AND r.derived
@@ -60,9 +78,13 @@ func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []tou
 		ws = append(ws, window{station: station, sensor: rain, lo: at, hi: at + w.Microseconds() - 1})
 		goneStations, goneTimes = append(goneStations, station), append(goneTimes, time.UnixMicro(at))
 	}
+	released := map[string]int64{} // the newest rain reading released, by station
 	for _, t := range touched {
 		if t.sensor == rain {
 			add(t.station, t.at)
+			if t.released {
+				released[t.station] = max(released[t.station], t.at)
+			}
 		}
 	}
 	for _, k := range decided {
@@ -72,8 +94,16 @@ func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []tou
 		return nil, nil
 	}
 	stations, _, los, his := columns(merge(ws, 0))
+	var (
+		releasedStations []string
+		releasedUpto     []time.Time
+	)
+	for station, at := range released {
+		releasedStations, releasedUpto = append(releasedStations, station), append(releasedUpto, time.UnixMicro(at))
+	}
 	perHour := float64(time.Hour) / float64(w)
-	rows, err := tx.Query(ctx, writeRainRates, stations, los, his, w-time.Microsecond, goneStations, goneTimes, perHour)
+	rows, err := tx.Query(ctx, writeRainRates, stations, los, his, w-time.Microsecond, goneStations, goneTimes, perHour,
+		releasedStations, releasedUpto, Name)
 	if err != nil {
 		return nil, fmt.Errorf("derived: store rain rates: %w", err)
 	}

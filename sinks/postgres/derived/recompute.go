@@ -13,6 +13,10 @@ import (
 type touch struct {
 	station, sensor string
 	at              int64 // device time, µs since the Unix epoch (PostgreSQL's precision)
+	// released is true for a reading the sink released to the processor
+	// in this transaction (Series.Readings), false for a late or revised
+	// one, or one that Rebuild or FollowFlags hands over.
+	released bool
 }
 
 // key is a derived reading's natural key.
