@@ -26,12 +26,12 @@ import (
 // released the reading to the processor: up to $9, the newest rain reading
 // released in this transaction, for the stations $8; else up to the
 // station's rain cursor (table processor_cursors, processor $10); at every
-// reading of a station without one. Quality control flags a reading when
-// it is released, and tells the processor only of the flags it changes
-// later (Series.Revised): a rate stored before would be left at a reading
-// flagged fail on release. The rates of the readings held back are stored
-// when they are released. Rain amounts computed from totals (derived) are
-// never released by the rain cursor, and are always rated.
+// reading of a station without one. A rate stored before would be computed
+// again when the reading is released, and quality control flags a reading
+// as it is released: the processor is told (Series.Revised) when its own
+// cursor passes the reading in that transaction, not if it passed earlier.
+// Rain amounts computed from totals (derived) are not released by the rain
+// cursor, and are always rated.
 const writeRainRates = `WITH ranges AS (
   SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS k(station, lo, hi, i)
 ), released AS (
@@ -65,9 +65,9 @@ UNION ALL
 SELECT station, sensor, ts, NULL, NULL FROM gone`
 
 // writeRainRates recomputes the rain rates that the touched rain readings
-// and the rain amounts decided from totals may change, in one statement,
-// and returns what changed.
-func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []touch, decided []key) ([]change, error) {
+// and the rain amounts computed from totals that changed (rains) may
+// change, in one statement, and returns what changed.
+func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []touch, rains []key) ([]change, error) {
 	w := p.cfg.RainRateWindow
 	var (
 		ws           []window
@@ -87,7 +87,7 @@ func (p *Processor) writeRainRates(ctx context.Context, tx pgx.Tx, touched []tou
 			}
 		}
 	}
-	for _, k := range decided {
+	for _, k := range rains {
 		add(k.station, k.at)
 	}
 	if len(ws) == 0 {

@@ -22,8 +22,8 @@ import (
 // rain series: it flags fail (4) a rain reading of 1.9 mm or more when it
 // is released (as a range test does), and the rain readings of the 20 s
 // before a reading of exactly 0.35 mm (a rule that needs a later reading,
-// so that it flags readings already processed), and reports the latter
-// with Series.Revise, as quality control does.
+// so that it flags readings already processed), and reports them with
+// Series.Revise, as quality control does.
 type rainFlagger struct{}
 
 func (rainFlagger) Name() string { return "rainflag" }

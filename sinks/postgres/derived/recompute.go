@@ -78,12 +78,20 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 	}
 	results := map[key]result{}
 	p.pair(d, touched, primaries, results)
-	rains := p.rainFromTotals(d, touched, results)
+	p.rainFromTotals(d, touched, results)
 	changes, err := write(ctx, tx, results)
 	if err != nil {
 		return nil, err
 	}
-	// Rain rates read the rain as just written.
+	// Rain rates read the rain as just written. An amount written as it
+	// was stored (or not written: a device's amount is there) changes no
+	// rate: the rates follow the rain rows that changed.
+	var rains []key
+	for _, c := range changes {
+		if c.sensor == rain {
+			rains = append(rains, key{c.station, rain, c.ts.UnixMicro()})
+		}
+	}
 	rates, err := p.writeRainRates(ctx, tx, touched, rains)
 	if err != nil {
 		return nil, err
