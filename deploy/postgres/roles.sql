@@ -132,6 +132,10 @@ SELECT 'GRANT SELECT, INSERT, UPDATE, DELETE ON sensorhub.rollup_invalidations, 
 WHERE to_regclass('sensorhub.rollup_invalidations') IS NOT NULL \gexec
 SELECT 'GRANT USAGE ON SEQUENCE sensorhub.rollup_invalidation_seq TO sensorhub_app'
 WHERE to_regclass('sensorhub.rollup_invalidation_seq') IS NOT NULL \gexec
+-- Derived quantities (migration 0011): the rain rate's running totals are
+-- written, and dropped, with the rates, by every commit that changes rain.
+SELECT 'GRANT SELECT, INSERT, UPDATE, DELETE ON sensorhub.rain_rate_totals TO sensorhub_app'
+WHERE to_regclass('sensorhub.rain_rate_totals') IS NOT NULL \gexec
 -- The read API (SENSORHUB_API_DATABASE_URL, docs/api.md): SELECT only, on
 -- the tables it reads. The test TestReadOnlyRole grants the same.
 SELECT format('GRANT SELECT ON sensorhub.%I TO sensorhub_api', t)

@@ -199,7 +199,7 @@ func TestRainRateIsTheDefinition(t *testing.T) {
 			if _, err := sink.Flush(t.Context(), 0); err != nil {
 				t.Fatal(err)
 			}
-			checkRainRates(t, db, w)
+			checkRainRates(t, db, w, 500)
 		})
 	}
 }
@@ -247,8 +247,8 @@ RETURNING ts, value, unit`, station, from, to, flag)
 }
 
 // checkRainRates compares the stored rain_rate readings with the
-// definition computed from scratch, exactly.
-func checkRainRates(t *testing.T, db *postgrestest.DB, w time.Duration) {
+// definition computed from scratch, exactly; there must be atLeast.
+func checkRainRates(t *testing.T, db *postgrestest.DB, w time.Duration, atLeast int) {
 	t.Helper()
 	type rate struct {
 		station string
@@ -283,7 +283,7 @@ FROM readings r WHERE r.sensor = 'rain' AND r.qc_flag <> 4 ORDER BY 1, 2`, w, fl
 		return a.station == b.station && a.ts.Equal(b.ts) &&
 			(math.Float64bits(a.value) == math.Float64bits(b.value) || math.IsNaN(a.value) && math.IsNaN(b.value))
 	}
-	if len(want) < 500 {
+	if len(want) < atLeast {
 		t.Fatalf("only %d rain readings: the test sends too few", len(want))
 	}
 	bad := 0
@@ -308,4 +308,114 @@ FROM readings r WHERE r.sensor = 'rain' AND r.qc_flag <> 4 ORDER BY 1, 2`, w, fl
 		}
 	}
 	t.Logf("%d rain rates, as defined", len(got))
+}
+
+// TestRainRateOfAmountsAheadOfTheRain has a station send running totals,
+// and now and then a rain amount of its own that lags them, so that the
+// device's rain arrives, in order but new to the sink, for times whose
+// rates the amounts computed from the totals already had: the rates are
+// the definition.
+func TestRainRateOfAmountsAheadOfTheRain(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	proc, err := derived.New(derived.Config{RainRateWindow: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, Processors: []postgres.Processor{proc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(sensor string, from, to float64) {
+		for s := from; s < to; s += 10 {
+			r := sensorhub.Reading{Station: "m", Sensor: sensor, Time: at(s), Value: 10 + math.Floor(s/7)*0.1, Unit: "mm"}
+			if sensor == "rain" {
+				r.Value = 0.35
+			}
+			if _, err := sink.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{r}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("rain_total", 0, 600)
+	if _, err := sink.Flush(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	write("rain", 585, 586) // the station's first: its rain cursor starts
+	write("rain_total", 600, 1100)
+	write("rain", 885, 886) // releases 585
+	if _, err := sink.Flush(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	checkRainRates(t, db, 2*time.Minute, 100)
+}
+
+// TestRainRateOfAmountsBehindTheRain has a station send its own rain
+// amounts for ten minutes, then running totals for the first five: the
+// amounts computed from them change the rates of the device's amounts
+// released long before, up to a window after the last.
+func TestRainRateOfAmountsBehindTheRain(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	proc, err := derived.New(derived.Config{RainRateWindow: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, Processors: []postgres.Processor{proc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sensor := range []string{"rain", "rain_total"} {
+		for s := 3.0; s < map[string]float64{"rain": 600, "rain_total": 300}[sensor]; s += 10 {
+			r := sensorhub.Reading{Station: "m", Sensor: sensor, Time: at(s), Value: 0.35, Unit: "mm"}
+			if sensor == "rain_total" {
+				r.Time, r.Value = at(s+2), 10+math.Floor(s/7)*0.1
+			}
+			if _, err := sink.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{r}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := sink.Flush(t.Context(), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkRainRates(t, db, 2*time.Minute, 80)
+}
+
+// TestRainRateNotFinite stores rain amounts that are NaN or infinite, as
+// only a sink without events can (events carry JSON numbers), in order,
+// some batches longer than the window: the rates are the definition, the
+// numeric sum's (NaN with NaN, or with both infinities; else the
+// infinity), and finite again once those left the window.
+func TestRainRateNotFinite(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	proc, err := derived.New(derived.Config{RainRateWindow: time.Minute, DisableEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, DisableEvents: true, Processors: []postgres.Processor{proc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	special := map[float64]float64{300: math.NaN(), 500: math.Inf(1), 520: math.Inf(-1), 800: math.Inf(1), 1000: math.Inf(-1), 1150: math.NaN()}
+	var readings []sensorhub.Reading
+	for s := 0.0; s < 1500; s += 10 {
+		v, ok := special[s]
+		if !ok {
+			v = math.Mod(s, 0.9)
+		}
+		readings = append(readings, sensorhub.Reading{Station: "n", Sensor: "rain", Time: at(s), Value: v, Unit: "mm"})
+	}
+	for i := 0; len(readings) > 0; i++ {
+		n := min(len(readings), []int{3, 15, 2, 9}[i%4])
+		if _, err := sink.Write(t.Context(), sensorhub.Batch{Readings: readings[:n]}); err != nil {
+			t.Fatal(err)
+		}
+		readings = readings[n:]
+	}
+	if _, err := sink.Flush(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	checkRainRates(t, db, time.Minute, 150)
 }

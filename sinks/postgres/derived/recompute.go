@@ -45,10 +45,12 @@ type series []point
 func abs(x int64) int64 { return max(x, -x) }
 
 // data is what the queries read: by station, the running totals fetched
-// (under [station, "rain_total"]); and the stations' elevations.
+// (under [station, "rain_total"]); the stations' elevations; and what the
+// rain rates start from.
 type data struct {
 	points    map[[2]string]series
 	elevation map[string]float64
+	rain      map[string]carried
 }
 
 // add merges points of one series, keeping device-time order and one
@@ -66,7 +68,7 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 	if len(touched) == 0 {
 		return nil, nil
 	}
-	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}}
+	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}, rain: map[string]carried{}}
 	partners := p.partnerRanges(touched)
 	found := make([]neighbours, len(partners))
 	if err := p.fetch(ctx, tx, d, touched, partners, found, totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
@@ -92,7 +94,7 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 			rains = append(rains, key{c.station, rain, c.ts.UnixMicro()})
 		}
 	}
-	rates, err := p.writeRainRates(ctx, tx, touched, rains)
+	rates, err := p.writeRainRates(ctx, tx, d, touched, rains)
 	if err != nil {
 		return nil, err
 	}
