@@ -137,6 +137,10 @@ WHERE to_regclass('sensorhub.rollup_invalidation_seq') IS NOT NULL \gexec
 -- by trigger, as the role writing the readings.
 SELECT 'GRANT SELECT, INSERT, UPDATE ON sensorhub.reading_series TO sensorhub_app'
 WHERE to_regclass('sensorhub.reading_series') IS NOT NULL \gexec
+-- Derived quantities (migration 0013): the rain rate's running totals are
+-- written, and dropped, with the rates, by every commit that changes rain.
+SELECT 'GRANT SELECT, INSERT, UPDATE, DELETE ON sensorhub.rain_rate_totals TO sensorhub_app'
+WHERE to_regclass('sensorhub.rain_rate_totals') IS NOT NULL \gexec
 -- The read API (SENSORHUB_API_DATABASE_URL, docs/api.md): SELECT only, on
 -- the tables it reads. The test TestReadOnlyRole grants the same.
 SELECT format('GRANT SELECT ON sensorhub.%I TO sensorhub_api', t)

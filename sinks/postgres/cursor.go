@@ -250,7 +250,17 @@ func (s *Sink) advance(ctx context.Context, tx pgx.Tx, p Processor, cursors []cu
 	)
 	all := make([]*Series, len(cursors))
 	for i, c := range cursors {
-		all[i] = &Series{Station: c.station, Sensor: c.sensor, Readings: released[c.seriesKey], Late: c.late, Revised: c.revised, State: c.state}
+		rs := released[c.seriesKey]
+		all[i] = &Series{Station: c.station, Sensor: c.sensor, Readings: rs, Late: c.late, Revised: c.revised, State: c.state}
+		// A reading of the range released now that a processor before p
+		// flagged fail is not released: p gets it in Revised instead.
+		for _, r := range revised[c.seriesKey] {
+			at := r.Time.UnixMicro()
+			if at > c.processedUntil.UnixMicro() && at <= c.upto.UnixMicro() &&
+				!slices.ContainsFunc(rs, func(x sensorhub.Reading) bool { return x.Time.UnixMicro() == at }) {
+				all[i].Revised = append(all[i].Revised, r)
+			}
+		}
 	}
 	if err := process(ctx, tx, p, all); err != nil {
 		return nil, fmt.Errorf("postgres: processor %s: %w", p.Name(), err)

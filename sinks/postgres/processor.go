@@ -101,11 +101,16 @@ type Series struct {
 	// before the point already processed; the sink announces them, and the
 	// processor may use them without moving state backwards.
 	Late []sensorhub.Reading
-	// Revised are readings of the series, at or before the point already
-	// processed, whose value or quality flag a processor before this one
-	// changed in this transaction (see Revise), in device-time order. They
-	// hold the values as that processor left them; the processor may
-	// recompute what it derived from them.
+	// Revised are readings of the series whose value or quality flag a
+	// processor before this one changed in this transaction (see Revise),
+	// in device-time order: those at or before the point already
+	// processed, and those of the range released now that are not in
+	// Readings, for they are flagged 4 (fail). They hold the values as
+	// that processor left them; the processor may recompute what it
+	// derived from them, such as a value it computed from a stored
+	// reading of the series before the reading was released (package
+	// derived rates the rain amounts it computes from running totals, which
+	// a device's own amount may replace).
 	Revised []sensorhub.Reading
 	// State is the processor's state of the series as last saved, JSON;
 	// nil before the first save. Process sets it to what is saved.
@@ -125,7 +130,9 @@ func (s *Series) Emit(e sensorhub.Event) { s.events = append(s.events, e) }
 // changed in this transaction: the processors after it in the chain that
 // watch the series get them in Series.Revised, unless they have not
 // processed them yet (then they read the changed values when the readings
-// are released). Readings of other series are ignored.
+// are released, or, for a reading flagged fail, which is not released,
+// get it in Series.Revised when the window passes it). Readings of other
+// series are ignored.
 func (s *Series) Revise(rs ...sensorhub.Reading) {
 	for _, r := range rs {
 		if r.Station == s.Station && r.Sensor == s.Sensor {

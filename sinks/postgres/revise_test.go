@@ -118,3 +118,49 @@ func TestRevisionsDoNotReachEarlierProcessors(t *testing.T) {
 		t.Fatalf("collector handed %v, want %v: it runs before the reviser", got, want)
 	}
 }
+
+// failer flags fail (4) every released reading below zero, as quality
+// control's range test does on release, and revises it.
+type failer struct{}
+
+func (failer) Name() string { return "failer" }
+
+func (failer) Process(ctx context.Context, tx pgx.Tx, s *postgres.Series) error {
+	for _, r := range s.Readings {
+		if r.Value >= 0 {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE readings SET qc_flag = 4 WHERE station = $1 AND sensor = $2 AND ts = $3`, s.Station, s.Sensor, r.Time); err != nil {
+			return err
+		}
+		s.Revise(r)
+	}
+	return nil
+}
+
+func TestReadingsFlaggedFailOnReleaseReachLaterProcessorsRevised(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	s := newProcessingSink(t, db, 10*time.Second, failer{}, collector{})
+	for _, sec := range []int{0, 1, 2} {
+		write(t, s, temp(sec, float64(1-sec)))
+	}
+	// Releases 0, 1 and 2 to both: the failer flags 2 as it is released,
+	// so the collector does not get it released, but revised.
+	write(t, s, temp(20, 20))
+	want := []string{"released 0", "released 1", "revised 2=-1"}
+	if got := collected(t, db); !slices.Equal(got, want) {
+		t.Fatalf("collector handed %v, want %v", got, want)
+	}
+	// The flusher releases 40, which the failer flags: the collector gets
+	// it revised, in the same transaction.
+	write(t, s, temp(40, -40))
+	want = append(want, "released 20")
+	if n, err := s.Flush(t.Context(), 0); err != nil || n != 2 {
+		t.Fatalf("Flush = %d, %v; want the series released to both processors", n, err)
+	}
+	want = append(want, "revised 40=-40")
+	if got := collected(t, db); !slices.Equal(got, want) {
+		t.Fatalf("collector handed %v, want %v", got, want)
+	}
+}

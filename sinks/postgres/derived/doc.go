@@ -17,8 +17,10 @@
 // it, such as quality control), every derived value that input may change
 // is computed again from the table, stored if it changed, and removed if
 // its inputs no longer pair; so the result does not depend on the order in
-// which readings arrive. A device-sent reading of a derived type replaces
-// a computed one (the sink counts it as replaced) and is never replaced by
-// one. Each transaction's changes are announced in one EventDerived event.
-// docs/derived.md tells the rules.
+// which readings arrive. Rain rates are computed on from the exact sum of
+// each station's window that the processor keeps (table rain_rate_totals):
+// the same values as summed from the table. A device-sent reading of a
+// derived type replaces a computed one (the sink counts it as replaced) and
+// is never replaced by one. Each transaction's changes are announced in one
+// EventDerived event. docs/derived.md tells the rules.
 package derived

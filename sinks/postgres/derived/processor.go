@@ -135,7 +135,10 @@ func (p *Processor) Process(ctx context.Context, tx pgx.Tx, s *postgres.Series) 
 func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postgres.Series) error {
 	var touched []touch
 	for _, s := range series {
-		for _, r := range slices.Concat(s.Readings, s.Late, s.Revised) {
+		for _, r := range s.Readings {
+			touched = append(touched, touch{station: s.Station, sensor: s.Sensor, at: r.Time.UnixMicro(), released: true})
+		}
+		for _, r := range slices.Concat(s.Late, s.Revised) {
 			touched = append(touched, touch{station: s.Station, sensor: s.Sensor, at: r.Time.UnixMicro()})
 		}
 	}

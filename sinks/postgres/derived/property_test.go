@@ -93,8 +93,8 @@ func propertyReadings(rng *rand.Rand) []sensorhub.Reading {
 }
 
 // runProperty stores readings in the order given, in batches of random
-// sizes with random flushes, through a fresh schema, and returns the
-// derived rows and the dew points' count.
+// sizes with random flushes, through a fresh schema, checks the rain rates
+// against their definition, and returns the derived rows.
 func runProperty(t *testing.T, rng *rand.Rand, readings []sensorhub.Reading) []row {
 	t.Helper()
 	db := postgrestest.New(t)
@@ -119,13 +119,15 @@ func runProperty(t *testing.T, rng *rand.Rand, readings []sensorhub.Reading) []r
 		}
 	}
 	f.flush()
+	checkRainRates(t, db, derived.DefaultRainRateWindow, 1)
 	return f.rows(derivedSensors...)
 }
 
 // TestTwoInstancesConcurrently stores the readings shuffled, with
 // duplicates, through two sinks with processors of their own on one
 // database, writing and flushing at once, as two replicas do: the
-// derived readings are those of the in-order run.
+// derived readings are those of the in-order run, and the rain rates
+// their definition.
 func TestTwoInstancesConcurrently(t *testing.T) {
 	t.Parallel()
 	seed := time.Now().UnixNano()
@@ -161,6 +163,7 @@ func TestTwoInstancesConcurrently(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	checkRainRates(t, db, derived.DefaultRainRateWindow, 1)
 	f := &fixture{t: t, db: db}
 	if got := f.rows(derivedSensors...); diff(want, got) != "" {
 		t.Errorf("derived readings of two instances differ from the in-order run:\n%s", diff(want, got))

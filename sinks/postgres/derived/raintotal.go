@@ -9,16 +9,15 @@ import (
 )
 
 // rainFromTotals computes the rain amounts of the running totals near the
-// touched ones and returns the rain keys it decided.
+// touched ones into results.
 //
 // A total's amount depends on up to two totals before it (the one before
 // may be a glitch, then the one before that counts) and the one after it
 // (which tells whether it is a glitch); so a touched total changes the
 // amounts of the total before it and of two after it, and the fetched
 // neighbourhood (three before, four after) holds everything they need.
-func (p *Processor) rainFromTotals(d *data, touched []touch, results map[key]result) []key {
+func (p *Processor) rainFromTotals(d *data, touched []touch, results map[key]result) {
 	gap := p.cfg.RainTotalGap.Microseconds()
-	var decided []key
 	for _, t := range touched {
 		if t.sensor != rainTotal {
 			continue
@@ -41,10 +40,8 @@ func (p *Processor) rainFromTotals(d *data, touched []touch, results map[key]res
 			}
 			r.unit = units.Millimetre
 			results[k] = r
-			decided = append(decided, k)
 		}
 	}
-	return decided
 }
 
 // rainAt returns the rain amount at total i of s (see weather.RainAmount):

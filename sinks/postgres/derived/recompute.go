@@ -13,6 +13,10 @@ import (
 type touch struct {
 	station, sensor string
 	at              int64 // device time, µs since the Unix epoch (PostgreSQL's precision)
+	// released is true for a reading the sink released to the processor
+	// in this transaction (Series.Readings), false for a late or revised
+	// one, or one that Rebuild or FollowFlags hands over.
+	released bool
 }
 
 // key is a derived reading's natural key.
@@ -41,10 +45,12 @@ type series []point
 func abs(x int64) int64 { return max(x, -x) }
 
 // data is what the queries read: by station, the running totals fetched
-// (under [station, "rain_total"]); and the stations' elevations.
+// (under [station, "rain_total"]); the stations' elevations; and what the
+// rain rates start from.
 type data struct {
 	points    map[[2]string]series
 	elevation map[string]float64
+	rain      map[string]carried
 }
 
 // add merges points of one series, keeping device-time order and one
@@ -62,7 +68,7 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 	if len(touched) == 0 {
 		return nil, nil
 	}
-	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}}
+	d := &data{points: map[[2]string]series{}, elevation: map[string]float64{}, rain: map[string]carried{}}
 	partners := p.partnerRanges(touched)
 	found := make([]neighbours, len(partners))
 	if err := p.fetch(ctx, tx, d, touched, partners, found, totalsWindows(touched, p.cfg.RainTotalGap)); err != nil {
@@ -74,13 +80,21 @@ func (p *Processor) recompute(ctx context.Context, tx pgx.Tx, touched []touch) (
 	}
 	results := map[key]result{}
 	p.pair(d, touched, primaries, results)
-	rains := p.rainFromTotals(d, touched, results)
+	p.rainFromTotals(d, touched, results)
 	changes, err := write(ctx, tx, results)
 	if err != nil {
 		return nil, err
 	}
-	// Rain rates read the rain as just written.
-	rates, err := p.writeRainRates(ctx, tx, touched, rains)
+	// Rain rates read the rain as just written. An amount written as it
+	// was stored (or not written: a device's amount is there) changes no
+	// rate: the rates follow the rain rows that changed.
+	var rains []key
+	for _, c := range changes {
+		if c.sensor == rain {
+			rains = append(rains, key{c.station, rain, c.ts.UnixMicro()})
+		}
+	}
+	rates, err := p.writeRainRates(ctx, tx, d, touched, rains)
 	if err != nil {
 		return nil, err
 	}
