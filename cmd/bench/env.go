@@ -181,4 +181,3 @@ func (e *environment) waitDrained(ctx context.Context, stream, group, schema str
 	}
 	return nil
 }
-
