@@ -578,6 +578,19 @@ func TestBadInput(t *testing.T) {
 			if after < before {
 				t.Errorf("processor_cursors: %d rows, %d before", after, before)
 			}
+		case "reading_series":
+			// A row per series with a stored reading (derived ones
+			// included): a poisoned reading adds none.
+			var series, stray int64
+			if err := e.db.Pool.QueryRow(t.Context(), `SELECT
+				(SELECT count(*) FROM (SELECT DISTINCT station, sensor FROM readings) s),
+				(SELECT count(*) FROM reading_series s
+				 WHERE NOT EXISTS (SELECT FROM readings r WHERE r.station = s.station AND r.sensor = s.sensor))`).Scan(&series, &stray); err != nil {
+				t.Fatal(err)
+			}
+			if after != series || stray != 0 {
+				t.Errorf("reading_series: %d rows, %d of them without a stored reading, for %d series stored", after, stray, series)
+			}
 		case "readings_5m", "readings_1h", "readings_1d", "rollup_invalidations", "rollup_settings":
 			// The rollups of the valid readings: checked below.
 		case "watermill_sensorhub_outbox":
