@@ -266,6 +266,14 @@ func TestFaultPostgresDownRestarts(t *testing.T) {
 	e.vars["SENSORHUB_SHUTDOWN_TIMEOUT"] = "5s"
 	proc := e.start(t, "run")
 	e.waitHealthy(t)
+	// The readings are sent while the service is stopped, so that its
+	// first read takes them all: while PostgreSQL is down it holds at most
+	// 8 reads (bundles) in hand, and readings sent one by one to a running
+	// service would leave most of them waiting in Redis, undelivered.
+	proc.signal(t, syscall.SIGTERM)
+	if code := proc.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("stop before the outage: exit code %d after SIGTERM, want 0\n%s", code, proc.logs)
+	}
 	if err := srv.Stop("fast"); err != nil {
 		t.Fatal(err)
 	}
@@ -273,6 +281,7 @@ func TestFaultPostgresDownRestarts(t *testing.T) {
 	log := checker.NewLog()
 	p := &checker.Producer{Client: e.redis, Stream: e.stream, Log: log, Station: "pgrestarts"}
 	produce(t, p, n)()
+	proc = e.start(t, "run")
 	// deliveredAtLeast waits until every entry is pending with the
 	// service, delivered at least times by Redis's count; it fails at once
 	// when a reading is poisoned.
