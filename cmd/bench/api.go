@@ -129,7 +129,7 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, preloa
 	}
 	// Only the fed rows are counted, in the partitions of their device
 	// times: a count of the 10 million stored takes seconds.
-	if err := e.waitAcked(p.context(ctx), stream, "sensorhub", sent, time.Minute); err != nil {
+	if err := e.waitAcked(p.context(ctx), stream, "sensorhub", sent, drainTimeout(sent)); err != nil {
 		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
 	}
 	var fedRows int

@@ -38,8 +38,9 @@ import (
 // released yet, which lie after c: c is never past the released rain. So
 // a total is used only by a call all of whose changes lie after c
 // (rainStep.runs); any other call sums the windows again
-// (writeRainRates), and takes the total again or drops it.
-const (
+// (writeRainRates), and takes the total again or drops it. Both end with
+// storeRates and ratesChanged.
+var (
 	// writeRainRates stores rain_rate at every rain reading of a station in
 	// the ranges [$2, $3] (each changed rain time t and the window after
 	// it, [t, t + W), merged), and removes it at the changed times $5, $6
@@ -80,18 +81,7 @@ const (
   SELECT s.station, s.ts, s.total::float8 * $7::float8 AS value
   FROM sums s JOIN released d ON d.station = s.station
   WHERE NOT s.mark AND s.ts >= s.lo AND (s.derived OR s.ts <= d.upto)
-), gone AS (
-  DELETE FROM readings r USING unnest($5::text[], $6::timestamptz[]) AS g(station, ts)
-  WHERE r.station = g.station AND r.sensor = 'rain_rate' AND r.ts = g.ts AND r.derived
-    AND NOT EXISTS (SELECT FROM rates x WHERE x.station = g.station AND x.ts = g.ts)
-  RETURNING r.station, r.sensor, r.ts
-), put AS (
-  INSERT INTO readings AS r (station, sensor, ts, value, unit, derived)
-  SELECT station, 'rain_rate', ts, value, 'mm/h', true FROM rates ORDER BY station, ts
-  ON CONFLICT (station, sensor, ts) DO UPDATE SET value = excluded.value, unit = excluded.unit, received_at = now()
-  WHERE r.derived AND (r.value, r.unit) IS DISTINCT FROM (excluded.value, excluded.unit)
-  RETURNING r.station, r.sensor, r.ts, r.value, r.unit
-), kept AS (
+` + storeRates("$5", "$6") + `, kept AS (
   INSERT INTO rain_rate_totals AS t (station, ts, window_size, total)
   SELECT station, ts, $12, total FROM sums WHERE mark AND total NOT IN ('NaN', 'Infinity', '-Infinity')
   ORDER BY station
@@ -101,9 +91,7 @@ const (
   WHERE t.station = k.station
     AND NOT EXISTS (SELECT FROM sums s WHERE s.mark AND s.station = k.station AND s.total NOT IN ('NaN', 'Infinity', '-Infinity'))
 )
-SELECT station, sensor, ts, value, unit FROM put
-UNION ALL
-SELECT station, sensor, ts, NULL, NULL FROM gone`
+` + ratesChanged
 
 	// writeRainRatesOn stores rain_rate at the rain readings of each
 	// station $1 in (since $2, upto + W) ($4, $7 = W), those the new rain
@@ -156,8 +144,27 @@ SELECT station, sensor, ts, NULL, NULL FROM gone`
   FROM running r JOIN k USING (i)
 ), rates AS (
   SELECT station, at AS ts, total::float8 * $8::float8 AS value FROM totals WHERE rated
-), gone AS (
-  DELETE FROM readings r USING unnest($9::text[], $10::timestamptz[]) AS g(station, ts)
+` + storeRates("$9", "$10") + `, kept AS (
+  INSERT INTO rain_rate_totals AS t (station, ts, window_size, total)
+  SELECT station, at, $7, total FROM totals WHERE keep AND total NOT IN ('NaN', 'Infinity', '-Infinity')
+  ORDER BY station
+  ON CONFLICT (station) DO UPDATE SET ts = excluded.ts, window_size = excluded.window_size, total = excluded.total
+), dropped AS (
+  DELETE FROM rain_rate_totals t
+  USING totals x WHERE x.keep AND t.station = x.station AND x.total IN ('NaN', 'Infinity', '-Infinity')
+)
+` + ratesChanged
+)
+
+// storeRates is the part of the rain-rate statements that writes the
+// CTE rates (station, ts, value): the CTEs gone, which removes the
+// computed rain_rate at the times in the parameters stations and times
+// that no rate is computed at any more, and put, which stores each rate
+// that changed; a device-sent rain_rate is never replaced. ratesChanged
+// returns what they did.
+func storeRates(stations, times string) string {
+	return `), gone AS (
+  DELETE FROM readings r USING unnest(` + stations + `::text[], ` + times + `::timestamptz[]) AS g(station, ts)
   WHERE r.station = g.station AND r.sensor = 'rain_rate' AND r.ts = g.ts AND r.derived
     AND NOT EXISTS (SELECT FROM rates x WHERE x.station = g.station AND x.ts = g.ts)
   RETURNING r.station, r.sensor, r.ts
@@ -167,19 +174,14 @@ SELECT station, sensor, ts, NULL, NULL FROM gone`
   ON CONFLICT (station, sensor, ts) DO UPDATE SET value = excluded.value, unit = excluded.unit, received_at = now()
   WHERE r.derived AND (r.value, r.unit) IS DISTINCT FROM (excluded.value, excluded.unit)
   RETURNING r.station, r.sensor, r.ts, r.value, r.unit
-), kept AS (
-  INSERT INTO rain_rate_totals AS t (station, ts, window_size, total)
-  SELECT station, at, $7, total FROM totals WHERE keep AND total NOT IN ('NaN', 'Infinity', '-Infinity')
-  ORDER BY station
-  ON CONFLICT (station) DO UPDATE SET ts = excluded.ts, window_size = excluded.window_size, total = excluded.total
-), dropped AS (
-  DELETE FROM rain_rate_totals t
-  USING totals x WHERE x.keep AND t.station = x.station AND x.total IN ('NaN', 'Infinity', '-Infinity')
-)
-SELECT station, sensor, ts, value, unit FROM put
+)`
+}
+
+// ratesChanged ends the rain-rate statements: the rates stored and removed,
+// as scanChange reads them.
+const ratesChanged = `SELECT station, sensor, ts, value, unit FROM put
 UNION ALL
 SELECT station, sensor, ts, NULL, NULL FROM gone`
-)
 
 // carried is what the processor reads of a station's rain rates before
 // it writes them (selectRainTotals).

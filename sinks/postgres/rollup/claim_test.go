@@ -1,11 +1,9 @@
 package rollup
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -16,10 +14,7 @@ import (
 func TestClaimsOfADeadPassAreTaken(t *testing.T) {
 	db := postgrestest.New(t)
 	ctx := t.Context()
-	w, err := NewWorker(Config{DB: db.Pool, Types: handlers.Builtin(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := quietWorker(t, db)
 	store := func(second int) {
 		t.Helper()
 		if _, err := db.Pool.Exec(ctx, `INSERT INTO readings (station, sensor, ts, value, unit) VALUES ('roof', 'temperature', $1, 1, 'Cel')`,
@@ -39,15 +34,7 @@ func TestClaimsOfADeadPassAreTaken(t *testing.T) {
 	if claimed != 1 || pending != 1 {
 		t.Fatalf("after a claim and a change: %d claimed and %d pending invalidations, want 1 and 1", claimed, pending)
 	}
-	for {
-		n, err := w.Work(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-	}
+	workAll(t, w)
 	var count, left int
 	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count FROM readings_5m), (SELECT count(*) FROM rollup_invalidations)`).Scan(&count, &left); err != nil {
 		t.Fatal(err)

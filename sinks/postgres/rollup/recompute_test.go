@@ -54,22 +54,7 @@ func TestDaysReadTheirHoursWhereTheyCan(t *testing.T) {
 func TestAppendsReadOnlyTheNewReadings(t *testing.T) {
 	db := postgrestest.New(t)
 	ctx := t.Context()
-	w, err := NewWorker(Config{DB: db.Pool, Types: handlers.Builtin(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	settle := func() {
-		t.Helper()
-		for {
-			n, err := w.Work(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				return
-			}
-		}
-	}
+	w := quietWorker(t, db)
 	bucket := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
 	// store stores readings at the seconds from, from + step, … up to to
 	// of the bucket.
@@ -99,15 +84,40 @@ func TestAppendsReadOnlyTheNewReadings(t *testing.T) {
 		return raw
 	}
 	store(0, 198, 2)
-	settle()
+	workAll(t, w)
 	store(250, 250, 1)
 	if n := readsOf(); n != 1 {
 		t.Errorf("a reading after the 100 of the bucket: the recomputation read %d readings, want 1", n)
 	}
-	settle()
+	workAll(t, w)
 	store(101, 101, 1)
 	if n := readsOf(); n != 102 {
 		t.Errorf("a reading between two of the bucket's: the recomputation read %d readings, want all 102", n)
+	}
+}
+
+// quietWorker returns a Worker of db's readings that logs nothing, not
+// started: the test runs its passes.
+func quietWorker(t *testing.T, db *postgrestest.DB) *Worker {
+	t.Helper()
+	w, err := NewWorker(Config{DB: db.Pool, Types: handlers.Builtin(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// workAll runs w's passes until one finds nothing to do.
+func workAll(t *testing.T, w *Worker) {
+	t.Helper()
+	for {
+		n, err := w.Work(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
 	}
 }
 
