@@ -317,37 +317,23 @@ FROM readings r WHERE r.sensor = 'rain' AND r.qc_flag <> 4 ORDER BY 1, 2`, w, fl
 // the definition.
 func TestRainRateOfAmountsAheadOfTheRain(t *testing.T) {
 	t.Parallel()
-	db := postgrestest.New(t)
-	proc, err := derived.New(derived.Config{RainRateWindow: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := postgres.New(postgres.Config{DB: db.Pool, Processors: []postgres.Processor{proc}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, derived.Config{RainRateWindow: 2 * time.Minute})
 	write := func(sensor string, from, to float64) {
 		for s := from; s < to; s += 10 {
 			r := sensorhub.Reading{Station: "m", Sensor: sensor, Time: at(s), Value: 10 + math.Floor(s/7)*0.1, Unit: "mm"}
 			if sensor == "rain" {
 				r.Value = 0.35
 			}
-			if _, err := sink.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{r}}); err != nil {
-				t.Fatal(err)
-			}
+			f.write(r)
 		}
 	}
 	write("rain_total", 0, 600)
-	if _, err := sink.Flush(t.Context(), 0); err != nil {
-		t.Fatal(err)
-	}
+	f.flush()
 	write("rain", 585, 586) // the station's first: its rain cursor starts
 	write("rain_total", 600, 1100)
 	write("rain", 885, 886) // releases 585
-	if _, err := sink.Flush(t.Context(), 0); err != nil {
-		t.Fatal(err)
-	}
-	checkRainRates(t, db, 2*time.Minute, 100)
+	f.flush()
+	checkRainRates(t, f.db, 2*time.Minute, 100)
 }
 
 // TestRainRateOfAmountsBehindTheRain has a station send its own rain
@@ -356,30 +342,18 @@ func TestRainRateOfAmountsAheadOfTheRain(t *testing.T) {
 // released long before, up to a window after the last.
 func TestRainRateOfAmountsBehindTheRain(t *testing.T) {
 	t.Parallel()
-	db := postgrestest.New(t)
-	proc, err := derived.New(derived.Config{RainRateWindow: 2 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := postgres.New(postgres.Config{DB: db.Pool, Processors: []postgres.Processor{proc}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := newFixture(t, derived.Config{RainRateWindow: 2 * time.Minute})
 	for _, sensor := range []string{"rain", "rain_total"} {
 		for s := 3.0; s < map[string]float64{"rain": 600, "rain_total": 300}[sensor]; s += 10 {
 			r := sensorhub.Reading{Station: "m", Sensor: sensor, Time: at(s), Value: 0.35, Unit: "mm"}
 			if sensor == "rain_total" {
 				r.Time, r.Value = at(s+2), 10+math.Floor(s/7)*0.1
 			}
-			if _, err := sink.Write(t.Context(), sensorhub.Batch{Readings: []sensorhub.Reading{r}}); err != nil {
-				t.Fatal(err)
-			}
+			f.write(r)
 		}
-		if _, err := sink.Flush(t.Context(), 0); err != nil {
-			t.Fatal(err)
-		}
+		f.flush()
 	}
-	checkRainRates(t, db, 2*time.Minute, 80)
+	checkRainRates(t, f.db, 2*time.Minute, 80)
 }
 
 // TestRainRateNotFinite stores rain amounts that are NaN or infinite, as
