@@ -44,14 +44,16 @@ func TestClaimsOfADeadPassAreTaken(t *testing.T) {
 	}
 }
 
-// TestPendingInvalidationsAreRewrittenOnlyToMoveEarlier stores readings
-// into a bucket whose invalidation is pending: a later one leaves the row
-// as it is (no new version, migration 0014), an earlier one moves
-// changed_from back, and an update marks the bucket for a recomputation
-// (changed_from -infinity) once.
+// TestPendingInvalidationsAreRewrittenOnlyToMoveEarlier changes readings
+// of a bucket whose invalidation is pending (migrations 0014 and 0015): a reading
+// stored, corrected or deleted after its changed_from leaves the row as
+// it is (no new version), one before moves changed_from back to its time,
+// and none makes it -infinity, so the bucket can still be appended to
+// after its through.
 func TestPendingInvalidationsAreRewrittenOnlyToMoveEarlier(t *testing.T) {
 	db := postgrestest.New(t)
 	ctx := t.Context()
+	w := quietWorker(t, db)
 	at := func(second int) time.Time { return time.Date(2024, 12, 1, 0, 0, second, 0, time.UTC) }
 	exec := func(sql string, args ...any) {
 		t.Helper()
@@ -63,45 +65,49 @@ func TestPendingInvalidationsAreRewrittenOnlyToMoveEarlier(t *testing.T) {
 		t.Helper()
 		exec(`INSERT INTO readings (station, sensor, ts, value, unit) VALUES ('roof', 'temperature', $1, 1, 'Cel')`, at(second))
 	}
-	// version is the pending invalidation's row version and changed_from,
-	// the zero time for -infinity.
-	version := func() (string, time.Time) {
+	// pending is the pending invalidation's row version and changed_from
+	// (the zero time for -infinity).
+	pending := func() (string, time.Time) {
 		t.Helper()
 		var (
-			ctid string
-			from *time.Time
+			version string
+			from    *time.Time
 		)
 		if err := db.Pool.QueryRow(ctx, `SELECT ctid::text || '/' || xmin::text, CASE WHEN isfinite(changed_from) THEN changed_from END
-FROM rollup_invalidations WHERE NOT claimed`).Scan(&ctid, &from); err != nil {
+FROM rollup_invalidations WHERE NOT claimed`).Scan(&version, &from); err != nil {
 			t.Fatal(err)
 		}
 		if from == nil {
-			return ctid, time.Time{}
+			return version, time.Time{}
 		}
-		return ctid, *from
+		return version, *from
+	}
+	want := func(step, version string, changedFrom time.Time, rewritten bool) string {
+		t.Helper()
+		v, from := pending()
+		if (v != version) != rewritten || !from.Equal(changedFrom) {
+			t.Errorf("%s: version %s → %s, changed_from %s; want it rewritten %t, changed_from %s", step, version, v, from, rewritten, changedFrom)
+		}
+		return v
 	}
 
+	store(5)
+	if _, err := w.claim(ctx); err != nil { // the reading at 5 is the claimed invalidation's
+		t.Fatal(err)
+	}
 	store(30)
-	first, from := version()
-	if !from.Equal(at(30)) {
-		t.Fatalf("changed_from after the first reading: %s, want %s", from, at(30))
-	}
+	v, _ := pending()
+	v = want("a later reading", v, at(30), false)
 	store(40)
-	if v, from := version(); v != first || !from.Equal(at(30)) {
-		t.Errorf("a later reading rewrote the pending invalidation: version %s → %s, changed_from %s (want it left at %s)", first, v, from, at(30))
-	}
-	store(20)
-	moved, from := version()
-	if moved == first || !from.Equal(at(20)) {
-		t.Errorf("an earlier reading: version %s → %s, changed_from %s, want a new version with %s", first, moved, from, at(20))
-	}
+	v = want("a later reading", v, at(30), false)
 	exec(`UPDATE readings SET value = 2 WHERE ts = $1`, at(40))
-	recompute, from := version()
-	if recompute == moved || !from.IsZero() {
-		t.Errorf("an update: version %s → %s, changed_from %s, want a new version with -infinity", moved, recompute, from)
-	}
-	exec(`UPDATE readings SET value = 3 WHERE ts = $1`, at(40))
-	if v, _ := version(); v != recompute {
-		t.Errorf("a second update rewrote an invalidation that recomputes the bucket already: version %s → %s", recompute, v)
-	}
+	v = want("a correction after changed_from", v, at(30), false)
+	exec(`UPDATE readings SET value = 2 WHERE ts = $1`, at(30))
+	v = want("a correction at changed_from", v, at(30), false)
+	store(20)
+	v = want("an earlier reading", v, at(20), true)
+	exec(`UPDATE readings SET qc_flag = 4 WHERE ts = $1`, at(5))
+	v = want("an earlier flag to fail", v, at(5), true)
+	exec(`DELETE FROM readings WHERE ts = $1`, at(40))
+	want("a deletion after changed_from", v, at(5), false)
 }

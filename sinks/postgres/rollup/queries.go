@@ -23,14 +23,15 @@ const (
 // from5mReadings aggregates 5-minute buckets from readings. $1 station[],
 // $2 sensor[], $3 bucket[], $4 kind[], $5 weight[] (the WeightedBy sensor
 // of a vector kind, else empty), $6 appended_from[] (the bucket's
-// invalidation's changed_from, migration 0011; the zero time when it is
-// -infinity). Readings flagged 4 (fail) count nowhere. A weight is the
+// invalidation's changed_from, migrations 0011 and 0015; the zero time
+// when it is -infinity). Readings flagged 4 (fail) count nowhere. A weight is the
 // reading of the weight sensor at the same station and time; the scalar
 // subquery runs only for vector buckets.
 //
 // A bucket whose row counts every reading up to its through, and whose
-// changes since are all readings inserted after it (appended_from >
-// through), is appended to: only the readings after through are read, and
+// changes since all lie after it (appended_from > through: readings
+// inserted, changed or deleted there, none of which the row counts), is
+// appended to: only the readings after through are read, and
 // added to the row (the counts and sums added, the extremes compared,
 // earlier ones winning ties, the last replaced). Sums then add in another
 // order than a whole recomputation would, which changes a mean by a

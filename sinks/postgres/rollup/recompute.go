@@ -16,10 +16,11 @@ type bucket struct {
 	station, sensor string
 	start           time.Time
 	// appendedFrom is the earliest changed_from of the bucket's claimed
-	// invalidations: the earliest device time of the readings inserted
-	// into it since it was last computed, when nothing else changed it;
-	// else the zero time, and the bucket is recomputed whole (see
-	// from5mReadings).
+	// invalidations: the earliest device time of the readings inserted,
+	// changed or deleted in it since it was last computed (migration
+	// 0015), or the zero time when unknown (-infinity, recorded before
+	// that migration); the bucket is appended to when it is after the
+	// row's through, else recomputed whole (see from5mReadings).
 	appendedFrom time.Time
 }
 

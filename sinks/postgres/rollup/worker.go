@@ -383,7 +383,8 @@ ORDER BY station`, batch)
 // oldest first, at most batch buckets, with the seq of every invalidation
 // of each: those of this pass's claim and those of a pass that died. A
 // bucket's appendedFrom is the earliest changed_from of its
-// invalidations; -infinity (not only appended to) reads as the zero time.
+// invalidations; -infinity (recorded before migration 0015) reads as the
+// zero time.
 func takeClaimed(ctx context.Context, tx pgx.Tx, stations []string, batch int) ([]bucket, [][]int64, error) {
 	if len(stations) == 0 {
 		return nil, nil, nil
