@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/sensorhub/sensorhub/migrations"
@@ -552,5 +554,66 @@ func TestSeriesMigrationRegistersStoredReadings(t *testing.T) {
 		"shed battery 2024-11-01 00:00", "shed dew_point 2024-12-01 00:00",
 	}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("reading_series after new readings and updates = %q, want %q", got, want)
+	}
+}
+
+// TestSeriesUpdateTriggerNeverNestsLoops checks the reading_series trigger
+// of an UPDATE (migration 0016) in the plan PL/pgSQL caches for a session:
+// after a few one-row UPDATEs, as a calibration or a flag set by hand
+// makes, an UPDATE of 2,000 rows, as QC makes, must not compare every new
+// row with every old one. auto_explain reports the trigger's plan.
+func TestSeriesUpdateTriggerNeverNestsLoops(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	cfg, err := pgx.ParseConfig(db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var plans []string
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if strings.Contains(n.Message, "INSERT INTO reading_series") {
+			mu.Lock()
+			plans = append(plans, n.Message)
+			mu.Unlock()
+		}
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for _, sql := range []string{
+		`INSERT INTO readings (station, sensor, ts, value, unit)
+		 SELECT 'roof', 'temperature', '2024-12-01T00:00:00Z'::timestamptz + i * interval '1 minute', i, 'Cel'
+		 FROM generate_series(1, 2000) AS i`,
+		`LOAD 'auto_explain'`,
+		`SET auto_explain.log_min_duration = 0`,
+		`SET auto_explain.log_nested_statements = on`,
+		`SET auto_explain.log_level = notice`,
+	} {
+		if _, err := conn.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for i := range 6 {
+		if _, err := conn.Exec(ctx, `UPDATE readings SET qc_flag = 1 WHERE ts = '2024-12-01T00:00:00Z'::timestamptz + $1 * interval '1 minute'`, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	plans = nil
+	mu.Unlock()
+	if _, err := conn.Exec(ctx, `UPDATE readings SET qc_flag = 3`); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(plans) != 1 {
+		t.Fatalf("auto_explain reported %d plans of the trigger's statement for one UPDATE, want 1", len(plans))
+	}
+	if strings.Contains(plans[0], "Nested Loop") {
+		t.Errorf("the trigger's statement ran a nested loop over its transition tables:\n%s", plans[0])
 	}
 }
