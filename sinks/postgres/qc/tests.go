@@ -95,6 +95,12 @@ func extend(l limits, r run, p point) run {
 	return run{Start: p.Time, Count: 1, Last: p.Time, Value: p.Value}
 }
 
+// breaks reports whether p, following prev, starts a run of its own: a
+// reading before prev cannot change the run ending at p or any after it.
+func breaks(l limits, prev, p point) bool {
+	return extend(l, run{Count: 1, Last: prev.Time, Value: prev.Value}, p).Count == 1
+}
+
 // flatLine reports whether the run ending at a reading is long enough, in
 // readings and in time, to be a sensor stuck at one value. A run at zero of
 // a type with a companion also needs the companion above zero within it:

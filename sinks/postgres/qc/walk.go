@@ -30,14 +30,9 @@ CROSS JOIN LATERAL (
 ) AS x
 ORDER BY k.i, x.ts`
 
-	// selectContext returns the readings before $3 that the evaluation of
-	// the readings from the one before $3 on depends on: those at most $4
-	// µs before that one, and the last $5 + 1 at least.
-	selectContext = `SELECT ` + columns + ` FROM readings r
-WHERE r.station = $1 AND r.sensor = $2 AND r.ts < $3 AND r.ts >= least(
-  (SELECT max(ts) FROM readings WHERE station = $1 AND sensor = $2 AND ts < $3) - $4 * interval '1 microsecond',
-  coalesce((SELECT ts FROM readings WHERE station = $1 AND sensor = $2 AND ts < $3 ORDER BY ts DESC OFFSET $5 LIMIT 1), '-infinity'))
-ORDER BY r.ts`
+	// selectBefore returns up to $4 readings of a series before $3, the
+	// latest first.
+	selectBefore = `SELECT ` + columns + ` FROM readings r WHERE r.station = $1 AND r.sensor = $2 AND r.ts < $3 ORDER BY r.ts DESC LIMIT $4`
 
 	// selectPage returns up to $4 readings of a series from $3 on.
 	selectPage = `SELECT ` + columns + ` FROM readings r WHERE r.station = $1 AND r.sensor = $2 AND r.ts >= $3 ORDER BY r.ts LIMIT $4`
@@ -62,6 +57,12 @@ WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts = k.ts AND k.flag B
 
 // pageSize is how many readings a walk reads at once.
 const pageSize = 1000
+
+// firstContextPage is how many readings a walk first reads before its
+// span; each further page is four times the one before. Most weather
+// breaks a flat-line run within a few readings, so one page usually
+// holds the whole context.
+const firstContextPage = 32
 
 // stored is a reading as stored, with its flags before this evaluation.
 type stored struct {
@@ -204,8 +205,7 @@ func stretches(ctx context.Context, tx pgx.Tx, walks []*walk, los, his []time.Ti
 // after hi whose evaluation depends on readings up to hi: the one after
 // hi and those whose flat-line run reaches back to hi.
 func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
-	span := k.l.FlatLine.Period + k.l.Gap()
-	before, err := k.query(ctx, selectContext, k.station, k.sensor, lo, span.Microseconds(), k.l.FlatLine.Count+1)
+	before, err := k.context(ctx, lo)
 	if err != nil {
 		return err
 	}
@@ -237,6 +237,41 @@ func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
 		}
 		after = page[len(page)-1].Time.Add(time.Microsecond)
 	}
+}
+
+// context returns, in device-time order, the stored readings before lo
+// that the evaluation from lo's predecessor on depends on: those of the
+// flat-line run that holds the predecessor and the one before the run,
+// which breaks it; but, of those more than the flat-line period and the
+// gap before the predecessor, only the ones among its last
+// FlatLine.Count + 2, as a run that long is flagged however long it is.
+// It reads backwards in growing pages, so that it reads few readings past
+// the run's start.
+func (k *walk) context(ctx context.Context, lo time.Time) ([]stored, error) {
+	span := k.l.FlatLine.Period + k.l.Gap()
+	var out []stored // the latest first
+read:
+	for before, size := lo, firstContextPage; ; size *= 4 {
+		page, err := k.query(ctx, selectBefore, k.station, k.sensor, before, size)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range page {
+			if n := len(out); n > k.l.FlatLine.Count+1 && s.Time.Before(out[0].Time.Add(-span)) {
+				break read
+			}
+			out = append(out, s)
+			if n := len(out); n > 1 && breaks(k.l, s.point, out[n-2].point) {
+				break read
+			}
+		}
+		if len(page) < size {
+			break
+		}
+		before = page[len(page)-1].Time
+	}
+	slices.Reverse(out)
+	return out, nil
 }
 
 // query reads stored readings.
