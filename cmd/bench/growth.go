@@ -75,7 +75,7 @@ func (e *environment) preloadTable(ctx context.Context, schema, dsn string, n, s
 		}
 		t := sensorTypes[(i/stations)%len(sensorTypes)]
 		ts := from.Add(time.Duration(i/series) * step)
-		row := []any{fmt.Sprintf("station-%d", i%stations), t.name, ts, t.value, "x"}
+		row := []any{fmt.Sprintf("station-%d", i%stations), t.name, ts, valueAt(t, i/series), "x"}
 		i++
 		return row, nil
 	}))

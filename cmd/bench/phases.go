@@ -305,7 +305,7 @@ func (e *environment) feed(ctx context.Context, stream string, rate int, d time.
 			ts := time.Now().UTC()
 			t := sensorTypes[(sent/stations)%len(sensorTypes)]
 			payload := fmt.Sprintf(`{"sensor":%q,"value":%v,"timestamp":%q,"station":"%s%d"}`,
-				t.name, t.value, ts.Format(time.RFC3339Nano), prefix, sent%stations)
+				t.name, valueAt(t, sent/(stations*len(sensorTypes))), ts.Format(time.RFC3339Nano), prefix, sent%stations)
 			pipe.XAdd(ctx, &goredis.XAddArgs{Stream: stream, Values: []any{"payload", payload}})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
