@@ -37,8 +37,9 @@ var errBatcherClosed = errors.New("sensorhub: batcher closed")
 // BatchConfig configures group commit. The zero value takes the defaults its
 // comments name.
 type BatchConfig struct {
-	// MaxReadings flushes a group once it holds this many readings.
-	// Default DefaultBatchMaxReadings (5000).
+	// MaxReadings flushes a group once it holds this many readings (a
+	// bundle's messages join a group together, and may take it past
+	// MaxReadings). Default DefaultBatchMaxReadings (5000).
 	MaxReadings int
 	// MaxWait flushes a group this long after its first write arrived,
 	// however small it is. Default DefaultBatchMaxWait (5 ms).
@@ -116,7 +117,9 @@ type batcher struct {
 	cfg      BatchConfig
 	writer   BatchWriter
 	inFlight func() int
-	requests chan *writeRequest
+	// requests carries the writes of one WriteAll together, so that they
+	// join one group.
+	requests chan []*writeRequest
 	writers  chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
@@ -137,6 +140,15 @@ type writeRequest struct {
 // size is what the request adds to a group's MaxReadings count; an
 // event-only batch counts as one.
 func (r *writeRequest) size() int { return max(len(r.batch.Readings), 1) }
+
+// sizeOf returns what requests add to a group's MaxReadings count.
+func sizeOf(requests []*writeRequest) int {
+	n := 0
+	for _, r := range requests {
+		n += r.size()
+	}
+	return n
+}
 
 type writeReply struct {
 	res WriteResult
@@ -159,7 +171,7 @@ func newBatcher(w BatchWriter, cfg BatchConfig, inFlight func() int) (*batcher, 
 		cfg:      cfg,
 		writer:   w,
 		inFlight: inFlight,
-		requests: make(chan *writeRequest),
+		requests: make(chan []*writeRequest),
 		writers:  make(chan struct{}, cfg.Writers),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
@@ -177,23 +189,37 @@ func (b *batcher) Write(ctx context.Context, batch Batch) (WriteResult, error) {
 }
 
 // WriteAll writes the batches of several messages, each as if by a Write of
-// its own: they join groups as concurrent Writes do, and each gets its own
-// result or error, in order. It returns once every batch is answered or ctx
-// ends.
+// its own but all in one group, which may therefore hold more than
+// MaxReadings: the messages of a stream read, in stream order, are not
+// split between two commits, nor interleaved with another read's, so that
+// a drain commits each series' readings in device-time order and the
+// processors get few late ones. Each batch gets its own result or error,
+// in order. It returns once every batch is answered or ctx ends.
 func (b *batcher) WriteAll(ctx context.Context, batches []Batch) ([]WriteResult, []error) {
 	results, errs := make([]WriteResult, len(batches)), make([]error, len(batches))
 	reqs := make([]*writeRequest, len(batches))
+	var joining []*writeRequest
 	for i, batch := range batches {
-		if batch.Empty() {
-			continue
+		if !batch.Empty() {
+			reqs[i] = &writeRequest{batch: batch, reply: make(chan writeReply, 1)}
+			joining = append(joining, reqs[i])
 		}
-		reqs[i] = &writeRequest{batch: batch, reply: make(chan writeReply, 1)}
+	}
+	if len(joining) > 0 {
+		var err error
 		select {
-		case b.requests <- reqs[i]:
+		case b.requests <- joining:
 		case <-ctx.Done():
-			reqs[i], errs[i] = nil, ctx.Err()
+			err = ctx.Err()
 		case <-b.stop:
-			reqs[i], errs[i] = nil, errBatcherClosed
+			err = errBatcherClosed
+		}
+		if err != nil {
+			for i, req := range reqs {
+				if req != nil {
+					reqs[i], errs[i] = nil, err
+				}
+			}
 		}
 	}
 	for i, req := range reqs {
@@ -244,29 +270,30 @@ func (b *batcher) run() {
 		case <-b.stop:
 			return
 		}
-		var first *writeRequest
+		var group []*writeRequest
 		select {
-		case first = <-b.requests:
+		case group = <-b.requests:
 		case <-b.stop:
 			<-b.writers
 			return
 		}
 		// After a failed flush, the group waits here while the writes
-		// retried meanwhile queue up behind first.
+		// retried meanwhile queue up behind the first.
 		if !b.pause() {
-			first.reply <- writeReply{err: errBatcherClosed}
+			for _, r := range group {
+				r.reply <- writeReply{err: errBatcherClosed}
+			}
 			<-b.writers
 			return
 		}
-		group := []*writeRequest{first}
-		size := first.size()
+		size := sizeOf(group)
 		timer.Reset(b.cfg.MaxWait)
 	gather:
 		for size < b.cfg.MaxReadings {
 			select {
-			case r := <-b.requests: // queued writes first, without waiting
-				group = append(group, r)
-				size += r.size()
+			case rs := <-b.requests: // queued writes first, without waiting
+				group = append(group, rs...)
+				size += sizeOf(rs)
 				continue
 			default:
 			}
@@ -274,9 +301,9 @@ func (b *batcher) run() {
 				break
 			}
 			select {
-			case r := <-b.requests:
-				group = append(group, r)
-				size += r.size()
+			case rs := <-b.requests:
+				group = append(group, rs...)
+				size += sizeOf(rs)
 			case <-timer.C:
 				break gather
 			}

@@ -109,6 +109,49 @@ func TestBatcherFlushesAtMaxReadings(t *testing.T) {
 	}
 }
 
+// TestBatcherKeepsAWriteAllTogether writes two bundles of 40 one-reading
+// messages at once into groups of at most 10 readings: each bundle is
+// committed whole, in one group, its messages in order and not mixed with
+// the other's, as a stream read must be for its series to be committed in
+// device-time order.
+func TestBatcherKeepsAWriteAllTogether(t *testing.T) {
+	t.Parallel()
+	w := &recordingWriter{}
+	b := startBatcher(t, w, BatchConfig{MaxReadings: 10, MaxWait: time.Millisecond, Writers: 1, Shards: 1}, nil)
+	var wg sync.WaitGroup
+	for _, station := range []string{"a", "b"} {
+		wg.Go(func() {
+			batches := make([]Batch, 40)
+			for i := range batches {
+				batches[i] = Batch{Readings: []Reading{{Station: station, Sensor: "temperature", Time: time.Unix(int64(i), 0), Value: 1, Unit: "Cel"}}}
+			}
+			results, errs := b.WriteAll(t.Context(), batches)
+			for i := range batches {
+				if errs[i] != nil || results[i].Stored != 1 {
+					t.Errorf("%s: write %d = %+v, %v; want 1 stored", station, i, results[i], errs[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for g, group := range w.groups {
+		if len(group) != 40 {
+			t.Errorf("group %d holds %d writes, want a bundle's 40", g, len(group))
+			continue
+		}
+		for i, batch := range group {
+			if r := batch.Readings[0]; r.Station != group[0].Readings[0].Station || r.Time.Unix() != int64(i) {
+				t.Errorf("group %d, write %d: %s at %d; want %s at %d", g, i, r.Station, r.Time.Unix(), group[0].Readings[0].Station, i)
+			}
+		}
+	}
+	if len(w.groups) != 2 {
+		t.Errorf("%d groups, want one per bundle", len(w.groups))
+	}
+}
+
 func TestBatcherFlushesAfterMaxWait(t *testing.T) {
 	t.Parallel()
 	w := &recordingWriter{}
