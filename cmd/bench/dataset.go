@@ -55,14 +55,14 @@ func dataset(n, stations int) []reading {
 		t := sensorTypes[(i/stations)%len(sensorTypes)]
 		k := i / (stations * len(sensorTypes))
 		ts := benchStart.Add(time.Duration(k) * time.Second)
-		station := fmt.Sprintf("station-%d", i%stations)
+		station, value := fmt.Sprintf("station-%d", i%stations), valueAt(t, k)
 		out[i] = reading{
 			station: station,
 			sensor:  t.name,
 			ts:      ts,
-			value:   valueAt(t, k),
+			value:   value,
 			payload: fmt.Sprintf(`{"sensor": %q, "value": %v, "timestamp": %q, "station": %q}`,
-				t.name, valueAt(t, k), ts.Format(time.DateTime), station),
+				t.name, value, ts.Format(time.DateTime), station),
 		}
 	}
 	return out

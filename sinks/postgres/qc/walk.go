@@ -58,10 +58,10 @@ WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts = k.ts AND k.flag B
 // pageSize is how many readings a walk reads at once.
 const pageSize = 1000
 
-// firstContextPage is how many readings a walk first reads before its
-// span; each further page is four times the one before. Most weather
-// breaks a flat-line run within a few readings, so one page usually
-// holds the whole context.
+// firstContextPage is how many of the readings before a late one a walk
+// reads first for context; each further page is four times the one
+// before. Most weather breaks a flat-line run within a few readings, so
+// one page usually holds the whole context.
 const firstContextPage = 32
 
 // stored is a reading as stored, with its flags before this evaluation.
