@@ -121,6 +121,9 @@ func TestUpStatusDown(t *testing.T) {
 		if down.Version == 11 && (hasColumn("readings_5m", "through") || hasColumn("rollup_invalidations", "changed_from") || !exists("rollup_invalidations")) {
 			t.Fatal("Down of 0011 must drop through and changed_from and only them")
 		}
+		if down.Version == 17 && !hasColumn("rollup_invalidations", "claimed") {
+			t.Fatal("Down of 0017 must give rollup_invalidations its claimed column back")
+		}
 		if down.Version == 13 && (exists("rain_rate_totals") || !exists("readings")) {
 			t.Fatal("Down of 0013 must drop rain_rate_totals and only it")
 		}

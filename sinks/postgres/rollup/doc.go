@@ -10,7 +10,7 @@
 //     bucket) it touched in the invalidation log rollup_invalidations. A
 //     trigger catches every writer, including ones that do not go through
 //     the sink, which an Observer of the sink could not.
-//   - A Worker, one per replica, claims pending invalidations, then
+//   - A Worker, one per replica, deletes pending invalidations, then
 //     recomputes the 5-minute buckets from readings, or appends the
 //     readings stored after a bucket's newest to it when nothing else
 //     changed it (migration 0011), then their UTC hours and station-local
@@ -38,10 +38,10 @@
 // Exactly once: a station's invalidations are worked on by one transaction
 // at a time (a transaction-level advisory lock per station, one of 256
 // that the stations share, taken without waiting, so replicas share the
-// stations). A pass first claims invalidations in a short transaction of
-// its own; a change committed after the claim records a new pending
-// invalidation beside the claimed one, which the pass does not delete, so
-// the bucket stays pending. A worker never waits for a writer (rows a
-// writer has locked are skipped), so the two cannot deadlock. Package
+// stations). The invalidation log is append-only (migration 0017): a
+// change committed after a pass deleted a bucket's invalidations records
+// one the pass does not see, so the bucket stays pending. Neither a
+// worker nor a writer changes a row the other may hold, so neither waits
+// for the other and the two cannot deadlock. Package
 // rolluptest checks the tables against an independent recomputation.
 package rollup

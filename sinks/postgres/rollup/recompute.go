@@ -15,7 +15,7 @@ import (
 type bucket struct {
 	station, sensor string
 	start           time.Time
-	// appendedFrom is the earliest changed_from of the bucket's claimed
+	// appendedFrom is the earliest changed_from of the bucket's taken
 	// invalidations: the earliest device time of the readings inserted,
 	// changed or deleted in it since it was last computed (migration
 	// 0015), or the zero time when unknown (-infinity, recorded before

@@ -125,15 +125,16 @@ type Stats struct {
 	MeasuredAt time.Time
 }
 
-// Worker keeps the rollup tables right: it claims the 5-minute buckets
-// that changes to readings invalidated (migration 0009's triggers record
-// them in the same transaction as every change), then recomputes them from
-// readings (or appends to them, migration 0011), their hours and
-// station-local days, and deletes the claimed invalidations, in one
-// transaction. Every replica may run one: a station's invalidations are
-// taken by one transaction at a time (an advisory lock per station, of 256
-// the stations share), and a change committed after the claim records a
-// pending invalidation of its own, so a concurrent change is never lost.
+// Worker keeps the rollup tables right: in one transaction it deletes the
+// invalidations of the 5-minute buckets that changes to readings
+// invalidated (migration 0009's triggers record them in the same
+// transaction as every change), recomputes the buckets from readings (or
+// appends to them, migration 0011), their hours and station-local days.
+// Every replica may run one: a station's invalidations are taken by one
+// transaction at a time (an advisory lock per station, of 256 the stations
+// share), and a change committed while a pass runs records an invalidation
+// the pass does not see (migration 0017), so a concurrent change is never
+// lost.
 type Worker struct {
 	cfg        Config
 	recomputer recomputer
@@ -206,15 +207,15 @@ func (w *Worker) loop(ctx context.Context) {
 	tick := time.NewTicker(w.cfg.Interval)
 	defer tick.Stop()
 	for {
-		// Full batches are followed at once by the next; the lag is
-		// measured at most once per Interval.
+		// A pass that may have left invalidations pending is followed at
+		// once by the next; the lag is measured at most once per Interval.
 		for {
-			n, err := w.Work(ctx)
+			_, more, err := w.pass(ctx)
 			if err != nil && ctx.Err() == nil {
 				w.failed.Add(1)
 				w.cfg.Logger.Warn("rollup: pass failed, trying again later", "error", err, "retry_in", w.cfg.Interval)
 			}
-			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
+			if err != nil || !more || ctx.Err() != nil {
 				break
 			}
 			select {
@@ -251,101 +252,77 @@ func (w *Worker) measure(ctx context.Context) {
 	w.mu.Unlock()
 }
 
-// Work runs one pass. First, in a transaction of its own that never waits
-// for a writer, it claims up to Batch of the oldest pending invalidations
-// of stations no other transaction is working on (claim). Then, in one
-// transaction holding those stations, it takes the claimed invalidations
-// of the stations, recomputes them and their parents (dropping those past
-// the retention horizon), rebuilds the days of those stations whose zone
-// changed, and deletes what it did. A change to a bucket after its claim
-// records a new pending invalidation, which the next pass takes. It
-// returns how many 5-minute buckets it took. The Worker calls it in a
-// loop; it is safe to call concurrently, also from other processes.
+// Work runs one pass, in one transaction: it takes the rollup locks of the
+// stations of the oldest pending invalidations and day rebuilds, deletes
+// the invalidations of up to Batch buckets of those stations (take),
+// recomputes the buckets and their parents (dropping those past the
+// retention horizon), rebuilds the days of those stations whose zone
+// changed, and commits. A change to a bucket committed after the pass
+// took its invalidations records one of its own, which the next pass
+// takes. It returns how many 5-minute buckets it took. The Worker calls
+// it in a loop; it is safe to call concurrently, also from other
+// processes.
 func (w *Worker) Work(ctx context.Context) (int, error) {
+	n, _, err := w.pass(ctx)
+	return n, err
+}
+
+// pass is Work, and also says whether more invalidations may be pending
+// than the pass could take.
+func (w *Worker) pass(ctx context.Context) (n int, more bool, err error) {
 	if err := w.checkZone(ctx); err != nil {
-		return 0, err
-	}
-	stations, err := w.claim(ctx)
-	if err != nil || len(stations) == 0 {
-		return 0, err
+		return 0, false, err
 	}
 	tx, err := w.cfg.DB.Begin(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("rollup: begin: %w", err)
+		return 0, false, fmt.Errorf("rollup: begin: %w", err)
 	}
 	// After Commit, Rollback is a no-op.
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
-	if stations, err = lockStations(ctx, tx, stations); err != nil {
-		return 0, err
+	stations, err := candidates(ctx, tx, w.cfg.Batch)
+	if err != nil || len(stations) == 0 {
+		return 0, false, err
 	}
-	claimed, seqs, err := takeClaimed(ctx, tx, stations, w.cfg.Batch)
+	if stations, err = lockStations(ctx, tx, stations); err != nil || len(stations) == 0 {
+		return 0, false, err
+	}
+	taken, more, err := take(ctx, tx, stations, w.cfg.Batch)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	rebuilds, rebuildSeqs, err := dayRebuilds(ctx, tx, stations)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	fresh, dropped := w.pastHorizon(claimed)
-	n, err := w.recomputer.recompute(ctx, tx, fresh)
+	fresh, dropped := w.pastHorizon(taken)
+	recomputed, err := w.recomputer.recompute(ctx, tx, fresh)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	for _, s := range rebuilds {
 		if err := w.recomputer.rebuildDays(ctx, tx, s); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
-	if err := release(ctx, tx, claimed, seqs, rebuilds, rebuildSeqs); err != nil {
-		return 0, err
+	if err := releaseRebuilds(ctx, tx, rebuilds, rebuildSeqs); err != nil {
+		return 0, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("rollup: commit: %w", err)
+		return 0, false, fmt.Errorf("rollup: commit: %w", err)
 	}
 	w.passes.Add(1)
-	w.recomputed.Add(uint64(n))
+	w.recomputed.Add(uint64(recomputed))
 	w.dropped.Add(uint64(dropped))
 	for _, s := range rebuilds {
 		w.cfg.Logger.Info("rollup: daily rollups rebuilt for a new zone", "station", s)
 	}
-	return len(claimed), nil
-}
-
-// claim marks, in a transaction of its own, up to Batch of the oldest
-// pending invalidations of the stations whose rollup lock it gets as
-// claimed, skipping those a writer's transaction holds (it is about to
-// change them anyway), and returns the stations, with those of pending day
-// rebuilds. It commits at once: a writer that changes a bucket while its
-// recomputation runs records a new pending invalidation (migration 0011),
-// and waits for no worker.
-func (w *Worker) claim(ctx context.Context) ([]string, error) {
-	tx, err := w.cfg.DB.Begin(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("rollup: claim: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	stations, err := candidates(ctx, tx, w.cfg.Batch)
-	if err != nil {
-		return nil, err
-	}
-	if stations, err = lockStations(ctx, tx, stations); err != nil || len(stations) == 0 {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, `UPDATE rollup_invalidations SET claimed = true WHERE ctid IN (
-  SELECT ctid FROM rollup_invalidations WHERE station = ANY($1) AND NOT claimed
-  ORDER BY invalidated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, stations, w.cfg.Batch); err != nil {
-		return nil, fmt.Errorf("rollup: claim invalidations: %w", err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("rollup: claim: commit: %w", err)
-	}
-	return stations, nil
+	return len(taken), more, nil
 }
 
 // pastHorizon returns the buckets of keys that start at the retention
 // horizon or after, to recompute, and how many start before it: those are
-// released without recomputing, since their raw readings may be gone.
+// taken without recomputing, since their raw readings may be gone.
 func (w *Worker) pastHorizon(keys []bucket) (fresh []bucket, dropped int) {
 	if w.cfg.Retention == 0 {
 		return keys, 0
@@ -379,35 +356,43 @@ ORDER BY station`, batch)
 	return stations, nil
 }
 
-// takeClaimed returns the claimed invalidations of stations, by bucket,
-// oldest first, at most batch buckets, with the seq of every invalidation
-// of each: those of this pass's claim and those of a pass that died. A
-// bucket's appendedFrom is the earliest changed_from of its
-// invalidations; -infinity (recorded before migration 0015) reads as the
-// zero time.
-func takeClaimed(ctx context.Context, tx pgx.Tx, stations []string, batch int) ([]bucket, [][]int64, error) {
-	if len(stations) == 0 {
-		return nil, nil, nil
-	}
-	rows, err := tx.Query(ctx, `SELECT station, sensor, bucket, greatest(min(changed_from), '0001-01-01T00:00:00Z'), array_agg(seq)
-FROM rollup_invalidations WHERE station = ANY($1) AND claimed
-GROUP BY station, sensor, bucket ORDER BY min(invalidated_at) LIMIT $2`, stations, batch)
+// takeQuery deletes the invalidations of the buckets of the oldest $2
+// invalidations of the stations $1, all of each bucket's, and returns the
+// buckets with the earliest changed_from of each (-infinity, recorded
+// before migration 0015, as the zero time), and how many invalidations
+// the oldest held. Invalidations committed after the DELETE began are not
+// visible to it and stay pending (migration 0017).
+const takeQuery = `WITH oldest AS (
+  SELECT station, sensor, bucket FROM rollup_invalidations
+  WHERE station = ANY($1) ORDER BY invalidated_at LIMIT $2
+), taken AS (
+  DELETE FROM rollup_invalidations i USING (SELECT DISTINCT station, sensor, bucket FROM oldest) o
+  WHERE (i.station, i.sensor, i.bucket) = (o.station, o.sensor, o.bucket)
+  RETURNING i.station, i.sensor, i.bucket, i.changed_from
+)
+SELECT station, sensor, bucket, greatest(min(changed_from), '0001-01-01T00:00:00Z'), (SELECT count(*) FROM oldest)
+FROM taken GROUP BY station, sensor, bucket`
+
+// take deletes the invalidations of up to batch buckets of stations, the
+// oldest first, and returns the buckets, each with its appendedFrom, and
+// whether more may be pending: the oldest invalidations it looked at were
+// batch, as many as it looks at.
+func take(ctx context.Context, tx pgx.Tx, stations []string, batch int) (taken []bucket, more bool, err error) {
+	rows, err := tx.Query(ctx, takeQuery, stations, batch)
 	if err != nil {
-		return nil, nil, fmt.Errorf("rollup: read claimed invalidations: %w", err)
+		return nil, false, fmt.Errorf("rollup: take invalidations: %w", err)
 	}
 	var (
-		keys []bucket
-		seqs [][]int64
-		k    bucket
-		seq  []int64
+		k      bucket
+		oldest int
 	)
-	if _, err := pgx.ForEachRow(rows, []any{&k.station, &k.sensor, &k.start, &k.appendedFrom, &seq}, func() error {
-		keys, seqs = append(keys, k), append(seqs, seq)
+	if _, err := pgx.ForEachRow(rows, []any{&k.station, &k.sensor, &k.start, &k.appendedFrom, &oldest}, func() error {
+		taken = append(taken, k)
 		return nil
 	}); err != nil {
-		return nil, nil, fmt.Errorf("rollup: read claimed invalidations: %w", err)
+		return nil, false, fmt.Errorf("rollup: take invalidations: %w", err)
 	}
-	return keys, seqs, nil
+	return taken, oldest == batch, nil
 }
 
 // dayRebuilds returns the pending day rebuilds of stations with their seq.
@@ -434,37 +419,20 @@ func dayRebuilds(ctx context.Context, tx pgx.Tx, stations []string) ([]string, [
 	return out, seqs, nil
 }
 
-// release deletes the claimed invalidations done, which no writer
-// changes, and the day rebuilds done, each of those only if its seq is
+// releaseRebuilds deletes the day rebuilds done, each only if its seq is
 // still the one read: a zone changed since bumped it and keeps it pending.
 // A rebuild that a writer is changing right now is locked, and skipped
 // rather than waited for: it is about to get a new seq anyway, and a
 // worker that never waits for a writer cannot deadlock with one.
-func release(ctx context.Context, tx pgx.Tx, keys []bucket, seqs [][]int64, rebuilds []string, rebuildSeqs []int64) error {
-	if len(keys) > 0 {
-		var (
-			stations, sensors []string
-			starts            []time.Time
-			all               []int64
-		)
-		for i, k := range keys {
-			for _, seq := range seqs[i] {
-				stations, sensors, starts, all = append(stations, k.station), append(sensors, k.sensor), append(starts, k.start), append(all, seq)
-			}
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM rollup_invalidations i
-USING unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[]) AS k(station, sensor, bucket, seq)
-WHERE (i.station, i.sensor, i.bucket, i.seq) = (k.station, k.sensor, k.bucket, k.seq) AND i.claimed`, stations, sensors, starts, all); err != nil {
-			return fmt.Errorf("rollup: delete invalidations: %w", err)
-		}
+func releaseRebuilds(ctx context.Context, tx pgx.Tx, rebuilds []string, rebuildSeqs []int64) error {
+	if len(rebuilds) == 0 {
+		return nil
 	}
-	if len(rebuilds) > 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM rollup_day_rebuilds d WHERE ctid IN (
+	if _, err := tx.Exec(ctx, `DELETE FROM rollup_day_rebuilds d WHERE ctid IN (
   SELECT d.ctid FROM rollup_day_rebuilds d
   JOIN unnest($1::text[], $2::int8[]) AS k(station, seq) ON (d.station, d.seq) = (k.station, k.seq)
   FOR UPDATE OF d SKIP LOCKED)`, rebuilds, rebuildSeqs); err != nil {
-			return fmt.Errorf("rollup: delete day rebuilds: %w", err)
-		}
+		return fmt.Errorf("rollup: delete day rebuilds: %w", err)
 	}
 	return nil
 }
