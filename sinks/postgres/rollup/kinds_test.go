@@ -149,6 +149,22 @@ func TestWindDirectionIsAVectorMean(t *testing.T) {
 	if !rolluptest.CloseEnough(avg, 270, true) {
 		t.Errorf("after the speed changed, mean direction = %v, want 270", avg)
 	}
+
+	// Speeds stored after the directions they weigh were counted: the
+	// opposite directions cancelled out, and now the strong one wins.
+	write(t, ctx, db.Pool, dir("late", 0, 90), dir("late", 60, 270))
+	workAll(t, ctx, w)
+	write(t, ctx, db.Pool, speed("late", 0, 10), speed("late", 60, 1))
+	workAll(t, ctx, w)
+	for _, table := range []string{"readings_5m", "readings_1h", "readings_1d"} {
+		var avg *float64
+		if err := db.Pool.QueryRow(ctx, `SELECT avg FROM `+table+` WHERE station = 'late' AND sensor = 'wind_direction'`).Scan(&avg); err != nil {
+			t.Fatal(err)
+		}
+		if avg == nil || !rolluptest.CloseEnough(*avg, 90, true) {
+			t.Errorf("%s: after late speeds, mean direction = %v, want 90", table, deref(avg))
+		}
+	}
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -35,18 +35,26 @@ const (
 // added to the row (the counts and sums added, the extremes compared,
 // earlier ones winning ties, the last replaced). Sums then add in another
 // order than a whole recomputation would, which changes a mean by a
-// rounding (1e-16 of it) per pass, never by a reading. A vector bucket is
-// always recomputed whole: a weight stored late changes the readings
-// counted before it.
+// rounding (1e-16 of it) per pass, never by a reading. A vector bucket
+// follows the same rule with the changes of its weight sensor's bucket
+// counted as its own (recomputer.withWeighted): a weight stored, changed
+// or deleted at or before through re-weighs a reading the row counts, and
+// makes the bucket recomputed whole.
+//
+// The subquery of the readings is not flattened (OFFSET 0), so that a
+// reading's weight is looked up once, not once for each aggregate that
+// uses it.
 const from5mReadings = `WITH k AS (
   SELECT k.station, k.sensor, k.bucket, k.kind, k.weight, m.appending,
          CASE WHEN m.appending THEN t.through + interval '1 microsecond' ELSE k.bucket END AS lo,
          t.count AS t_count, t.avg AS t_avg, t.min AS t_min, t.max AS t_max, t.sum AS t_sum,
-         t.min_ts AS t_min_ts, t.max_ts AS t_max_ts, t.last AS t_last, t.last_ts AS t_last_ts, t.through AS t_through
+         t.min_ts AS t_min_ts, t.max_ts AS t_max_ts, t.last AS t_last, t.last_ts AS t_last_ts, t.through AS t_through,
+         t.vector_x AS t_vector_x, t.vector_y AS t_vector_y, t.vector_n AS t_vector_n,
+         t.unit_x AS t_unit_x, t.unit_y AS t_unit_y
   FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::timestamptz[])
     AS k(station, sensor, bucket, kind, weight, appended_from)
   LEFT JOIN readings_5m t ON (t.station, t.sensor, t.bucket) = (k.station, k.sensor, k.bucket)
-  CROSS JOIN LATERAL (SELECT coalesce(k.kind <> 'vector' AND k.appended_from > t.through, false) AS appending) m
+  CROSS JOIN LATERAL (SELECT coalesce(k.appended_from > t.through, false) AS appending) m
 ), read AS (
   SELECT k.*, a.*
   FROM k CROSS JOIN LATERAL (
@@ -66,6 +74,7 @@ const from5mReadings = `WITH k AS (
       FROM readings r
       WHERE r.station = k.station AND r.sensor = k.sensor
         AND r.ts >= k.lo AND r.ts < k.bucket + interval '5 minutes' AND r.qc_flag <> 4
+      OFFSET 0
     ) r
   ) a
 ), agg AS (
@@ -80,7 +89,11 @@ const from5mReadings = `WITH k AS (
          CASE WHEN appending THEN t_sum + coalesce(sum, 0) ELSE sum END AS sum,
          CASE WHEN appending AND count = 0 THEN t_last ELSE last END AS last,
          CASE WHEN appending AND count = 0 THEN t_last_ts ELSE last_ts END AS last_ts,
-         vector_x, vector_y, vector_n, unit_x, unit_y,
+         CASE WHEN appending THEN coalesce(t_vector_x + vector_x, t_vector_x, vector_x) ELSE vector_x END AS vector_x,
+         CASE WHEN appending THEN coalesce(t_vector_y + vector_y, t_vector_y, vector_y) ELSE vector_y END AS vector_y,
+         CASE WHEN appending THEN coalesce(t_vector_n, 0) + vector_n ELSE vector_n END AS vector_n,
+         CASE WHEN appending THEN coalesce(t_unit_x + unit_x, t_unit_x, unit_x) ELSE unit_x END AS unit_x,
+         CASE WHEN appending THEN coalesce(t_unit_y + unit_y, t_unit_y, unit_y) ELSE unit_y END AS unit_y,
          CASE WHEN appending THEN greatest(t_through, last_ts) ELSE last_ts END AS through
   FROM read
 )`

@@ -46,9 +46,9 @@ type recomputer struct {
 }
 
 // recompute recomputes the 5-minute buckets of keys from readings (or
-// appends to them, see bucket.appendedFrom), with the buckets of the vector
-// sensors their sensors weigh, then the hours and days that contain them. It returns how many
-// 5-minute buckets it recomputed.
+// appends to them, see bucket.appendedFrom), with the buckets of the
+// vector sensors their sensors weigh, then the hours and days that contain
+// them. It returns how many 5-minute buckets it recomputed.
 func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (int, error) {
 	keys = r.withWeighted(keys)
 	if len(keys) == 0 {
@@ -77,12 +77,14 @@ func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (in
 
 // withWeighted returns keys, sorted and without repeats, and for every key
 // of a sensor that weighs vector sensors (wind_speed), the same bucket of
-// those (wind_direction): their means change with it.
+// those (wind_direction), changed from where the weights changed: their
+// means change with them. A bucket that appears twice keeps its earliest
+// appendedFrom.
 func (r recomputer) withWeighted(keys []bucket) []bucket {
 	out := slices.Clone(keys)
 	for _, k := range keys {
 		for _, v := range r.kinds.weighs[k.sensor] {
-			out = append(out, bucket{station: k.station, sensor: v, start: k.start})
+			out = append(out, bucket{station: k.station, sensor: v, start: k.start, appendedFrom: k.appendedFrom})
 		}
 	}
 	slices.SortFunc(out, compareBuckets)

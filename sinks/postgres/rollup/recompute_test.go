@@ -72,16 +72,8 @@ func TestAppendsReadOnlyTheNewReadings(t *testing.T) {
 		if err := db.Pool.QueryRow(ctx, `SELECT greatest(changed_from, '0001-01-01T00:00:00Z') FROM rollup_invalidations`).Scan(&appendedFrom); err != nil {
 			t.Fatal(err)
 		}
-		read := rowsRead(t, db, recompute5m, []string{"roof"}, []string{"temperature"}, []time.Time{bucket},
-			[]string{"instant"}, []string{""}, []time.Time{appendedFrom})
-		raw := 0
-		for table, n := range read {
-			if strings.HasPrefix(table, "readings") && !strings.HasPrefix(table, "readings_5m") &&
-				!strings.HasPrefix(table, "readings_1h") && !strings.HasPrefix(table, "readings_1d") {
-				raw += n
-			}
-		}
-		return raw
+		return rawRead(rowsRead(t, db, recompute5m, []string{"roof"}, []string{"temperature"}, []time.Time{bucket},
+			[]string{"instant"}, []string{""}, []time.Time{appendedFrom}))
 	}
 	store(0, 198, 2)
 	workAll(t, w)
@@ -94,6 +86,50 @@ func TestAppendsReadOnlyTheNewReadings(t *testing.T) {
 	if n := readsOf(); n != 102 {
 		t.Errorf("a reading between two of the bucket's: the recomputation read %d readings, want all 102", n)
 	}
+}
+
+// TestVectorBucketsAreAppendedTo stores wind directions with their speeds,
+// then one more of each after them: the wind direction's bucket is
+// appended to, reading the new direction and its weight only.
+func TestVectorBucketsAreAppendedTo(t *testing.T) {
+	db := postgrestest.New(t)
+	ctx := t.Context()
+	w := quietWorker(t, db)
+	bucket := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
+	store := func(from, to int) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO readings (station, sensor, ts, value, unit)
+			SELECT 'roof', x.sensor, $1::timestamptz + s * interval '1 second', s, x.unit
+			FROM generate_series($2::int, $3, 2) s, (VALUES ('wind_direction', 'deg'), ('wind_speed', 'm/s')) x(sensor, unit)`,
+			bucket, from, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store(0, 198)
+	workAll(t, w)
+	store(250, 250)
+	var appendedFrom time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT min(changed_from) FROM rollup_invalidations`).Scan(&appendedFrom); err != nil {
+		t.Fatal(err)
+	}
+	read := rowsRead(t, db, recompute5m, []string{"roof"}, []string{"wind_direction"}, []time.Time{bucket},
+		[]string{"vector"}, []string{"wind_speed"}, []time.Time{appendedFrom})
+	if raw := rawRead(read); raw != 2 {
+		t.Errorf("a direction and its speed after the bucket's 100: the recomputation read %d readings, want 2 (%v)", raw, read)
+	}
+}
+
+// rawRead sums the rows read from the readings table and its partitions
+// in read (of rowsRead).
+func rawRead(read map[string]int) int {
+	raw := 0
+	for table, n := range read {
+		if strings.HasPrefix(table, "readings") && !strings.HasPrefix(table, "readings_5m") &&
+			!strings.HasPrefix(table, "readings_1h") && !strings.HasPrefix(table, "readings_1d") {
+			raw += n
+		}
+	}
+	return raw
 }
 
 // quietWorker returns a Worker of db's readings that logs nothing, not
