@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
@@ -33,16 +35,8 @@ func TestEveryChangeAppendsAnInvalidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		var out []time.Time
-		for rows.Next() {
-			var from time.Time
-			if err := rows.Scan(&from); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, from)
-		}
-		if err := rows.Err(); err != nil {
+		out, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		if err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -118,15 +112,8 @@ func TestAPassTakesEveryInvalidationOfItsBuckets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var counts []int
-	for rows.Next() {
-		var c int
-		if err := rows.Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		counts = append(counts, c)
-	}
-	if err := rows.Err(); err != nil {
+	counts, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(counts) != 2 || counts[0] != 3 || counts[1] != 1 {
