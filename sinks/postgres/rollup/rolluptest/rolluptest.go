@@ -37,7 +37,9 @@ func Check(t testing.TB, ctx context.Context, pool *pgxpool.Pool, zone string, t
 	t.Helper()
 	want := expectedRollups(readStored(t, ctx, pool), zonesOf(t, ctx, pool, zone), types, intervalsOf(t, ctx, pool))
 	got := readRollups(t, ctx, pool)
-	compareRollups(t, want, got)
+	if differing := compareRollups(t, want, got); len(differing) > 0 {
+		logBuckets(t, ctx, pool, differing)
+	}
 	return [3]int{len(got[0]), len(got[1]), len(got[2])}
 }
 
@@ -297,8 +299,9 @@ func readStored(t testing.TB, ctx context.Context, pool *pgxpool.Pool) []stored 
 	return out
 }
 
-// compareRollups reports every difference between want and got.
-func compareRollups(t testing.TB, want, got [3]map[rowKey]row) {
+// compareRollups reports every difference between want and got, and
+// returns the 5-minute buckets that differ.
+func compareRollups(t testing.TB, want, got [3]map[rowKey]row) (differing []rowKey) {
 	t.Helper()
 	names := []string{"readings_5m", "readings_1h", "readings_1d"}
 	problems := 0
@@ -312,20 +315,49 @@ func compareRollups(t testing.TB, want, got [3]map[rowKey]row) {
 			g, ok := got[level][k]
 			if !ok {
 				report("%s: bucket %s/%s %s missing; want %s", names[level], k.Station, k.Sensor, k.Bucket, w)
+			} else if d := diff(w, g); d != "" {
+				report("%s: bucket %s/%s %s: %s\n want %s\n got  %s", names[level], k.Station, k.Sensor, k.Bucket, d, w, g)
+			} else {
 				continue
 			}
-			if d := diff(w, g); d != "" {
-				report("%s: bucket %s/%s %s: %s\n want %s\n got  %s", names[level], k.Station, k.Sensor, k.Bucket, d, w, g)
+			if level == 0 {
+				differing = append(differing, k)
 			}
 		}
 		for k, g := range got[level] {
 			if _, ok := want[level][k]; !ok {
 				report("%s: bucket %s/%s %s should not exist; got %s", names[level], k.Station, k.Sensor, k.Bucket, g)
+				if level == 0 {
+					differing = append(differing, k)
+				}
 			}
 		}
 	}
 	if problems > 20 {
 		t.Errorf("… and %d more differences", problems-20)
+	}
+	return differing
+}
+
+// logBuckets logs the stored readings of the first five of the 5-minute
+// buckets keys, each with its flag, partition, arrival and the transaction
+// that wrote it: what tells a recomputation that missed a reading from one
+// that never ran.
+func logBuckets(t testing.TB, ctx context.Context, pool *pgxpool.Pool, keys []rowKey) {
+	t.Helper()
+	for _, k := range keys[:min(5, len(keys))] {
+		rows, err := pool.Query(ctx, `SELECT format('%s = %s, flag %s, derived %s, in %s, received %s by transaction %s',
+			ts, value, qc_flag, derived, tableoid::regclass, received_at, xmin)
+			FROM readings WHERE station = $1 AND sensor = $2 AND ts >= $3 AND ts < $3 + interval '5 minutes' ORDER BY ts`,
+			k.Station, k.Sensor, k.Bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readings, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("stored readings of %s/%s %s: %q", k.Station, k.Sensor, k.Bucket, readings)
 	}
 }
 
