@@ -40,7 +40,8 @@ func TestReadingsAreReadByKey(t *testing.T) {
 			los, his = append(los, t0), append(his, t0.Add(10*time.Second))
 		}
 	}
-	primaries := []any{stations, sensors, los, his, []string{"temperature", "humidity"}, []string{"humidity", "temperature"}, time.Minute}
+	primaries := []any{stations, sensors, los, his}
+	partners := []any{stations, sensors, los, his, time.Minute}
 	rainStations := make([]string, 10)
 	for i := range rainStations {
 		rainStations[i] = fmt.Sprint("s", i+1)
@@ -79,9 +80,11 @@ JOIN readings p ON p.station = k.station AND p.sensor = k.sensor AND p.ts BETWEE
 		generic bool
 		control bool
 	}{
-		{"control", control, primaries[:4], false, true},
+		{"control", control, primaries, false, true},
 		{"primaries/custom", selectPrimaries, primaries, false, false},
 		{"primaries/generic", selectPrimaries, primaries, true, false},
+		{"partners/custom", selectPartners, partners, false, false},
+		{"partners/generic", selectPartners, partners, true, false},
 		{"rates on totals/custom", writeRainRatesOn, ratesOn, false, false},
 		{"rates on totals/generic", writeRainRatesOn, ratesOn, true, false},
 		{"rates/custom", writeRainRates, rates, false, false},
