@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +27,6 @@ const (
 // DefaultMinTime is the earliest device time accepted by default. Backfills
 // of old data are legitimate, so the window reaches back to the Unix epoch.
 var DefaultMinTime = time.Unix(0, 0).UTC()
-
-// stationNamePattern is the wire-format rule for station ids.
-var stationNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$`)
 
 // DecoderConfig controls how raw messages are decoded and validated. The zero
 // value is usable: every zero field takes the default its comment names.
@@ -111,8 +107,8 @@ func (c DecoderConfig) Validate() error {
 	if c.MaxFuture < 0 {
 		errs = append(errs, fmt.Errorf("max future must not be negative, got %s", c.MaxFuture))
 	}
-	if c.DefaultStation != "" && !stationNamePattern.MatchString(c.DefaultStation) {
-		errs = append(errs, fmt.Errorf("default station %q does not match %s", c.DefaultStation, stationNamePattern))
+	if c.DefaultStation != "" && !stationName.match(c.DefaultStation) {
+		errs = append(errs, fmt.Errorf("default station %q does not match %s", c.DefaultStation, stationName))
 	}
 	return errors.Join(errs...)
 }
@@ -176,9 +172,9 @@ func newDecoder(cfg DecoderConfig) (*decoder, error) {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		return name
 	})
-	for tag, re := range map[string]*regexp.Regexp{"sensor_name": sensorNamePattern, "station_name": stationNamePattern} {
+	for tag, rule := range map[string]*nameRule{"sensor_name": sensorName, "station_name": stationName} {
 		if err := v.RegisterValidation(tag, func(fl validator.FieldLevel) bool {
-			return re.MatchString(fl.Field().String())
+			return rule.match(fl.Field().String())
 		}); err != nil {
 			return nil, fmt.Errorf("sensorhub: register %s rule: %w", tag, err)
 		}
@@ -620,10 +616,10 @@ func validationError(err error) *InputError {
 		in.Err = fmt.Errorf("%s is required", fe.Field())
 	case fe.Field() == "sensor":
 		in.Reason = ReasonInvalidSensor
-		in.Err = fmt.Errorf("sensor %.80q does not match %s", fe.Value(), sensorNamePattern)
+		in.Err = fmt.Errorf("sensor %.80q does not match %s", fe.Value(), sensorName)
 	case fe.Field() == "station":
 		in.Reason = ReasonInvalidStation
-		in.Err = fmt.Errorf("station %.80q does not match %s", fe.Value(), stationNamePattern)
+		in.Err = fmt.Errorf("station %.80q does not match %s", fe.Value(), stationName)
 	default:
 		in.Reason = ReasonInvalidField
 		in.Err = fmt.Errorf("%s fails rule %q", fe.Field(), fe.Tag())

@@ -6,8 +6,8 @@ import "fmt"
 // message contract, ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$, for tools that
 // take station ids from users.
 func CheckStation(id string) error {
-	if !stationNamePattern.MatchString(id) {
-		return fmt.Errorf("station %.80q does not match %s", id, stationNamePattern)
+	if !stationName.match(id) {
+		return fmt.Errorf("station %.80q does not match %s", id, stationName)
 	}
 	return nil
 }
@@ -15,8 +15,8 @@ func CheckStation(id string) error {
 // CheckSensor returns an error when name is not a valid sensor type name,
 // ^[a-z][a-z0-9_]{0,63}$, for tools that take sensor names from users.
 func CheckSensor(name string) error {
-	if !sensorNamePattern.MatchString(name) {
-		return fmt.Errorf("sensor %.80q does not match %s", name, sensorNamePattern)
+	if !sensorName.match(name) {
+		return fmt.Errorf("sensor %.80q does not match %s", name, sensorName)
 	}
 	return nil
 }

@@ -130,8 +130,8 @@ func (q QC) Validate() error {
 	if q.FlatLine.Count < 0 || q.FlatLine.Period < 0 {
 		errs = append(errs, fmt.Errorf("flat line count %d and period %s must not be negative", q.FlatLine.Count, q.FlatLine.Period))
 	}
-	if c := q.FlatLine.Companion; c != "" && !sensorNamePattern.MatchString(c) {
-		errs = append(errs, fmt.Errorf("flat line companion %q does not match %s", c, sensorNamePattern))
+	if c := q.FlatLine.Companion; c != "" && !sensorName.match(c) {
+		errs = append(errs, fmt.Errorf("flat line companion %q does not match %s", c, sensorName))
 	}
 	if q.MaxGap < 0 {
 		errs = append(errs, fmt.Errorf("max gap %s must not be negative", q.MaxGap))

@@ -5,16 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 )
 
 // CatchAll is the name of the sensor type that receives readings of every
 // type that has no handler of its own. Without it, such readings go to the
 // poison queue with ReasonUnknownSensor.
 const CatchAll = "*"
-
-// sensorNamePattern is the wire-format rule for sensor type names.
-var sensorNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // Conversion turns a value in another unit into the canonical unit.
 type Conversion func(float64) float64
@@ -91,8 +87,8 @@ const (
 // Validate reports every problem with the type's definition at once.
 func (t SensorType) Validate() error {
 	var errs []error
-	if t.Name != CatchAll && !sensorNamePattern.MatchString(t.Name) {
-		errs = append(errs, fmt.Errorf("name %q does not match %s", t.Name, sensorNamePattern))
+	if t.Name != CatchAll && !sensorName.match(t.Name) {
+		errs = append(errs, fmt.Errorf("name %q does not match %s", t.Name, sensorName))
 	}
 	if t.Unit == "" && t.Name != CatchAll {
 		errs = append(errs, fmt.Errorf("sensor type %q: unit is required", t.Name))
@@ -109,8 +105,8 @@ func (t SensorType) Validate() error {
 			errs = append(errs, fmt.Errorf("sensor type %q: WeightedBy is for aggregation %q only", t.Name, AggregateVector))
 		}
 	case AggregateVector:
-		if t.WeightedBy != "" && !sensorNamePattern.MatchString(t.WeightedBy) {
-			errs = append(errs, fmt.Errorf("sensor type %q: WeightedBy %q does not match %s", t.Name, t.WeightedBy, sensorNamePattern))
+		if t.WeightedBy != "" && !sensorName.match(t.WeightedBy) {
+			errs = append(errs, fmt.Errorf("sensor type %q: WeightedBy %q does not match %s", t.Name, t.WeightedBy, sensorName))
 		}
 	default:
 		errs = append(errs, fmt.Errorf("sensor type %q: unknown aggregation %q (instant, amount, vector or last)", t.Name, t.Aggregation))
