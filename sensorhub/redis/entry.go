@@ -41,7 +41,12 @@ func messageOf(id string, values map[string]any) *message.Message {
 		}
 	}
 	for _, field := range PayloadFields {
-		if v, ok := values[field]; ok {
+		switch v := values[field].(type) {
+		case nil:
+			continue
+		case string: // what go-redis reads: copied once, not twice through fmt
+			return message.NewMessage(id, []byte(v))
+		default:
 			return message.NewMessage(id, []byte(fmt.Sprint(v)))
 		}
 	}

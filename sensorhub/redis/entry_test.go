@@ -21,6 +21,7 @@ func TestMessageOfEveryLayout(t *testing.T) {
 		{name: "data field", values: map[string]any{"data": `{"a":2}`}, wantPayload: `{"a":2}`},
 		{name: "body field", values: map[string]any{"body": `{"a":3}`}, wantPayload: `{"a":3}`},
 		{name: "message field", values: map[string]any{"message": `{"a":4}`}, wantPayload: `{"a":4}`},
+		{name: "a value other than a string is printed", values: map[string]any{"payload": 14}, wantPayload: "14"},
 		{name: "payload wins over data", values: map[string]any{"data": "x", "payload": "y"}, wantPayload: "y"},
 		{name: "watermill layout", values: map[string]any{redisstream.UUIDHeaderKey: "u-1", "payload": "p", "metadata": ""}, wantPayload: "p"},
 		{name: "watermill layout with corrupt metadata falls back", values: map[string]any{redisstream.UUIDHeaderKey: "u-1", "payload": "p", "metadata": "\xff\xff"}, wantPayload: "p"},
