@@ -245,8 +245,12 @@ func (s *Sink) Write(ctx context.Context, batch sensorhub.Batch) (sensorhub.Writ
 // readings of every batch; the batches' events follow them in batch order.
 func (s *Sink) WriteBatches(ctx context.Context, batches []sensorhub.Batch) ([]sensorhub.WriteResult, error) {
 	results := make([]sensorhub.WriteResult, len(batches))
+	n := 0
+	for _, b := range batches {
+		n += len(b.Readings)
+	}
 	var (
-		all    []sensorhub.Reading
+		all    = make([]sensorhub.Reading, 0, n)
 		events []sensorhub.Event
 	)
 	for _, b := range batches {
@@ -324,7 +328,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		return nil, err
 	}
 	stations, sensors, times, values, units := columns(batch)
-	inserted, err := queryStored(ctx, tx, insertReadings, stations, sensors, times, values, units)
+	inserted, err := queryStored(ctx, tx, len(batch), insertReadings, stations, sensors, times, values, units)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: insert readings: %w", err)
 	}
@@ -333,8 +337,8 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	// whatever is left was not inserted.
 	outcomes := make([]outcome, len(readings))
 	var (
-		rest  []int               // positions in batch
-		fresh []sensorhub.Reading // stored now, in key order
+		rest  []int                                      // positions in batch
+		fresh = make([]sensorhub.Reading, 0, len(batch)) // stored now, in key order
 	)
 	for i, r := range batch {
 		k := keyOf(r)
@@ -356,7 +360,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 			restReadings[j] = batch[i]
 		}
 		stations, sensors, times, _, _ = columns(restReadings)
-		storedRows, err := queryStored(ctx, tx, selectReadings, stations, sensors, times)
+		storedRows, err := queryStored(ctx, tx, len(rest), selectReadings, stations, sensors, times)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: look up stored readings: %w", err)
 		}
@@ -435,7 +439,7 @@ func (s *Sink) replaceDerived(ctx context.Context, tx pgx.Tx, batch []sensorhub.
 		rs[j] = batch[i]
 	}
 	stations, sensors, times, values, units := columns(rs)
-	rows, err := queryStored(ctx, tx, replaceDerived, stations, sensors, times, values, units)
+	rows, err := queryStored(ctx, tx, len(stations), replaceDerived, stations, sensors, times, values, units)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: replace derived readings: %w", err)
 	}
@@ -634,13 +638,14 @@ func columns(readings []sensorhub.Reading) (stations, sensors []string, times []
 }
 
 // queryStored runs a query returning (station, sensor, ts, value before
-// calibration, unit, stored value, derived) rows and maps them by key.
-func queryStored(ctx context.Context, tx pgx.Tx, sql string, args ...any) (map[key]storedValue, error) {
+// calibration, unit, stored value, derived) rows, at most n, and maps them
+// by key.
+func queryStored(ctx context.Context, tx pgx.Tx, n int, sql string, args ...any) (map[key]storedValue, error) {
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[key]storedValue)
+	out := make(map[key]storedValue, n)
 	var (
 		r  sensorhub.Reading
 		sv storedValue
