@@ -170,8 +170,7 @@ func (p *Processor) fetchPrimaries(ctx context.Context, tx pgx.Tx, ranges []wind
 	// Windows of a series are disjoint, but the readings just outside one
 	// may lie in the next.
 	for k, s := range near {
-		slices.SortFunc(s, func(a, b point) int { return cmp.Compare(a.at, b.at) })
-		near[k] = slices.CompactFunc(s, func(a, b point) bool { return a.at == b.at })
+		near[k] = s.sorted()
 	}
 	tol := p.cfg.Tolerance.Microseconds()
 	for i, r := range ranges {

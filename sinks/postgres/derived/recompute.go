@@ -42,8 +42,6 @@ type point struct {
 // series is a station's sensor type's points in device-time order.
 type series []point
 
-func abs(x int64) int64 { return max(x, -x) }
-
 // data is what the queries read: by station, the running totals fetched
 // (under [station, "rain_total"]); the stations' elevations; and what the
 // rain rates start from.
@@ -53,13 +51,17 @@ type data struct {
 	rain      map[string]carried
 }
 
+// sorted returns s in device-time order with one point per time.
+func (s series) sorted() series {
+	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(a.at, b.at) })
+	return slices.CompactFunc(s, func(a, b point) bool { return a.at == b.at })
+}
+
 // add merges points of one series, keeping device-time order and one
 // point per time.
 func (d *data) add(station, sensor string, ps []point) {
 	k := [2]string{station, sensor}
-	s := append(d.points[k], ps...)
-	slices.SortFunc(s, func(a, b point) int { return cmp.Compare(a.at, b.at) })
-	d.points[k] = slices.CompactFunc(s, func(a, b point) bool { return a.at == b.at })
+	d.points[k] = append(d.points[k], ps...).sorted()
 }
 
 // recompute recomputes, from the table, the derived values whose inputs
