@@ -38,16 +38,22 @@ func Ensure(ctx context.Context, db DB, from, to time.Time) ([]string, error) {
 // than CREATE TABLE … PARTITION OF, which takes an ACCESS EXCLUSIVE lock on
 // readings and so would block its readers too. ATTACH takes an ACCESS
 // EXCLUSIVE lock on the default partition and scans it for rows of the new
-// range: the rows of the month leave it first, with the default partition
-// locked from the start so that none arrives in between (it holds few
-// rows, so the scan is short).
+// range (it holds few rows, so the scan is short).
 //
 // Writers of readings wait for the transaction: it takes a SHARE lock on
 // readings first. Without it, an INSERT that chose its partitions before
 // the ATTACH committed, and then waited for the default partition's lock,
 // would put its row into the default partition after all and fail on the
 // default partition's new constraint (SQLSTATE 23514, which the sink takes
-// for bad data). Readers are not blocked.
+// for bad data).
+//
+// Readers are not blocked, unless rows of the month must leave the
+// default partition: then the lock on readings becomes ACCESS EXCLUSIVE
+// for the move. A statement planned while the new partition was not yet
+// attached, and run once the move had committed, would see those rows in
+// neither partition (the rollup worker recomputed such a bucket as empty
+// and deleted it); waiting on readings' lock, it is planned after the
+// move instead.
 func ensureMonth(ctx context.Context, db DB, month time.Time) (string, error) {
 	next := month.AddDate(0, 1, 0)
 	name := monthName(month)
@@ -69,14 +75,25 @@ func ensureMonth(ctx context.Context, db DB, month time.Time) (string, error) {
 	if err := setLockTimeout(ctx, tx); err != nil {
 		return "", fmt.Errorf("partition: create %s: %w", name, err)
 	}
-	hasDefault := len(parts) > 0 && parts[len(parts)-1].Default
-	table := pgx.Identifier{name}.Sanitize()
-	steps := []string{`LOCK TABLE ` + Table + ` IN SHARE MODE`}
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+Table+` IN SHARE MODE`); err != nil {
+		return "", fmt.Errorf("partition: create %s: %w", name, err)
+	}
+	hasDefault, moving := len(parts) > 0 && parts[len(parts)-1].Default, false
 	if hasDefault {
+		if moving, err = defaultHolds(ctx, tx, month, next); err != nil {
+			return "", fmt.Errorf("partition: create %s: %w", name, err)
+		}
+	}
+	table := pgx.Identifier{name}.Sanitize()
+	var steps []string
+	switch {
+	case moving: // readings and every partition, the default one too
+		steps = append(steps, `LOCK TABLE `+Table+` IN ACCESS EXCLUSIVE MODE`)
+	case hasDefault:
 		steps = append(steps, `LOCK TABLE `+DefaultPartition+` IN ACCESS EXCLUSIVE MODE`)
 	}
 	steps = append(steps, `CREATE TABLE `+table+` (LIKE `+Table+` INCLUDING ALL)`)
-	if hasDefault {
+	if moving {
 		steps = append(steps,
 			`WITH moved AS (DELETE FROM `+DefaultPartition+` WHERE ts >= `+literal(month)+` AND ts < `+literal(next)+` RETURNING *)
 INSERT INTO `+table+` SELECT * FROM moved`)
@@ -92,4 +109,15 @@ INSERT INTO `+table+` SELECT * FROM moved`)
 		return "", fmt.Errorf("partition: create %s: commit: %w", name, err)
 	}
 	return name, nil
+}
+
+// defaultHolds reports whether the default partition holds rows of
+// [from, to). Under the SHARE lock on readings no writer can add one.
+func defaultHolds(ctx context.Context, tx pgx.Tx, from, to time.Time) (bool, error) {
+	var holds bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+DefaultPartition+` WHERE ts >= $1 AND ts < $2)`, from, to).Scan(&holds)
+	if err != nil {
+		return false, fmt.Errorf("look for rows to move: %w", err)
+	}
+	return holds, nil
 }
