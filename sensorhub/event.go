@@ -262,19 +262,15 @@ func NewReadingsStored(readings []Reading) ([]Event, error) {
 		h.Write(buf)
 	}
 	digest := h.Sum(nil)
-	now := time.Now()
+	now := time.Now().UTC()
 	var events []Event
 	for chunk := range slices.Chunk(readings, MaxReadingsPerEvent) {
-		p := ReadingsStored{Readings: make([]StoredReading, len(chunk))}
-		for i, r := range chunk {
-			p.Readings[i] = StoredReading{Station: r.Station, Sensor: r.Sensor, Time: r.Time.UTC(), Value: r.Value, Unit: r.Unit}
+		payload, err := readingsStoredPayload(chunk)
+		if err != nil {
+			return nil, fmt.Errorf("sensorhub: encode %s event: %w", EventReadingsStored, err)
 		}
 		id := uuid.NewSHA1(readingsStoredSpace, binary.BigEndian.AppendUint32(digest, uint32(len(events))))
-		e, err := NewEventAt(id.String(), EventReadingsStored, ReadingsStoredVersion, now, p)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
+		events = append(events, Event{UUID: id.String(), Type: EventReadingsStored, Version: ReadingsStoredVersion, Time: now, Payload: payload})
 	}
 	return events, nil
 }

@@ -182,6 +182,9 @@ func TestNewReadingsStoredChunksLargeTransactions(t *testing.T) {
 	var listed []float64
 	uuids := make(map[string]bool)
 	for _, e := range events {
+		if err := e.Validate(); err != nil {
+			t.Fatal(err)
+		}
 		var p sensorhub.ReadingsStored
 		if err := e.Decode(&p); err != nil {
 			t.Fatal(err)
@@ -299,6 +302,43 @@ func TestReadingEventIsStableAcrossRedeliveries(t *testing.T) {
 		}
 		if got.UUID == e.UUID {
 			t.Errorf("%s gave the same UUID %s", name, got.UUID)
+		}
+	}
+}
+
+// BenchmarkNewReadingsStored measures the events of a 1,000-reading
+// commit, as the sink builds them.
+func BenchmarkNewReadingsStored(b *testing.B) {
+	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+	readings := make([]sensorhub.Reading, 1000)
+	for i := range readings {
+		readings[i] = sensorhub.Reading{Station: "station-" + string(rune('0'+i%5)), Sensor: "temperature",
+			Time: base.Add(time.Duration(i/5) * time.Second), Value: 14.5 + float64(i%3)/10, Unit: "Cel"}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sensorhub.NewReadingsStored(readings); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEventMessage measures the wire form of a readings.stored event
+// of MaxReadingsPerEvent readings, which the outbox stores.
+func BenchmarkEventMessage(b *testing.B) {
+	base := time.Date(2024, 12, 1, 12, 0, 0, 0, time.UTC)
+	readings := make([]sensorhub.Reading, sensorhub.MaxReadingsPerEvent)
+	for i := range readings {
+		readings[i] = sensorhub.Reading{Station: "roof", Sensor: "temperature", Time: base.Add(time.Duration(i) * time.Second), Value: 14.5, Unit: "Cel"}
+	}
+	events, err := sensorhub.NewReadingsStored(readings)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := events[0].Message(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
