@@ -152,6 +152,6 @@ clean: ## remove build output
 	rm -rf bin
 
 .PHONY: bench
-bench: build ## measure throughput, latency, RSS and CPU against a minimal loop (N=1000000, RATE=10000, DURATION=30s, PRELOAD=20000000, API_PRELOAD=10000000)
+bench: build ## measure throughput, latency, RSS and CPU against a minimal loop (N=1000000, RATE=10000, DURATION=30s, PRELOAD=20000000, API_PRELOAD=10000000, ROUNDS=3)
 	go run ./cmd/bench -binary $(BIN) -n $(or $(N),1000000) -live-rate $(or $(RATE),10000) -live-duration $(or $(DURATION),30s) \
-		-growth-preload $(or $(PRELOAD),20000000) -api-preload $(or $(API_PRELOAD),10000000)
+		-growth-preload $(or $(PRELOAD),20000000) -api-preload $(or $(API_PRELOAD),10000000) -rounds $(or $(ROUNDS),3)

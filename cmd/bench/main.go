@@ -36,6 +36,11 @@
 //     a client asks its read API 100 times a second (cmd/bench/api.go):
 //     issue 15's latencies with at least 10 million readings stored.
 //
+// The loop and the drains 3 to 3d run in -rounds rounds (3 by default),
+// each round running them in turn, and each is reported by its median run,
+// with the range of its runs: the drains of one build moved by a tenth of
+// their rate from one run to the next on the development machine.
+//
 // A drain ends when the consumer group has read and acked every entry
 // (both consumers ack only what they committed), then the rows are
 // counted once.
@@ -96,6 +101,7 @@ type options struct {
 	check        bool
 	preload      int
 	apiPreload   int
+	rounds       int
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -109,13 +115,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fs.BoolVar(&o.check, "check", true, "exit non-zero when a target is missed")
 	fs.IntVar(&o.preload, "growth-preload", 20_000_000, "readings already stored for the growth drain")
 	fs.IntVar(&o.apiPreload, "api-preload", 10_000_000, "readings already stored, besides -n, for the read API phase")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the loop and the drains compared with each other, each reported by its median run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	o.databaseURL = cmp.Or(getenv("SENSORHUB_BENCH_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	o.redisURL = cmp.Or(getenv("SENSORHUB_BENCH_REDIS_URL"), "redis://127.0.0.1:6379/0")
-	if o.n <= 0 || o.stations <= 0 || o.liveRate <= 0 || o.preload <= 0 || o.apiPreload <= 0 {
-		return errors.New("-n, -stations, -live-rate, -growth-preload and -api-preload must be positive")
+	if o.n <= 0 || o.stations <= 0 || o.liveRate <= 0 || o.preload <= 0 || o.apiPreload <= 0 || o.rounds <= 0 {
+		return errors.New("-n, -stations, -live-rate, -growth-preload, -api-preload and -rounds must be positive")
 	}
 	if _, err := os.Stat(o.binary); err != nil {
 		return fmt.Errorf("binary: %w (build it with make build)", err)
@@ -135,35 +142,47 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("copy ceiling: %w", err)
 	}
 	fmt.Fprintf(stdout, "  copy  done: %.0f readings/s\n", rep.copy.rate())
-	if rep.loop, err = env.measureLoop(ctx, readings); err != nil {
-		return fmt.Errorf("minimal loop: %w", err)
-	}
-	fmt.Fprintf(stdout, "  loop  done: %.0f readings/s\n", rep.loop.rate())
-	// The drain runs stateless (no staleness tracking, no rules, no
-	// derived quantities, no rollups, no quality control), as the service did before stateful
-	// processing; each phase after it turns one of them on. Later
-	// variables override earlier ones.
+	// The drains run stateless (no staleness tracking, no rules, no
+	// derived quantities, no rollups, no quality control), as the service
+	// did before stateful processing; each phase after the drain turns one
+	// of them on. Later variables override earlier ones.
 	baseline := []string{"SENSORHUB_STALENESS=false", "SENSORHUB_DERIVED=false", "SENSORHUB_QC=false"}
-	if rep.drain, err = env.measureDrain(ctx, readings, false, baseline...); err != nil {
-		return fmt.Errorf("sensorhub drain: %w", err)
+	compared := []struct {
+		name    string
+		into    *result
+		measure func() (result, error)
+	}{
+		{"minimal loop", &rep.loop, func() (result, error) { return env.measureLoop(ctx, readings) }},
+		{"sensorhub drain", &rep.drain, func() (result, error) { return env.measureDrain(ctx, readings, false, baseline...) }},
+		{"drain with threshold rules", &rep.rules, func() (result, error) {
+			return env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true")...)
+		}},
+		{"drain with derived quantities", &rep.derived, func() (result, error) {
+			return env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_DERIVED=true")...)
+		}},
+		{"drain with quality control and derived quantities", &rep.quality, func() (result, error) {
+			return env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_QC=true", "SENSORHUB_DERIVED=true")...)
+		}},
+		{"drain with rollups", &rep.rollups, func() (result, error) { return env.measureDrain(ctx, readings, true, baseline...) }},
 	}
-	fmt.Fprintf(stdout, "  drain done: %.0f readings/s\n", rep.drain.rate())
-	if rep.rules, err = env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_THRESHOLDS="+ruleOnEveryType(), "SENSORHUB_STALENESS=true")...); err != nil {
-		return fmt.Errorf("sensorhub drain with threshold rules: %w", err)
+	runs := make([][]result, len(compared))
+	for round := range o.rounds {
+		for i, c := range compared {
+			res, err := c.measure()
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			runs[i] = append(runs[i], res)
+			fmt.Fprintf(stdout, "  round %d/%d: %s done: %.0f readings/s", round+1, o.rounds, c.name, res.rate())
+			if res.settled > 0 {
+				fmt.Fprintf(stdout, ", rollups settled %s later", res.settled.Round(time.Millisecond))
+			}
+			fmt.Fprintln(stdout)
+		}
 	}
-	fmt.Fprintf(stdout, "  rules done: %.0f readings/s\n", rep.rules.rate())
-	if rep.derived, err = env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_DERIVED=true")...); err != nil {
-		return fmt.Errorf("sensorhub drain with derived quantities: %w", err)
+	for i, c := range compared {
+		*c.into = median(runs[i])
 	}
-	fmt.Fprintf(stdout, "  derived done: %.0f readings/s\n", rep.derived.rate())
-	if rep.quality, err = env.measureDrain(ctx, readings, false, append(baseline, "SENSORHUB_QC=true", "SENSORHUB_DERIVED=true")...); err != nil {
-		return fmt.Errorf("sensorhub drain with quality control and derived quantities: %w", err)
-	}
-	fmt.Fprintf(stdout, "  qc+derived done: %.0f readings/s\n", rep.quality.rate())
-	if rep.rollups, err = env.measureDrain(ctx, readings, true, baseline...); err != nil {
-		return fmt.Errorf("sensorhub drain with rollups: %w", err)
-	}
-	fmt.Fprintf(stdout, "  rollups done: %.0f readings/s, settled %s later\n", rep.rollups.rate(), rep.rollups.settled.Round(time.Millisecond))
 	if rep.short, err = env.measureDrain(ctx, readings[:shortDrain(o.n)], false, baseline...); err != nil {
 		return fmt.Errorf("sensorhub short drain: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	json "encoding/json/v2"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -39,9 +41,32 @@ type result struct {
 	// reads are the rollup reads' latencies after a drain with rollups
 	// on, and after the growth drain once its rollups are rebuilt.
 	reads rollupReads
+	// rates are the rates of every run of a phase run in rounds, in
+	// ascending order (see median).
+	rates []float64
 }
 
 func (r result) rate() float64 { return float64(r.readings) / r.elapsed.Seconds() }
+
+// median returns the run of a phase with the median rate (of two in the
+// middle, the slower), with the rates of every run, the highest peak RSS,
+// and the duplicated readings and pending entries of all of them: the
+// memory bound and the correctness checks hold for every run. The drains
+// of one build moved by a tenth of their rate from one run to the next on
+// the development machine, which one run each could not tell from a
+// change.
+func median(runs []result) result {
+	sorted := slices.SortedFunc(slices.Values(runs), func(a, b result) int { return cmp.Compare(a.rate(), b.rate()) })
+	m := sorted[(len(sorted)-1)/2]
+	m.rates, m.duplicates, m.pending = nil, 0, 0
+	for _, r := range sorted {
+		m.rates = append(m.rates, r.rate())
+		m.peakRSS = max(m.peakRSS, r.peakRSS)
+		m.duplicates += r.duplicates
+		m.pending += r.pending
+	}
+	return m
+}
 
 // cpuPerReading is the binary's CPU time per reading.
 func (r result) cpuPerReading() time.Duration {

@@ -20,9 +20,13 @@ type report struct {
 func (r report) print(w io.Writer) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\treadings\treadings/s\tvs loop\tp50\tp99\tpeak RSS\tCPU/reading\t")
+	fmt.Fprintln(tw, "phase\treadings\treadings/s\truns\tvs loop\tp50\tp99\tpeak RSS\tCPU/reading\t")
 	row := func(name string, res result, proc bool) {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t", name, res.readings, res.rate(), res.rate()/r.loop.rate())
+		runs := "-"
+		if len(res.rates) > 1 {
+			runs = fmt.Sprintf("%.0f-%.0f", res.rates[0], res.rates[len(res.rates)-1])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.2f\t", name, res.readings, res.rate(), runs, res.rate()/r.loop.rate())
 		if res.p99 > 0 {
 			fmt.Fprintf(tw, "%s\t%s\t", res.p50.Round(100*time.Microsecond), res.p99.Round(100*time.Microsecond))
 		} else {
