@@ -38,6 +38,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -143,6 +144,9 @@ type Sink struct {
 	processors []Processor
 	window     time.Duration
 	observers  []Observer
+	// storedKeysMet is set after a write met keys stored already, and
+	// cleared by one that met none (see insert).
+	storedKeysMet atomic.Bool
 }
 
 // New returns a Sink writing to cfg.DB, or the error of cfg.Validate.
@@ -163,31 +167,6 @@ func New(cfg Config) (*Sink, error) {
 // Table and column names are the storage contract (DESIGN.md §3, §10,
 // §11): do not rename them.
 const (
-	// Readings are inserted in array order (WITH ORDINALITY), so that
-	// concurrent writers take row locks in one order. A reading's value is
-	// calibrated here, by the calibration valid at its device time, if
-	// any (periods of a (station, sensor) never overlap, so at most one
-	// joins); raw_value keeps the value before. Calibrating in the insert,
-	// under the station's lock that calibration.Add takes too, means a
-	// reading can never miss a calibration committed before it.
-	//
-	// Rows come back with the value before calibration, which is what a
-	// reading sent again carries, and the stored one.
-	//
-	// Times travel as timestamptz values, never as text, so the session's
-	// TimeZone cannot shift the stored instant.
-	insertReadings = `INSERT INTO readings (station, sensor, ts, value, unit, raw_value)
-SELECT k.station, k.sensor, k.ts,
-       CASE WHEN c.id IS NULL THEN k.value ELSE k.value * c.scale + c.offset_value END,
-       k.unit,
-       CASE WHEN c.id IS NULL THEN NULL ELSE k.value END
-FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[]) WITH ORDINALITY AS k(station, sensor, ts, value, unit, n)
-LEFT JOIN calibrations c
-  ON c.station = k.station AND c.sensor = k.sensor AND k.ts >= c.valid_from AND (c.valid_to IS NULL OR k.ts < c.valid_to)
-ORDER BY k.n
-ON CONFLICT DO NOTHING
-RETURNING station, sensor, ts, coalesce(raw_value, value), unit, value, false`
-
 	selectReadings = `SELECT r.station, r.sensor, r.ts, coalesce(r.raw_value, r.value), r.unit, r.value, r.derived
 FROM readings r
 JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS k(station, sensor, ts)
@@ -327,8 +306,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 	if err := lockStations(ctx, tx, stationsOf(batch)); err != nil {
 		return nil, err
 	}
-	stations, sensors, times, values, units := columns(batch)
-	inserted, err := queryStored(ctx, tx, len(batch), insertReadings, stations, sensors, times, values, units)
+	inserted, err := s.insert(ctx, tx, batch)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: insert readings: %w", err)
 	}
@@ -359,7 +337,7 @@ func (s *Sink) write(ctx context.Context, readings []sensorhub.Reading, events [
 		for j, i := range rest {
 			restReadings[j] = batch[i]
 		}
-		stations, sensors, times, _, _ = columns(restReadings)
+		stations, sensors, times, _, _ := columns(restReadings)
 		storedRows, err := queryStored(ctx, tx, len(rest), selectReadings, stations, sensors, times)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: look up stored readings: %w", err)
@@ -645,12 +623,17 @@ func queryStored(ctx context.Context, tx pgx.Tx, n int, sql string, args ...any)
 	if err != nil {
 		return nil, err
 	}
+	return scanStored(rows, n)
+}
+
+// scanStored reads queryStored's rows.
+func scanStored(rows pgx.Rows, n int) (map[key]storedValue, error) {
 	out := make(map[key]storedValue, n)
 	var (
 		r  sensorhub.Reading
 		sv storedValue
 	)
-	_, err = pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit, &sv.calibrated, &sv.derived}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&r.Station, &r.Sensor, &r.Time, &sv.value, &sv.unit, &sv.calibrated, &sv.derived}, func() error {
 		out[keyOf(r)] = sv
 		return nil
 	})
