@@ -41,8 +41,12 @@ ORDER BY k.n
 	// skips the others.
 	insertReadings = insertSelect + "ON CONFLICT DO NOTHING\n" + insertReturning
 	// insertNewReadings inserts readings whose keys are not stored, and
-	// fails with a unique violation on one that is.
-	insertNewReadings = insertSelect + insertReturning
+	// fails with a unique violation on one that is. Every reading is then
+	// stored as it came but the calibrated ones: only those come back.
+	insertNewReadings = `WITH inserted AS (
+` + insertSelect + `RETURNING station, sensor, ts, raw_value, unit, value
+)
+SELECT station, sensor, ts, raw_value, unit, value, false FROM inserted WHERE raw_value IS NOT NULL`
 
 	// newReadingsSavepoint is the savepoint insertNewReadings runs in.
 	newReadingsSavepoint = "insert_new_readings"
@@ -65,7 +69,7 @@ func (s *Sink) insert(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading)
 	stations, sensors, times, values, units := columns(batch)
 	keys := distinctKeys(batch)
 	if !s.storedKeysMet.Load() && keys == len(batch) {
-		inserted, err := insertNew(ctx, tx, len(batch), stations, sensors, times, values, units)
+		inserted, err := insertNew(ctx, tx, batch, stations, sensors, times, values, units)
 		if err == nil {
 			return inserted, nil
 		}
@@ -87,21 +91,33 @@ func (s *Sink) insert(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading)
 // uniqueViolation is PostgreSQL's SQLSTATE unique_violation.
 const uniqueViolation = "23505"
 
-// insertNew runs insertNewReadings with args in a savepoint, all three
-// statements in one round trip, and returns the rows inserted, at most n.
-// When the insert fails the transaction is left in the failed savepoint.
-func insertNew(ctx context.Context, tx pgx.Tx, n int, args ...any) (map[key]storedValue, error) {
-	var inserted map[key]storedValue
+// insertNew runs insertNewReadings with args, batch's columns, in a
+// savepoint, all three statements in one round trip, and returns the rows
+// inserted: all of batch, calibrated where a calibration applied. Reading
+// back only the calibrated rows spares decoding the others (about a tenth
+// of a commit's time in the service). When the insert fails the
+// transaction is left in the failed savepoint.
+func insertNew(ctx context.Context, tx pgx.Tx, batch []sensorhub.Reading, args ...any) (map[key]storedValue, error) {
+	var calibrated map[key]storedValue
 	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT " + newReadingsSavepoint)
 	b.Queue(insertNewReadings, args...).Query(func(rows pgx.Rows) error {
 		var err error
-		inserted, err = scanStored(rows, n)
+		calibrated, err = scanStored(rows, 0)
 		return err
 	})
 	b.Queue("RELEASE SAVEPOINT " + newReadingsSavepoint)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
+	}
+	inserted := make(map[key]storedValue, len(batch))
+	for _, r := range batch {
+		k := keyOf(r)
+		v, ok := calibrated[k]
+		if !ok {
+			v = storedValue{value: r.Value, unit: r.Unit, calibrated: r.Value}
+		}
+		inserted[k] = v
 	}
 	return inserted, nil
 }

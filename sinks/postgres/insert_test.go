@@ -23,7 +23,7 @@ type insertTracer struct {
 }
 
 func (t *insertTracer) record(sql string) {
-	if !strings.HasPrefix(sql, "INSERT INTO readings (station, sensor, ts, value, unit, raw_value)") {
+	if !strings.Contains(sql, "INSERT INTO readings (station, sensor, ts, value, unit, raw_value)") {
 		return
 	}
 	kind := "new"
