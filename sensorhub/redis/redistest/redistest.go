@@ -58,9 +58,11 @@ func Client(t testing.TB) *goredis.Client {
 	return c
 }
 
-// Name returns a key name unique to this test run, starting with prefix,
-// and deletes the key and its poison stream (name + ".poison") when the
-// test ends.
+// Name returns a key name unique to this test run, starting with prefix
+// (which holds no glob character), and deletes the key and every key whose
+// name starts with it when the test ends: its poison stream (".poison"),
+// nack hash (":nacks"), events stream and whatever else the test named
+// after it.
 func Name(t testing.TB, prefix string) string {
 	t.Helper()
 	var b [6]byte
@@ -72,7 +74,13 @@ func Name(t testing.TB, prefix string) string {
 		defer func() { _ = c.Close() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		_ = c.Del(ctx, name, name+".poison").Err()
+		var keys []string
+		for iter := c.Scan(ctx, 0, name+"*", 1000).Iterator(); iter.Next(ctx); {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			_ = c.Del(ctx, keys...).Err()
+		}
 	})
 	return name
 }
