@@ -142,6 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("copy ceiling: %w", err)
 	}
 	fmt.Fprintf(stdout, "  copy  done: %.0f readings/s\n", rep.copy.rate())
+	env.clear()
 	// The drains run stateless (no staleness tracking, no rules, no
 	// derived quantities, no rollups, no quality control), as the service
 	// did before stateful processing; each phase after the drain turns one
@@ -173,6 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			runs[i] = append(runs[i], res)
+			env.clear()
 			fmt.Fprintf(stdout, "  round %d/%d: %s done: %.0f readings/s", round+1, o.rounds, c.name, res.rate())
 			if res.settled > 0 {
 				fmt.Fprintf(stdout, ", rollups settled %s later", res.settled.Round(time.Millisecond))
@@ -187,14 +189,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return fmt.Errorf("sensorhub short drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  short drain done: %.0f readings/s\n", rep.short.rate())
+	env.clear()
 	rep.preload = o.preload
 	if rep.growth, err = env.measureGrowth(ctx, readings, o.preload, baseline...); err != nil {
 		return fmt.Errorf("sensorhub growth drain: %w", err)
 	}
 	fmt.Fprintf(stdout, "  growth done: %.0f readings/s with %d stored before\n", rep.growth.rate(), o.preload)
+	env.clear()
 	if rep.live, err = env.measureLive(ctx, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("sensorhub live: %w", err)
 	}
+	env.clear()
 	if rep.api, err = env.measureAPI(ctx, dataset(o.n, apiStations), o.apiPreload, o.liveRate, o.liveDuration); err != nil {
 		return fmt.Errorf("read API: %w", err)
 	}
