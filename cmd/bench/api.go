@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"time"
@@ -89,21 +88,12 @@ func (e *environment) measureAPI(ctx context.Context, readings []reading, preloa
 	}
 	stored := preload + len(readings) + 1440
 
-	addr, err := freeAddr()
-	if err != nil {
-		return apiResult{}, err
-	}
-	_, port, _ := net.SplitHostPort(addr)
 	stream := e.newStream()
-	p, err := e.startBinary(ctx, dsn, stream, "API_PORT="+port)
+	p, base, err := e.startServing(ctx, dsn, stream)
 	if err != nil {
 		return apiResult{}, err
 	}
 	defer p.stop()
-	base := "http://" + addr
-	if err := waitHealthy(p.context(ctx), base); err != nil {
-		return apiResult{}, fmt.Errorf("%w\n%s", err, p.logs.tail())
-	}
 	// The stored readings reached the table by COPY, whose rollups the
 	// service computes first: the phase measures the API beside a steady
 	// ingest, not beside that catch-up.
@@ -177,34 +167,6 @@ func askAPI(ctx context.Context, base string, d time.Duration) (map[string][]tim
 		latencies[r.name] = append(latencies[r.name], time.Since(t0))
 	}
 	return latencies, nil
-}
-
-// waitHealthy polls base's /healthcheck until it answers 200.
-func waitHealthy(ctx context.Context, base string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthcheck")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("the binary's /healthcheck is not 200 within 30 s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// freeAddr returns a free loopback address.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 // latency is the median and 99th percentile of a kind of request.

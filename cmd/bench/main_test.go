@@ -29,9 +29,9 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 		t.Fatalf("bench: %v\n%s", err, out.String())
 	}
 	for _, want := range []string{"copy (ceiling)", "minimal loop", "sensorhub drain", "drain, threshold rules", "drain, derived on", "drain, QC + derived on", "drain, rollups on",
-		"sensorhub live", "drain/loop", "rules/drain", "derived/drain", "qc+derived/drain", "rollups on/off", "drain, first 900", "drain, 20000 stored", "growth/drain",
+		"live, stateless", "live, service defaults", "live p99 stateless", "drain/loop", "rules/drain", "derived/drain", "qc+derived/drain", "rollups on/off", "drain, first 900", "drain, 20000 stored", "growth/drain",
 		"rollup reads p99 after the rollups drain", "rollup reads p99 after the growth drain", "rollups of station-0 rebuilt in",
-		"api: 24440 readings stored", "p50/p99 stations", "round 2/2: drain with rollups done"} {
+		"api: 24440 readings stored", "p50/p99 stations", "round 2/2: drain with rollups done", "round 2/2: live, stateless done"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -46,7 +46,8 @@ func TestBenchRunsEveryPhase(t *testing.T) {
 func TestMedianKeepsTheMiddleRunAndEveryRunsChecks(t *testing.T) {
 	t.Parallel()
 	run := func(readings int, rss int64, duplicates int, pending int64) result {
-		return result{readings: readings, elapsed: time.Second, peakRSS: rss, duplicates: duplicates, pending: pending, cpu: time.Duration(readings)}
+		return result{readings: readings, elapsed: time.Second, peakRSS: rss, duplicates: duplicates, pending: pending, cpu: time.Duration(readings),
+			p99: time.Duration(100 - readings)}
 	}
 	m := median([]result{run(30, 1, 0, 0), run(10, 5, 1, 0), run(20, 2, 0, 2)})
 	if m.readings != 20 || m.cpu != 20 {
@@ -54,6 +55,9 @@ func TestMedianKeepsTheMiddleRunAndEveryRunsChecks(t *testing.T) {
 	}
 	if !slices.Equal(m.rates, []float64{10, 20, 30}) || m.peakRSS != 5 || m.duplicates != 1 || m.pending != 2 {
 		t.Errorf("median kept rates %v, peak RSS %d, %d duplicates, %d pending; want [10 20 30], 5, 1, 2", m.rates, m.peakRSS, m.duplicates, m.pending)
+	}
+	if m.p99 != 80 || m.worstP99() != 90 || !slices.Equal(m.p99s, []time.Duration{70, 80, 90}) {
+		t.Errorf("median kept p99 %d, worst %d of %v; want the median run's 80, the worst 90 of [70 80 90]", m.p99, m.worstP99(), m.p99s)
 	}
 	if m := median([]result{run(40, 0, 0, 0), run(10, 0, 0, 0), run(30, 0, 0, 0), run(20, 0, 0, 0)}); m.readings != 20 {
 		t.Errorf("median of four runs is the run of %d readings/s, want the slower of the middle two, 20", m.readings)

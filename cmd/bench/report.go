@@ -9,7 +9,10 @@ import (
 
 // report is the outcome of a run.
 type report struct {
-	copy, loop, drain, rules, derived, quality, rollups, live result
+	copy, loop, drain, rules, derived, quality, rollups result
+	// livePlain is the live phase run stateless, as the drains; live runs
+	// with the service's defaults.
+	livePlain, live result
 	// short is the shorter drain, growth the drain into a table holding
 	// preload readings.
 	short, growth result
@@ -26,11 +29,11 @@ func (r report) print(w io.Writer) {
 		if len(res.rates) > 1 {
 			runs = fmt.Sprintf("%.0f-%.0f", res.rates[0], res.rates[len(res.rates)-1])
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%.2f\t", name, res.readings, res.rate(), runs, res.rate()/r.loop.rate())
-		if res.p99 > 0 {
-			fmt.Fprintf(tw, "%s\t%s\t", res.p50.Round(100*time.Microsecond), res.p99.Round(100*time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t", name, res.readings, res.rate(), runs)
+		if res.p99 > 0 { // live: fed at a fixed rate, which the loop's does not compare with
+			fmt.Fprintf(tw, "-\t%s\t%s\t", res.p50.Round(100*time.Microsecond), res.worstP99().Round(100*time.Microsecond))
 		} else {
-			fmt.Fprint(tw, "-\t-\t")
+			fmt.Fprintf(tw, "%.2f\t-\t-\t", res.rate()/r.loop.rate())
 		}
 		if proc {
 			fmt.Fprintf(tw, "%.1f MB\t%s\t\n", float64(res.peakRSS)/(1<<20), res.cpuPerReading())
@@ -47,12 +50,15 @@ func (r report) print(w io.Writer) {
 	row("drain, QC + derived on", r.quality, true)
 	row("drain, rollups on", r.rollups, true)
 	row(fmt.Sprintf("drain, %d stored", r.preload), r.growth, true)
-	row("sensorhub live", r.live, true)
+	row("live, stateless", r.livePlain, true)
+	row("live, service defaults", r.live, true)
 	_ = tw.Flush()
-	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), qc+derived/drain %.2f (target >= %.2f), live p99 %s (target <= %s), drain peak RSS %.1f MB (target <= %d MB), CPU/reading live %s vs drain %s\n",
+	fmt.Fprintf(w, "\ndrain/loop %.2f (target >= %.2f), rules/drain %.2f (target >= %.2f), qc+derived/drain %.2f (target >= %.2f), drain peak RSS %.1f MB (target <= %d MB)\n",
 		r.drain.rate()/r.loop.rate(), targetLoopRatio, r.rules.rate()/r.drain.rate(), targetRulesRatio,
-		r.quality.rate()/r.drain.rate(), targetQCRatio, r.live.p99.Round(100*time.Microsecond), targetP99,
-		float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20, r.live.cpuPerReading(), r.drain.cpuPerReading())
+		r.quality.rate()/r.drain.rate(), targetQCRatio, float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20)
+	fmt.Fprintf(w, "live p99 stateless %s in the worst of %d runs %v, with the defaults %s (target <= %s); CPU/reading live stateless %s vs drain %s\n",
+		r.livePlain.worstP99().Round(100*time.Microsecond), max(len(r.livePlain.p99s), 1), roundAll(r.livePlain.p99s),
+		r.live.p99.Round(100*time.Microsecond), targetP99, r.livePlain.cpuPerReading(), r.drain.cpuPerReading())
 	fmt.Fprintf(w, "derived/drain %.2f (target >= %.2f)\n", r.derived.rate()/r.drain.rate(), targetDerivedRatio)
 	fmt.Fprintf(w, "rollups on/off %.2f (target >= %.2f), rollups settled %s after the drain, live rollup lag p99 %s (target <= %s)\n",
 		r.rollups.rate()/r.drain.rate(), targetRollupsRatio, r.rollups.settled.Round(time.Millisecond),
@@ -71,7 +77,7 @@ func (r report) failures() []string {
 	for _, p := range []struct {
 		name string
 		res  result
-	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"derived", r.derived}, {"qc", r.quality}, {"rollups", r.rollups}, {"growth", r.growth}, {"live", r.live}} {
+	}{{"drain", r.drain}, {"short drain", r.short}, {"rules", r.rules}, {"derived", r.derived}, {"qc", r.quality}, {"rollups", r.rollups}, {"growth", r.growth}, {"live stateless", r.livePlain}, {"live", r.live}} {
 		if p.res.duplicates != 0 {
 			out = append(out, fmt.Sprintf("%s: %d duplicated readings", p.name, p.res.duplicates))
 		}
@@ -109,16 +115,28 @@ func (r report) failures() []string {
 	if ratio := r.growth.rate() / r.drain.rate(); ratio < targetGrowthRatio {
 		out = append(out, fmt.Sprintf("drain with %d readings stored is %.2f x the drain, target %.2f", r.preload, ratio, targetGrowthRatio))
 	}
+	if p99 := r.livePlain.worstP99(); p99 > targetP99 {
+		out = append(out, fmt.Sprintf("live stateless p99 %s in its worst run, target %s in every run", p99, targetP99))
+	}
 	if r.live.p99 > targetP99 {
-		out = append(out, fmt.Sprintf("live p99 %s, target %s", r.live.p99, targetP99))
+		out = append(out, fmt.Sprintf("live p99 with the defaults %s, target %s", r.live.p99, targetP99))
 	}
 	if r.drain.peakRSS > targetPeakRSS {
 		out = append(out, fmt.Sprintf("drain peak RSS %.1f MB, target %d MB", float64(r.drain.peakRSS)/(1<<20), targetPeakRSS>>20))
 	}
-	if r.live.cpuPerReading() > r.drain.cpuPerReading() {
-		out = append(out, fmt.Sprintf("CPU per reading live %s > drain %s", r.live.cpuPerReading(), r.drain.cpuPerReading()))
+	if r.livePlain.cpuPerReading() > r.drain.cpuPerReading() {
+		out = append(out, fmt.Sprintf("CPU per reading live stateless %s > drain %s", r.livePlain.cpuPerReading(), r.drain.cpuPerReading()))
 	}
 	return append(out, r.api.failures()...)
+}
+
+// roundAll rounds each of ds to 0.1 ms, for printing.
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(100 * time.Microsecond)
+	}
+	return out
 }
 
 // print writes the reads' line of the report, for the phase named after.
