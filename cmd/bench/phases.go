@@ -459,7 +459,7 @@ func (e *environment) startServing(ctx context.Context, dsn, stream string, env 
 		return nil, "", err
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	p, err := e.startBinary(ctx, dsn, stream, append(env, "API_PORT="+port)...)
+	p, err := e.startBinary(ctx, dsn, stream, append(slices.Clip(env), "API_PORT="+port)...)
 	if err != nil {
 		return nil, "", err
 	}
