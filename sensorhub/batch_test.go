@@ -347,7 +347,7 @@ func TestBatcherWritesAGroupAsOneTransactionPerShardAtOnce(t *testing.T) {
 	t.Parallel()
 	const shards = 3
 	w := &barrierWriter{want: shards, all: make(chan struct{})}
-	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1, Shards: shards}, func() int { return 26 })
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1, Shards: shards, ShardFrom: 1}, func() int { return 26 })
 	results, errs := writeConcurrently(b, 26, 2) // stations a…z
 	for i := range results {
 		if errs[i] != nil || results[i].Stored != 2 {
@@ -372,5 +372,27 @@ func TestBatcherWritesAGroupAsOneTransactionPerShardAtOnce(t *testing.T) {
 	}
 	if len(seen) != 26 {
 		t.Errorf("%d stations written, want 26", len(seen))
+	}
+}
+
+func TestBatcherWritesAGroupSmallerThanShardFromInOneTransaction(t *testing.T) {
+	t.Parallel()
+	const shards = 3
+	w := &recordingWriter{}
+	b := startBatcher(t, w, BatchConfig{MaxWait: 200 * time.Millisecond, Writers: 1, Shards: shards, ShardFrom: 53}, func() int { return 26 })
+	for _, tc := range []struct {
+		size, transactions int
+	}{
+		{2, 1},      // 52 readings
+		{3, shards}, // 78 readings
+	} {
+		before := w.groupCount()
+		_, errs := writeConcurrently(b, 26, tc.size) // stations a…z
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.groupCount() - before; got != tc.transactions {
+			t.Errorf("a group of 26 writes of %d readings took %d transactions, want %d", tc.size, got, tc.transactions)
+		}
 	}
 }
