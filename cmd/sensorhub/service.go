@@ -138,13 +138,14 @@ const defaultPoolConns = 16
 // milliseconds (at 10,000 readings/s from 1,000 stations the rollup
 // worker's statement spent 4.9 s in JIT and 0.1 s running).
 //
-// They plan every statement for its parameters (plan_cache_mode
-// force_custom_plan, unless the database URL sets it).
-// pgx prepares its statements, and after five executions PostgreSQL may
-// keep a generic plan for the connection's life; for the processors'
-// statements over the growing partitions of readings, custom plans were
-// faster (a 200,000-reading drain with QC and derived quantities: 4,806 →
-// 6,757 readings/s), and the plain drain did not change (19,743 → 19,545).
+// They leave plan_cache_mode to PostgreSQL (auto, unless the database URL
+// sets it): after five runs of a prepared statement PostgreSQL keeps a
+// generic plan when it costs no more than the custom ones, and plans the
+// statement no more. A custom plan of a statement over readings plans
+// every monthly partition its bound parameters do not rule out, so forcing
+// custom plans cost more the longer the archive: with 36 months stored, a
+// drain with QC and derived quantities ran at 16,500 readings/s with them
+// and at 21,000 with PostgreSQL's choice (docs/performance.md).
 
 // newPool returns the PostgreSQL pool. Its start hook, the first of every
 // component that uses it, refuses a schema that misses migrations of this
@@ -167,13 +168,11 @@ func newPool(lc fx.Lifecycle, cfg config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// setPlanning gives the pool's connections the service's planning (no JIT,
-// custom plans; see above) where the URL does not set them.
+// setPlanning gives the pool's connections the service's planning (no JIT;
+// see above) unless the URL sets it.
 func setPlanning(pcfg *pgxpool.Config) {
-	for param, value := range map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"} {
-		if _, set := pcfg.ConnConfig.RuntimeParams[param]; !set {
-			pcfg.ConnConfig.RuntimeParams[param] = value
-		}
+	if _, set := pcfg.ConnConfig.RuntimeParams["jit"]; !set {
+		pcfg.ConnConfig.RuntimeParams["jit"] = "off"
 	}
 }
 
