@@ -20,9 +20,8 @@ import (
 func TestCursorStatementsLookKeysUp(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
-	ctx := t.Context()
 	t0 := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
-	for _, sql := range []string{
+	db.Exec(t,
 		`CREATE TABLE readings_p2024_12 PARTITION OF readings FOR VALUES FROM ('2024-12-01') TO ('2025-01-01')`,
 		`INSERT INTO readings (station, sensor, ts, value, unit)
 		 SELECT 's' || st, 'sensor' || se, '2024-12-01'::timestamptz + s * interval '1 second', s, 'Cel'
@@ -31,11 +30,7 @@ func TestCursorStatementsLookKeysUp(t *testing.T) {
 		 SELECT 'p' || p, 's' || st, 'sensor' || se, '2024-12-01', '2024-12-01'
 		 FROM generate_series(1, 3) p, generate_series(1, 1000) st, generate_series(1, 13) se`,
 		`ANALYZE`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	var stations, sensors []string
 	var afters, uptos []time.Time
 	var states [][]byte

@@ -20,9 +20,8 @@ import (
 func TestQueryPlansUseIndexes(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
-	ctx := t.Context()
 	t0 := time.Date(2024, 12, 1, 0, 0, 0, 0, time.UTC)
-	for _, sql := range []string{
+	db.Exec(t,
 		`INSERT INTO stations (id) SELECT 's' || i FROM generate_series(1, 50) i`,
 		`INSERT INTO readings (station, sensor, ts, value, unit)
 		 SELECT 's' || st, 'sensor' || se, '2024-12-01'::timestamptz + m * interval '1 minute', m, 'Cel'
@@ -37,11 +36,7 @@ func TestQueryPlansUseIndexes(t *testing.T) {
 		 FROM generate_series(1, 50) st, generate_series(1, 4) se, generate_series(1, 365) d`,
 		`INSERT INTO sensor_status (station, sensor) SELECT DISTINCT station, sensor FROM readings_1d`,
 		`ANALYZE`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	to := t0.Add(24 * time.Hour)
 	queries := []struct {
 		name string
@@ -97,18 +92,14 @@ func TestLatestProbesTheNewestMonthOnly(t *testing.T) {
 	if _, err := partition.Ensure(ctx, db.Pool, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)); err != nil {
 		t.Fatal(err)
 	}
-	for _, sql := range []string{
+	db.Exec(t,
 		`INSERT INTO stations (id) SELECT 's' || i FROM generate_series(1, 12) i`,
 		`INSERT INTO readings (station, sensor, ts, value, unit)
 		 SELECT 's' || st, 'sensor' || se, '2024-01-01'::timestamptz + h * interval '6 hours', h, 'Cel'
 		 FROM generate_series(1, 12) st, generate_series(1, 4) se, generate_series(0, 366 * 4 - 1) h
 		 WHERE se < 4 OR h < 170 * 4`,
 		`ANALYZE`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	const bounds = ` AND r.ts < (s.latest_month AT TIME ZONE 'UTC' + interval '1 month') AT TIME ZONE 'UTC'`
 	control := strings.Replace(latestSQL, "\n\t   AND r.ts >= s.latest_month"+bounds, "", 1)
 	if control == latestSQL {

@@ -50,16 +50,12 @@ func TestReadOnlyRole(t *testing.T) {
 	role := "api_ro_" + hex.EncodeToString(b[:])
 	quoted := pgx.Identifier{role}.Sanitize()
 	schema := pgx.Identifier{db.Schema}.Sanitize()
-	for _, sql := range []string{
-		"CREATE ROLE " + quoted + " LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE",
-		"GRANT USAGE ON SCHEMA " + schema + " TO " + quoted,
+	db.Exec(t,
+		"CREATE ROLE "+quoted+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE",
+		"GRANT USAGE ON SCHEMA "+schema+" TO "+quoted,
 		// The grants of roles.sql's sensorhub_api, on the test's schema.
-		"GRANT SELECT ON readings, stations, sensor_status, reading_series, readings_5m, readings_1h, readings_1d TO " + quoted,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+		"GRANT SELECT ON readings, stations, sensor_status, reading_series, readings_5m, readings_1h, readings_1d TO "+quoted,
+	)
 	t.Cleanup(func() {
 		// The schema is dropped after this (cleanups run last first), so
 		// the grants go first, then the role.

@@ -19,18 +19,13 @@ import (
 func TestReadingsAreReadByKey(t *testing.T) {
 	t.Parallel()
 	db := postgrestest.New(t)
-	ctx := t.Context()
-	for _, sql := range []string{
+	db.Exec(t,
 		`CREATE TABLE readings_p2024_12 PARTITION OF readings FOR VALUES FROM ('2024-12-01') TO ('2025-01-01')`,
 		`INSERT INTO readings (station, sensor, ts, value, unit)
 		 SELECT 's' || st, se, '2024-12-01'::timestamptz + s * interval '1 second', s, 'x'
 		 FROM generate_series(1, 10) st, unnest('{temperature,humidity,wind_speed,pressure,rain}'::text[]) se, generate_series(1, 1800) s`,
 		`ANALYZE`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	t0 := time.Date(2024, 12, 1, 0, 20, 0, 0, time.UTC)
 	var stations, sensors []string
 	var los, his []time.Time

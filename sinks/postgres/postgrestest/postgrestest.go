@@ -68,6 +68,17 @@ func New(t testing.TB) *DB {
 	return migrated(t, NewEmpty(t))
 }
 
+// Exec runs statements on db one after the other, such as a test's
+// fixture, and fails t on the first that fails.
+func (db *DB) Exec(t testing.TB, statements ...string) {
+	t.Helper()
+	for _, sql := range statements {
+		if _, err := db.Pool.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+}
+
 // NewAt is New on the server at serverURL instead of the test server, for a
 // server the test runs itself, such as a throwaway cluster it stops and
 // restarts. The schema is dropped when the test ends, which fails the test

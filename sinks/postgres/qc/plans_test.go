@@ -25,16 +25,12 @@ func TestUpdateFlagsLooksKeysUp(t *testing.T) {
 	if _, err := partition.Ensure(ctx, db.Pool, t0, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	for _, sql := range []string{
+	db.Exec(t,
 		`INSERT INTO readings (station, sensor, ts, value, unit, qc_flag)
 		 SELECT 's' || st, 'sensor' || se, '2024-12-01'::timestamptz + s * interval '1 second', s, 'Cel', 1
 		 FROM generate_series(1, 5) st, generate_series(1, 13) se, generate_series(1, 600) s`,
 		`ANALYZE readings`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	)
 	var stations, sensors, tests []string
 	var times []time.Time
 	var flags []int16

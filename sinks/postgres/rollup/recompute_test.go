@@ -18,16 +18,12 @@ import (
 func TestDaysReadTheirHoursWhereTheyCan(t *testing.T) {
 	db := postgrestest.New(t)
 	ctx := t.Context()
-	for _, sql := range []string{
+	db.Exec(t,
 		`INSERT INTO stations (id, timezone) VALUES ('utc', NULL), ('kolkata', 'Asia/Kolkata')`,
 		`INSERT INTO readings (station, sensor, ts, value, unit)
 		 SELECT s, 'temperature', '2024-12-01T00:00:00Z'::timestamptz + m * interval '5 minutes', m, 'Cel'
 		 FROM unnest(ARRAY['utc', 'kolkata']) s, generate_series(0, 287) m`,
-	} {
-		if _, err := db.Pool.Exec(ctx, sql); err != nil {
-			t.Fatal(err)
-		}
-	}
+	)
 	cfg := Config{DB: db.Pool, Types: handlers.Builtin(), Logger: slog.New(slog.DiscardHandler)}
 	if _, err := Rebuild(ctx, cfg, Range{}, nil); err != nil {
 		t.Fatal(err)
