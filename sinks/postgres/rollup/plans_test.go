@@ -1,12 +1,17 @@
 package rollup
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sensorhub/sensorhub/handlers"
 	"github.com/sensorhub/sensorhub/sinks/postgres/postgrestest"
 )
 
@@ -73,5 +78,44 @@ JOIN unnest($1::text[], $2::text[]) AS k(station, sensor) ON r.station = k.stati
 				}
 			})
 		}
+	}
+}
+
+// TestTakeIsPlannedWithItsStations runs a worker's passes on one
+// connection, more than the five after which PostgreSQL may keep a
+// prepared statement's generic plan, and checks that the connection kept
+// no plan of the take: it is planned with its stations every time, so
+// that their array is a hash table (see take).
+func TestTakeIsPlannedWithItsStations(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := postgrestest.New(t)
+	conn, err := pgx.Connect(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	w, err := NewWorker(Config{DB: conn, Types: handlers.Builtin(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pass := range 8 {
+		db.Exec(t, fmt.Sprintf(`INSERT INTO readings (station, sensor, ts, value, unit)
+			SELECT 's' || st, 'temperature', '2024-12-01T00:00:00Z'::timestamptz + %d * interval '5 minutes', 1, 'Cel'
+			FROM generate_series(1, 20) st`, pass))
+		if n, err := w.Work(ctx); err != nil || n != 20 {
+			t.Fatalf("pass %d took %d buckets, %v; want 20", pass, n, err)
+		}
+	}
+	var kept []string
+	rows, err := conn.Query(ctx, `SELECT statement FROM pg_prepared_statements WHERE strpos(statement, $1) > 0`, "DELETE FROM rollup_invalidations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) > 0 {
+		t.Errorf("the connection keeps the take prepared, with a plan it may make generic: %q", kept)
 	}
 }

@@ -377,8 +377,16 @@ FROM taken GROUP BY station, sensor, bucket`
 // oldest first, and returns the buckets, each with its appendedFrom, and
 // whether more may be pending: the oldest invalidations it looked at were
 // batch, as many as it looks at.
+//
+// takeQuery is planned with its parameters every time
+// (pgx.QueryExecModeCacheDescribe), never with a generic plan: PostgreSQL
+// looks the stations of "station = ANY($1)" up in a hash table only when
+// the array is known at planning, and otherwise compares each invalidation
+// it scans with every station in turn. Live from 1,000 stations a pass
+// locks about 1,000, and the comparisons took 74 ms of the statement's
+// 117 ms; planning it takes about 1 ms.
 func take(ctx context.Context, tx pgx.Tx, stations []string, batch int) (taken []bucket, more bool, err error) {
-	rows, err := tx.Query(ctx, takeQuery, stations, batch)
+	rows, err := tx.Query(ctx, takeQuery, pgx.QueryExecModeCacheDescribe, stations, batch)
 	if err != nil {
 		return nil, false, fmt.Errorf("rollup: take invalidations: %w", err)
 	}
