@@ -144,8 +144,9 @@ func (p *Processor) Process(ctx context.Context, tx pgx.Tx, s *postgres.Series) 
 // depend on them, stores the flags that changed, announces each change,
 // and hands the readings that became or stopped being fail to the
 // processors after it (Series.Revise). Series without late readings read
-// and write with one query each for all of them; a series with late
-// readings reads its own stretch.
+// with two queries for all of them (walkBatched) and write with one; a
+// series with late readings, or whose context reaches back further than
+// a first page, reads its own stretch.
 func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postgres.Series) error {
 	snap, err := p.load(ctx, tx)
 	if err != nil {
@@ -154,8 +155,8 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 	walks := make([]*walk, len(series))
 	states := make([]*state, len(series))
 	var (
-		fast     []int // indexes of the series on the fast path
-		los, his []time.Time
+		fast  []int // indexes of the series on the fast path
+		first []int // indexes of the series released for the first time
 	)
 	for i, s := range series {
 		if s.State != nil {
@@ -174,27 +175,17 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		if !snap.watches(p.declared, s.Sensor) {
 			continue // only the companion of a watched type: its readings keep flag 2
 		}
-		if len(s.Late) == 0 && len(s.Readings) > 0 && states[i] != nil {
+		switch {
+		case len(s.Late) > 0 || len(s.Readings) == 0:
+		case states[i] != nil:
 			fast = append(fast, i)
-			los, his = append(los, states[i].Run.Last), append(his, through)
+		default:
+			first = append(first, i)
 		}
 	}
 	done := make([]bool, len(series))
-	if len(fast) > 0 {
-		fastWalks := make([]*walk, len(fast))
-		for j, i := range fast {
-			fastWalks[j] = walks[i]
-		}
-		rows, err := stretches(ctx, tx, fastWalks, los, his)
-		if err != nil {
-			return err
-		}
-		for j, i := range fast {
-			done[i] = walks[i].fast(*states[i], series[i].Readings, rows[j])
-			if walks[i].err != nil {
-				return walks[i].err
-			}
-		}
+	if err := walkBatched(ctx, tx, series, walks, states, fast, first, done); err != nil {
+		return err
 	}
 	for i, s := range series {
 		if done[i] || len(s.Readings)+len(s.Late) == 0 || !snap.watches(p.declared, s.Sensor) {
@@ -213,6 +204,67 @@ func (p *Processor) ProcessBatch(ctx context.Context, tx pgx.Tx, series []*postg
 		return err
 	}
 	return publish(series, walks, cross)
+}
+
+// walkBatched evaluates, with two queries for all of them, the series of
+// fast, whose saved state stands in for the readings before their release,
+// and those of first, released for the first time, whose context before
+// the release is the first page that general would read; it marks done
+// those it evaluated. A series whose context reaches further back, or
+// whose saved state no longer matches the table, is left to general.
+func walkBatched(ctx context.Context, tx pgx.Tx, series []*postgres.Series, walks []*walk, states []*state, fast, first []int, done []bool) error {
+	var before [][]stored
+	if len(first) > 0 {
+		firstWalks, los := make([]*walk, len(first)), make([]time.Time, len(first))
+		for j, i := range first {
+			firstWalks[j], los[j] = walks[i], series[i].Readings[0].Time
+		}
+		var err error
+		if before, err = contexts(ctx, tx, firstWalks, los); err != nil {
+			return err
+		}
+	}
+	var (
+		batched   []int
+		contextOf = map[int][]stored{} // by series index, in device-time order
+		los, his  []time.Time
+	)
+	for _, i := range fast {
+		batched, los = append(batched, i), append(los, states[i].Run.Last)
+	}
+	for j, i := range first {
+		out, complete := walks[i].extendContext(nil, before[j], firstContextPage)
+		if !complete {
+			continue
+		}
+		slices.Reverse(out)
+		contextOf[i] = out
+		batched, los = append(batched, i), append(los, series[i].Readings[0].Time)
+	}
+	if len(batched) == 0 {
+		return nil
+	}
+	batchedWalks := make([]*walk, len(batched))
+	for j, i := range batched {
+		batchedWalks[j] = walks[i]
+		his = append(his, walks[i].through)
+	}
+	rows, err := stretches(ctx, tx, batchedWalks, los, his)
+	if err != nil {
+		return err
+	}
+	for j, i := range batched {
+		if states[i] != nil {
+			done[i] = walks[i].fast(*states[i], series[i].Readings, rows[j])
+		} else {
+			walks[i].first(los[j], his[j], contextOf[i], rows[j])
+			done[i] = true
+		}
+		if walks[i].err != nil {
+			return walks[i].err
+		}
+	}
+	return nil
 }
 
 // publish hands each series the events, revisions and state of its walk,

@@ -263,6 +263,43 @@ func TestFailFromALaterNeighbourIsRevised(t *testing.T) {
 	}
 }
 
+// TestFirstReleaseSeesTheReadingsStoredBefore turns quality control on
+// for series with readings stored before it was: the first readings it
+// releases continue their run, and the reading that makes the run six
+// readings of one value over 50 minutes completes a flat line. The
+// readings before come every 10 minutes, four of them, or every minute,
+// 45 of them: more than a walk reads at first.
+func TestFirstReleaseSeesTheReadingsStoredBefore(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	soil := sensorhub.SensorType{Name: "soil_moisture", Unit: "%", QC: sensorhub.QC{FlatLine: sensorhub.FlatLine{Count: 6, Period: 50 * time.Minute}}}
+	for _, c := range []struct {
+		station string
+		every   time.Duration
+		before  int
+	}{
+		{"ten", 10 * time.Minute, 4},
+		{"one", time.Minute, 45},
+	} {
+		r := func(n int) sensorhub.Reading {
+			return sensorhub.Reading{Station: c.station, Sensor: "soil_moisture", Unit: "%", Time: jan15.Add(time.Duration(n) * c.every), Value: 30}
+		}
+		var before, after []sensorhub.Reading
+		for n := range c.before {
+			before = append(before, r(n))
+		}
+		completes := int(50 * time.Minute / c.every)
+		for n := c.before; n <= completes; n++ {
+			after = append(after, r(n))
+		}
+		store(t, newSink(t, db), before...)
+		store(t, newSink(t, db, newQC(t, soil)), after...)
+		wantFlag(t, db, r(0), 2)
+		wantFlag(t, db, r(completes-1), 1)
+		wantFlag(t, db, r(completes), 4, "flat_line")
+	}
+}
+
 // TestWindStuckAtZeroWhileItGusts: wind speed at 0 for hours is a calm
 // while the gusts are 0 too, and a stuck anemometer once gusts above 0
 // arrive, even after the wind speed was evaluated.

@@ -30,6 +30,16 @@ CROSS JOIN LATERAL (
 ) AS x
 ORDER BY k.i, x.ts`
 
+	// selectContexts returns, for each series k (numbered from 1), up to $4
+	// of its readings before lo, the latest first.
+	selectContexts = `SELECT k.i, x.ts, x.value, x.unit, x.qc_flag, x.qc_tests, x.manual
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS k(station, sensor, lo, i)
+CROSS JOIN LATERAL (
+  SELECT ` + columns + ` FROM readings r WHERE r.station = k.station AND r.sensor = k.sensor AND r.ts < k.lo
+  ORDER BY r.ts DESC LIMIT $4
+) AS x
+ORDER BY k.i, x.ts DESC`
+
 	// selectBefore returns up to $4 readings of a series before $3, the
 	// latest first.
 	selectBefore = `SELECT ` + columns + ` FROM readings r WHERE r.station = $1 AND r.sensor = $2 AND r.ts < $3 ORDER BY r.ts DESC LIMIT $4`
@@ -175,30 +185,80 @@ func (k *walk) fast(st state, rs []sensorhub.Reading, rows []stored) bool {
 	return true
 }
 
+// first evaluates the first readings released of a series without a
+// saved state, from lo, the first of them, to hi, the last, as general
+// does: before is the context before lo in device-time order (see
+// context), rows the stored readings in [lo, hi] and the one after. As on
+// the fast path, readings after hi are evaluated when they are released.
+func (k *walk) first(lo, hi time.Time, before, rows []stored) {
+	k.from = lo
+	if len(before) > 0 {
+		k.from, k.horizon = before[len(before)-1].Time, before[len(before)-1].Time
+	}
+	for _, s := range slices.Concat(before, rows) {
+		k.push(s)
+	}
+	if len(rows) > 0 {
+		k.horizon = rows[len(rows)-1].Time
+	}
+	if len(rows) == 0 || !rows[len(rows)-1].Time.After(hi) {
+		k.finish()
+	}
+}
+
 // stretches reads, for the series of each walk, the stored readings in
 // [los[i], his[i]] and the one after, in one query.
 func stretches(ctx context.Context, tx pgx.Tx, walks []*walk, los, his []time.Time) ([][]stored, error) {
-	stations, sensors := make([]string, len(walks)), make([]string, len(walks))
-	for i, k := range walks {
-		stations[i], sensors[i] = k.station, k.sensor
-	}
+	stations, sensors := seriesOf(walks)
 	rows, err := tx.Query(ctx, selectStretches, stations, sensors, los, his)
 	if err != nil {
 		return nil, fmt.Errorf("qc: read readings: %w", err)
 	}
-	out := make([][]stored, len(walks))
-	var (
-		i int64 // from 1
-		s stored
-	)
-	_, err = pgx.ForEachRow(rows, []any{&i, &s.Time, &s.Value, &s.unit, &s.flag, &s.tests, &s.manual}, func() error {
-		out[i-1] = append(out[i-1], s)
-		return nil
-	})
+	out, err := perSeries(rows, len(walks))
 	if err != nil {
 		return nil, fmt.Errorf("qc: read readings: %w", err)
 	}
 	return out, nil
+}
+
+// contexts reads, for the series of each walk, up to firstContextPage of
+// its stored readings before los[i], the latest first, in one query: the
+// first page that context reads.
+func contexts(ctx context.Context, tx pgx.Tx, walks []*walk, los []time.Time) ([][]stored, error) {
+	stations, sensors := seriesOf(walks)
+	rows, err := tx.Query(ctx, selectContexts, stations, sensors, los, firstContextPage)
+	if err != nil {
+		return nil, fmt.Errorf("qc: read context: %w", err)
+	}
+	out, err := perSeries(rows, len(walks))
+	if err != nil {
+		return nil, fmt.Errorf("qc: read context: %w", err)
+	}
+	return out, nil
+}
+
+// seriesOf returns the stations and sensors of walks.
+func seriesOf(walks []*walk) (stations, sensors []string) {
+	stations, sensors = make([]string, len(walks)), make([]string, len(walks))
+	for i, k := range walks {
+		stations[i], sensors[i] = k.station, k.sensor
+	}
+	return stations, sensors
+}
+
+// perSeries collects rows whose first column numbers the series from 1
+// into n lists, one per series.
+func perSeries(rows pgx.Rows, n int) ([][]stored, error) {
+	out := make([][]stored, n)
+	var (
+		i int64
+		s stored
+	)
+	_, err := pgx.ForEachRow(rows, []any{&i, &s.Time, &s.Value, &s.unit, &s.flag, &s.tests, &s.manual}, func() error {
+		out[i-1] = append(out[i-1], s)
+		return nil
+	})
+	return out, err
 }
 
 // general evaluates the readings in [lo, hi], the one before lo, and those
@@ -248,30 +308,39 @@ func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
 // It reads backwards in growing pages, so that it reads few readings past
 // the run's start.
 func (k *walk) context(ctx context.Context, lo time.Time) ([]stored, error) {
-	span := k.l.FlatLine.Period + k.l.Gap()
 	var out []stored // the latest first
-read:
 	for before, size := lo, firstContextPage; ; size *= 4 {
 		page, err := k.query(ctx, selectBefore, k.station, k.sensor, before, size)
 		if err != nil {
 			return nil, err
 		}
-		for _, s := range page {
-			if n := len(out); n > k.l.FlatLine.Count+1 && s.Time.Before(out[0].Time.Add(-span)) {
-				break read
-			}
-			out = append(out, s)
-			if n := len(out); n > 1 && breaks(k.l, s.point, out[n-2].point) {
-				break read
-			}
-		}
-		if len(page) < size {
+		var complete bool
+		if out, complete = k.extendContext(out, page, size); complete {
 			break
 		}
 		before = page[len(page)-1].Time
 	}
 	slices.Reverse(out)
 	return out, nil
+}
+
+// extendContext adds to out, the context read so far (the latest first),
+// the readings of page, the next size readings before them (the latest
+// first), up to where the context ends, and says whether it ended: at the
+// reading that breaks the run, past the span, or at the series' first
+// reading (a page shorter than size).
+func (k *walk) extendContext(out, page []stored, size int) ([]stored, bool) {
+	span := k.l.FlatLine.Period + k.l.Gap()
+	for _, s := range page {
+		if n := len(out); n > k.l.FlatLine.Count+1 && s.Time.Before(out[0].Time.Add(-span)) {
+			return out, true
+		}
+		out = append(out, s)
+		if n := len(out); n > 1 && breaks(k.l, s.point, out[n-2].point) {
+			return out, true
+		}
+	}
+	return out, len(page) < size
 }
 
 // query reads stored readings.
