@@ -209,56 +209,40 @@ func (k *walk) first(lo, hi time.Time, before, rows []stored) {
 // stretches reads, for the series of each walk, the stored readings in
 // [los[i], his[i]] and the one after, in one query.
 func stretches(ctx context.Context, tx pgx.Tx, walks []*walk, los, his []time.Time) ([][]stored, error) {
-	stations, sensors := seriesOf(walks)
-	rows, err := tx.Query(ctx, selectStretches, stations, sensors, los, his)
-	if err != nil {
-		return nil, fmt.Errorf("qc: read readings: %w", err)
-	}
-	out, err := perSeries(rows, len(walks))
-	if err != nil {
-		return nil, fmt.Errorf("qc: read readings: %w", err)
-	}
-	return out, nil
+	return perSeries(ctx, tx, "readings", selectStretches, walks, los, his)
 }
 
 // contexts reads, for the series of each walk, up to firstContextPage of
 // its stored readings before los[i], the latest first, in one query: the
 // first page that context reads.
 func contexts(ctx context.Context, tx pgx.Tx, walks []*walk, los []time.Time) ([][]stored, error) {
-	stations, sensors := seriesOf(walks)
-	rows, err := tx.Query(ctx, selectContexts, stations, sensors, los, firstContextPage)
-	if err != nil {
-		return nil, fmt.Errorf("qc: read context: %w", err)
-	}
-	out, err := perSeries(rows, len(walks))
-	if err != nil {
-		return nil, fmt.Errorf("qc: read context: %w", err)
-	}
-	return out, nil
+	return perSeries(ctx, tx, "context", selectContexts, walks, los, firstContextPage)
 }
 
-// seriesOf returns the stations and sensors of walks.
-func seriesOf(walks []*walk) (stations, sensors []string) {
-	stations, sensors = make([]string, len(walks)), make([]string, len(walks))
+// perSeries runs sql with the stations and the sensors of walks, then
+// args, and collects its rows, whose first column numbers the walk from
+// 1, into a list per walk; what names the rows in errors.
+func perSeries(ctx context.Context, tx pgx.Tx, what, sql string, walks []*walk, args ...any) ([][]stored, error) {
+	stations, sensors := make([]string, len(walks)), make([]string, len(walks))
 	for i, k := range walks {
 		stations[i], sensors[i] = k.station, k.sensor
 	}
-	return stations, sensors
-}
-
-// perSeries collects rows whose first column numbers the series from 1
-// into n lists, one per series.
-func perSeries(rows pgx.Rows, n int) ([][]stored, error) {
-	out := make([][]stored, n)
+	rows, err := tx.Query(ctx, sql, append([]any{stations, sensors}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("qc: read %s: %w", what, err)
+	}
+	out := make([][]stored, len(walks))
 	var (
 		i int64
 		s stored
 	)
-	_, err := pgx.ForEachRow(rows, []any{&i, &s.Time, &s.Value, &s.unit, &s.flag, &s.tests, &s.manual}, func() error {
+	if _, err := pgx.ForEachRow(rows, []any{&i, &s.Time, &s.Value, &s.unit, &s.flag, &s.tests, &s.manual}, func() error {
 		out[i-1] = append(out[i-1], s)
 		return nil
-	})
-	return out, err
+	}); err != nil {
+		return nil, fmt.Errorf("qc: read %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // general evaluates the readings in [lo, hi], the one before lo, and those
