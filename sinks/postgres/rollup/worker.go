@@ -383,8 +383,8 @@ FROM taken GROUP BY station, sensor, bucket`
 // looks the stations of "station = ANY($1)" up in a hash table only when
 // the array is known at planning, and otherwise compares each invalidation
 // it scans with every station in turn. Live from 1,000 stations a pass
-// locks about 1,000, and the comparisons took 74 ms of the statement's
-// 117 ms; planning it takes about 1 ms.
+// locks about 1,000: in BenchmarkLivePass the take of 2,000 buckets took
+// 44 ms with a generic plan, 21 ms planned each time, planning 0.5 ms.
 func take(ctx context.Context, tx pgx.Tx, stations []string, batch int) (taken []bucket, more bool, err error) {
 	rows, err := tx.Query(ctx, takeQuery, pgx.QueryExecModeCacheDescribe, stations, batch)
 	if err != nil {
