@@ -300,6 +300,33 @@ func TestFirstReleaseSeesTheReadingsStoredBefore(t *testing.T) {
 	}
 }
 
+// TestLateReadingSplitsAFlatLine: a late reading of another value in the
+// middle of a flagged flat line splits it, and the readings after it are
+// flagged again as the run it starts, up to where that run is long enough.
+func TestLateReadingSplitsAFlatLine(t *testing.T) {
+	t.Parallel()
+	db := postgrestest.New(t)
+	soil := sensorhub.SensorType{Name: "soil_moisture", Unit: "%", QC: sensorhub.QC{FlatLine: sensorhub.FlatLine{Count: 4, Period: 10 * time.Minute}}}
+	sink := newSink(t, db, newQC(t, soil))
+	r := func(minutes int, v float64) sensorhub.Reading {
+		return sensorhub.Reading{Station: "s", Sensor: "soil_moisture", Unit: "%", Time: jan15.Add(time.Duration(minutes) * time.Minute), Value: v}
+	}
+	var run []sensorhub.Reading
+	for m := 0; m <= 40; m += 2 {
+		run = append(run, r(m, 30))
+	}
+	store(t, sink, run...)
+	store(t, sink, r(15, 35))
+	for _, x := range run {
+		switch m := x.Time.Sub(jan15).Minutes(); {
+		case m >= 10 && m < 15, m >= 26: // 10 minutes into the run before, and into the one after
+			wantFlag(t, db, x, 4, "flat_line")
+		default:
+			wantFlag(t, db, x, 1)
+		}
+	}
+}
+
 // TestWindStuckAtZeroWhileItGusts: wind speed at 0 for hours is a calm
 // while the gusts are 0 too, and a stuck anemometer once gusts above 0
 // arrive, even after the wind speed was evaluated.

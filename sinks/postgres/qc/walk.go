@@ -246,8 +246,13 @@ func perSeries(ctx context.Context, tx pgx.Tx, what, sql string, walks []*walk, 
 }
 
 // general evaluates the readings in [lo, hi], the one before lo, and those
-// after hi whose evaluation depends on readings up to hi: the one after
-// hi and those whose flat-line run reaches back to hi.
+// after hi whose evaluation may depend on readings up to hi: the one after
+// hi, those whose flat-line run reaches back to hi, and those of the run
+// that the first reading after hi starts, which a reading in [lo, hi] may
+// have split from a run that reached back before it. It stops at the
+// first run that a reading after hi breaks: from there on the runs, the
+// neighbours and so the evaluations are the same with or without the
+// readings up to hi.
 func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
 	before, err := k.context(ctx, lo)
 	if err != nil {
@@ -271,8 +276,8 @@ func (k *walk) general(ctx context.Context, lo, hi time.Time) error {
 		for _, s := range page {
 			prevAfterHi := k.w.cur != nil && k.w.cur.Time.After(hi)
 			k.push(s)
-			if s.Time.After(hi) && prevAfterHi && k.w.run.Start.After(hi) {
-				return k.err // nothing from here on depends on [lo, hi]
+			if prevAfterHi && k.w.run.Count == 1 {
+				return k.err // s breaks the run after hi: nothing from here on depends on [lo, hi]
 			}
 		}
 		if len(page) < pageSize {
