@@ -2,10 +2,12 @@ package qc_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -115,15 +117,32 @@ func newWorld(t *testing.T, processors bool) world {
 	if _, _, err := p.Flag(t.Context(), db.Pool, manual); err != nil {
 		t.Fatal(err)
 	}
-	cfg := postgres.Config{DB: db.Pool, ReorderWindow: 2 * time.Minute}
+	var ps []postgres.Processor
 	if processors {
-		cfg.Processors = []postgres.Processor{p}
+		ps = []postgres.Processor{p}
 	}
-	sink, err := postgres.New(cfg)
+	return world{db: db, qc: p, sink: newPropertySink(t, db, ps...)}
+}
+
+// newPropertySink returns a sink of the property tests on db.
+func newPropertySink(t *testing.T, db *postgrestest.DB, processors ...postgres.Processor) *postgres.Sink {
+	t.Helper()
+	sink, err := postgres.New(postgres.Config{DB: db.Pool, ReorderWindow: 2 * time.Minute, Processors: processors})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return world{db: db, qc: p, sink: sink}
+	return sink
+}
+
+// instance returns another sink on w's database with a quality control
+// processor of its own, as a second replica or a restarted one has.
+func (w world) instance(t *testing.T) *postgres.Sink {
+	t.Helper()
+	p, err := qc.New(qc.Config{Types: types()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newPropertySink(t, w.db, p)
 }
 
 func (w world) write(t *testing.T, rs ...sensorhub.Reading) {
@@ -281,6 +300,62 @@ func TestPropertyFlagsDoNotDependOnArrivalOrder(t *testing.T) {
 					t.Errorf("%s: events announce %q", line, ann)
 				}
 			}
+		})
+	}
+}
+
+// TestPropertyFlagsSurviveRestartsAndTwoInstances sends the readings of
+// TestPropertyFlagsDoNotDependOnArrivalOrder, shuffled with duplicates,
+// through two sinks at once, each with a quality control processor of its
+// own, and replaces one of them by a new one (a restart) every few
+// batches: the stored flags are those of one in-order pass.
+func TestPropertyFlagsSurviveRestartsAndTwoInstances(t *testing.T) {
+	t.Parallel()
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
+			t.Parallel()
+			rng := rand.New(rand.NewPCG(seed, 11))
+			readings := randomSeries(rng, 100)
+
+			inOrder := newWorld(t, true)
+			for _, r := range slices.SortedStableFunc(slices.Values(readings), func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) }) {
+				inOrder.write(t, r)
+			}
+			inOrder.flush(t)
+			want := inOrder.flags(t)
+
+			w := newWorld(t, true)
+			shuffled := slices.Clone(readings)
+			for range len(readings) / 4 {
+				shuffled = append(shuffled, readings[rng.IntN(len(readings))])
+			}
+			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			var batches [][]sensorhub.Reading
+			for len(shuffled) > 0 {
+				n := min(1+rng.IntN(30), len(shuffled))
+				batches, shuffled = append(batches, shuffled[:n]), shuffled[n:]
+			}
+			sinks := [2]*postgres.Sink{w.sink, w.instance(t)}
+			for from := 0; from < len(batches); from += 2 {
+				if rng.IntN(4) == 0 {
+					sinks[rng.IntN(2)] = w.instance(t)
+				}
+				var (
+					wg   sync.WaitGroup
+					errs [2]error
+				)
+				for i, b := range batches[from:min(from+2, len(batches))] {
+					wg.Go(func() { _, errs[i] = sinks[i].Write(t.Context(), sensorhub.Batch{Readings: b}) })
+				}
+				wg.Wait()
+				if err := errors.Join(errs[:]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.instance(t).Flush(t.Context(), 0); err != nil {
+				t.Fatal(err)
+			}
+			diff(t, "two instances, restarted", w.flags(t), want)
 		})
 	}
 }
