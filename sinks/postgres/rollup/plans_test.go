@@ -66,7 +66,7 @@ JOIN unnest($1::text[], $2::text[]) AS k(station, sensor) ON r.station = k.stati
 		control bool
 	}{
 		{"control", control, []any{stations, sensors}, true},
-		{"5m", recompute5m, []any{stations, sensors, starts, kinds, weights, appended}, false},
+		{"5m", recompute5m, []any{stations, sensors, starts, kinds, weights, appended, true, "UTC"}, false},
 		{"1h", recompute1h, []any{stations, sensors, starts, kinds}, false},
 		{"1d", recompute1d, []any{stations, sensors, starts, kinds, "UTC"}, false},
 	} {

@@ -12,13 +12,16 @@ const (
 	table1d = "readings_1d"
 )
 
-// The recomputation statements. Each builds a CTE agg with one row per
-// bucket (station, sensor, bucket, bucket_end, kind, and the aggregates of
-// every kind), which upsertTail turns into rows of the kind's columns.
-// Buckets are always recomputed whole, never adjusted, so they cannot
-// drift: 5-minute buckets from readings, hours from their 5-minute
-// buckets, days from their hours or, in zones whose days do not start on a
-// whole UTC hour, from their 5-minute buckets.
+// The recomputation statements. Each builds a CTE with one row per bucket
+// (station, sensor, bucket, bucket_end, kind, and the aggregates of every
+// kind), which upsert turns into rows of the kind's columns. Buckets are
+// recomputed from what they are made of: 5-minute buckets from readings,
+// hours from their 5-minute buckets, days from their hours or, in zones
+// whose days do not start on a whole UTC hour, from their 5-minute
+// buckets. They are never adjusted by a difference, so they cannot drift:
+// what changes is recomputed whole, and only readings added after all
+// those a row counts are added to it (appended, see from5mReadings and
+// recompute5m).
 
 // from5mReadings aggregates 5-minute buckets from readings. $1 station[],
 // $2 sensor[], $3 bucket[], $4 kind[], $5 weight[] (the WeightedBy sensor
@@ -157,13 +160,82 @@ FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS c(station,
 // default zone). A 5-minute bucket belongs to the day its start is in.
 // hourly says whether the day starts and ends on whole UTC hours
 // (date_bin from the epoch does not depend on the session's zone).
-const dayKeys = `SELECT DISTINCT c.station, c.sensor, c.kind, d.bucket, e.bucket_end,
+var dayKeys = `SELECT DISTINCT c.station, c.sensor, c.kind, d.bucket, e.bucket_end,
        date_bin('1 hour', d.bucket, 'epoch') = d.bucket AND date_bin('1 hour', e.bucket_end, 'epoch') = e.bucket_end AS hourly
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS c(station, sensor, bucket, kind)
-LEFT JOIN stations s ON s.id = c.station
-CROSS JOIN LATERAL (SELECT coalesce(s.timezone, $5::text) AS tz) z
+` + localDay("$5")
+
+// localDay joins, to rows c of 5-minute buckets (c.station, c.bucket), the
+// station-local day of each: from d.bucket, the local midnight, to
+// e.bucket_end, the next (23 or 25 hours later on DST days), in the
+// station's zone or else the default zone, the parameter zone.
+func localDay(zone string) string {
+	return `LEFT JOIN stations s ON s.id = c.station
+CROSS JOIN LATERAL (SELECT coalesce(s.timezone, ` + zone + `::text) AS tz) z
 CROSS JOIN LATERAL (SELECT date_trunc('day', c.bucket, z.tz) AS bucket) d
 CROSS JOIN LATERAL (SELECT (d.bucket AT TIME ZONE z.tz + interval '1 day') AT TIME ZONE z.tz AS bucket_end) e`
+}
+
+// appendedParents extends from5mReadings: it aggregates, in the CTEs
+// hour_agg and day_agg, the new rows of the hours and days that hold one
+// 5-minute bucket of this statement, changed by readings added to it (a
+// bucket appended to, or one without a row before, whose readings its
+// parents did not count): such a parent is aggregated from its own row and
+// the readings added (combined), as fromChildren would from all its
+// children, without reading them. $7 says whether parents may be appended
+// to at all (Rebuild recomputes them whole); $8 is the default zone of the
+// days. The CTE parents says which 5-minute buckets have an hour or a day
+// not appended to: those are recomputed whole afterwards, from all their
+// children (recompute1h, recompute1d). Each parent row is looked up by its
+// key (a lateral subquery kept apart by OFFSET 0): joined, small rollup
+// tables drew a scan of the whole table.
+var appendedParents = `, delta AS (
+  SELECT c.station, c.sensor, c.kind, c.bucket, date_bin('1 hour', c.bucket, 'epoch') AS hour, d.bucket AS day, e.bucket_end AS day_end,
+         $7::bool AND (c.appending OR c.t_count IS NULL) AS added, ` + childColumns + `
+  FROM read c
+  ` + localDay("$8") + `
+), parents AS (
+  SELECT delta.*,
+         added AND count(*) OVER (PARTITION BY station, sensor, hour) = 1 AS hour_appended,
+         added AND count(*) OVER (PARTITION BY station, sensor, day) = 1 AS day_appended
+  FROM delta
+), hour_agg AS (
+  SELECT c.station, c.sensor, c.hour AS bucket, c.hour + interval '1 hour' AS bucket_end, c.kind, ` + combined + `
+  FROM parents c LEFT JOIN LATERAL (
+    SELECT * FROM readings_1h p WHERE (p.station, p.sensor, p.bucket) = (c.station, c.sensor, c.hour) OFFSET 0) p ON true
+  WHERE c.hour_appended
+), day_agg AS (
+  SELECT c.station, c.sensor, c.day AS bucket, c.day_end AS bucket_end, c.kind, ` + combined + `
+  FROM parents c LEFT JOIN LATERAL (
+    SELECT * FROM readings_1d p WHERE (p.station, p.sensor, p.bucket) = (c.station, c.sensor, c.day) OFFSET 0) p ON true
+  WHERE c.day_appended
+)`
+
+// combined aggregates a parent row p (null when there is none) and the
+// aggregates c of readings added to one of its children into the
+// parent's columns, as fromChildren aggregates children: counts and sums
+// added (a sum of nulls is null), the extremes compared with the earliest
+// time winning ties, the last one the latest.
+var combined = `coalesce(p.count, 0) + c.count AS count,
+         CASE WHEN p.avg IS NULL THEN c.avg WHEN c.avg IS NULL THEN p.avg
+              ELSE (p.avg * p.count + c.avg * c.count) / nullif(p.count + c.count, 0) END AS avg,
+         least(p.min, c.min) AS min, greatest(p.max, c.max) AS max,
+         CASE WHEN c.min IS NULL OR c.min > p.min THEN p.min_ts WHEN p.min IS NULL OR c.min < p.min THEN c.min_ts
+              ELSE least(p.min_ts, c.min_ts) END AS min_ts,
+         CASE WHEN c.max IS NULL OR c.max < p.max THEN p.max_ts WHEN p.max IS NULL OR c.max > p.max THEN c.max_ts
+              ELSE least(p.max_ts, c.max_ts) END AS max_ts,
+         ` + summed("sum") + ` AS sum,
+         CASE WHEN c.last_ts IS NULL OR c.last_ts < p.last_ts THEN p.last ELSE c.last END AS last,
+         greatest(p.last_ts, c.last_ts) AS last_ts,
+         ` + summed("vector_x") + ` AS vector_x, ` + summed("vector_y") + ` AS vector_y,
+         coalesce(p.vector_n, 0) + c.vector_n AS vector_n,
+         ` + summed("unit_x") + ` AS unit_x, ` + summed("unit_y") + ` AS unit_y`
+
+// summed is the sum of the column of p and c, null when both are.
+func summed(column string) string {
+	return `CASE WHEN p.` + column + ` IS NULL THEN c.` + column + ` WHEN c.` + column + ` IS NULL THEN p.` + column +
+		` ELSE p.` + column + ` + c.` + column + ` END`
+}
 
 // upsertTail writes agg into table: each kind's columns (instant: avg,
 // min, max and their times; amount: sum, max and its time; vector: avg,
@@ -180,6 +252,13 @@ CROSS JOIN LATERAL (SELECT (d.bucket AT TIME ZONE z.tz + interval '1 day') AT TI
 // is known. The extra columns of agg (readings_5m's through) are written as
 // they are.
 func upsertTail(table string, extra ...string) string {
+	ctes, insert := upsert(table, "agg", extra...)
+	return ctes + "\n" + insert
+}
+
+// upsert is upsertTail for the rows of the CTE agg: the CTEs it adds
+// (named after agg) and the statement that writes them.
+func upsert(table, agg string, extra ...string) (ctes, insert string) {
 	prefixed := func(prefix string) string {
 		var b strings.Builder
 		for _, c := range extra {
@@ -191,12 +270,12 @@ func upsertTail(table string, extra ...string) string {
 	for _, c := range extra {
 		assigned.WriteString(", " + c + " = EXCLUDED." + c)
 	}
-	return fmt.Sprintf(`, v AS (
+	ctes = fmt.Sprintf(`, %[3]s_v AS (
   SELECT agg.*,
          CASE WHEN agg.vector_n > 0 THEN agg.vector_x ELSE agg.unit_x END AS x,
          CASE WHEN agg.vector_n > 0 THEN agg.vector_y ELSE agg.unit_y END AS y
-  FROM agg
-), out AS (
+  FROM %[3]s agg
+), %[3]s_out AS (
   SELECT v.station, v.sensor, v.bucket, v.count,
          CASE v.kind WHEN 'instant' THEN v.avg
                      WHEN 'vector' THEN CASE WHEN sqrt(v.x * v.x + v.y * v.y) >= 1e-9
@@ -215,34 +294,53 @@ func upsertTail(table string, extra ...string) string {
          CASE WHEN v.kind = 'vector' THEN v.vector_n END AS vector_n,
          CASE WHEN v.kind = 'vector' THEN v.unit_x END AS unit_x,
          CASE WHEN v.kind = 'vector' THEN v.unit_y END AS unit_y%[2]s
-  FROM v
+  FROM %[3]s_v v
   LEFT JOIN sensor_status ss ON (ss.station, ss.sensor) = (v.station, v.sensor)
-), gone AS (
-  DELETE FROM %[1]s t USING out
+), %[3]s_gone AS (
+  DELETE FROM %[1]s t USING %[3]s_out out
   WHERE out.count = 0 AND (t.station, t.sensor, t.bucket) = (out.station, out.sensor, out.bucket)
-)
-INSERT INTO %[1]s AS t (station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
-                        vector_x, vector_y, vector_n, unit_x, unit_y%[3]s, updated_at)
+)`, table, prefixed("v."), agg)
+	insert = fmt.Sprintf(`INSERT INTO %[1]s AS t (station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
+                        vector_x, vector_y, vector_n, unit_x, unit_y%[2]s, updated_at)
 SELECT station, sensor, bucket, count, avg, min, max, sum, min_ts, max_ts, last, last_ts, coverage,
-       vector_x, vector_y, vector_n, unit_x, unit_y%[3]s, now()
-FROM out WHERE count > 0
+       vector_x, vector_y, vector_n, unit_x, unit_y%[2]s, now()
+FROM %[6]s_out out WHERE count > 0
 ORDER BY station, sensor, bucket
 ON CONFLICT (station, sensor, bucket) DO UPDATE SET
   count = EXCLUDED.count, avg = EXCLUDED.avg, min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum,
   min_ts = EXCLUDED.min_ts, max_ts = EXCLUDED.max_ts, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts,
   coverage = EXCLUDED.coverage, vector_x = EXCLUDED.vector_x, vector_y = EXCLUDED.vector_y,
-  vector_n = EXCLUDED.vector_n, unit_x = EXCLUDED.unit_x, unit_y = EXCLUDED.unit_y%[4]s, updated_at = EXCLUDED.updated_at
+  vector_n = EXCLUDED.vector_n, unit_x = EXCLUDED.unit_x, unit_y = EXCLUDED.unit_y%[3]s, updated_at = EXCLUDED.updated_at
 WHERE (t.count, t.avg, t.min, t.max, t.sum, t.min_ts, t.max_ts, t.last, t.last_ts, t.coverage,
-       t.vector_x, t.vector_y, t.vector_n, t.unit_x, t.unit_y%[5]s)
+       t.vector_x, t.vector_y, t.vector_n, t.unit_x, t.unit_y%[4]s)
       IS DISTINCT FROM
       (EXCLUDED.count, EXCLUDED.avg, EXCLUDED.min, EXCLUDED.max, EXCLUDED.sum, EXCLUDED.min_ts, EXCLUDED.max_ts,
        EXCLUDED.last, EXCLUDED.last_ts, EXCLUDED.coverage, EXCLUDED.vector_x, EXCLUDED.vector_y, EXCLUDED.vector_n,
-       EXCLUDED.unit_x, EXCLUDED.unit_y%[6]s)`, table, prefixed("v."), prefixed(""), assigned.String(), prefixed("t."), prefixed("EXCLUDED."))
+       EXCLUDED.unit_x, EXCLUDED.unit_y%[5]s)`, table, prefixed(""), assigned.String(), prefixed("t."), prefixed("EXCLUDED."), agg)
+	return ctes, insert
 }
 
-// The statements that recompute buckets, built once.
+// The statements that recompute buckets, built once. recompute5m
+// recomputes 5-minute buckets (from5mReadings) and appends to their hours
+// and days what it can (appendedParents), in one statement; it returns the
+// 5-minute buckets whose hours and days recompute1h and recompute1d then
+// recompute whole.
 var (
-	recompute5m = from5mReadings + upsertTail(table5m, "through")
+	recompute5m = recomputeFiveMinutes()
 	recompute1h = fromChildren(hourKeys, fiveMinuteChildren) + upsertTail(table1h)
 	recompute1d = fromChildren(dayKeys, dayChildren) + upsertTail(table1d)
 )
+
+func recomputeFiveMinutes() string {
+	ctes5m, insert5m := upsert(table5m, "agg", "through")
+	ctes1h, insert1h := upsert(table1h, "hour_agg")
+	ctes1d, insert1d := upsert(table1d, "day_agg")
+	return from5mReadings + ctes5m + `, put_5m AS (
+` + insert5m + `
+)` + appendedParents + ctes1h + `, put_1h AS (
+` + insert1h + `
+)` + ctes1d + `, put_1d AS (
+` + insert1d + `
+)
+SELECT station, sensor, bucket FROM parents WHERE NOT (hour_appended AND day_appended)`
+}

@@ -43,7 +43,7 @@ func Rebuild(ctx context.Context, cfg Config, r Range, progress func(Progress)) 
 		return 0, err
 	}
 	cfg = cfg.withDefaults()
-	rc := recomputer{kinds: newKinds(cfg.Types), zone: cfg.Zone}
+	rc := recomputer{kinds: newKinds(cfg.Types), zone: cfg.Zone, wholeParents: true}
 	stations, err := rebuildStations(ctx, cfg.DB, r.Station)
 	if err != nil {
 		return 0, err

@@ -43,12 +43,18 @@ type recomputer struct {
 	// zone is the IANA name of the zone whose days stations without a
 	// zone of their own follow.
 	zone string
+	// wholeParents recomputes every hour and day from its children, never
+	// appending to it: Rebuild's, which must not trust the rows it
+	// rebuilds.
+	wholeParents bool
 }
 
 // recompute recomputes the 5-minute buckets of keys from readings (or
 // appends to them, see bucket.appendedFrom), with the buckets of the
 // vector sensors their sensors weigh, then the hours and days that contain
-// them. It returns how many 5-minute buckets it recomputed.
+// them: appended to where every 5-minute bucket of theirs among keys was
+// (unless wholeParents), else recomputed from their children. It returns
+// how many 5-minute buckets it recomputed.
 func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (int, error) {
 	keys = r.withWeighted(keys)
 	if len(keys) == 0 {
@@ -57,22 +63,53 @@ func (r recomputer) recompute(ctx context.Context, tx pgx.Tx, keys []bucket) (in
 	if err := withoutJIT(ctx, tx); err != nil {
 		return 0, err
 	}
-	n := len(keys)
-	stations, sensors, starts, appended := make([]string, n), make([]string, n), make([]time.Time, n), make([]time.Time, n)
+	stations, sensors, starts := columnsOf(keys)
+	appended := make([]time.Time, len(keys))
 	for i, k := range keys {
-		stations[i], sensors[i], starts[i], appended[i] = k.station, k.sensor, k.start, k.appendedFrom
+		appended[i] = k.appendedFrom
 	}
 	kind, weight := r.kinds.columns(sensors)
-	if _, err := tx.Exec(ctx, recompute5m, stations, sensors, starts, kind, weight, appended); err != nil {
+	rows, err := tx.Query(ctx, recompute5m, stations, sensors, starts, kind, weight, appended, !r.wholeParents, r.zone)
+	if err != nil {
 		return 0, fmt.Errorf("rollup: recompute 5-minute buckets: %w", err)
 	}
+	notAppended, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (bucket, error) {
+		var b bucket
+		return b, row.Scan(&b.station, &b.sensor, &b.start)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("rollup: recompute 5-minute buckets: %w", err)
+	}
+	if len(notAppended) > 0 {
+		if err := r.recomputeParents(ctx, tx, notAppended); err != nil {
+			return 0, err
+		}
+	}
+	return len(keys), nil
+}
+
+// recomputeParents recomputes the hours and days of the 5-minute buckets
+// of keys from their children.
+func (r recomputer) recomputeParents(ctx context.Context, tx pgx.Tx, keys []bucket) error {
+	stations, sensors, starts := columnsOf(keys)
+	kind, _ := r.kinds.columns(sensors)
 	if _, err := tx.Exec(ctx, recompute1h, stations, sensors, starts, kind); err != nil {
-		return 0, fmt.Errorf("rollup: recompute hours: %w", err)
+		return fmt.Errorf("rollup: recompute hours: %w", err)
 	}
 	if _, err := tx.Exec(ctx, recompute1d, stations, sensors, starts, kind, r.zone); err != nil {
-		return 0, fmt.Errorf("rollup: recompute days: %w", err)
+		return fmt.Errorf("rollup: recompute days: %w", err)
 	}
-	return n, nil
+	return nil
+}
+
+// columnsOf returns the stations, sensors and starts of keys, as the
+// statements' array parameters.
+func columnsOf(keys []bucket) (stations, sensors []string, starts []time.Time) {
+	stations, sensors, starts = make([]string, len(keys)), make([]string, len(keys)), make([]time.Time, len(keys))
+	for i, k := range keys {
+		stations[i], sensors[i], starts[i] = k.station, k.sensor, k.start
+	}
+	return stations, sensors, starts
 }
 
 // withWeighted returns keys, sorted and without repeats, and for every key

@@ -69,7 +69,7 @@ func TestAppendsReadOnlyTheNewReadings(t *testing.T) {
 			t.Fatal(err)
 		}
 		return rawRead(rowsRead(t, db, recompute5m, []string{"roof"}, []string{"temperature"}, []time.Time{bucket},
-			[]string{"instant"}, []string{""}, []time.Time{appendedFrom}))
+			[]string{"instant"}, []string{""}, []time.Time{appendedFrom}, true, DefaultZone))
 	}
 	store(0, 198, 2)
 	workAll(t, w)
@@ -109,7 +109,7 @@ func TestVectorBucketsAreAppendedTo(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := rowsRead(t, db, recompute5m, []string{"roof"}, []string{"wind_direction"}, []time.Time{bucket},
-		[]string{"vector"}, []string{"wind_speed"}, []time.Time{appendedFrom})
+		[]string{"vector"}, []string{"wind_speed"}, []time.Time{appendedFrom}, true, DefaultZone)
 	if raw := rawRead(read); raw != 2 {
 		t.Errorf("a direction and its speed after the bucket's 100: the recomputation read %d readings, want 2 (%v)", raw, read)
 	}

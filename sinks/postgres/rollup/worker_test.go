@@ -112,8 +112,10 @@ func TestRebuildRestoresTheRollups(t *testing.T) {
 	db := postgrestest.New(t)
 	oracleSetup(t, ctx, db.Pool)
 	write(t, ctx, db.Pool, randomReadingsSeeded(1, 1500)...)
+	workAll(t, ctx, newWorker(t, rollup.Config{DB: db.Pool, Zone: defaultZone}))
 	// The rollups are lost or wrong, and nothing is pending: only a rebuild
-	// can repair them.
+	// can repair them. It must not take a 5-minute bucket without a row
+	// for one whose readings its hour and day do not count yet.
 	for _, q := range []string{
 		`DELETE FROM rollup_invalidations`,
 		`DELETE FROM readings_5m WHERE sensor = 'rain'`,
