@@ -240,13 +240,7 @@ func TestPropertyFlagsDoNotDependOnArrivalOrder(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 7))
 			readings := randomSeries(rng, 100)
 
-			inOrder := newWorld(t, true)
-			sorted := slices.SortedStableFunc(slices.Values(readings), func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) })
-			for _, r := range sorted {
-				inOrder.write(t, r)
-			}
-			inOrder.flush(t)
-			want := inOrder.flags(t)
+			want := inOrderFlags(t, readings)
 			checkTestsTripped(t, want)
 
 			scratch := newWorld(t, false)
@@ -262,11 +256,7 @@ func TestPropertyFlagsDoNotDependOnArrivalOrder(t *testing.T) {
 			}
 
 			random := newWorld(t, true)
-			shuffled := slices.Clone(readings)
-			for range len(readings) / 4 {
-				shuffled = append(shuffled, readings[rng.IntN(len(readings))])
-			}
-			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			shuffled := shuffledWithDuplicates(rng, readings)
 			for len(shuffled) > 0 {
 				n := min(1+rng.IntN(30), len(shuffled))
 				random.write(t, shuffled[:n]...)
@@ -317,19 +307,10 @@ func TestPropertyFlagsSurviveRestartsAndTwoInstances(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
 			readings := randomSeries(rng, 100)
 
-			inOrder := newWorld(t, true)
-			for _, r := range slices.SortedStableFunc(slices.Values(readings), func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) }) {
-				inOrder.write(t, r)
-			}
-			inOrder.flush(t)
-			want := inOrder.flags(t)
+			want := inOrderFlags(t, readings)
 
 			w := newWorld(t, true)
-			shuffled := slices.Clone(readings)
-			for range len(readings) / 4 {
-				shuffled = append(shuffled, readings[rng.IntN(len(readings))])
-			}
-			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			shuffled := shuffledWithDuplicates(rng, readings)
 			var batches [][]sensorhub.Reading
 			for len(shuffled) > 0 {
 				n := min(1+rng.IntN(30), len(shuffled))
@@ -358,6 +339,29 @@ func TestPropertyFlagsSurviveRestartsAndTwoInstances(t *testing.T) {
 			diff(t, "two instances, restarted", w.flags(t), want)
 		})
 	}
+}
+
+// inOrderFlags returns the flags that one in-order pass of readings, one
+// at a time, stores.
+func inOrderFlags(t *testing.T, readings []sensorhub.Reading) []string {
+	t.Helper()
+	w := newWorld(t, true)
+	for _, r := range slices.SortedStableFunc(slices.Values(readings), func(a, b sensorhub.Reading) int { return a.Time.Compare(b.Time) }) {
+		w.write(t, r)
+	}
+	w.flush(t)
+	return w.flags(t)
+}
+
+// shuffledWithDuplicates returns readings and a quarter as many repeated
+// from among them, in random order.
+func shuffledWithDuplicates(rng *rand.Rand, readings []sensorhub.Reading) []sensorhub.Reading {
+	shuffled := slices.Clone(readings)
+	for range len(readings) / 4 {
+		shuffled = append(shuffled, readings[rng.IntN(len(readings))])
+	}
+	rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	return shuffled
 }
 
 // checkTestsTripped fails unless the flags include every test.
