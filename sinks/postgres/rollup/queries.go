@@ -331,6 +331,9 @@ var (
 	recompute1d = fromChildren(dayKeys, dayChildren) + upsertTail(table1d)
 )
 
+// recomputeFiveMinutes builds recompute5m: from5mReadings, writing its
+// rows, then appendedParents, writing the hours and days it appended to,
+// and the 5-minute buckets whose parents it left to the other statements.
 func recomputeFiveMinutes() string {
 	ctes5m, insert5m := upsert(table5m, "agg", "through")
 	ctes1h, insert1h := upsert(table1h, "hour_agg")
